@@ -1,0 +1,1 @@
+//! The egresslab certificate factory: lab CAs and leaf certificates from named profiles.

@@ -1,0 +1,164 @@
+//! How the simulated (or real) client is configured, and what it should try.
+//!
+//! This is the whole input of the checks: nothing here refers to a lab. A scenario expands into a
+//! [`ClientConfig`] and a list of [`Probe`]s; `egresslab check` builds the same from its flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// How the client reaches the network and whom it trusts.
+#[derive(Debug)]
+pub struct ClientConfig {
+    /// How the client finds its proxy.
+    pub proxy: ProxySetting,
+    /// Credentials for proxy authentication, if the client has any. Never printed.
+    pub proxy_credentials: Option<(String, String)>,
+    /// Roots the client trusts. Empty means the client trusts nothing (every chain is untrusted).
+    pub trust: Vec<CertificateDer<'static>>,
+    /// Issuer common names (or subjects) the client expects on the cloud service's certificates; a
+    /// different issuer on a chain the client trusts or not is reported as interception.
+    pub expected_issuers: Vec<String>,
+    /// The client certificate chain and key, if the client has one.
+    pub client_cert: Option<ClientCertificate>,
+    /// Name-and-port overrides, as curl's `--connect-to HOST:PORT:ADDR:PORT`: connecting to
+    /// (host, port) really goes to the address.
+    pub connect_to: Vec<ConnectTo>,
+    /// A DNS server to ask instead of the system resolver.
+    pub dns_server: Option<SocketAddr>,
+    /// Time-out of one TCP connect (short: a filtered port must not stall the run).
+    pub connect_timeout: Duration,
+    /// Time-out of one TLS handshake or HTTP answer.
+    pub io_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            proxy: ProxySetting::Direct,
+            proxy_credentials: None,
+            trust: Vec::new(),
+            expected_issuers: Vec::new(),
+            client_cert: None,
+            connect_to: Vec::new(),
+            dns_server: None,
+            connect_timeout: Duration::from_secs(2),
+            io_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How the client finds its proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxySetting {
+    /// No proxy.
+    Direct,
+    /// An explicit proxy URL: `http://host:port` or `https://host:port`.
+    Url(String),
+    /// A PAC file at this URL.
+    Pac(String),
+    /// WPAD: look up `wpad.<suffix>`, fetch `http://wpad.<suffix>/wpad.dat`, evaluate it.
+    Wpad {
+        /// The client's DNS suffix.
+        suffix: String,
+    },
+}
+
+/// A client certificate with its key.
+#[derive(Debug)]
+pub struct ClientCertificate {
+    /// Leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// One curl-style `--connect-to` override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// Host name the client uses.
+    pub host: String,
+    /// Port the client uses.
+    pub port: u16,
+    /// Where the connection really goes.
+    pub address: SocketAddr,
+}
+
+/// Something the client tries; each probe runs the checks that apply to it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Probe {
+    /// An HTTPS (or HTTP) URL through the configured path: name, port, proxy, TLS, chain, answer.
+    Url {
+        /// The URL.
+        url: String,
+    },
+    /// A bare TCP port test (open / refused / filtered / reset).
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// The connector's whole required-endpoint matrix (every URL and port of the proxy article).
+    ConnectorEndpoints,
+    /// CRL/OCSP URLs on port 80.
+    Revocation {
+        /// The URLs.
+        urls: Vec<String>,
+    },
+    /// The internal back-end application and its time-outs.
+    Backend {
+        /// The application's internal URL.
+        url: String,
+        /// The connector's default back-end time-out.
+        default_timeout: Duration,
+        /// The "long" back-end time-out.
+        long_timeout: Duration,
+    },
+    /// IKE on UDP 500 and 4500.
+    Ike {
+        /// The VPN server's name.
+        host: String,
+        /// Port overrides for the IKE ports, as (port clients use, real address).
+        ports: Vec<(u16, SocketAddr)>,
+    },
+    /// The VPN server's certificate as an SSTP server presents it on TLS 443.
+    VpnServer {
+        /// The name the client's profile uses for the server.
+        host: String,
+    },
+    /// The client machine certificate for IKE, from a folder of certificates.
+    MachineCertificate {
+        /// Folder of PEM/DER/PFX files.
+        store: PathBuf,
+    },
+    /// An artifact file: .exe.config, netsh output, TrustSettings.xml, event text, NPS log, VPN profile.
+    Artifact {
+        /// Which reader applies.
+        kind: ArtifactKind,
+        /// The file.
+        path: PathBuf,
+        /// A certificate folder the artifact refers to (TrustSettings.xml, VPN profile), if any.
+        store: Option<PathBuf>,
+    },
+}
+
+/// The artifact readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactKind {
+    /// The connector service's `.exe.config` (defaultProxy).
+    ServiceConfig,
+    /// `netsh winhttp show proxy` output.
+    NetshWinhttp,
+    /// `TrustSettings.xml`.
+    TrustSettings,
+    /// Connector event-log error text.
+    EventLog,
+    /// NPS accounting log (comma-separated, no header).
+    NpsLog,
+    /// VPN ProfileXML.
+    VpnProfile,
+}

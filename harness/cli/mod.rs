@@ -1,0 +1,72 @@
+//! Command-line parsing and dispatch. Each subcommand lives in its own module.
+
+pub mod certs;
+pub mod check;
+pub mod explain;
+pub mod inspect;
+pub mod list;
+pub mod run;
+pub mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// egresslab: start a small fake network (endpoints, corporate proxies, firewalls, DNS/WPAD, UDP) from a
+/// scenario file and run connectivity and certificate diagnostics against it, or against a real network.
+#[derive(Debug, Parser)]
+#[command(name = "egresslab", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). Logs go to standard error.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start each scenario's lab, run the checks, and compare with the scenario's expectations.
+    Run(run::Args),
+    /// Start one scenario's lab and keep it running until Ctrl-C.
+    Up(up::Args),
+    /// Run the diagnostic checks against any network, lab or real.
+    Check(check::Args),
+    /// Read artifact files (service .exe.config, netsh output, TrustSettings.xml, NPS logs, VPN profile XML).
+    Inspect(inspect::Args),
+    /// Explain an error message or code and what to do about it.
+    Explain(explain::Args),
+    /// Mint, inspect and locate lab certificates.
+    Certs(certs::Args),
+    /// List the built-in scenario catalog.
+    List(list::Args),
+}
+
+/// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "egresslab=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Run the chosen subcommand.
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Up(args) => up::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Certs(args) => certs::run(args),
+        Command::List(args) => list::run(args),
+    }
+}

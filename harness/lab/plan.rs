@@ -1,0 +1,379 @@
+//! The lab plan: a typed description of the world a lab starts.
+//!
+//! A plan is what a scenario file expands into and what `Lab::builder()` assembles in code. It names
+//! things by the host names and ports clients believe in; where each really listens is decided when the
+//! lab starts.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a lab starts: endpoints, proxies, firewall rules, names and UDP responders.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LabPlan {
+    /// A short name, used in the timeline and in reports.
+    pub name: String,
+    /// Where listeners bind. Loopback unless the plan says otherwise explicitly.
+    pub bind: BindPolicy,
+    /// Folder of the persisted lab CAs; `None` mints fresh authorities in memory for this lab only.
+    pub ca_dir: Option<PathBuf>,
+    /// Servers that answer for sets of host names on one port.
+    pub endpoints: Vec<EndpointPlan>,
+    /// Forward proxies.
+    pub proxies: Vec<ProxyPlan>,
+    /// Firewall rules, first match wins; traffic no rule matches is allowed.
+    pub firewall: Vec<FirewallRule>,
+    /// The lab DNS server, NXDOMAIN names and WPAD.
+    pub names: NamesPlan,
+    /// UDP responders (IKE on 500/4500).
+    pub udp: Vec<UdpPlan>,
+    /// Real destinations that proxies may relay to for real (not simulated by the lab).
+    pub passthrough: Vec<PassthroughPlan>,
+}
+
+/// Which addresses the lab binds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindPolicy {
+    /// 127.0.0.1 with ephemeral ports (the default, and the only safe choice on a shared machine).
+    #[default]
+    Loopback,
+    /// An explicit address, for a network team pointing real machines at the lab.
+    Explicit(IpAddr),
+}
+
+impl BindPolicy {
+    /// The address every listener binds.
+    pub fn ip(&self) -> IpAddr {
+        match self {
+            BindPolicy::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            BindPolicy::Explicit(ip) => *ip,
+        }
+    }
+}
+
+/// A server answering for a set of host-name patterns on one port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointPlan {
+    /// Unique name, used by handles (`lab.endpoint("login")`) and in the timeline.
+    pub name: String,
+    /// Host names or `*.suffix` wildcard patterns this endpoint answers for.
+    pub hosts: Vec<String>,
+    /// The port clients believe they connect to (443, 80, ...).
+    pub port: u16,
+    /// TLS settings; `None` serves plain TCP/HTTP.
+    pub tls: Option<TlsPlan>,
+    /// What the endpoint does once a client is connected.
+    pub behaviour: EndpointBehaviour,
+}
+
+/// TLS settings of an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsPlan {
+    /// Certificate profile name from the certificate factory (`valid`, `expired`, `sha512-rsa`, ...).
+    pub profile: String,
+    /// Accepted protocol versions.
+    pub versions: TlsVersions,
+    /// Require a client certificate issued by this CA.
+    pub client_auth: Option<ClientAuthPlan>,
+}
+
+/// Protocol versions an endpoint accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsVersions {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    Both,
+    /// TLS 1.2 only.
+    Tls12Only,
+    /// TLS 1.3 only.
+    Tls13Only,
+}
+
+/// A client-certificate requirement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientAuthPlan {
+    /// The CA role name whose certificates are accepted (`connector-registration`, `lab`, ...).
+    pub ca: String,
+}
+
+/// What an endpoint does with a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointBehaviour {
+    /// Answer every HTTP request the same way.
+    Http(HttpAnswer),
+    /// Echo every byte back (for tunnels and load tests).
+    Echo,
+    /// Serve the CRL and OCSP answers of the lab CAs (plain HTTP on port 80).
+    Revocation,
+    /// Serve a PAC file at `/wpad.dat`.
+    Pac {
+        /// The PAC script.
+        script: String,
+    },
+}
+
+impl Default for EndpointBehaviour {
+    fn default() -> Self {
+        EndpointBehaviour::Http(HttpAnswer::default())
+    }
+}
+
+/// A fixed HTTP answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// Response body.
+    pub body: String,
+    /// Time to wait before answering (the slow back-end case).
+    pub delay: Duration,
+}
+
+impl Default for HttpAnswer {
+    fn default() -> Self {
+        HttpAnswer {
+            status: 200,
+            headers: Vec::new(),
+            body: "ok\n".to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A forward proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyPlan {
+    /// Unique name (`lab.proxy("corp")`).
+    pub name: String,
+    /// Which real proxy the answers imitate.
+    pub personality: Personality,
+    /// Access rules, first match wins; no match means deny.
+    pub rules: Vec<ProxyRule>,
+    /// Squid's default port policy: CONNECT only to 443, plain HTTP only to Safe_ports.
+    pub squid_default_ports: bool,
+    /// Proxy authentication; `None` means anonymous access.
+    pub auth: Option<ProxyAuthPlan>,
+    /// TLS interception; `None` means blind tunnels.
+    pub intercept: Option<InterceptPlan>,
+    /// Name of a parent proxy every request is chained through.
+    pub upstream: Option<String>,
+    /// Serve the proxy over TLS (an `https://` proxy) with a certificate of this profile.
+    pub tls_profile: Option<String>,
+    /// A fault injected into every answer.
+    pub fault: Option<ProxyFault>,
+    /// How long the proxy waits for an origin connection before answering 504.
+    pub connect_timeout: Duration,
+    /// The proxy is down: its address refuses connections.
+    pub down: bool,
+}
+
+impl ProxyPlan {
+    /// A Squid-like proxy that allows everything the lab defines.
+    pub fn new(name: impl Into<String>) -> Self {
+        ProxyPlan {
+            name: name.into(),
+            personality: Personality::Squid,
+            rules: vec![ProxyRule {
+                hosts: "*".to_owned(),
+                ports: Vec::new(),
+                action: RuleAction::Allow,
+            }],
+            squid_default_ports: false,
+            auth: None,
+            intercept: None,
+            upstream: None,
+            tls_profile: None,
+            fault: None,
+            connect_timeout: Duration::from_secs(5),
+            down: false,
+        }
+    }
+}
+
+/// The proxy product whose answers are imitated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Personality {
+    /// Squid: 503 ERR_CONNECT_FAIL, 504 on time-out, X-Squid-Error headers, error pages.
+    #[default]
+    Squid,
+    /// A generic proxy (mitmproxy, goproxy): 502 with the error text on a failed connect.
+    Generic,
+}
+
+/// One access rule of a proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyRule {
+    /// Host pattern: `*`, an exact name, or `*.suffix`.
+    pub hosts: String,
+    /// Ports the rule applies to; empty means every port.
+    pub ports: Vec<u16>,
+    /// What happens when the rule matches.
+    pub action: RuleAction,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleAction {
+    /// Relay the request.
+    Allow,
+    /// Answer 403.
+    Deny,
+}
+
+/// Proxy authentication.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProxyAuthPlan {
+    /// Schemes offered in `Proxy-Authenticate`, in order.
+    pub schemes: Vec<AuthScheme>,
+    /// The realm named in the Basic challenge.
+    pub realm: String,
+    /// Basic users: (name, password). Passwords never reach the timeline or logs.
+    pub users: Vec<(String, String)>,
+}
+
+/// An HTTP proxy authentication scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthScheme {
+    /// Basic, really checked against the plan's users.
+    Basic,
+    /// NTLM, offered but never accepted.
+    Ntlm,
+    /// Negotiate (Kerberos/SPNEGO), offered but never accepted.
+    Negotiate,
+}
+
+/// TLS interception by a proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterceptPlan {
+    /// Host patterns that are tunnelled blind ("do not inspect").
+    pub passthrough: Vec<String>,
+}
+
+/// A fault a proxy injects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyFault {
+    /// Answer every request with this status.
+    Status(u16),
+    /// Wait this long before answering.
+    SlowAnswer(Duration),
+    /// Close the connection right after reading the CONNECT request.
+    CloseAfterConnect,
+    /// Answer with bytes that are not HTTP.
+    Garbage,
+}
+
+/// A firewall rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirewallRule {
+    /// Whose traffic the rule applies to.
+    pub from: Vantage,
+    /// Host pattern of the destination: `*`, an exact name, or `*.suffix`.
+    pub hosts: String,
+    /// Destination port; `None` means every port.
+    pub port: Option<u16>,
+    /// What happens to matching connections.
+    pub action: FirewallAction,
+}
+
+/// The side a connection starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Vantage {
+    /// Any side.
+    Any,
+    /// The simulated client connecting directly.
+    Client,
+    /// Any proxy of the lab connecting to an origin.
+    AnyProxy,
+    /// The named proxy connecting to an origin.
+    Proxy(String),
+}
+
+impl Vantage {
+    /// Whether a rule written for `self` applies to a connection from `side`.
+    pub fn covers(&self, side: &Vantage) -> bool {
+        match (self, side) {
+            (Vantage::Any, _) => true,
+            (Vantage::AnyProxy, Vantage::Proxy(_)) => true,
+            (a, b) => a == b,
+        }
+    }
+}
+
+/// What a firewall or middlebox does with a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FirewallAction {
+    /// Let it through.
+    Allow,
+    /// Refuse: the client sees "connection refused" (RST to its SYN).
+    Reject,
+    /// Drop: SYNs are never answered, the client retransmits and times out.
+    Drop,
+    /// Accept the connection and never send a byte.
+    Hang,
+    /// Relay, then reset both sides after this many bytes in total.
+    ResetAfter(u64),
+    /// Reset any TLS handshake whose ClientHello offers TLS 1.2 or later.
+    KillTls12,
+    /// Reset a TLS 1.2 connection once a SHA-512-signed certificate crosses it (either direction).
+    KillSha512,
+}
+
+/// Names: the lab DNS server, NXDOMAIN names and WPAD.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NamesPlan {
+    /// Start a DNS server on loopback that answers the lab's names.
+    pub dns: bool,
+    /// Names that must answer NXDOMAIN even if a pattern would cover them.
+    pub nxdomain: Vec<String>,
+    /// The DNS suffix of the simulated client (for `wpad.<suffix>`).
+    pub suffix: Option<String>,
+    /// Give each lab host its own address in 127.0.0.0/8 instead of 127.0.0.1.
+    pub per_host_addresses: bool,
+}
+
+/// A UDP responder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UdpPlan {
+    /// Unique name.
+    pub name: String,
+    /// Host name clients believe they send to.
+    pub host: String,
+    /// Port clients believe they send to (500 or 4500 for IKE).
+    pub port: u16,
+    /// How it answers.
+    pub behaviour: UdpBehaviour,
+}
+
+/// How a UDP responder answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UdpBehaviour {
+    /// Answer an IKE_SA_INIT request with a valid IKEv2 header.
+    IkeResponder,
+    /// Receive and never answer (a firewall dropping UDP).
+    Silent,
+}
+
+/// A real destination proxies relay to for real.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassthroughPlan {
+    /// Host pattern clients use.
+    pub hosts: String,
+    /// Port clients use; `None` means any.
+    pub port: Option<u16>,
+    /// Where the traffic really goes.
+    pub address: SocketAddr,
+}

@@ -1,0 +1,229 @@
+//! The lab's routing table: where a (host, port) really leads, seen from the client or from a proxy.
+//!
+//! Firewall rules are realised here: a dropped destination leads to a listener whose accept queue is
+//! full, a rejected one to a bound port that is not listening, a middlebox to a relay in front of the
+//! endpoint. Clients and proxies then simply connect, and see what they would see on a real network.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::pattern::host_matches;
+use super::plan::Vantage;
+
+/// Where a connection attempt leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Connect to this address (an endpoint, a middlebox in front of one, a closed port, a black hole,
+    /// or a declared real destination).
+    Connect(SocketAddr),
+    /// The name does not exist in the lab: a resolver answers NXDOMAIN.
+    UnknownHost,
+    /// An IP literal the plan never declared: the lab refuses to relay there (it is not an open proxy).
+    UndeclaredAddress,
+}
+
+/// One routing entry: traffic from `from` to a host matching `hosts` on `port` goes to `address`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// Whose traffic the entry applies to.
+    pub from: Vantage,
+    /// Host pattern.
+    pub hosts: String,
+    /// Port clients believe in; `None` covers every port.
+    pub port: Option<u16>,
+    /// Where the traffic goes.
+    pub address: SocketAddr,
+}
+
+/// The routing table of one lab, fixed once every listener is bound.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    /// Entries in priority order: the first that matches wins.
+    entries: Vec<RouteEntry>,
+    /// Names that exist in the lab (patterns); a known name on an unserved port is refused, not unknown.
+    names: Vec<String>,
+    /// Names forced to NXDOMAIN.
+    nxdomain: Vec<String>,
+    /// A bound, non-listening address: connecting to it is refused.
+    closed: Option<SocketAddr>,
+    /// Proxies by name, for chaining and for clients.
+    proxies: Vec<(String, SocketAddr)>,
+    /// Per-host addresses in 127.0.0.0/8, if the plan asked for them.
+    host_addresses: Vec<(String, IpAddr)>,
+}
+
+impl World {
+    /// An empty world; `closed` is the address used for known names on ports nothing serves.
+    pub fn new(closed: Option<SocketAddr>) -> Self {
+        World {
+            closed,
+            ..World::default()
+        }
+    }
+
+    /// Add a routing entry after the existing ones.
+    pub fn push(&mut self, entry: RouteEntry) {
+        self.entries.push(entry);
+    }
+
+    /// Declare that a host pattern exists in the lab's namespace.
+    pub fn declare_name(&mut self, pattern: &str) {
+        self.names.push(pattern.to_owned());
+    }
+
+    /// Force a name to NXDOMAIN.
+    pub fn declare_nxdomain(&mut self, name: &str) {
+        self.nxdomain.push(name.to_owned());
+    }
+
+    /// Register a proxy's listening address.
+    pub fn add_proxy(&mut self, name: &str, address: SocketAddr) {
+        self.proxies.push((name.to_owned(), address));
+    }
+
+    /// Give a host pattern its own loopback address.
+    pub fn add_host_address(&mut self, pattern: &str, ip: IpAddr) {
+        self.host_addresses.push((pattern.to_owned(), ip));
+    }
+
+    /// Where a connection from `from` to `host:port` leads.
+    pub fn route(&self, host: &str, port: u16, from: &Vantage) -> Route {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return self.route_address(SocketAddr::new(ip, port), from);
+        }
+        if !self.resolves(host) {
+            return Route::UnknownHost;
+        }
+        let hit = self.entries.iter().find(|entry| {
+            entry.from.covers(from)
+                && entry.port.is_none_or(|p| p == port)
+                && host_matches(&entry.hosts, host)
+        });
+        match (hit, self.closed) {
+            (Some(entry), _) => Route::Connect(entry.address),
+            (None, Some(closed)) => Route::Connect(closed),
+            (None, None) => Route::UnknownHost,
+        }
+    }
+
+    /// An IP literal is relayed only when it is one of the lab's own declared addresses.
+    fn route_address(&self, target: SocketAddr, from: &Vantage) -> Route {
+        let declared = self
+            .entries
+            .iter()
+            .any(|entry| entry.from.covers(from) && entry.address == target);
+        if declared {
+            Route::Connect(target)
+        } else {
+            Route::UndeclaredAddress
+        }
+    }
+
+    /// Whether a name exists in the lab (what the lab DNS server and the proxies' resolvers answer).
+    pub fn resolves(&self, host: &str) -> bool {
+        let forced_nx = self.nxdomain.iter().any(|name| host_matches(name, host));
+        !forced_nx && self.names.iter().any(|pattern| host_matches(pattern, host))
+    }
+
+    /// The address the lab DNS server answers for `host`, if it exists.
+    pub fn address_of(&self, host: &str) -> Option<IpAddr> {
+        if !self.resolves(host) {
+            return None;
+        }
+        let own = self
+            .host_addresses
+            .iter()
+            .find(|(pattern, _)| host_matches(pattern, host))
+            .map(|(_, ip)| *ip);
+        own.or_else(|| self.closed.map(|addr| addr.ip()))
+    }
+
+    /// A proxy's listening address by name.
+    pub fn proxy_address(&self, name: &str) -> Option<SocketAddr> {
+        self.proxies
+            .iter()
+            .find(|(proxy, _)| proxy == name)
+            .map(|(_, address)| *address)
+    }
+
+    /// Every routing entry, in priority order.
+    pub fn entries(&self) -> &[RouteEntry] {
+        &self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn world() -> World {
+        let mut world = World::new(Some(addr(9)));
+        world.declare_name("*.msappproxy.net");
+        world.declare_name("login.microsoftonline.com");
+        world.declare_nxdomain("gone.msappproxy.net");
+        world.push(RouteEntry {
+            from: Vantage::Client,
+            hosts: "*.msappproxy.net".into(),
+            port: Some(443),
+            address: addr(1000),
+        });
+        world.push(RouteEntry {
+            from: Vantage::Any,
+            hosts: "*.msappproxy.net".into(),
+            port: Some(443),
+            address: addr(2000),
+        });
+        world
+    }
+
+    #[test]
+    fn first_matching_entry_for_the_vantage_wins() {
+        let world = world();
+        assert_eq!(
+            world.route("a.msappproxy.net", 443, &Vantage::Client),
+            Route::Connect(addr(1000))
+        );
+        assert_eq!(
+            world.route("a.msappproxy.net", 443, &Vantage::Proxy("corp".into())),
+            Route::Connect(addr(2000))
+        );
+    }
+
+    #[test]
+    fn known_name_on_unserved_port_is_refused_and_unknown_name_is_nxdomain() {
+        let world = world();
+        assert_eq!(
+            world.route("a.msappproxy.net", 80, &Vantage::Client),
+            Route::Connect(addr(9))
+        );
+        assert_eq!(
+            world.route("example.org", 443, &Vantage::Client),
+            Route::UnknownHost
+        );
+        assert_eq!(
+            world.route("gone.msappproxy.net", 443, &Vantage::Client),
+            Route::UnknownHost
+        );
+    }
+
+    #[test]
+    fn only_declared_addresses_are_relayed() {
+        let world = world();
+        assert_eq!(
+            world.route("127.0.0.1", 2000, &Vantage::Any),
+            Route::Connect(addr(2000))
+        );
+        assert_eq!(
+            world.route("[::1]", 22, &Vantage::Any),
+            Route::UndeclaredAddress
+        );
+        assert_eq!(
+            world.route("127.0.0.1", 22, &Vantage::Any),
+            Route::UndeclaredAddress
+        );
+    }
+}

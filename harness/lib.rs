@@ -1,0 +1,11 @@
+//! egresslab: a network proxy and connectivity simulator test harness.
+//!
+//! - [`lab`] starts a small fake world (endpoints, proxies, firewalls, names, UDP) and records a timeline.
+//! - [`check`] diagnoses connectivity and certificates the way a careful engineer would, against any network.
+//! - [`scenario`] reads scenario files into a lab plan, a client profile and expectations.
+
+pub mod check;
+pub mod lab;
+pub mod scenario;
+
+pub use egresslab_certs as certs;

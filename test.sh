@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's whole test run, on a fresh machine or an old one:
+#   1. installs what the tests drive (curl, openssl, dig, squid; Python requests),
+#   2. checks formatting and lints,
+#   3. runs every test of the workspace (unit, integration, real-client, doc) and compiles the benches.
+# Needs the Rust toolchain and either root or sudo for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v dig >/dev/null || missing+=(dnsutils)
+command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The Debian package starts a system squid on port 3128; the tests start their own.
+  if [[ " ${missing[*]} " == *" squid "* ]]; then
+    $sudo systemctl disable --now squid >/dev/null 2>&1 || $sudo service squid stop >/dev/null 2>&1 || true
+  fi
+fi
+python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --all-targets
+cargo test --workspace --doc
