@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests; one submodule per part of the project.
+#![allow(dead_code)]
+
+pub mod certs;
