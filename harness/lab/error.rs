@@ -1,0 +1,69 @@
+//! Why a lab could not start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A lab failed to start: a listener could not be bound, or the plan names something that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    /// A listener or socket could not be bound.
+    #[error("cannot bind {what} on {address}")]
+    Bind {
+        /// What was being bound (`endpoint login`, `proxy corp`, `dns`, ...).
+        what: String,
+        /// The address asked for.
+        address: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An endpoint names a certificate profile the factory does not know.
+    #[error("endpoint {endpoint} names unknown certificate profile {profile:?}")]
+    UnknownProfile {
+        /// The endpoint.
+        endpoint: String,
+        /// The profile name as written.
+        profile: String,
+    },
+    /// An endpoint requires client certificates from a CA role that does not exist.
+    #[error("endpoint {endpoint} names unknown client CA {ca:?}")]
+    UnknownCa {
+        /// The endpoint.
+        endpoint: String,
+        /// The CA role as written.
+        ca: String,
+    },
+    /// A proxy names an upstream proxy the plan does not define.
+    #[error("unknown proxy {name:?}")]
+    UnknownProxy {
+        /// The name as written.
+        name: String,
+    },
+    /// Two parts of the plan share a name that must be unique.
+    #[error("duplicate {kind} name {name:?}")]
+    DuplicateName {
+        /// `endpoint`, `proxy` or `udp`.
+        kind: &'static str,
+        /// The repeated name.
+        name: String,
+    },
+    /// The lab's own files (CA bundle) could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A socket option or an early connection of the lab itself failed.
+    #[error("cannot prepare {what}")]
+    Setup {
+        /// What was being prepared (`black hole`, ...).
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
