@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use egresslab_certs::Factory;
 
 use super::error::LabError;
 use super::plan::{
@@ -15,12 +18,13 @@ use super::running::Lab;
 #[derive(Debug, Default, Clone)]
 pub struct LabBuilder {
     plan: LabPlan,
+    certs: Option<Arc<Factory>>,
 }
 
 impl LabBuilder {
     /// Start from an existing plan.
     pub fn from_plan(plan: LabPlan) -> Self {
-        LabBuilder { plan }
+        LabBuilder { plan, certs: None }
     }
 
     /// The lab's name (timeline and reports).
@@ -120,6 +124,12 @@ impl LabBuilder {
         self
     }
 
+    /// Use this certificate factory instead of creating one (labs sharing CAs, benches).
+    pub fn certs(mut self, certs: Arc<Factory>) -> Self {
+        self.certs = Some(certs);
+        self
+    }
+
     /// The plan assembled so far.
     pub fn plan(&self) -> &LabPlan {
         &self.plan
@@ -127,7 +137,7 @@ impl LabBuilder {
 
     /// Start the lab.
     pub async fn start(self) -> Result<Lab, LabError> {
-        Lab::launch(self.plan).await
+        Lab::launch(self.plan, self.certs).await
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use egresslab_certs::Factory;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -23,6 +24,9 @@ pub(crate) struct ProxyContext {
     pub world: Arc<World>,
     /// The lab's timeline; the proxy records under `proxy:<name>`.
     pub timeline: Timeline,
+    /// The lab's certificate factory: the inspection CA mints interception leaves, and an
+    /// `https://` proxy its own certificate.
+    pub certs: Arc<Factory>,
     /// Cancelled when the lab shuts down; every proxy task must stop soon after.
     pub shutdown: CancellationToken,
     /// The lab's task tracker; every task the proxy spawns goes through it.

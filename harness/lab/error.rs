@@ -34,6 +34,38 @@ pub enum LabError {
         /// The CA role as written.
         ca: String,
     },
+    /// The certificate factory could not be opened or created.
+    #[error("cannot open the certificate factory")]
+    Certs(#[source] egresslab_certs::CertError),
+    /// A certificate could not be minted for an endpoint.
+    #[error("cannot mint a {profile} certificate for endpoint {endpoint}")]
+    Mint {
+        /// The endpoint.
+        endpoint: String,
+        /// The profile name.
+        profile: String,
+        /// The factory's error.
+        #[source]
+        source: egresslab_certs::CertError,
+    },
+    /// rustls refused the endpoint's TLS configuration.
+    #[error("invalid TLS configuration for endpoint {endpoint}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The client-certificate verifier could not be built.
+    #[error("cannot build the client-certificate verifier of endpoint {endpoint}")]
+    ClientVerifier {
+        /// The endpoint.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        source: rustls::server::VerifierBuilderError,
+    },
     /// A proxy names an upstream proxy the plan does not define.
     #[error("unknown proxy {name:?}")]
     UnknownProxy {

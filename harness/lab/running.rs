@@ -1,9 +1,10 @@
 //! A running lab: start (bind everything, build the routing table, serve), handles, shutdown.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use egresslab_certs::{CaRole, Factory};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,6 +32,8 @@ pub struct Lab {
     udp: Vec<(String, SocketAddr)>,
     dns: Option<SocketAddr>,
     dir: tempfile::TempDir,
+    certs: Arc<Factory>,
+    ca_bundle: PathBuf,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -38,7 +41,13 @@ pub struct Lab {
 impl Lab {
     /// Start a lab from a plan: bind every socket, build the routing table, then serve.
     pub async fn start(plan: LabPlan) -> Result<Lab, LabError> {
-        Lab::launch(plan).await
+        Lab::launch(plan, None).await
+    }
+
+    /// Start a lab with an existing certificate factory (shared between labs, e.g. in benches, so no
+    /// CA is created per lab).
+    pub async fn start_with_certs(plan: LabPlan, certs: Arc<Factory>) -> Result<Lab, LabError> {
+        Lab::launch(plan, Some(certs)).await
     }
 
     /// A builder for labs written in code.
@@ -46,8 +55,16 @@ impl Lab {
         LabBuilder::default()
     }
 
-    pub(crate) async fn launch(plan: LabPlan) -> Result<Lab, LabError> {
+    pub(crate) async fn launch(
+        plan: LabPlan,
+        certs: Option<Arc<Factory>>,
+    ) -> Result<Lab, LabError> {
         validate(&plan)?;
+        let certs = match (certs, &plan.ca_dir) {
+            (Some(certs), _) => certs,
+            (None, Some(dir)) => Arc::new(Factory::open(dir).map_err(LabError::Certs)?),
+            (None, None) => Arc::new(Factory::ephemeral().map_err(LabError::Certs)?),
+        };
         let ip = plan.bind.ip();
         let dir = tempfile::Builder::new()
             .prefix("egresslab-")
@@ -56,6 +73,15 @@ impl Lab {
                 path: std::env::temp_dir(),
                 source,
             })?;
+        let ca_bundle = write_ca_files(dir.path(), &certs)?;
+        let mut tls_setups = Vec::with_capacity(plan.endpoints.len());
+        for endpoint in &plan.endpoints {
+            let setup = match &endpoint.tls {
+                Some(tls) => Some(endpoint::tls::setup(endpoint, tls, &certs)?),
+                None => None,
+            };
+            tls_setups.push(setup);
+        }
 
         // Phase 1: bind everything.
         let mut endpoint_sockets = Vec::with_capacity(plan.endpoints.len());
@@ -135,11 +161,13 @@ impl Lab {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
-        for (endpoint, (listener, _)) in plan.endpoints.iter().zip(endpoint_sockets) {
+        let bound = plan.endpoints.iter().zip(endpoint_sockets).zip(tls_setups);
+        for ((endpoint, (listener, _)), tls) in bound {
             let endpoint = Endpoint {
                 plan: Arc::new(endpoint.clone()),
                 listener,
-                responder: Arc::new(Responder::new(endpoint.behaviour.clone())),
+                responder: Arc::new(Responder::new(endpoint.behaviour.clone(), certs.clone())),
+                tls,
             };
             serving
                 .tasks
@@ -154,6 +182,7 @@ impl Lab {
                         plan: Arc::new(plan.clone()),
                         world: world.clone(),
                         timeline: serving.timeline.clone(),
+                        certs: certs.clone(),
                         shutdown: serving.shutdown.clone(),
                         tasks: serving.tasks.clone(),
                     };
@@ -195,6 +224,8 @@ impl Lab {
             udp: udp_addresses,
             dns,
             dir,
+            certs,
+            ca_bundle,
             shutdown: serving.shutdown,
             tasks: serving.tasks,
         })
@@ -267,6 +298,22 @@ impl Lab {
         self.dir.path()
     }
 
+    /// The lab's certificate factory.
+    pub fn certs(&self) -> &Arc<Factory> {
+        &self.certs
+    }
+
+    /// A CA certificate of the lab as PEM.
+    pub fn ca_pem(&self, role: CaRole) -> String {
+        self.certs.authority(role).cert_pem()
+    }
+
+    /// A PEM file holding the lab root: the trust store of a client that trusts the lab. Beside it in
+    /// [`Lab::dir`]: `inspection.pem`, `untrusted.pem`, `connector-registration.pem` (never keys).
+    pub fn ca_bundle_path(&self) -> &Path {
+        &self.ca_bundle
+    }
+
     /// Everything that happened so far.
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
@@ -318,6 +365,22 @@ impl Drop for Lab {
         self.shutdown.cancel();
         self.tasks.close();
     }
+}
+
+/// Write the public CA certificates into the lab folder; returns the lab root's file.
+fn write_ca_files(dir: &Path, certs: &Factory) -> Result<PathBuf, LabError> {
+    let files = [
+        ("lab.pem", CaRole::Lab),
+        ("inspection.pem", CaRole::Inspection),
+        ("untrusted.pem", CaRole::Untrusted),
+        ("connector-registration.pem", CaRole::ConnectorRegistration),
+    ];
+    for (file, role) in files {
+        let path = dir.join(file);
+        std::fs::write(&path, certs.authority(role).cert_pem())
+            .map_err(|source| LabError::Write { path, source })?;
+    }
+    Ok(dir.join("lab.pem"))
 }
 
 /// Where a direct client lands for the first of `hosts` on `port`.
