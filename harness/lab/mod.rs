@@ -4,6 +4,7 @@
 
 pub mod pattern;
 pub mod plan;
+pub mod proxy;
 pub mod timeline;
 pub mod world;
 
