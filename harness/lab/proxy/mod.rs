@@ -11,7 +11,6 @@ mod faults;
 mod forward;
 mod request;
 mod rules;
-mod standalone;
 mod tunnel;
 mod upstream;
 
@@ -25,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use egresslab_certs::Factory;
+
+use crate::lab::context::ProxyContext;
 use crate::lab::plan::ProxyPlan;
 use crate::lab::timeline::{EventKind, Timeline};
 use crate::lab::world::World;
@@ -35,28 +37,11 @@ use faults::FaultStep;
 use request::{ReadOutcome, Request};
 use tunnel::Relayed;
 
-pub use standalone::StandaloneProxy;
-
 /// How long a client may take to send a complete request head (the slowloris guard).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Requests one client connection may carry before the proxy closes it (bounds every loop).
 const MAX_REQUESTS_PER_CONNECTION: usize = 100;
-
-/// Why a proxy could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProxyError {
-    /// The listener could not be bound.
-    #[error("cannot bind the proxy listener on {address}")]
-    Bind {
-        /// The address asked for.
-        address: SocketAddr,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Everything a connection handler of one proxy needs.
 pub(crate) struct Proxy {
@@ -74,6 +59,9 @@ pub(crate) struct Proxy {
     pub(crate) shutdown: CancellationToken,
     /// Tracks every connection task.
     pub(crate) tasks: TaskTracker,
+    /// The lab's certificate factory (interception leaves, the `https://` listener).
+    #[allow(dead_code)]
+    pub(crate) certs: Arc<Factory>,
 }
 
 /// What a connection does after one request.
@@ -94,8 +82,26 @@ impl Next {
     }
 }
 
+/// Serve proxy clients on `listener` until `ctx.shutdown` is cancelled. Every connection runs as a
+/// task on `ctx.tasks`; a failing connection never stops the accept loop. The listener is dropped
+/// (and its port freed) when this returns.
+pub(crate) async fn serve(listener: TcpListener, ctx: ProxyContext) {
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let proxy = Arc::new(Proxy {
+        source: format!("proxy:{}", ctx.plan.name),
+        plan: ctx.plan,
+        world: ctx.world,
+        timeline: ctx.timeline,
+        port,
+        shutdown: ctx.shutdown,
+        tasks: ctx.tasks,
+        certs: ctx.certs,
+    });
+    run(listener, proxy).await;
+}
+
 /// Accept connections until `proxy.shutdown` is cancelled; each runs on `proxy.tasks`.
-pub(crate) async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
+async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
     loop {
         let accepted = tokio::select! {
             () = proxy.shutdown.cancelled() => break,
