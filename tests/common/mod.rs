@@ -3,3 +3,4 @@
 
 pub mod certs;
 pub mod lab;
+pub mod proxy;

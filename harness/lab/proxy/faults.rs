@@ -1,0 +1,96 @@
+//! Faults a proxy injects: a fixed status, a slow answer, a close right after the request, garbage.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::lab::plan::ProxyFault;
+
+use super::answers::Failure;
+
+/// Bytes that are not HTTP, for the garbage fault.
+pub(crate) const GARBAGE: &[u8] = b"\x00\x17\xfe\xffnot an HTTP answer\x01\x02\x03\r\n\r\n";
+
+/// What the connection does after a fault was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FaultStep {
+    /// Handle the request normally.
+    Continue,
+    /// Answer with this failure instead.
+    Answer(Failure),
+    /// Close the connection; the reason goes to the timeline.
+    Close(&'static str),
+}
+
+/// Apply `fault` to a request that was just read.
+pub(crate) async fn apply<S: AsyncWrite + Unpin>(
+    fault: Option<&ProxyFault>,
+    client: &mut S,
+    shutdown: &CancellationToken,
+) -> FaultStep {
+    match fault {
+        None => FaultStep::Continue,
+        Some(ProxyFault::Status(status)) => FaultStep::Answer(Failure::Injected(*status)),
+        Some(ProxyFault::SlowAnswer(delay)) => slow(*delay, shutdown).await,
+        Some(ProxyFault::CloseAfterConnect) => FaultStep::Close("closed after the request (fault)"),
+        Some(ProxyFault::Garbage) => {
+            let _ = client.write_all(GARBAGE).await;
+            let _ = client.shutdown().await;
+            FaultStep::Close("answered garbage (fault)")
+        }
+    }
+}
+
+async fn slow(delay: Duration, shutdown: &CancellationToken) -> FaultStep {
+    tokio::select! {
+        () = shutdown.cancelled() => FaultStep::Close("shutdown"),
+        () = tokio::time::sleep(delay) => FaultStep::Continue,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn slow_answer_waits_then_continues_and_yields_to_shutdown() {
+        let (mut a, _b) = tokio::io::duplex(64);
+        let token = CancellationToken::new();
+        let started = tokio::time::Instant::now();
+        let step = apply(
+            Some(&ProxyFault::SlowAnswer(Duration::from_millis(150))),
+            &mut a,
+            &token,
+        )
+        .await;
+        assert_eq!(step, FaultStep::Continue);
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        let started = tokio::time::Instant::now();
+        token.cancel();
+        let step = apply(
+            Some(&ProxyFault::SlowAnswer(Duration::from_millis(150))),
+            &mut a,
+            &token,
+        )
+        .await;
+        assert_eq!(step, FaultStep::Close("shutdown"));
+        assert!(started.elapsed() < Duration::from_millis(150));
+    }
+
+    #[tokio::test]
+    async fn garbage_is_written_and_the_connection_closed() {
+        let (mut a, mut b) = tokio::io::duplex(256);
+        let step = apply(
+            Some(&ProxyFault::Garbage),
+            &mut a,
+            &CancellationToken::new(),
+        )
+        .await;
+        assert!(matches!(step, FaultStep::Close(_)));
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, GARBAGE);
+    }
+}

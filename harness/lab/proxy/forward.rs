@@ -1,0 +1,80 @@
+//! Absolute-URI forwarding for plain HTTP: the request goes to the origin in origin-form (or to the
+//! parent proxy as it came), the answer comes back as the origin gave it.
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::lab::plan::Personality;
+
+use super::answers::Failure;
+use super::request::{Request, Target};
+use super::tunnel::{relay, Relayed};
+use super::{upstream, Proxy};
+
+/// Headers that concern only the hop between client and proxy.
+const HOP_BY_HOP: [&str; 6] = [
+    "proxy-authorization",
+    "proxy-connection",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+];
+
+/// Forward one absolute-URI request and relay the answer; the connection ends with it.
+pub(crate) async fn forward<C>(
+    proxy: &Proxy,
+    client: C,
+    request: &Request,
+    leftover: &[u8],
+) -> Result<Relayed, Failure>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let Target::Absolute { host, port, path } = &request.target else {
+        return Err(Failure::Malformed(super::request::Malformed::InvalidUrl));
+    };
+    let (mut origin, target) = match proxy.plan.upstream.as_deref() {
+        Some(parent) => (
+            upstream::connect_parent(proxy, parent).await?,
+            request.raw_target.clone(),
+        ),
+        None => (
+            upstream::connect_direct(proxy, host, *port).await?,
+            path.clone(),
+        ),
+    };
+    let head = origin_head(proxy, request, &target);
+    let sent = async {
+        origin.write_all(head.as_bytes()).await?;
+        origin.write_all(leftover).await
+    };
+    if let Err(error) = sent.await {
+        return Err(Failure::ConnectFail {
+            errno: error.raw_os_error().unwrap_or(0),
+            text: error.to_string(),
+        });
+    }
+    let mut relayed = relay(client, origin, &proxy.shutdown).await;
+    relayed.up += (head.len() + leftover.len()) as u64;
+    Ok(relayed)
+}
+
+/// The request head as the origin (or parent) receives it: hop-by-hop fields removed, the
+/// connection closed after one answer, a `Via` naming this proxy.
+fn origin_head(proxy: &Proxy, request: &Request, target: &str) -> String {
+    let mut head = format!("{} {target} HTTP/1.{}\r\n", request.method, request.minor);
+    for (name, value) in &request.headers {
+        if !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    let product = match proxy.plan.personality {
+        Personality::Squid => " (squid/5.7)",
+        Personality::Generic => "",
+    };
+    head.push_str(&format!(
+        "Via: 1.{} {}{product}\r\nConnection: close\r\n\r\n",
+        request.minor, proxy.plan.name
+    ));
+    head
+}

@@ -1,0 +1,115 @@
+//! Reaching a destination: directly through the lab's routing table, or through a parent proxy.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::lab::plan::Vantage;
+use crate::lab::world::Route;
+
+use super::answers::Failure;
+use super::Proxy;
+
+/// Squid's errno for a refused connection.
+const ECONNREFUSED: i32 = 111;
+
+/// Open a TCP connection to `host:port` as this proxy sees the world (no parent involved).
+pub(crate) async fn connect_direct(
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, Failure> {
+    let address = match proxy
+        .world
+        .route(host, port, &Vantage::Proxy(proxy.plan.name.clone()))
+    {
+        Route::Connect(address) => address,
+        Route::UnknownHost => return Err(Failure::DnsFail),
+        Route::UndeclaredAddress => return Err(Failure::Undeclared),
+    };
+    connect(address, proxy.plan.connect_timeout).await
+}
+
+/// Connect with a time-out, mapping errors to Squid's view of them.
+pub(crate) async fn connect(address: SocketAddr, timeout: Duration) -> Result<TcpStream, Failure> {
+    match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
+        Err(_) => Err(Failure::ConnectTimeout),
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(error)) => {
+            let errno = match error.kind() {
+                std::io::ErrorKind::ConnectionRefused => ECONNREFUSED,
+                _ => error.raw_os_error().unwrap_or(0),
+            };
+            Err(Failure::ConnectFail {
+                errno,
+                text: error.to_string(),
+            })
+        }
+    }
+}
+
+/// The parent proxy's address, or the failure a proxy gives when its parent is unknown.
+pub(crate) async fn connect_parent(proxy: &Proxy, parent: &str) -> Result<TcpStream, Failure> {
+    let Some(address) = proxy.world.proxy_address(parent) else {
+        return Err(Failure::ConnectFail {
+            errno: 0,
+            text: format!("parent proxy {parent} is not part of this lab"),
+        });
+    };
+    connect(address, proxy.plan.connect_timeout).await
+}
+
+/// Open a tunnel to `host:port`: directly, or by a CONNECT to the parent proxy.
+pub(crate) async fn open_tunnel(
+    proxy: &Proxy,
+    host: &str,
+    port: u16,
+) -> Result<TcpStream, Failure> {
+    let Some(parent) = proxy.plan.upstream.as_deref() else {
+        return connect_direct(proxy, host, port).await;
+    };
+    let mut stream = connect_parent(proxy, parent).await?;
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    let exchange = async {
+        stream.write_all(request.as_bytes()).await?;
+        read_status(&mut stream).await
+    };
+    match tokio::time::timeout(proxy.plan.connect_timeout, exchange).await {
+        Ok(Ok(Some(200))) => Ok(stream),
+        Ok(Ok(Some(status))) => Err(Failure::ParentFailed { status }),
+        Ok(Ok(None)) | Ok(Err(_)) => Err(Failure::ParentFailed { status: 0 }),
+        Err(_) => Err(Failure::ConnectTimeout),
+    }
+}
+
+/// Read a response head byte by byte (so nothing after it is consumed) and return its status;
+/// `None` when the answer is not HTTP.
+async fn read_status(stream: &mut TcpStream) -> std::io::Result<Option<u16>> {
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
+        if head.len() >= super::request::HEAD_LIMIT {
+            return Ok(None);
+        }
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await? == 0 {
+            return Ok(None);
+        }
+        head.push(byte[0]);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => Ok(response.code),
+        _ => Ok(None),
+    }
+}
