@@ -137,7 +137,13 @@ pub(crate) fn from_toml(file: &str, text: &str, error: &toml::de::Error) -> Scen
         .map(str::trim)
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+        .replace("expected u16", "expected an integer from 0 to 65535")
+        .replace("expected u64", "expected a non-negative integer");
+    let message = match message.strip_prefix("missing field ") {
+        Some(field) => format!("missing key {field}, expected it to be set"),
+        None => message,
+    };
     ScenarioError::Syntax {
         at: Location::at(file, text, offset),
         message,

@@ -1,37 +1,16 @@
 //! The names a scenario may refer to outside itself: certificate profiles, CA roles, client proxy modes.
 
+use egresslab_certs::{CaRole, Profile};
+
 /// Certificate profile names of the certificate factory (kebab-case).
-pub const PROFILES: &[&str] = &[
-    "valid",
-    "expired",
-    "not-yet-valid",
-    "wrong-host",
-    "self-signed",
-    "untrusted-root",
-    "no-server-auth",
-    "client-auth",
-    "conditional-access",
-    "sha256",
-    "sha384",
-    "sha512-rsa",
-    "sha512-ecdsa",
-    "incomplete-chain",
-    "long-chain",
-    "revoked",
-    "weak-key",
-    "no-san",
-    "ike-machine",
-    "connector-client",
-];
+pub fn profiles() -> Vec<&'static str> {
+    Profile::ALL.iter().map(Profile::name).collect()
+}
 
 /// CA role names of the certificate factory.
-pub const CA_ROLES: &[&str] = &[
-    "lab",
-    "intermediate",
-    "inspection",
-    "untrusted",
-    "connector-registration",
-];
+pub fn ca_roles() -> Vec<&'static str> {
+    CaRole::ALL.iter().map(CaRole::name).collect()
+}
 
 /// `a`, `b` and `c` as an "expected" list for error messages.
 pub fn one_of(names: &[&str]) -> String {

@@ -6,7 +6,7 @@ use serde_spanned::Spanned;
 
 use super::error::{Location, ScenarioError};
 use super::model::{Behaviour, ProbeKey, ScenarioFile};
-use super::names::{is_code, one_of, CA_ROLES, PROFILES};
+use super::names::{ca_roles, is_code, one_of, profiles};
 
 /// The client proxy modes that are not proxy names.
 const PROXY_MODES: &[&str] = &["direct", "pac", "wpad"];
@@ -117,9 +117,9 @@ pub fn validate(file: &str, text: &str, scenario: &ScenarioFile) -> Result<(), S
             }
         }
         if let Some(tls) = &endpoint.tls {
-            c.reference(&tls.profile, "certificate profile", PROFILES)?;
+            c.reference(&tls.profile, "certificate profile", &profiles())?;
             if let Some(ca) = &tls.client_auth {
-                c.reference(ca, "CA role", CA_ROLES)?;
+                c.reference(ca, "CA role", &ca_roles())?;
             }
         }
         match (endpoint.behaviour, &endpoint.pac, &endpoint.http) {
@@ -163,7 +163,7 @@ pub fn validate(file: &str, text: &str, scenario: &ScenarioFile) -> Result<(), S
             c.reference(upstream, "proxy", &others)?;
         }
         if let Some(profile) = &proxy.tls_profile {
-            c.reference(profile, "certificate profile", PROFILES)?;
+            c.reference(profile, "certificate profile", &profiles())?;
         }
     }
 
@@ -250,11 +250,11 @@ fn validate_client(
     }
     if let Some(trust) = &client.trust {
         for role in trust {
-            c.reference(role, "CA role", CA_ROLES)?;
+            c.reference(role, "CA role", &ca_roles())?;
         }
     }
     if let Some(cert) = &client.client_cert {
-        c.reference(&cert.profile, "certificate profile", PROFILES)?;
+        c.reference(&cert.profile, "certificate profile", &profiles())?;
     }
     for probe in &client.probes {
         validate_probe(c, scenario, probe)?;
@@ -363,13 +363,13 @@ fn validate_probe(
                 ));
             }
         }
-        ProbeKey::MachineCertificate(profiles) => {
-            if let Some(unknown) = profiles.iter().find(|p| !PROFILES.contains(&p.as_str())) {
+        ProbeKey::MachineCertificate(wanted) => {
+            if let Some(unknown) = wanted.iter().find(|p| !profiles().contains(&p.as_str())) {
                 return Err(ScenarioError::UnknownReference {
                     at: c.at(probe),
                     kind: "certificate profile",
                     name: unknown.clone(),
-                    expected: one_of(PROFILES),
+                    expected: one_of(&profiles()),
                 });
             }
         }
