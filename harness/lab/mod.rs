@@ -2,11 +2,29 @@
 //!
 //! The lab serves; it never diagnoses.
 
+mod bind;
+mod builder;
+pub(crate) mod context;
+mod dns;
+pub(crate) mod endpoint;
+pub mod error;
+pub(crate) mod firewall;
+mod handles;
 pub mod pattern;
 pub mod plan;
+pub(crate) mod proxy;
+mod routes;
+mod running;
 pub mod timeline;
+mod udp;
 pub mod world;
 
+pub use builder::LabBuilder;
+pub(crate) use context::Serving;
+pub use endpoint::EndpointHandle;
+pub use error::LabError;
+pub use handles::ProxyHandle;
 pub use plan::*;
+pub use running::Lab;
 pub use timeline::{Event, EventKind, Timeline};
 pub use world::{Route, RouteEntry, World};

@@ -1,0 +1,74 @@
+//! Phase one of a lab start: bind every socket the plan needs, before anything is served.
+
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+
+use super::error::LabError;
+use super::firewall::blackhole::{closed_port, listen};
+
+/// A proxy's socket: listening, or bound and refusing (a proxy that is down).
+pub(crate) enum ProxySocket {
+    Listening(TcpListener),
+    Down(TcpSocket),
+}
+
+/// Bind a proxy's socket.
+pub(crate) fn proxy(
+    ip: IpAddr,
+    name: &str,
+    down: bool,
+) -> Result<(ProxySocket, SocketAddr), LabError> {
+    let what = format!("proxy {name}");
+    if down {
+        let (socket, address) = closed_port(ip, &what)?;
+        return Ok((ProxySocket::Down(socket), address));
+    }
+    let listener = listen(ip, &what)?;
+    let address = local_tcp(&listener, &what, ip)?;
+    Ok((ProxySocket::Listening(listener), address))
+}
+
+/// Bind a listening endpoint socket.
+pub(crate) fn endpoint(ip: IpAddr, name: &str) -> Result<(TcpListener, SocketAddr), LabError> {
+    let what = format!("endpoint {name}");
+    let listener = listen(ip, &what)?;
+    let address = local_tcp(&listener, &what, ip)?;
+    Ok((listener, address))
+}
+
+/// Bind a UDP socket on an ephemeral port.
+pub(crate) fn udp(ip: IpAddr, what: &str) -> Result<(UdpSocket, SocketAddr), LabError> {
+    let requested = SocketAddr::new(ip, 0);
+    let bind_error = |source| LabError::Bind {
+        what: what.to_owned(),
+        address: requested,
+        source,
+    };
+    let socket = std::net::UdpSocket::bind(requested).map_err(bind_error)?;
+    socket.set_nonblocking(true).map_err(bind_error)?;
+    let address = socket.local_addr().map_err(bind_error)?;
+    let socket = UdpSocket::from_std(socket).map_err(bind_error)?;
+    Ok((socket, address))
+}
+
+/// The DNS server's sockets: UDP on an ephemeral port, and TCP on the same port when it is free.
+pub(crate) fn dns(ip: IpAddr) -> Result<(UdpSocket, Option<TcpListener>, SocketAddr), LabError> {
+    let (socket, address) = udp(ip, "dns")?;
+    let tcp = std::net::TcpListener::bind(address)
+        .and_then(|listener| {
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
+        })
+        .map_err(|error| tracing::debug!(%error, %address, "dns over tcp not available"))
+        .ok();
+    Ok((socket, tcp, address))
+}
+
+fn local_tcp(listener: &TcpListener, what: &str, ip: IpAddr) -> Result<SocketAddr, LabError> {
+    listener.local_addr().map_err(|source| LabError::Bind {
+        what: what.to_owned(),
+        address: SocketAddr::new(ip, 0),
+        source,
+    })
+}

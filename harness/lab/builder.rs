@@ -1,0 +1,234 @@
+//! `Lab::builder()`: labs written in code, and short constructors for the plan parts they use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use egresslab_certs::Factory;
+
+use super::error::LabError;
+use super::plan::{
+    BindPolicy, ClientAuthPlan, EndpointBehaviour, EndpointPlan, FirewallAction, FirewallRule,
+    HttpAnswer, LabPlan, PassthroughPlan, ProxyPlan, TlsPlan, TlsVersions, UdpBehaviour, UdpPlan,
+    Vantage,
+};
+use super::running::Lab;
+
+/// Assembles a [`LabPlan`] in code and starts it.
+#[derive(Debug, Default, Clone)]
+pub struct LabBuilder {
+    plan: LabPlan,
+    certs: Option<Arc<Factory>>,
+}
+
+impl LabBuilder {
+    /// Start from an existing plan.
+    pub fn from_plan(plan: LabPlan) -> Self {
+        LabBuilder { plan, certs: None }
+    }
+
+    /// The lab's name (timeline and reports).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.plan.name = name.into();
+        self
+    }
+
+    /// Where listeners bind (loopback by default).
+    pub fn bind(mut self, policy: BindPolicy) -> Self {
+        self.plan.bind = policy;
+        self
+    }
+
+    /// Use persisted lab CAs from this folder.
+    pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.plan.ca_dir = Some(dir.into());
+        self
+    }
+
+    /// Add an endpoint.
+    pub fn endpoint(mut self, endpoint: EndpointPlan) -> Self {
+        self.plan.endpoints.push(endpoint);
+        self
+    }
+
+    /// Add a forward proxy.
+    pub fn proxy(mut self, proxy: ProxyPlan) -> Self {
+        self.plan.proxies.push(proxy);
+        self
+    }
+
+    /// Add a firewall rule after the existing ones.
+    pub fn rule(mut self, rule: FirewallRule) -> Self {
+        self.plan.firewall.push(rule);
+        self
+    }
+
+    /// Add a firewall rule from its parts.
+    pub fn firewall(
+        self,
+        from: Vantage,
+        hosts: impl Into<String>,
+        port: Option<u16>,
+        action: FirewallAction,
+    ) -> Self {
+        self.rule(FirewallRule {
+            from,
+            hosts: hosts.into(),
+            port,
+            action,
+        })
+    }
+
+    /// Add a UDP responder.
+    pub fn udp(mut self, udp: UdpPlan) -> Self {
+        self.plan.udp.push(udp);
+        self
+    }
+
+    /// Add a real destination proxies may relay to.
+    pub fn passthrough(
+        mut self,
+        hosts: impl Into<String>,
+        port: Option<u16>,
+        address: SocketAddr,
+    ) -> Self {
+        self.plan.passthrough.push(PassthroughPlan {
+            hosts: hosts.into(),
+            port,
+            address,
+        });
+        self
+    }
+
+    /// Start the lab DNS server.
+    pub fn dns(mut self) -> Self {
+        self.plan.names.dns = true;
+        self
+    }
+
+    /// Force a name to NXDOMAIN.
+    pub fn nxdomain(mut self, name: impl Into<String>) -> Self {
+        self.plan.names.nxdomain.push(name.into());
+        self
+    }
+
+    /// The simulated client's DNS suffix (for `wpad.<suffix>`).
+    pub fn suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.plan.names.suffix = Some(suffix.into());
+        self
+    }
+
+    /// Give each lab host its own address in 127.0.0.0/8 (in DNS answers and hosts lines).
+    pub fn per_host_addresses(mut self) -> Self {
+        self.plan.names.per_host_addresses = true;
+        self
+    }
+
+    /// Use this certificate factory instead of creating one (labs sharing CAs, benches).
+    pub fn certs(mut self, certs: Arc<Factory>) -> Self {
+        self.certs = Some(certs);
+        self
+    }
+
+    /// The plan assembled so far.
+    pub fn plan(&self) -> &LabPlan {
+        &self.plan
+    }
+
+    /// Start the lab.
+    pub async fn start(self) -> Result<Lab, LabError> {
+        Lab::launch(self.plan, self.certs).await
+    }
+}
+
+impl EndpointPlan {
+    /// A plain HTTP endpoint answering `200 ok` for `hosts` on `port`.
+    pub fn http(name: impl Into<String>, hosts: &[&str], port: u16) -> Self {
+        EndpointPlan {
+            name: name.into(),
+            hosts: hosts.iter().map(|host| (*host).to_owned()).collect(),
+            port,
+            tls: None,
+            behaviour: EndpointBehaviour::default(),
+        }
+    }
+
+    /// An HTTPS endpoint on port 443 with a certificate of `profile`, TLS 1.2 and 1.3.
+    pub fn https(name: impl Into<String>, hosts: &[&str], profile: impl Into<String>) -> Self {
+        EndpointPlan {
+            tls: Some(TlsPlan {
+                profile: profile.into(),
+                versions: TlsVersions::Both,
+                client_auth: None,
+            }),
+            ..EndpointPlan::http(name, hosts, 443)
+        }
+    }
+
+    /// Change the port.
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Change the behaviour.
+    pub fn behaviour(mut self, behaviour: EndpointBehaviour) -> Self {
+        self.behaviour = behaviour;
+        self
+    }
+
+    /// Answer every request with this HTTP answer.
+    pub fn answer(self, answer: HttpAnswer) -> Self {
+        self.behaviour(EndpointBehaviour::Http(answer))
+    }
+
+    /// Limit the TLS versions (no effect on a plain endpoint).
+    pub fn versions(mut self, versions: TlsVersions) -> Self {
+        if let Some(tls) = &mut self.tls {
+            tls.versions = versions;
+        }
+        self
+    }
+
+    /// Require a client certificate issued by the named CA role (no effect on a plain endpoint).
+    pub fn client_auth(mut self, ca: impl Into<String>) -> Self {
+        if let Some(tls) = &mut self.tls {
+            tls.client_auth = Some(ClientAuthPlan { ca: ca.into() });
+        }
+        self
+    }
+}
+
+impl UdpPlan {
+    /// A UDP responder for `host:port`.
+    pub fn new(
+        name: impl Into<String>,
+        host: impl Into<String>,
+        port: u16,
+        behaviour: UdpBehaviour,
+    ) -> Self {
+        UdpPlan {
+            name: name.into(),
+            host: host.into(),
+            port,
+            behaviour,
+        }
+    }
+}
+
+impl FirewallRule {
+    /// A rule from its parts.
+    pub fn new(
+        from: Vantage,
+        hosts: impl Into<String>,
+        port: Option<u16>,
+        action: FirewallAction,
+    ) -> Self {
+        FirewallRule {
+            from,
+            hosts: hosts.into(),
+            port,
+            action,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Endpoints: servers that answer for a set of host names on one port, plain or over TLS.
+
+pub(crate) mod http;
+pub(crate) mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use egresslab_certs::Factory;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::LazyConfigAcceptor;
+
+use self::http::{Counts, Request, Response};
+use self::tls::TlsSetup;
+use super::context::Serving;
+use super::plan::{EndpointBehaviour, EndpointPlan};
+use super::timeline::EventKind;
+
+/// Where an endpoint of a running lab can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointHandle {
+    pub(crate) name: String,
+    pub(crate) hosts: Vec<String>,
+    pub(crate) port: u16,
+    pub(crate) address: SocketAddr,
+    pub(crate) listen_address: SocketAddr,
+}
+
+impl EndpointHandle {
+    /// The endpoint's name in the plan.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host-name patterns it answers for.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// The port clients believe they connect to (443, 80, ...).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Where a direct client connects: the endpoint itself, or whatever the client-side firewall put
+    /// in front of it (a closed port, a black hole, a middlebox).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Where the endpoint's own listener is, bypassing every firewall rule.
+    pub fn listen_address(&self) -> SocketAddr {
+        self.listen_address
+    }
+}
+
+/// A bound endpoint waiting to be served.
+pub(crate) struct Endpoint {
+    pub(crate) plan: Arc<EndpointPlan>,
+    pub(crate) listener: TcpListener,
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) tls: Option<TlsSetup>,
+}
+
+/// Answers an endpoint's HTTP requests according to its behaviour.
+pub(crate) struct Responder {
+    behaviour: EndpointBehaviour,
+    certs: Arc<Factory>,
+}
+
+impl Responder {
+    /// A responder for a behaviour; the factory answers CRL and OCSP requests.
+    pub(crate) fn new(behaviour: EndpointBehaviour, certs: Arc<Factory>) -> Responder {
+        Responder { behaviour, certs }
+    }
+
+    fn answer(&self, request: &Request) -> Response {
+        match &self.behaviour {
+            EndpointBehaviour::Http(answer) => Response {
+                status: answer.status,
+                headers: answer.headers.clone(),
+                body: answer.body.clone().into_bytes(),
+                delay: answer.delay,
+            },
+            EndpointBehaviour::Pac { script } => {
+                let path = request.path.split('?').next().unwrap_or_default();
+                if request.method == "GET" && (path == "/wpad.dat" || path == "/proxy.pac") {
+                    Response::new(200, "application/x-ns-proxy-autoconfig", script.clone())
+                } else {
+                    Response::new(404, "text/plain", "not found\n")
+                }
+            }
+            EndpointBehaviour::Revocation => self.revocation(request),
+            EndpointBehaviour::Echo => Response::new(200, "text/plain", request.body.clone()),
+        }
+    }
+}
+
+impl Responder {
+    /// The CRL at the path of [`egresslab_certs::CRL_URL`], OCSP by POST or by GET of a base64 request.
+    fn revocation(&self, request: &Request) -> Response {
+        let path = request.path.split('?').next().unwrap_or_default();
+        let crl_path = egresslab_certs::CRL_URL
+            .splitn(4, '/')
+            .nth(3)
+            .map(|path| format!("/{path}"))
+            .unwrap_or_default();
+        let ocsp_request = match request.method.as_str() {
+            "GET" | "HEAD" if path == crl_path => {
+                return match self.certs.crl_der() {
+                    Ok(crl) => Response::new(200, "application/pkix-crl", crl),
+                    Err(error) => Response::new(500, "text/plain", format!("{error}\n")),
+                };
+            }
+            "POST" => request.body.clone(),
+            "GET" if path.len() > 1 => {
+                let encoded = percent_decode(&path[1..]);
+                match base64::engine::general_purpose::STANDARD.decode(encoded.trim()) {
+                    Ok(der) => der,
+                    Err(_) => {
+                        return Response::new(400, "text/plain", "not a base64 OCSP request\n")
+                    }
+                }
+            }
+            _ => return Response::new(404, "text/plain", "not found\n"),
+        };
+        match self.certs.ocsp_response(&ocsp_request) {
+            Ok(answer) => Response::new(200, "application/ocsp-response", answer),
+            Err(error) => Response::new(400, "text/plain", format!("{error}\n")),
+        }
+    }
+}
+
+/// Decode `%XX` escapes (OCSP GET requests escape `/`, `+` and `=`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escaped = (bytes[index] == b'%')
+            .then(|| text.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                index += 3;
+            }
+            None => {
+                out.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Serve an endpoint until the lab shuts down.
+pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
+    let source = format!("endpoint:{}", endpoint.plan.name);
+    loop {
+        let accepted = tokio::select! {
+            () = serving.shutdown.cancelled() => return,
+            accepted = endpoint.listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, endpoint = %endpoint.plan.name, "accept failed");
+                continue;
+            }
+        };
+        serving
+            .timeline
+            .record(&source, EventKind::Accepted { peer });
+        let token = serving.shutdown.clone();
+        let timeline = serving.timeline.clone();
+        let (plan, responder, source) = (
+            endpoint.plan.clone(),
+            endpoint.responder.clone(),
+            source.clone(),
+        );
+        let tls = endpoint.tls.clone();
+        serving.tasks.spawn(async move {
+            let (counts, reason) = tokio::select! {
+                () = token.cancelled() => (Counts::default(), "shutdown".to_owned()),
+                done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source) => done,
+            };
+            timeline.record(
+                &source,
+                EventKind::Closed {
+                    bytes_up: counts.up,
+                    bytes_down: counts.down,
+                    reason,
+                },
+            );
+        });
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    plan: &EndpointPlan,
+    responder: &Responder,
+    tls: Option<&TlsSetup>,
+    timeline: &crate::lab::Timeline,
+    source: &str,
+) -> (Counts, String) {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return behave(stream, plan, responder).await;
+    };
+    let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await {
+        Ok(start) => start,
+        Err(error) => {
+            let error = tls::failure(&error);
+            timeline.record(
+                source,
+                EventKind::TlsFailed {
+                    sni: None,
+                    error: error.clone(),
+                },
+            );
+            return (Counts::default(), format!("no TLS handshake: {error}"));
+        }
+    };
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    let stream = match start.into_stream(tls.config.clone()).await {
+        Ok(stream) => stream,
+        Err(error) => {
+            let error = tls::failure(&error);
+            timeline.record(
+                source,
+                EventKind::TlsFailed {
+                    sni,
+                    error: error.clone(),
+                },
+            );
+            return (Counts::default(), format!("TLS handshake failed: {error}"));
+        }
+    };
+    let (_, connection) = stream.get_ref();
+    let client_cert = connection
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|leaf| tls::subject(leaf));
+    timeline.record(
+        source,
+        EventKind::TlsHandshake {
+            version: tls::version_name(connection),
+            sni,
+            served: tls.served.clone(),
+            client_cert,
+        },
+    );
+    behave(stream, plan, responder).await
+}
+
+/// Run the endpoint's behaviour on an established (plain or decrypted) stream.
+pub(crate) async fn behave<S>(
+    stream: S,
+    plan: &EndpointPlan,
+    responder: &Responder,
+) -> (Counts, String)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match plan.behaviour {
+        EndpointBehaviour::Echo => echo(stream).await,
+        _ => http::serve(stream, |request| responder.answer(request)).await,
+    }
+}
+
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> (Counts, String) {
+    let mut counts = Counts::default();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match stream.read(&mut buffer).await {
+            Ok(0) => return (counts, "client closed".to_owned()),
+            Ok(n) => n,
+            Err(error) => return (counts, format!("read failed: {error}")),
+        };
+        counts.up += n as u64;
+        if let Err(error) = stream.write_all(&buffer[..n]).await {
+            return (counts, format!("write failed: {error}"));
+        }
+        counts.down += n as u64;
+    }
+}

@@ -1,0 +1,101 @@
+//! Why a lab could not start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A lab failed to start: a listener could not be bound, or the plan names something that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    /// A listener or socket could not be bound.
+    #[error("cannot bind {what} on {address}")]
+    Bind {
+        /// What was being bound (`endpoint login`, `proxy corp`, `dns`, ...).
+        what: String,
+        /// The address asked for.
+        address: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An endpoint names a certificate profile the factory does not know.
+    #[error("endpoint {endpoint} names unknown certificate profile {profile:?}")]
+    UnknownProfile {
+        /// The endpoint.
+        endpoint: String,
+        /// The profile name as written.
+        profile: String,
+    },
+    /// An endpoint requires client certificates from a CA role that does not exist.
+    #[error("endpoint {endpoint} names unknown client CA {ca:?}")]
+    UnknownCa {
+        /// The endpoint.
+        endpoint: String,
+        /// The CA role as written.
+        ca: String,
+    },
+    /// The certificate factory could not be opened or created.
+    #[error("cannot open the certificate factory")]
+    Certs(#[source] egresslab_certs::CertError),
+    /// A certificate could not be minted for an endpoint.
+    #[error("cannot mint a {profile} certificate for endpoint {endpoint}")]
+    Mint {
+        /// The endpoint.
+        endpoint: String,
+        /// The profile name.
+        profile: String,
+        /// The factory's error.
+        #[source]
+        source: egresslab_certs::CertError,
+    },
+    /// rustls refused the endpoint's TLS configuration.
+    #[error("invalid TLS configuration for endpoint {endpoint}")]
+    Tls {
+        /// The endpoint.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The client-certificate verifier could not be built.
+    #[error("cannot build the client-certificate verifier of endpoint {endpoint}")]
+    ClientVerifier {
+        /// The endpoint.
+        endpoint: String,
+        /// The rustls error.
+        #[source]
+        source: rustls::server::VerifierBuilderError,
+    },
+    /// A proxy names an upstream proxy the plan does not define.
+    #[error("unknown proxy {name:?}")]
+    UnknownProxy {
+        /// The name as written.
+        name: String,
+    },
+    /// Two parts of the plan share a name that must be unique.
+    #[error("duplicate {kind} name {name:?}")]
+    DuplicateName {
+        /// `endpoint`, `proxy` or `udp`.
+        kind: &'static str,
+        /// The repeated name.
+        name: String,
+    },
+    /// The lab's own files (CA bundle) could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A socket option or an early connection of the lab itself failed.
+    #[error("cannot prepare {what}")]
+    Setup {
+        /// What was being prepared (`black hole`, ...).
+        what: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}

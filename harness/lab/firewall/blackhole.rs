@@ -1,0 +1,108 @@
+//! Bound sockets that imitate a firewall without root: a closed port (reject) and a black hole (drop).
+
+use std::net::{IpAddr, SocketAddr};
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+use crate::lab::error::LabError;
+
+/// A bound TCP socket that never listens: connecting to it is refused (the kernel answers the SYN
+/// with an RST), exactly like a firewall rule that rejects.
+pub(crate) fn closed_port(ip: IpAddr, what: &str) -> Result<(TcpSocket, SocketAddr), LabError> {
+    let address = SocketAddr::new(ip, 0);
+    let bind_error = |source| LabError::Bind {
+        what: what.to_owned(),
+        address,
+        source,
+    };
+    let socket = new_socket(ip).map_err(bind_error)?;
+    socket.bind(address).map_err(bind_error)?;
+    let local = socket.local_addr().map_err(bind_error)?;
+    Ok((socket, local))
+}
+
+/// A listener that never accepts and whose accept queue the lab fills itself, so the kernel drops
+/// every further SYN: a client retransmits and times out, as behind a firewall that drops.
+#[derive(Debug)]
+pub(crate) struct BlackHole {
+    /// Kept open, never accepted from.
+    _listener: TcpListener,
+    /// The lab's own connections that fill the queue.
+    _fillers: Vec<TcpStream>,
+    /// Where the black hole is.
+    pub(crate) address: SocketAddr,
+}
+
+impl BlackHole {
+    /// Bind the black hole and fill its accept queue.
+    pub(crate) async fn open(ip: IpAddr) -> Result<BlackHole, LabError> {
+        let requested = SocketAddr::new(ip, 0);
+        let bind_error = |source| LabError::Bind {
+            what: "black hole".to_owned(),
+            address: requested,
+            source,
+        };
+        let socket = new_socket(ip).map_err(bind_error)?;
+        socket.bind(requested).map_err(bind_error)?;
+        // Linux keeps at most backlog + 1 established connections waiting; with 0 one filler is enough,
+        // after which the listener is full and incoming SYNs are dropped without an answer.
+        let listener = socket.listen(0).map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
+        let filler = TcpStream::connect(address)
+            .await
+            .map_err(|source| LabError::Setup {
+                what: format!("black hole filler for {address}"),
+                source,
+            })?;
+        Ok(BlackHole {
+            _listener: listener,
+            _fillers: vec![filler],
+            address,
+        })
+    }
+}
+
+fn new_socket(ip: IpAddr) -> std::io::Result<TcpSocket> {
+    match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+}
+
+/// Bind a listening TCP socket with a normal backlog.
+pub(crate) fn listen(ip: IpAddr, what: &str) -> Result<TcpListener, LabError> {
+    let address = SocketAddr::new(ip, 0);
+    let bind_error = |source| LabError::Bind {
+        what: what.to_owned(),
+        address,
+        source,
+    };
+    let socket = new_socket(ip).map_err(bind_error)?;
+    socket.bind(address).map_err(bind_error)?;
+    socket.listen(1024).map_err(bind_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+    #[tokio::test]
+    async fn closed_port_refuses() {
+        let (_socket, address) = closed_port(LOOPBACK, "test").unwrap();
+        let error = TcpStream::connect(address).await.unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::ConnectionRefused);
+    }
+
+    #[tokio::test]
+    async fn black_hole_times_out_instead_of_refusing() {
+        let hole = BlackHole::open(LOOPBACK).await.unwrap();
+        let attempt =
+            tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(hole.address))
+                .await;
+        assert!(attempt.is_err(), "connect finished: {attempt:?}");
+    }
+}

@@ -1,0 +1,117 @@
+//! UDP responders: an IKEv2 responder that answers IKE_SA_INIT, or a silent sink (UDP dropped).
+
+use tokio::net::UdpSocket;
+
+use super::context::Serving;
+use super::plan::{UdpBehaviour, UdpPlan};
+use super::timeline::EventKind;
+
+const IKE_HEADER_LEN: usize = 28;
+const IKE_SA_INIT: u8 = 34;
+const IKE_VERSION_2: u8 = 0x20;
+const FLAG_RESPONSE: u8 = 0x20;
+/// NAT-T port 4500 prefixes IKE messages with four zero bytes (the non-ESP marker).
+const NON_ESP_MARKER: [u8; 4] = [0; 4];
+
+/// Serve one UDP responder until the lab shuts down.
+pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, serving: Serving) {
+    let source = format!("udp:{}", plan.name);
+    let mut buffer = vec![0u8; 65536];
+    loop {
+        let received = tokio::select! {
+            () = serving.shutdown.cancelled() => return,
+            received = socket.recv_from(&mut buffer) => received,
+        };
+        let Ok((n, peer)) = received else { continue };
+        let reply = match plan.behaviour {
+            UdpBehaviour::IkeResponder => ike_reply(&buffer[..n]),
+            UdpBehaviour::Silent => None,
+        };
+        let answered = match reply {
+            Some(reply) => socket.send_to(&reply, peer).await.is_ok(),
+            None => false,
+        };
+        serving.timeline.record(
+            &source,
+            EventKind::Datagram {
+                peer,
+                bytes: n,
+                answered,
+            },
+        );
+    }
+}
+
+/// The reply to an IKE_SA_INIT request (with or without the non-ESP marker), or `None`.
+pub(crate) fn ike_reply(datagram: &[u8]) -> Option<Vec<u8>> {
+    let (marker, message) = match datagram.strip_prefix(&NON_ESP_MARKER) {
+        Some(rest) if rest.len() >= IKE_HEADER_LEN => (true, rest),
+        _ => (false, datagram),
+    };
+    if message.len() < IKE_HEADER_LEN
+        || message[17] != IKE_VERSION_2
+        || message[18] != IKE_SA_INIT
+        || message[19] & FLAG_RESPONSE != 0
+    {
+        return None;
+    }
+    let mut header = Vec::with_capacity(IKE_HEADER_LEN + 4);
+    if marker {
+        header.extend_from_slice(&NON_ESP_MARKER);
+    }
+    header.extend_from_slice(&message[..8]);
+    header.extend_from_slice(&responder_spi());
+    header.extend_from_slice(&[0, IKE_VERSION_2, IKE_SA_INIT, FLAG_RESPONSE]);
+    header.extend_from_slice(&0u32.to_be_bytes());
+    header.extend_from_slice(&(IKE_HEADER_LEN as u32).to_be_bytes());
+    Some(header)
+}
+
+/// A random, non-zero responder SPI.
+fn responder_spi() -> [u8; 8] {
+    use std::hash::{BuildHasher, RandomState};
+    let value = RandomState::new().hash_one(std::time::Instant::now()) | 1;
+    value.to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLAG_INITIATOR: u8 = 0x08;
+
+    fn init(spi: [u8; 8]) -> Vec<u8> {
+        let mut message = spi.to_vec();
+        message.extend([0; 8]);
+        message.extend([33, IKE_VERSION_2, IKE_SA_INIT, FLAG_INITIATOR]);
+        message.extend(0u32.to_be_bytes());
+        message.extend(28u32.to_be_bytes());
+        message
+    }
+
+    #[test]
+    fn answers_ike_sa_init_with_a_response_header() {
+        let reply = ike_reply(&init([1, 2, 3, 4, 5, 6, 7, 8])).unwrap();
+        assert_eq!(reply.len(), 28);
+        assert_eq!(&reply[..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_ne!(&reply[8..16], &[0; 8]);
+        assert_eq!(&reply[16..20], &[0, 0x20, 34, 0x20]);
+        assert_eq!(&reply[20..28], &[0, 0, 0, 0, 0, 0, 0, 28]);
+        let mut natt = NON_ESP_MARKER.to_vec();
+        natt.extend(init([9; 8]));
+        let reply = ike_reply(&natt).unwrap();
+        assert_eq!(&reply[..4], &NON_ESP_MARKER);
+        assert_eq!(reply.len(), 32);
+    }
+
+    #[test]
+    fn ignores_what_is_not_an_ike_sa_init_request() {
+        assert!(ike_reply(b"hello").is_none());
+        let mut informational = init([1; 8]);
+        informational[18] = 37;
+        assert!(ike_reply(&informational).is_none());
+        let mut response = init([1; 8]);
+        response[19] = FLAG_RESPONSE;
+        assert!(ike_reply(&response).is_none());
+    }
+}
