@@ -18,3 +18,6 @@ pub use expand::{
     ArtifactSpecs, ClientProxy, ClientSpec, ExecExpectation, Expanded, Expectations, ProbeSpec,
 };
 pub use load::{load_file, load_str};
+pub mod artifacts;
+pub mod exec;
+pub mod prepare;
