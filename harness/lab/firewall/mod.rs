@@ -141,6 +141,14 @@ impl Firewall {
         Ok(address)
     }
 
+    /// Each relay's address and the endpoint address it fronts.
+    pub(crate) fn relay_targets(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.relays
+            .iter()
+            .filter_map(|relay| Some((relay.listener.local_addr().ok()?, relay.target)))
+            .collect()
+    }
+
     /// Start serving the hang listeners and relays; the closed port and black hole live until shutdown.
     pub(crate) fn spawn(self, serving: &Serving) {
         for relay in self.relays {
