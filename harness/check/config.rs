@@ -32,6 +32,20 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time-out of one TLS handshake or HTTP answer.
     pub io_timeout: Duration,
+    /// The TLS versions the client offers.
+    pub tls_versions: TlsVersions,
+}
+
+/// The TLS versions a client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersions {
+    /// TLS 1.2 and 1.3 (the default).
+    #[default]
+    Both,
+    /// Only TLS 1.2.
+    Tls12Only,
+    /// Only TLS 1.3.
+    Tls13Only,
 }
 
 impl Default for ClientConfig {
@@ -46,6 +60,7 @@ impl Default for ClientConfig {
             dns_server: None,
             connect_timeout: Duration::from_secs(2),
             io_timeout: Duration::from_secs(5),
+            tls_versions: TlsVersions::Both,
         }
     }
 }

@@ -1,8 +1,215 @@
 //! Diagnostic checks: what a careful engineer runs, as code.
 //!
 //! Checks see only what a real client sees (addresses, sockets, handshakes, HTTP answers, files); they
-//! never import from the lab, so the same checks run against a real network.
+//! never import from the lab, so the same checks run against a real network. [`run`] is the entry point.
 
+pub mod artifacts;
+pub mod certinfo;
+pub mod chain;
+pub mod codes;
 pub mod config;
+pub mod connector;
+pub mod dns;
+pub mod finding;
+pub mod https;
+pub mod net;
+pub mod pac;
+pub mod proxy;
+pub mod report;
+pub mod router;
+pub mod taxonomy;
+pub mod tls;
+pub mod vpn;
 
 pub use config::*;
+pub use connector::{connector_endpoints, RequiredEndpoint, SAMPLE_LABEL};
+pub use finding::{Code, Evidence, Finding, Report, Severity};
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+/// How many probes run at once.
+const CONCURRENCY: usize = 8;
+
+/// Run `probes` with the client `config` and gather every finding. Independent probes run concurrently;
+/// the report keeps probe order.
+pub async fn run(config: &ClientConfig, probes: &[Probe]) -> Report {
+    let start = Instant::now();
+    let (router, mut findings) = router::Router::discover(config).await;
+    let router = &router;
+    let results: Vec<Vec<Finding>> =
+        stream::iter(probes.iter().map(|p| run_probe(config, router, p)))
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+    findings.extend(results.into_iter().flatten());
+    Report {
+        findings,
+        elapsed: start.elapsed(),
+    }
+}
+
+async fn run_probe(config: &ClientConfig, router: &router::Router, probe: &Probe) -> Vec<Finding> {
+    match probe {
+        Probe::Url { url } => {
+            let host = net::split_url(url)
+                .map(|(_, h, _, _)| h)
+                .unwrap_or_default();
+            let (route, mut out) = router.route(config, url, &host).await;
+            out.extend(https::probe_url(config, &route, url).await);
+            out
+        }
+        Probe::Tcp { host, port } => match net::direct(config, host, *port).await {
+            Ok((_, f)) => f,
+            Err(f) => vec![f],
+        },
+        Probe::ConnectorEndpoints => {
+            let routes = router.matrix_routes(config).await;
+            connector::probe_matrix(config, |h| {
+                routes
+                    .iter()
+                    .find(|(n, _)| n == h)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(|| router.fixed())
+            })
+            .await
+        }
+        Probe::Revocation { urls } => revocation(config, router, urls).await,
+        Probe::Backend {
+            url,
+            default_timeout,
+            long_timeout,
+        } => backend(config, router, url, *default_timeout, *long_timeout).await,
+        Probe::Ike { host, ports } => vpn::probe_ike(config, host, ports).await,
+        Probe::VpnServer { host } => vpn::probe_server_cert(config, host).await,
+        Probe::MachineCertificate { store } => vpn::probe_machine_cert(store),
+        Probe::Artifact { kind, path, store } => {
+            let opts = artifacts::ReadOptions {
+                store: store.clone(),
+                ..Default::default()
+            };
+            artifacts::read(*kind, path, &opts)
+        }
+    }
+}
+
+async fn revocation(
+    config: &ClientConfig,
+    router: &router::Router,
+    urls: &[String],
+) -> Vec<Finding> {
+    let jobs = urls.iter().map(|url| async move {
+        let host = net::split_url(url)
+            .map(|(_, h, _, _)| h)
+            .unwrap_or_default();
+        let (route, _) = router.route(config, url, &host).await;
+        (url, https::fetch_body(config, &route, url).await)
+    });
+    let results: Vec<_> = stream::iter(jobs).buffered(CONCURRENCY).collect().await;
+    let mut out = Vec::new();
+    let mut bad = Vec::new();
+    for (url, r) in results {
+        match r {
+            Ok(body) => out.push(Finding::new(
+                codes::REVOCATION_REACHABLE,
+                url.as_str(),
+                format!("{url} answered ({} bytes)", body.len()),
+            )),
+            Err(f) => bad.push((url.clone(), f)),
+        }
+    }
+    if !bad.is_empty() {
+        let names: Vec<String> = bad
+            .iter()
+            .map(|(u, _)| {
+                net::split_url(u)
+                    .map(|(_, h, p, _)| format!("{h}:{p}"))
+                    .unwrap_or_else(|| u.clone())
+            })
+            .collect();
+        let mut f = Finding::new(
+            codes::REVOCATION_UNREACHABLE,
+            names.join(", "),
+            format!("revocation endpoints unreachable: {}", names.join(", ")),
+        );
+        for (u, why) in bad {
+            f.evidence.push(Evidence::new(
+                format!("GET {u}"),
+                format!("{}: {}", why.code, why.summary),
+                Duration::ZERO,
+            ));
+            f.evidence.extend(why.evidence);
+        }
+        out.push(f);
+    }
+    out
+}
+
+async fn backend(
+    config: &ClientConfig,
+    router: &router::Router,
+    url: &str,
+    default_timeout: Duration,
+    long_timeout: Duration,
+) -> Vec<Finding> {
+    let Some((https, host, port, path)) = net::split_url(url) else {
+        return vec![Finding::new(
+            codes::CONFIG_CONFIG_INVALID,
+            url,
+            format!("{url} is not an http(s) URL"),
+        )];
+    };
+    let (route, mut out) = router.route(config, url, &host).await;
+    let (mut io, _) = match net::open(config, &route, &host, port).await {
+        Ok(x) => x,
+        Err(f) => {
+            out.push(
+                Finding::new(
+                    codes::APP_UNREACHABLE,
+                    url,
+                    format!("the application {url} cannot be reached ({route})"),
+                )
+                .with_all_evidence(f.iter().flat_map(|x| x.evidence.clone())),
+            );
+            out.extend(f);
+            return out;
+        }
+    };
+    let start = Instant::now();
+    if https {
+        let hs = tls::handshake(config, io, &host, config.tls_versions, true).await;
+        match hs.stream {
+            Some(s) => io = Box::new(s),
+            None => {
+                out.push(Finding::new(
+                    codes::APP_UNREACHABLE,
+                    url,
+                    format!("TLS to {url} failed: {}", tls::describe(&hs.outcome)),
+                ));
+                return out;
+            }
+        }
+    }
+    let answer = net::http_get(&mut io, &host, &path, long_timeout).await;
+    let took = start.elapsed();
+    let ev = Evidence::new(
+        format!("GET {url} ({route})"),
+        match &answer {
+            Ok(h) => format!("HTTP {} {}", h.status, h.reason),
+            Err(e) => e.clone(),
+        },
+        took,
+    );
+    let f = match answer {
+        Ok(_) if took <= default_timeout => Finding::new(codes::APP_OK, url, format!("{url} answered in {took:.2?}, within the default back-end time-out of {default_timeout:?} ({route})")),
+        Ok(_) => Finding::new(
+            codes::APP_BACKEND_TIMEOUT,
+            url,
+            format!("{url} answered in {took:.2?}: slower than the default back-end time-out ({default_timeout:?}), within the long one ({long_timeout:?}); set Backend Application Timeout to Long"),
+        ),
+        Err(_) => Finding::new(codes::APP_UNREACHABLE, url, format!("{url} gave no answer within the long back-end time-out ({long_timeout:?})")),
+    };
+    out.push(f.with_evidence(ev));
+    out
+}

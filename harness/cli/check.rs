@@ -1,12 +1,200 @@
 //! `egresslab check`: run the diagnostic checks against any network, lab or real.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use egresslab::check::{
+    self, report, ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting,
+};
+
+/// Output format of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable text (colour when stdout is a terminal).
+    Text,
+    /// JSON.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
 
 /// Arguments of `egresslab check`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Explicit proxy URL (http://host:port or https://host:port).
+    #[arg(long)]
+    pub proxy: Option<String>,
+    /// Proxy credentials USER:PASS (sent as Basic; never printed).
+    #[arg(long, value_name = "USER:PASS")]
+    pub proxy_user: Option<String>,
+    /// PAC file URL.
+    #[arg(long, conflicts_with_all = ["proxy", "wpad"])]
+    pub pac: Option<String>,
+    /// WPAD: the DNS suffix (looks up wpad.SUFFIX).
+    #[arg(long, value_name = "SUFFIX", conflicts_with = "proxy")]
+    pub wpad: Option<String>,
+    /// Trusted root certificate(s), PEM or DER.
+    #[arg(long = "ca", value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Issuer common name the cloud service's certificates are expected to carry (interception otherwise).
+    #[arg(long = "expect-issuer", value_name = "NAME")]
+    pub expect_issuer: Vec<String>,
+    /// Client certificate chain (PEM).
+    #[arg(long, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// curl-style override HOST:PORT:ADDR:PORT.
+    #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT")]
+    pub connect_to: Vec<String>,
+    /// DNS server ADDR[:PORT] to ask instead of the system resolver.
+    #[arg(long)]
+    pub dns: Option<String>,
+    /// TCP connect time-out in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    pub connect_timeout: f64,
+    /// Also probe the connector's whole required-endpoint matrix.
+    #[arg(long)]
+    pub connector_endpoints: bool,
+    /// Probe IKE (UDP 500/4500) and the VPN server certificate of HOST.
+    #[arg(long, value_name = "HOST")]
+    pub ike: Option<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Targets: https://url, http://url, or host:port.
+    pub targets: Vec<String>,
+}
+
+/// Parse `HOST:PORT:ADDR:PORT` (ADDR may be `[v6]`).
+pub fn parse_connect_to(s: &str) -> anyhow::Result<ConnectTo> {
+    let (host, rest) = s.split_once(':').context("expected HOST:PORT:ADDR:PORT")?;
+    let (port, rest) = rest
+        .split_once(':')
+        .context("expected HOST:PORT:ADDR:PORT")?;
+    let address: std::net::SocketAddr = rest
+        .parse()
+        .with_context(|| format!("{rest:?} is not ADDR:PORT"))?;
+    Ok(ConnectTo {
+        host: host.to_string(),
+        port: port.parse().context("bad PORT")?,
+        address,
+    })
+}
+
+fn read_certs(path: &PathBuf) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let ders = check::artifacts::store::certificates_in(path, &bytes, None);
+    if ders.is_empty() {
+        bail!("{} holds no certificate", path.display());
+    }
+    Ok(ders
+        .into_iter()
+        .map(rustls_pki_types::CertificateDer::from)
+        .collect())
+}
+
+fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
+    let mut config = ClientConfig {
+        connect_timeout: Duration::from_secs_f64(args.connect_timeout.max(0.05)),
+        ..Default::default()
+    };
+    config.proxy = match (&args.proxy, &args.pac, &args.wpad) {
+        (Some(p), _, _) => {
+            if check::proxy::ProxyUrl::parse(p).is_none() {
+                bail!("--proxy {p:?} is not http://host:port or https://host:port");
+            }
+            ProxySetting::Url(p.clone())
+        }
+        (_, Some(p), _) => ProxySetting::Pac(p.clone()),
+        (_, _, Some(s)) => ProxySetting::Wpad { suffix: s.clone() },
+        _ => ProxySetting::Direct,
+    };
+    if let Some(up) = &args.proxy_user {
+        let (u, p) = up
+            .split_once(':')
+            .context("--proxy-user must be USER:PASS")?;
+        config.proxy_credentials = Some((u.to_string(), p.to_string()));
+    }
+    for ca in &args.ca {
+        config.trust.extend(read_certs(ca)?);
+    }
+    config.expected_issuers = args.expect_issuer.clone();
+    if let (Some(c), Some(k)) = (&args.client_cert, &args.client_key) {
+        let chain = read_certs(c)?;
+        let key_bytes = std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?;
+        let key = rustls_pemfile::private_key(&mut key_bytes.as_slice())?
+            .with_context(|| format!("{} holds no private key", k.display()))?;
+        config.client_cert = Some(ClientCertificate { chain, key });
+    }
+    for c in &args.connect_to {
+        config
+            .connect_to
+            .push(parse_connect_to(c).with_context(|| format!("--connect-to {c}"))?);
+    }
+    if let Some(d) = &args.dns {
+        let addr = d
+            .parse()
+            .or_else(|_| format!("{d}:53").parse())
+            .with_context(|| format!("--dns {d:?} is not ADDR[:PORT]"))?;
+        config.dns_server = Some(addr);
+    }
+    let mut probes = Vec::new();
+    for t in &args.targets {
+        if t.starts_with("https://") || t.starts_with("http://") {
+            probes.push(Probe::Url { url: t.clone() });
+        } else {
+            let (host, port) = check::net::split_host_port(t, 0)
+                .filter(|(_, p)| *p != 0)
+                .with_context(|| format!("target {t:?} is not a URL or host:port"))?;
+            probes.push(Probe::Tcp { host, port });
+        }
+    }
+    if args.connector_endpoints {
+        probes.push(Probe::ConnectorEndpoints);
+    }
+    if let Some(h) = &args.ike {
+        probes.push(Probe::Ike {
+            host: h.clone(),
+            ports: vec![],
+        });
+        probes.push(Probe::VpnServer { host: h.clone() });
+    }
+    if probes.is_empty() {
+        bail!("nothing to check: give a TARGET, --connector-endpoints or --ike");
+    }
+    Ok((config, probes))
+}
+
+/// Write a report in a format; returns the exit code (0 without errors, 1 with).
+pub fn emit(report: &check::Report, format: Format, suite: &str) -> ExitCode {
+    let out = match format {
+        Format::Text => report::text(report, std::io::stdout().is_terminal()),
+        Format::Json => report::json(report),
+        Format::Junit => report::junit(report, suite),
+    };
+    print!("{out}");
+    if report.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
 
 /// Run `egresslab check`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`egresslab check` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (config, probes) = match build(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("egresslab check: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let report = rt.block_on(check::run(&config, &probes));
+    Ok(emit(&report, args.format, "egresslab check"))
 }

@@ -1,0 +1,271 @@
+//! The connector's required-endpoint matrix (seed 001's table of URLs and ports), probed concurrently
+//! through the configured path, naming exactly which entries fail.
+
+use futures_util::stream::{self, StreamExt};
+
+use super::codes;
+use super::config::ClientConfig;
+use super::finding::{Evidence, Finding, Severity};
+use super::https;
+use super::net::{self, Route, TcpOutcome};
+
+/// The label that stands in for `*` when a wildcard entry is exercised: `*.msappproxy.net` is probed as
+/// `connector-sample.msappproxy.net`. Public so a lab can serve the sample names.
+pub const SAMPLE_LABEL: &str = "connector-sample";
+
+/// Direct TCP ports the messaging service tries before falling back to HTTPS 443 (AMQP and net.tcp; the
+/// seed says only "direct TCP first", the numbers are the service's own).
+pub const SERVICEBUS_DIRECT_PORTS: [u16; 2] = [5671, 9352];
+
+/// One row of the required table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequiredEndpoint {
+    /// Host pattern, possibly `*.` wildcard, possibly with a path (`www.microsoft.com/pkiops`).
+    pub pattern: &'static str,
+    /// Port (443 HTTPS or 80 HTTP).
+    pub port: u16,
+    /// What the connector uses it for.
+    pub purpose: Purpose,
+}
+
+/// Why the connector needs an endpoint (the table's "use" column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Connector to cloud service communication.
+    CloudService,
+    /// Certificate validation (CRL/OCSP).
+    CertificateValidation,
+    /// Registration (sign-in and enrolment).
+    Registration,
+}
+
+impl RequiredEndpoint {
+    /// The host name probed (wildcards replaced by [`SAMPLE_LABEL`]).
+    pub fn sample_host(&self) -> String {
+        let host = self.pattern.split('/').next().unwrap_or(self.pattern);
+        match host.strip_prefix("*.") {
+            Some(rest) => format!("{SAMPLE_LABEL}.{rest}"),
+            None => host.to_string(),
+        }
+    }
+    /// The path probed (`/` unless the pattern carries one).
+    pub fn path(&self) -> String {
+        match self.pattern.find('/') {
+            Some(i) => self.pattern[i..].to_string(),
+            None => "/".to_string(),
+        }
+    }
+    /// `pattern:port`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.pattern, self.port)
+    }
+}
+
+const fn e(pattern: &'static str, port: u16, purpose: Purpose) -> RequiredEndpoint {
+    RequiredEndpoint {
+        pattern,
+        port,
+        purpose,
+    }
+}
+
+static TABLE: &[RequiredEndpoint] = &[
+    e("*.msappproxy.net", 443, Purpose::CloudService),
+    e("*.servicebus.windows.net", 443, Purpose::CloudService),
+    e("crl3.digicert.com", 80, Purpose::CertificateValidation),
+    e("crl4.digicert.com", 80, Purpose::CertificateValidation),
+    e("ocsp.digicert.com", 80, Purpose::CertificateValidation),
+    e("crl.microsoft.com", 80, Purpose::CertificateValidation),
+    e("oneocsp.microsoft.com", 80, Purpose::CertificateValidation),
+    e("ocsp.msocsp.com", 80, Purpose::CertificateValidation),
+    e("login.windows.net", 443, Purpose::Registration),
+    e(
+        "secure.aadcdn.microsoftonline-p.com",
+        443,
+        Purpose::Registration,
+    ),
+    e("*.microsoftonline.com", 443, Purpose::Registration),
+    e("*.microsoftonline-p.com", 443, Purpose::Registration),
+    e("*.msauth.net", 443, Purpose::Registration),
+    e("*.msauthimages.net", 443, Purpose::Registration),
+    e("*.msecnd.net", 443, Purpose::Registration),
+    e("*.msftauth.net", 443, Purpose::Registration),
+    e("*.msftauthimages.net", 443, Purpose::Registration),
+    e("*.phonefactor.net", 443, Purpose::Registration),
+    e(
+        "enterpriseregistration.windows.net",
+        443,
+        Purpose::Registration,
+    ),
+    e("management.azure.com", 443, Purpose::Registration),
+    e(
+        "policykeyservice.dc.ad.msft.net",
+        443,
+        Purpose::Registration,
+    ),
+    e("ctldl.windowsupdate.com", 443, Purpose::Registration),
+    e("ctldl.windowsupdate.com", 80, Purpose::Registration),
+    e("www.microsoft.com/pkiops", 80, Purpose::Registration),
+];
+
+/// Every URL and port of seed 001's table, in table order.
+pub fn connector_endpoints() -> &'static [RequiredEndpoint] {
+    TABLE
+}
+
+/// How many entries are probed at once.
+const CONCURRENCY: usize = 8;
+
+/// Probe every entry along `route_for` (the route of each host) and summarise.
+pub async fn probe_matrix<F>(config: &ClientConfig, route_for: F) -> Vec<Finding>
+where
+    F: Fn(&str) -> Route,
+{
+    let jobs = TABLE.iter().map(|ep| {
+        let route = route_for(&ep.sample_host());
+        async move {
+            let host = ep.sample_host();
+            let findings = if ep.port == 443 {
+                https::probe_https(config, &route, &host, 443, &ep.path()).await
+            } else {
+                https::probe_http(config, &route, &host, 80, &ep.path())
+                    .await
+                    .1
+            };
+            (ep, findings)
+        }
+    });
+    let results: Vec<(&RequiredEndpoint, Vec<Finding>)> =
+        stream::iter(jobs).buffered(CONCURRENCY).collect().await;
+    let mut out: Vec<Finding> = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut signin_failed = Vec::new();
+    let mut servicebus_443_ok = false;
+    for (ep, findings) in &results {
+        let problem = findings.iter().find(|f| f.severity == Severity::Error);
+        match problem {
+            Some(p) => {
+                failed.push((ep.label(), format!("{} ({})", p.code, p.summary)));
+                if ep.purpose == Purpose::Registration
+                    && ep.port == 443
+                    && (ep.pattern.contains("microsoftonline") || ep.pattern.starts_with("login."))
+                {
+                    signin_failed.push(ep.label());
+                }
+            }
+            None if ep.pattern == "*.servicebus.windows.net" => servicebus_443_ok = true,
+            None => {}
+        }
+        for f in findings.iter().filter(|f| f.severity != Severity::Ok) {
+            merge(&mut out, f.clone());
+        }
+    }
+    if failed.is_empty() {
+        out.push(Finding::new(
+            codes::CONNECTOR_ENDPOINTS_OK,
+            "connector endpoints",
+            format!("all {} required entries answered", TABLE.len()),
+        ));
+    } else {
+        let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
+        let mut f = Finding::new(
+            codes::CONNECTOR_ENDPOINT_BLOCKED,
+            names.join(", "),
+            format!(
+                "{} of {} required entries fail: {}",
+                failed.len(),
+                TABLE.len(),
+                names.join(", ")
+            ),
+        );
+        for (n, why) in &failed {
+            f.evidence.push(Evidence::new(
+                format!("probe {n}"),
+                why.clone(),
+                std::time::Duration::ZERO,
+            ));
+        }
+        out.push(f);
+    }
+    if !signin_failed.is_empty() {
+        out.push(Finding::new(
+            codes::CONNECTOR_SIGNIN_UNREACHABLE,
+            signin_failed.join(", "),
+            format!("sign-in hosts unreachable: {}", signin_failed.join(", ")),
+        ));
+    }
+    if servicebus_443_ok {
+        if let Some(f) = servicebus_fallback(config).await {
+            out.push(f);
+        }
+    }
+    out
+}
+
+async fn servicebus_fallback(config: &ClientConfig) -> Option<Finding> {
+    let host = format!("{SAMPLE_LABEL}.servicebus.windows.net");
+    let mut evidence = Vec::new();
+    for port in SERVICEBUS_DIRECT_PORTS {
+        let addr = match net::connect_to_override(config, &host, port) {
+            Some(a) => a,
+            None => match super::dns::resolve(config, &host).await {
+                (super::dns::Resolution::Resolved(ips), _) => {
+                    std::net::SocketAddr::new(*ips.first()?, port)
+                }
+                _ => return None,
+            },
+        };
+        let (outcome, ev) = net::tcp_connect_addr(config, addr).await;
+        if let TcpOutcome::Open(_) = outcome {
+            return None;
+        }
+        evidence.push(ev);
+    }
+    Some(
+        Finding::new(
+            codes::CONNECTOR_SERVICEBUS_HTTPS_FALLBACK,
+            format!("{host}:5671,9352"),
+            format!("direct TCP to {host} on 5671 and 9352 is blocked, HTTPS 443 works: the messaging service falls back to HTTPS"),
+        )
+        .with_all_evidence(evidence),
+    )
+}
+
+/// Fold a finding into `out`: the same code about another target is appended to the existing finding.
+pub fn merge(out: &mut Vec<Finding>, f: Finding) {
+    if let Some(existing) = out.iter_mut().find(|x| x.code == f.code) {
+        if !existing.target.split(", ").any(|t| t == f.target) {
+            existing.target = format!("{}, {}", existing.target, f.target);
+            existing.summary = format!("{}; {}", existing.summary, f.summary);
+        }
+        existing.evidence.extend(f.evidence);
+    } else {
+        out.push(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_every_entry_of_seed_001() {
+        assert_eq!(connector_endpoints().len(), 24);
+        assert_eq!(
+            connector_endpoints()
+                .iter()
+                .filter(|e| e.port == 80)
+                .count(),
+            8
+        );
+        let pk = connector_endpoints()
+            .iter()
+            .find(|e| e.pattern.ends_with("pkiops"))
+            .unwrap();
+        assert_eq!(
+            (pk.sample_host().as_str(), pk.path().as_str()),
+            ("www.microsoft.com", "/pkiops")
+        );
+        assert_eq!(TABLE[0].sample_host(), "connector-sample.msappproxy.net");
+    }
+}

@@ -1,0 +1,360 @@
+//! Proxy tunnels: connect to the proxy (plain or TLS), send CONNECT, classify the answer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use tokio::io::{AsyncWriteExt, BufReader};
+
+use super::codes;
+use super::config::ClientConfig;
+use super::finding::{Evidence, Finding};
+use super::net::{self, BoxIo, TcpOutcome};
+
+/// A parsed proxy URL (`http://host:port` or `https://host:port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyUrl {
+    /// TLS to the proxy itself.
+    pub https: bool,
+    /// Proxy host.
+    pub host: String,
+    /// Proxy port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}://{}:{}",
+            if self.https { "https" } else { "http" },
+            self.host,
+            self.port
+        )
+    }
+}
+
+impl ProxyUrl {
+    /// Parse `http://host:port`, `https://host:port` or bare `host:port` (http, default port 8080).
+    pub fn parse(s: &str) -> Option<ProxyUrl> {
+        let s = s.trim().trim_end_matches('/');
+        let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = s.strip_prefix("http://") {
+            (false, r)
+        } else if s.contains("://") {
+            return None;
+        } else {
+            (false, s)
+        };
+        let rest = rest.rsplit('@').next().unwrap_or(rest);
+        let (host, port) = net::split_host_port(rest, if https { 443 } else { 8080 })?;
+        Some(ProxyUrl { https, host, port })
+    }
+}
+
+/// Connect to the proxy and open a CONNECT tunnel to (host, port).
+pub async fn tunnel(
+    config: &ClientConfig,
+    proxy: &ProxyUrl,
+    host: &str,
+    port: u16,
+) -> Result<(BoxIo, Vec<Finding>), Vec<Finding>> {
+    let target = format!("{host}:{port}");
+    let io = connect_proxy(config, proxy).await.map_err(|f| vec![f])?;
+    let start = Instant::now();
+    let mut io = BufReader::new(io);
+    let mut req =
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: egresslab-check\r\n");
+    if let Some((user, pass)) = &config.proxy_credentials {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        req.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+    }
+    req.push_str("\r\n");
+    let tried = format!(
+        "CONNECT {target} via {proxy}{}",
+        if config.proxy_credentials.is_some() {
+            " (Basic credentials sent)"
+        } else {
+            ""
+        }
+    );
+    let exchange = async {
+        io.write_all(req.as_bytes())
+            .await
+            .map_err(|e| format!("write failed: {e}"))?;
+        io.flush().await.map_err(|e| format!("write failed: {e}"))?;
+        net::read_head(&mut io).await
+    };
+    let answer = tokio::time::timeout(config.io_timeout, exchange).await;
+    let elapsed = start.elapsed();
+    let head = match answer {
+        Err(_) => {
+            let ev = Evidence::new(
+                tried,
+                format!("no answer within {:?}", config.io_timeout),
+                elapsed,
+            );
+            return Err(vec![Finding::new(
+                codes::PROXY_SLOW,
+                &target,
+                format!("proxy {proxy} did not answer CONNECT {target}"),
+            )
+            .with_evidence(ev)]);
+        }
+        Ok(Err(why)) => {
+            let ev = Evidence::new(tried, why.clone(), elapsed);
+            let (code, summary) = if why.starts_with(net::NOT_HTTP) {
+                (
+                    codes::PROXY_GARBAGE,
+                    format!(
+                        "proxy {proxy} answered CONNECT {target} with something that is not HTTP"
+                    ),
+                )
+            } else {
+                (
+                    codes::PROXY_CLOSED,
+                    format!(
+                        "proxy {proxy} closed the connection without answering CONNECT {target}"
+                    ),
+                )
+            };
+            return Err(vec![Finding::new(code, &target, summary).with_evidence(ev)]);
+        }
+        Ok(Ok(head)) => head,
+    };
+    let ev = Evidence::new(
+        tried,
+        format!("HTTP {} {}", head.status, head.reason),
+        elapsed,
+    );
+    if head.status == 200 {
+        if !head.rest.is_empty() {
+            tracing::debug!(
+                bytes = head.rest.len(),
+                "proxy sent bytes after 200; dropped"
+            );
+        }
+        let ok = Finding::new(
+            codes::PROXY_CONNECT_OK,
+            &target,
+            format!("proxy {proxy} tunnels to {target}"),
+        )
+        .with_evidence(ev);
+        return Ok((Box::new(io), vec![ok]));
+    }
+    Err(vec![
+        classify_refusal(proxy, host, port, &head).with_evidence(ev)
+    ])
+}
+
+/// The finding for a CONNECT answer other than 200.
+pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &net::HttpHead) -> Finding {
+    let target = format!("{host}:{port}");
+    let status = head.status;
+    match status {
+        407 => {
+            let schemes: Vec<String> = head
+                .all("Proxy-Authenticate")
+                .iter()
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let listed = if schemes.is_empty() {
+                "no scheme named".to_string()
+            } else {
+                schemes.join(", ")
+            };
+            Finding::new(
+                codes::PROXY_AUTH_REQUIRED,
+                &target,
+                format!("proxy {proxy} requires authentication for {target} (407; offers {listed}); the connector cannot authenticate to proxies"),
+            )
+        }
+        403 if port == 80 => Finding::new(
+            codes::PROXY_PORT80_REFUSED,
+            &target,
+            format!("proxy {proxy} refuses to tunnel to port 80 ({target}, 403)"),
+        ),
+        403 => Finding::new(
+            codes::PROXY_DENIED,
+            &target,
+            format!("proxy {proxy} denies {host} (403)"),
+        ),
+        502 | 503 => {
+            let squid = head
+                .all("X-Squid-Error")
+                .first()
+                .map(|e| format!(", X-Squid-Error: {e}"))
+                .unwrap_or_default();
+            Finding::new(
+                codes::PROXY_BAD_GATEWAY,
+                &target,
+                format!("proxy {proxy} answered {status} {}{squid}: the proxy, not your network, failed to reach {target}", head.reason),
+            )
+        }
+        504 => Finding::new(
+            codes::PROXY_GATEWAY_TIMEOUT,
+            &target,
+            format!("proxy {proxy} timed out reaching {target} (504)"),
+        ),
+        _ => Finding::new(
+            codes::PROXY_REFUSED_OTHER,
+            &target,
+            format!(
+                "proxy {proxy} answered CONNECT {target} with {status} {}",
+                head.reason
+            ),
+        ),
+    }
+}
+
+/// Open the connection to the proxy itself (TLS for `https://` proxies, trusting `config.trust`).
+pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<BoxIo, Finding> {
+    let pt = proxy.to_string();
+    let stream = match net::direct(config, &proxy.host, proxy.port).await {
+        Ok((s, _)) => s,
+        Err(f) => {
+            let summary = format!("proxy {pt} is unreachable ({})", f.code);
+            return Err(
+                Finding::new(codes::PROXY_UNREACHABLE, &pt, summary).with_all_evidence(f.evidence)
+            );
+        }
+    };
+    if !proxy.https {
+        return Ok(Box::new(stream));
+    }
+    let start = Instant::now();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in &config.trust {
+        let _ = roots.add(c.clone());
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
+        Err(e) => {
+            return Err(Finding::new(
+                codes::PROXY_UNREACHABLE,
+                &pt,
+                format!("cannot build TLS for {pt}: {e}"),
+            ))
+        }
+    };
+    let name = match rustls_pki_types::ServerName::try_from(proxy.host.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            return Err(Finding::new(
+                codes::PROXY_UNREACHABLE,
+                &pt,
+                format!("bad proxy name {}: {e}", proxy.host),
+            ))
+        }
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+    match tokio::time::timeout(config.io_timeout, connector.connect(name, stream)).await {
+        Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) => Err(Finding::new(
+            codes::PROXY_UNREACHABLE,
+            &pt,
+            format!("TLS to proxy {pt} failed: {e}"),
+        )
+        .with_evidence(Evidence::new(
+            format!("TLS handshake with {pt}"),
+            e.to_string(),
+            start.elapsed(),
+        ))),
+        Err(_) => Err(Finding::new(
+            codes::PROXY_UNREACHABLE,
+            &pt,
+            format!("TLS to proxy {pt} timed out"),
+        )
+        .with_evidence(Evidence::new(
+            format!("TLS handshake with {pt}"),
+            "timed out",
+            start.elapsed(),
+        ))),
+    }
+}
+
+/// Whether the proxy accepts TCP connections at all (for PAC dead-proxy detection).
+pub async fn reachable(config: &ClientConfig, proxy: &ProxyUrl) -> Result<(), Finding> {
+    match net::connect_to_override(config, &proxy.host, proxy.port) {
+        Some(addr) => match net::tcp_connect_addr(config, addr).await {
+            (TcpOutcome::Open(_), _) => Ok(()),
+            (o, ev) => Err(net::tcp_finding(&proxy.to_string(), &o, ev)),
+        },
+        None => net::direct(config, &proxy.host, proxy.port)
+            .await
+            .map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_urls_parse() {
+        assert_eq!(
+            ProxyUrl::parse("http://squid.corp:3128").unwrap(),
+            ProxyUrl {
+                https: false,
+                host: "squid.corp".into(),
+                port: 3128
+            }
+        );
+        assert_eq!(ProxyUrl::parse("https://p").unwrap().port, 443);
+        assert_eq!(
+            ProxyUrl::parse("proxyserver:8080").unwrap().host,
+            "proxyserver"
+        );
+        assert!(ProxyUrl::parse("socks5://x:1").is_none());
+    }
+
+    #[test]
+    fn refusals_are_classified() {
+        let p = ProxyUrl::parse("http://p:1").unwrap();
+        let head = |status, headers: Vec<(&str, &str)>| net::HttpHead {
+            status,
+            reason: "x".into(),
+            headers: headers
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            rest: vec![],
+        };
+        let f = classify_refusal(
+            &p,
+            "h",
+            443,
+            &head(
+                407,
+                vec![
+                    ("Proxy-Authenticate", "Basic realm=\"x\""),
+                    ("Proxy-Authenticate", "NTLM"),
+                    ("proxy-authenticate", "Negotiate"),
+                ],
+            ),
+        );
+        assert_eq!(f.code, codes::PROXY_AUTH_REQUIRED);
+        assert!(
+            f.summary.contains("Basic, NTLM, Negotiate"),
+            "{}",
+            f.summary
+        );
+        assert_eq!(
+            classify_refusal(&p, "h", 80, &head(403, vec![])).code,
+            codes::PROXY_PORT80_REFUSED
+        );
+        let f = classify_refusal(
+            &p,
+            "h",
+            443,
+            &head(503, vec![("X-Squid-Error", "ERR_CONNECT_FAIL 111")]),
+        );
+        assert_eq!(f.code, codes::PROXY_BAD_GATEWAY);
+        assert!(f.summary.contains("ERR_CONNECT_FAIL"));
+    }
+}

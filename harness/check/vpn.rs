@@ -1,0 +1,341 @@
+//! Always On VPN checks: IKE on UDP 500/4500, the server certificate as an SSTP server presents it on
+//! TLS 443, and the machine certificate for IKE.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+
+use super::artifacts::store;
+use super::certinfo::{self, EKU_CLIENT_AUTH, EKU_SERVER_AUTH};
+use super::chain::{self, Verdict};
+use super::codes;
+use super::config::ClientConfig;
+use super::dns::{self, Resolution};
+use super::finding::{Evidence, Finding};
+use super::net::{self, Route};
+use super::tls::{self, HsOutcome};
+
+/// A 28-byte IKEv2 header opening an IKE_SA_INIT (exchange type 34, initiator flag 0x08), no payloads.
+pub fn ike_sa_init_header(initiator_spi: u64) -> [u8; 28] {
+    let mut h = [0u8; 28];
+    h[..8].copy_from_slice(&initiator_spi.to_be_bytes());
+    h[16] = 0; // next payload: none
+    h[17] = 0x20; // version 2.0
+    h[18] = 34; // IKE_SA_INIT
+    h[19] = 0x08; // initiator
+    h[24..28].copy_from_slice(&28u32.to_be_bytes());
+    h
+}
+
+/// What one UDP port did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IkeAnswer {
+    /// Something came back.
+    Answered,
+    /// Nothing within the time-out.
+    Silent,
+    /// ICMP port unreachable.
+    Refused,
+}
+
+async fn ike_port(addr: SocketAddr, port_used: u16, timeout: Duration) -> (IkeAnswer, Evidence) {
+    let start = Instant::now();
+    let mut packet = Vec::with_capacity(32);
+    if port_used == 4500 {
+        packet.extend_from_slice(&[0, 0, 0, 0]); // non-ESP marker
+    }
+    let spi = (start.elapsed().as_nanos() as u64) | 0x0100_0000_0000_0001;
+    packet.extend_from_slice(&ike_sa_init_header(spi));
+    let bind: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let tried = format!("IKE_SA_INIT to UDP {addr} (port {port_used})");
+    let socket = match UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                IkeAnswer::Silent,
+                Evidence::new(
+                    tried,
+                    format!("cannot open a UDP socket: {e}"),
+                    start.elapsed(),
+                ),
+            )
+        }
+    };
+    if let Err(e) = socket.connect(addr).await {
+        return (
+            IkeAnswer::Refused,
+            Evidence::new(tried, e.to_string(), start.elapsed()),
+        );
+    }
+    if let Err(e) = socket.send(&packet).await {
+        return (
+            IkeAnswer::Refused,
+            Evidence::new(tried, e.to_string(), start.elapsed()),
+        );
+    }
+    let mut buf = [0u8; 2048];
+    match tokio::time::timeout(timeout, socket.recv(&mut buf)).await {
+        Ok(Ok(n)) => (
+            IkeAnswer::Answered,
+            Evidence::new(tried, format!("{n} bytes answered"), start.elapsed()),
+        ),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
+            IkeAnswer::Refused,
+            Evidence::new(tried, format!("ICMP unreachable: {e}"), start.elapsed()),
+        ),
+        Ok(Err(e)) => (
+            IkeAnswer::Silent,
+            Evidence::new(tried, e.to_string(), start.elapsed()),
+        ),
+        Err(_) => (
+            IkeAnswer::Silent,
+            Evidence::new(
+                tried,
+                format!("no answer within {timeout:?}"),
+                start.elapsed(),
+            ),
+        ),
+    }
+}
+
+/// Probe IKE on UDP 500 and 4500 of `host` (`ports` maps a port to a real address, for labs).
+pub async fn probe_ike(
+    config: &ClientConfig,
+    host: &str,
+    ports: &[(u16, SocketAddr)],
+) -> Vec<Finding> {
+    let target = format!("{host} UDP 500/4500");
+    let mut resolved: Option<Vec<std::net::IpAddr>> = None;
+    let mut evidence = Vec::new();
+    let mut silent = Vec::new();
+    let mut refused = Vec::new();
+    for port in [500u16, 4500] {
+        let addr = match ports.iter().find(|(p, _)| *p == port) {
+            Some((_, a)) => *a,
+            None => {
+                if resolved.is_none() {
+                    let (res, ev) = dns::resolve(config, host).await;
+                    match res {
+                        Resolution::Resolved(ips) => resolved = Some(ips),
+                        _ => {
+                            return vec![Finding::new(
+                                codes::VPN_SERVER_UNREACHABLE,
+                                &target,
+                                format!("the VPN server name {host} does not resolve (error 800)"),
+                            )
+                            .with_evidence(ev)];
+                        }
+                    }
+                }
+                match resolved.as_ref().and_then(|r| r.first()) {
+                    Some(ip) => SocketAddr::new(*ip, port),
+                    None => continue,
+                }
+            }
+        };
+        let timeout = config.connect_timeout.max(Duration::from_millis(300));
+        let (answer, ev) = ike_port(addr, port, timeout).await;
+        evidence.push(ev);
+        match answer {
+            IkeAnswer::Answered => {}
+            IkeAnswer::Silent => silent.push(port.to_string()),
+            IkeAnswer::Refused => refused.push(port.to_string()),
+        }
+    }
+    let f = if refused.len() == 2 {
+        Finding::new(
+            codes::VPN_SERVER_UNREACHABLE,
+            &target,
+            format!("nothing answers IKE at {host}: UDP 500 and 4500 are refused (error 800)"),
+        )
+    } else if !silent.is_empty() || !refused.is_empty() {
+        let mut ports = silent.clone();
+        ports.extend(refused.iter().cloned());
+        Finding::new(
+            codes::VPN_IKE_BLOCKED,
+            &target,
+            format!(
+                "IKE gets no answer on UDP {} at {host} (error 809)",
+                ports.join(" and ")
+            ),
+        )
+    } else {
+        Finding::new(
+            codes::VPN_IKE_OK,
+            &target,
+            format!("{host} answers IKE on UDP 500 and 4500"),
+        )
+    };
+    vec![f.with_all_evidence(evidence)]
+}
+
+/// Fetch the VPN server's certificate over TLS 443 (as an SSTP server presents it) and judge it the way
+/// the VPN client does: EKU, expiry, name, root — each reported on its own.
+pub async fn probe_server_cert(config: &ClientConfig, host: &str) -> Vec<Finding> {
+    let target = format!("{host}:443");
+    let io = match net::open(config, &Route::Direct, host, 443).await {
+        Ok((io, _)) => io,
+        Err(f) => {
+            let mut v = vec![Finding::new(
+                codes::VPN_SERVER_UNREACHABLE,
+                &target,
+                format!("the VPN server {host} cannot be reached on 443 (error 800)"),
+            )
+            .with_all_evidence(f.iter().flat_map(|x| x.evidence.clone()))];
+            v.extend(f);
+            return v;
+        }
+    };
+    let hs = tls::handshake(config, io, host, config.tls_versions, false).await;
+    let ev = Evidence::new(
+        format!("TLS handshake with {target}"),
+        tls::describe(&hs.outcome),
+        hs.elapsed,
+    );
+    let Some(leaf) = hs.chain.first().and_then(|c| certinfo::facts(c)) else {
+        let why = if hs.outcome == HsOutcome::Ok {
+            "no certificate".to_string()
+        } else {
+            tls::describe(&hs.outcome)
+        };
+        return vec![Finding::new(
+            codes::VPN_SERVER_UNREACHABLE,
+            &target,
+            format!("the VPN server {host} presented no certificate: {why}"),
+        )
+        .with_evidence(ev)];
+    };
+    let mut out = Vec::new();
+    if !leaf.allows(EKU_SERVER_AUTH) {
+        out.push(Finding::new(
+            codes::VPN_SERVER_CERT_NO_SERVER_AUTH,
+            &target,
+            format!("the certificate of {host} lacks Server Authentication (0x80070040 / 13801)"),
+        ));
+    }
+    let now = certinfo::now_secs();
+    if now > leaf.not_after {
+        out.push(Finding::new(
+            codes::VPN_SERVER_CERT_EXPIRED,
+            &target,
+            format!(
+                "the certificate of {host} expired on {} (13801)",
+                certinfo::rfc3339(leaf.not_after)
+            ),
+        ));
+    }
+    let verdict = chain::verify(&config.trust, host, &hs.chain, &[]);
+    if let Verdict::NameMismatch(names) = &verdict {
+        out.push(Finding::new(
+            codes::VPN_SERVER_CERT_NAME_MISMATCH,
+            &target,
+            format!(
+                "the profile names the server {host} but its certificate is for {} (13801)",
+                names.join(", ")
+            ),
+        ));
+    } else if !leaf.dns_names.is_empty() && !name_matches(host, &leaf.dns_names) {
+        out.push(Finding::new(
+            codes::VPN_SERVER_CERT_NAME_MISMATCH,
+            &target,
+            format!(
+                "the profile names the server {host} but its certificate is for {} (13801)",
+                leaf.dns_names.join(", ")
+            ),
+        ));
+    }
+    let root_problem = matches!(
+        verdict,
+        Verdict::UntrustedRoot | Verdict::SelfSigned | Verdict::Incomplete
+    ) || (matches!(verdict, Verdict::Expired | Verdict::NoServerAuth)
+        && !chains_to_trust(config, &hs.chain));
+    if root_problem {
+        out.push(Finding::new(codes::VPN_SERVER_CERT_UNTRUSTED_ROOT, &target, format!("the client has no trusted root for the certificate of {host} (issuer {}; 0x800B0109)", leaf.issuer)));
+    }
+    if out.is_empty() {
+        out.push(Finding::new(codes::VPN_SERVER_CERT_OK, &target, format!("the certificate of {host} is valid, has Server Authentication, matches the name and chains to a trusted root")));
+    }
+    out.into_iter()
+        .map(|f| f.with_evidence(ev.clone()))
+        .collect()
+}
+
+fn name_matches(host: &str, names: &[String]) -> bool {
+    names.iter().any(|n| {
+        n.eq_ignore_ascii_case(host)
+            || n.strip_prefix("*.").is_some_and(|rest| {
+                host.split_once('.')
+                    .is_some_and(|(_, h)| h.eq_ignore_ascii_case(rest))
+            })
+    })
+}
+
+fn chains_to_trust(
+    config: &ClientConfig,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+) -> bool {
+    let subjects: Vec<String> = config
+        .trust
+        .iter()
+        .filter_map(|c| certinfo::facts(c))
+        .map(|f| f.subject)
+        .collect();
+    chain
+        .iter()
+        .filter_map(|c| certinfo::facts(c))
+        .any(|f| subjects.contains(&f.issuer) || subjects.contains(&f.subject))
+}
+
+/// Whether a folder holds a valid certificate with Client Authentication (13806 otherwise).
+pub fn probe_machine_cert(dir: &Path) -> Vec<Finding> {
+    let target = dir.display().to_string();
+    let start = Instant::now();
+    let certs = match store::load_dir(dir, None) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Finding::new(
+                codes::VPN_MACHINE_CERT_MISSING,
+                &target,
+                format!("the certificate folder cannot be read: {e} (13806)"),
+            )]
+        }
+    };
+    let now = certinfo::now_secs();
+    let good = certs.iter().find(|c| {
+        c.facts.allows(EKU_CLIENT_AUTH)
+            && c.facts.has_eku_extension
+            && c.facts.valid_at(now)
+            && !c.facts.self_issued
+    });
+    let ev = Evidence::new(
+        format!("read certificates in {target}"),
+        format!("{} certificates", certs.len()),
+        start.elapsed(),
+    );
+    match good {
+        Some(c) => vec![Finding::new(
+            codes::VPN_MACHINE_CERT_OK,
+            &target,
+            format!(
+                "machine certificate {} ({}) has Client Authentication and is valid",
+                c.facts.subject, c.facts.thumbprint_sha1
+            ),
+        )
+        .with_evidence(ev)],
+        None => vec![Finding::new(
+            codes::VPN_MACHINE_CERT_MISSING,
+            &target,
+            format!(
+                "no valid certificate with Client Authentication among {} in {target} (13806)",
+                certs.len()
+            ),
+        )
+        .with_evidence(ev)],
+    }
+}
