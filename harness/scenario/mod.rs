@@ -21,3 +21,4 @@ pub use load::{load_file, load_str};
 pub mod artifacts;
 pub mod exec;
 pub mod prepare;
+pub mod runner;

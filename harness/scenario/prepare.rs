@@ -109,7 +109,12 @@ fn named_hosts(scenario: &Expanded) -> Vec<String> {
 pub fn concrete_connect_to(lab: &Lab, scenario: &Expanded) -> Vec<ConnectTo> {
     let used = named_hosts(scenario);
     let mut out: Vec<ConnectTo> = Vec::new();
+    let nxdomain = &scenario.plan.names.nxdomain;
     for (pattern, port, address) in lab.connect_to() {
+        // A name the scenario makes unresolvable must not be mapped around DNS.
+        if nxdomain.iter().any(|n| n.eq_ignore_ascii_case(&pattern)) {
+            continue;
+        }
         let mut names = Vec::new();
         if pattern.contains('*') {
             names.push(sample_host(&pattern, SAMPLE_LABEL));
