@@ -1,12 +1,202 @@
 //! `egresslab run`: start each scenario's lab, run the checks, and compare with the scenario's expectations.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use egresslab::scenario::runner::{run_scenario, Outcome};
+use egresslab::scenario::{find, Catalog, Expanded};
+use futures_util::StreamExt;
+
+/// Output formats of `egresslab run`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// A table.
+    Text,
+    /// One JSON document.
+    Json,
+    /// JUnit XML.
+    Junit,
+}
 
 /// Arguments of `egresslab run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Scenario files, folders or catalog ids; none runs the whole built-in catalog.
+    pub scenarios: Vec<String>,
+    /// Only scenarios carrying this tag.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Run this command (with `sh -c`) inside each scenario and judge it against `[[expect.exec]]`.
+    #[arg(long)]
+    pub exec: Option<String>,
+    /// Time-out of one `--exec` run, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub exec_timeout: u64,
+    /// Scenarios run at once (default: CPUs × 2).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
 
 /// Run `egresslab run`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`egresslab run` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut scenarios: Vec<Expanded> = if args.scenarios.is_empty() {
+        Catalog::load_all()?
+    } else {
+        let mut all = Vec::new();
+        for query in &args.scenarios {
+            all.extend(find(query)?);
+        }
+        all
+    };
+    if let Some(tag) = &args.filter {
+        scenarios.retain(|s| s.tags.iter().any(|t| t == tag));
+    }
+    anyhow::ensure!(!scenarios.is_empty(), "no scenario to run");
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
+        .max(1);
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let started = Instant::now();
+    let outcomes = runtime.block_on(run_all(
+        scenarios,
+        jobs,
+        args.exec.clone(),
+        Duration::from_secs(args.exec_timeout),
+    ));
+    let all_passed = outcomes.iter().all(Outcome::passed);
+    match args.format {
+        Format::Text => print_table(&outcomes, started.elapsed()),
+        Format::Json => println!("{}", json(&outcomes)),
+        Format::Junit => println!("{}", junit(&outcomes)),
+    }
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn run_all(
+    scenarios: Vec<Expanded>,
+    jobs: usize,
+    exec: Option<String>,
+    timeout: Duration,
+) -> Vec<Outcome> {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    // The checks' futures are not Send, so scenarios run concurrently on this task, `jobs` at a time.
+    let exec = exec.as_deref();
+    let mut outcomes: Vec<(usize, Outcome)> =
+        futures_util::stream::iter(scenarios.iter().enumerate())
+            .map(|(index, scenario)| {
+                let bar = bar.clone();
+                async move {
+                    let outcome = run_scenario(scenario, exec, timeout).await;
+                    if let Some(bar) = bar {
+                        bar.set_message(scenario.id.clone());
+                        bar.inc(1);
+                    }
+                    (index, outcome)
+                }
+            })
+            .buffer_unordered(jobs)
+            .collect()
+            .await;
+    outcomes.sort_by_key(|(index, _)| *index);
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    outcomes
+}
+
+fn print_table(outcomes: &[Outcome], total: Duration) {
+    let w = outcomes
+        .iter()
+        .map(|o| o.id.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let ew = outcomes
+        .iter()
+        .map(|o| o.expected.len())
+        .max()
+        .unwrap_or(8)
+        .clamp(8, 60);
+    println!(
+        "{:w$}  {:ew$}  {:40}  {:>7}  RESULT",
+        "SCENARIO", "EXPECTED", "GOT", "TIME"
+    );
+    for o in outcomes {
+        let got = if o.got.is_empty() {
+            "(no findings)".to_owned()
+        } else {
+            o.got.join(", ")
+        };
+        let verdict = if o.passed() { "PASS" } else { "FAIL" };
+        println!(
+            "{:w$}  {:ew$}  {:40}  {:>5}ms  {verdict}",
+            o.id,
+            o.expected,
+            got,
+            o.elapsed.as_millis()
+        );
+        for problem in &o.problems {
+            println!("{:w$}    - {problem}", "");
+        }
+    }
+    let passed = outcomes.iter().filter(|o| o.passed()).count();
+    println!(
+        "{passed}/{} passed in {:.1} s",
+        outcomes.len(),
+        total.as_secs_f64()
+    );
+}
+
+fn json(outcomes: &[Outcome]) -> String {
+    let list: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "scenario": o.id, "passed": o.passed(), "expected": o.expected, "got": o.got,
+                "problems": o.problems, "elapsed_ms": o.elapsed.as_millis() as u64,
+                "report": serde_json::from_str::<serde_json::Value>(&o.report_json).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn junit(outcomes: &[Outcome]) -> String {
+    let esc = egresslab::check::report::xml_escape;
+    let failures = outcomes.iter().filter(|o| !o.passed()).count();
+    let mut xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"egresslab\" tests=\"{}\" failures=\"{failures}\">\n", outcomes.len());
+    for o in outcomes {
+        xml.push_str(&format!(
+            "  <testcase classname=\"scenario\" name=\"{}\" time=\"{:.3}\">",
+            esc(&o.id),
+            o.elapsed.as_secs_f64()
+        ));
+        if !o.passed() {
+            xml.push_str(&format!(
+                "<failure message=\"{}\"/>",
+                esc(&o.problems.join("; "))
+            ));
+        }
+        xml.push_str("</testcase>\n");
+    }
+    xml.push_str("</testsuite>");
+    xml
 }

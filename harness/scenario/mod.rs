@@ -1,1 +1,24 @@
 //! Scenario files: parse, validate, and expand into a lab plan, a client profile and expectations.
+//!
+//! Loading runs in fixed steps ([`load_str`]): the TOML is parsed into [`model`] types that keep source
+//! spans, [`validate`](validate::validate) checks names and references, and [`expand`](expand::expand)
+//! produces an [`Expanded`] scenario. The built-in catalog ([`catalog`]) is embedded in the binary.
+
+pub mod catalog;
+pub mod error;
+pub mod expand;
+pub mod load;
+pub mod model;
+pub mod names;
+pub mod validate;
+
+pub use catalog::{find, Catalog, CatalogEntry};
+pub use error::{Location, ScenarioError};
+pub use expand::{
+    ArtifactSpecs, ClientProxy, ClientSpec, ExecExpectation, Expanded, Expectations, ProbeSpec,
+};
+pub use load::{load_file, load_str};
+pub mod artifacts;
+pub mod exec;
+pub mod prepare;
+pub mod runner;

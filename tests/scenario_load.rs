@@ -1,0 +1,154 @@
+//! Malformed scenario files give the documented error, with file:line:column; random documents never panic.
+
+use egresslab::scenario::{load_str, ScenarioError};
+use proptest::prelude::*;
+
+const CASES: &[(&str, &str)] = &[
+    ("wrong-type.toml", "wrong-type.toml:9:8: invalid type: string \"443\", expected an integer from 0 to 65535"),
+    ("unknown-key.toml", "unknown-key.toml:10:1: unknown field `colour`, expected one of `name`, `hosts`, `port`, `tls`, `http`, `behaviour`, `pac`"),
+    ("missing-proxy.toml", "missing-proxy.toml:7:9: unknown client proxy `corp`, expected one of `direct`, `pac`, `wpad`"),
+    ("missing-upstream.toml", "missing-upstream.toml:8:12: unknown proxy `parent`, expected nothing (none is defined)"),
+    ("missing-vantage-proxy.toml", "missing-vantage-proxy.toml:7:8: unknown proxy `edge`, expected nothing (none is defined)"),
+    ("missing-ca.toml", "missing-ca.toml:7:17: unknown CA role `corporate`, expected one of `lab`, `intermediate`, `inspection`, `untrusted`, `connector-registration`"),
+    ("bad-toml.toml", "bad-toml.toml:6:11: invalid table header, expected `.`, `]]`"),
+    ("duplicate-name.toml", "duplicate-name.toml:10:8: duplicate proxy name `corp`, expected unique names (first defined at line 7)"),
+    ("port-too-big.toml", "port-too-big.toml:9:8: invalid value: integer `70000`, expected an integer from 0 to 65535"),
+    ("port-zero.toml", "port-zero.toml:9:8: port 0, expected a port from 1 to 65535"),
+    ("bad-code.toml", "bad-code.toml:7:14: diagnosis code `Proxy Auth`, expected a dotted lowercase code such as `proxy.auth_required`"),
+    ("missing-expect.toml", "missing-expect.toml:1:1: missing key `expect`, expected it to be set"),
+    ("unknown-probe.toml", "unknown-probe.toml:7:13: unknown variant `ftp`, expected one of `url`, `tcp`, `connector_endpoints`, `revocation`, `backend`, `ike`, `vpn_server`, `machine_certificate`"),
+    ("unknown-fault.toml", "unknown-fault.toml:8:9: unknown variant `explode`, expected one of `close-after-connect`, `garbage`, `status`, `slow_ms`"),
+    ("bad-regex.toml", "bad-regex.toml:11:18: regular expression `(unclosed` (error: unclosed group), expected a valid regular expression"),
+];
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/scenarios-bad/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn every_malformed_file_names_its_place_and_what_was_expected() {
+    let mut failures = Vec::new();
+    for (file, expected) in CASES {
+        match load_str(file, &fixture(file)) {
+            Ok(_) => failures.push(format!("{file}: loaded, expected `{expected}`")),
+            Err(error) => {
+                let got = error.to_string();
+                if got != *expected {
+                    failures.push(format!("{file}:\n  expected {expected}\n  got      {got}"));
+                }
+                assert!(error.location().is_some(), "{file}: no location");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn missing_profile_is_rejected_with_its_name() {
+    let error = load_str("p.toml", &fixture("missing-profile.toml")).expect_err("must fail");
+    match &error {
+        ScenarioError::UnknownReference { at, kind, name, .. } => {
+            assert_eq!((at.line, at.column), (10, 19));
+            assert_eq!(*kind, "certificate profile");
+            assert_eq!(name, "extra-valid");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(error.to_string().starts_with(
+        "p.toml:10:19: unknown certificate profile `extra-valid`, expected one of `valid`"
+    ));
+}
+
+#[test]
+fn every_fixture_is_in_the_table() {
+    let dir = format!(
+        "{}/tests/fixtures/scenarios-bad",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for entry in std::fs::read_dir(dir).expect("fixtures") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name == "missing-profile.toml" || CASES.iter().any(|(file, _)| *file == name),
+            "{name} has no expected message"
+        );
+    }
+}
+
+fn toml_ish() -> impl Strategy<Value = String> {
+    let key = prop::sample::select(vec![
+        "name",
+        "hosts",
+        "port",
+        "tls",
+        "profile",
+        "proxy",
+        "probes",
+        "url",
+        "diagnoses",
+        "healthy",
+        "action",
+        "from",
+        "upstream",
+        "behaviour",
+        "pac",
+        "trust",
+        "client_cert",
+        "exec",
+        "client",
+        "bogus",
+    ]);
+    let value = prop_oneof![
+        Just("\"corp\"".to_owned()),
+        Just("443".to_owned()),
+        Just("70000".to_owned()),
+        Just("true".to_owned()),
+        Just("[\"*.msappproxy.net\"]".to_owned()),
+        Just("{ profile = \"valid\" }".to_owned()),
+        Just("[{ url = \"https://a.egresslab.test/\" }]".to_owned()),
+        "\\PC{0,12}",
+    ];
+    let header = prop::sample::select(vec![
+        "[scenario]",
+        "[[endpoint]]",
+        "[[proxy]]",
+        "[[firewall]]",
+        "[names]",
+        "[[udp]]",
+        "[client]",
+        "[client.artifacts]",
+        "[expect]",
+        "[[expect.exec]]",
+        "[[endpoint]",
+        "",
+    ]);
+    let line = prop_oneof![
+        header.prop_map(str::to_owned),
+        (key, value).prop_map(|(k, v)| format!("{k} = {v}")),
+        "\\PC{0,20}",
+    ];
+    prop::collection::vec(line, 0..30).prop_map(|lines| lines.join("\n"))
+}
+
+proptest! {
+    #[test]
+    fn random_documents_never_panic(text in toml_ish()) {
+        if let Err(error) = load_str("random.toml", &text) {
+            let message = error.to_string();
+            prop_assert!(message.starts_with("random.toml:"), "{}", message);
+        }
+    }
+
+    #[test]
+    fn a_valid_prefix_with_random_tail_never_panics(tail in "\\PC{0,200}") {
+        let text = format!("[scenario]\nname = \"x\"\nsummary = \"s\"\nseed = \"s\"\n[expect]\nhealthy = true\n{tail}");
+        let _ = load_str("tail.toml", &text);
+    }
+}
