@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests; one submodule per part of the project.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod lab;
