@@ -299,7 +299,7 @@ async fn faults_status_close_garbage_and_slow() {
 }
 
 #[tokio::test]
-async fn chained_proxy_tunnels_through_its_parent_and_maps_a_parent_refusal_to_502() {
+async fn chained_proxy_tunnels_through_its_parent_and_relays_a_parent_refusal() {
     let child = ProxyPlan {
         upstream: Some("parent".into()),
         ..ProxyPlan::new("child")
@@ -339,12 +339,10 @@ async fn chained_proxy_tunnels_through_its_parent_and_maps_a_parent_refusal_to_5
     stream.read_exact(&mut back).await.unwrap();
     assert_eq!(&back, b"through two proxies");
     drop(stream);
+    // Squid 5.7 relays its parent's refusal unchanged (checked against a real one).
     let refused = exchange(proxy, &connect("denied.egresslab.test", 443)).await;
-    assert_eq!(status(&refused), 502, "{refused}");
-    assert_eq!(
-        header_values(&refused, "X-Squid-Error"),
-        ["ERR_CONNECT_FAIL 0"]
-    );
+    assert_eq!(status(&refused), 403, "{refused}");
+    assert_eq!(header_values(&refused, "Via"), ["1.1 parent (squid/5.7)"]);
     let timeline = lab.timeline().clone();
     lab.shutdown().await;
     let parent_saw = timeline.events().into_iter().any(|e| {
@@ -458,4 +456,58 @@ async fn shutdown_ends_open_tunnels_and_frees_the_port() {
         })
         .collect();
     assert_eq!(reasons, ["shutdown"]);
+}
+
+#[tokio::test]
+async fn a_parent_that_is_down_gives_503_connect_fail() {
+    let child = ProxyPlan {
+        upstream: Some("parent".into()),
+        ..ProxyPlan::new("child")
+    };
+    let parent = ProxyPlan {
+        down: true,
+        ..ProxyPlan::new("parent")
+    };
+    let lab = world().proxy(parent).proxy(child).start().await.unwrap();
+    let head = exchange(proxy_addr(&lab, "child"), &connect(ECHO, 443)).await;
+    assert_eq!(status(&head), 503, "{head}");
+    assert_eq!(
+        header_values(&head, "X-Squid-Error"),
+        ["ERR_CONNECT_FAIL 111"]
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dropped_origin_times_out_with_504_for_squid_and_502_for_generic() {
+    use egresslab::lab::{FirewallAction, FirewallRule, Vantage};
+    for (personality, expected) in [(Personality::Squid, 504), (Personality::Generic, 502)] {
+        let plan = ProxyPlan {
+            personality,
+            connect_timeout: Duration::from_millis(300),
+            ..ProxyPlan::new("corp")
+        };
+        let lab = world()
+            .rule(FirewallRule::new(
+                Vantage::AnyProxy,
+                ECHO,
+                Some(443),
+                FirewallAction::Drop,
+            ))
+            .proxy(plan)
+            .start()
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let head = exchange(proxy_addr(&lab, "corp"), &connect(ECHO, 443)).await;
+        assert_eq!(status(&head), expected, "{head}");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        if personality == Personality::Squid {
+            assert_eq!(
+                header_values(&head, "X-Squid-Error"),
+                ["ERR_CONNECT_FAIL 110"]
+            );
+        }
+        lab.shutdown().await;
+    }
 }

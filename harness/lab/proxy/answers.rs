@@ -35,11 +35,21 @@ pub(crate) enum Failure {
     },
     /// The origin did not answer within the connect time-out.
     ConnectTimeout,
-    /// The parent proxy refused the CONNECT or the request with this status.
-    ParentFailed {
-        /// The parent's status (0 when it sent no valid answer).
-        status: u16,
+    /// The intercepting proxy's own TLS session to the origin failed.
+    SecureConnectFail {
+        /// The TLS error in words.
+        text: String,
     },
+    /// The parent proxy refused the CONNECT with an HTTP answer. Squid 5.7 relays that answer to
+    /// the client unchanged (checked against a real one); a generic proxy answers 502.
+    ParentRefused {
+        /// The parent's status.
+        status: u16,
+        /// The parent's answer, head and body, as received.
+        answer: Vec<u8>,
+    },
+    /// The parent proxy's answer to CONNECT was not HTTP, or it closed without one: 502.
+    ParentBroken,
     /// A fault plan asked for this status.
     Injected(u16),
 }
@@ -85,7 +95,9 @@ impl Failure {
             Failure::DnsFail => (503, "ERR_DNS_FAIL", 0),
             Failure::ConnectFail { errno, .. } => (503, "ERR_CONNECT_FAIL", *errno),
             Failure::ConnectTimeout => (504, "ERR_CONNECT_FAIL", 110),
-            Failure::ParentFailed { .. } => (502, "ERR_CONNECT_FAIL", 0),
+            Failure::SecureConnectFail { .. } => (503, "ERR_SECURE_CONNECT_FAIL", 0),
+            Failure::ParentRefused { status, .. } => (*status, "", 0),
+            Failure::ParentBroken => (502, "ERR_INVALID_RESP", 0),
             Failure::Injected(status) => (*status, "", 0),
         }
     }
@@ -99,7 +111,9 @@ impl Failure {
             Failure::DnsFail
             | Failure::ConnectFail { .. }
             | Failure::ConnectTimeout
-            | Failure::ParentFailed { .. } => 502,
+            | Failure::SecureConnectFail { .. }
+            | Failure::ParentRefused { .. }
+            | Failure::ParentBroken => 502,
             Failure::Injected(status) => *status,
         }
     }
@@ -114,8 +128,14 @@ impl Failure {
             Failure::DnsFail => format!("unable to resolve the host name of {target}"),
             Failure::ConnectFail { text, .. } => format!("connection to {target} failed: {text}"),
             Failure::ConnectTimeout => format!("connection to {target} timed out"),
-            Failure::ParentFailed { status } => {
+            Failure::SecureConnectFail { text } => {
+                format!("TLS connection to {target} failed: {text}")
+            }
+            Failure::ParentRefused { status, .. } => {
                 format!("the parent proxy refused the request for {target} with status {status}")
+            }
+            Failure::ParentBroken => {
+                format!("the parent proxy sent an invalid answer for {target}")
             }
             Failure::Injected(status) => format!("injected status {status}"),
         }
@@ -130,6 +150,13 @@ impl Failure {
     }
 
     fn render_squid(&self, voice: &Voice<'_>, target: &str) -> Rendered {
+        if let Failure::ParentRefused { status, answer } = self {
+            return Rendered {
+                bytes: answer.clone(),
+                status: *status,
+                keep_alive: false,
+            };
+        }
         let (status, error, errno) = self.squid();
         let description = self.describe(target);
         let body = squid_page(status, error, &description, voice.name);
@@ -332,12 +359,7 @@ mod tests {
             (Failure::Undeclared, 403, 403, "ERR_ACCESS_DENIED 0"),
             (Failure::DnsFail, 503, 502, "ERR_DNS_FAIL 0"),
             (Failure::ConnectTimeout, 504, 502, "ERR_CONNECT_FAIL 110"),
-            (
-                Failure::ParentFailed { status: 403 },
-                502,
-                502,
-                "ERR_CONNECT_FAIL 0",
-            ),
+            (Failure::ParentBroken, 502, 502, "ERR_INVALID_RESP 0"),
             (
                 Failure::Malformed(Malformed::HeadersTooLarge),
                 431,
@@ -374,6 +396,23 @@ mod tests {
             assert_eq!(g.status, generic, "{failure:?}");
             assert!(!head(&g).contains("squid"), "{failure:?}");
         }
+    }
+
+    #[test]
+    fn squid_relays_a_parent_refusal_and_generic_answers_502() {
+        let answer = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let failure = Failure::ParentRefused {
+            status: 403,
+            answer: answer.clone(),
+        };
+        let squid = failure.render(&voice(Personality::Squid, true), "t:443");
+        assert_eq!((squid.status, squid.bytes), (403, answer));
+        assert_eq!(
+            failure
+                .render(&voice(Personality::Generic, true), "t:443")
+                .status,
+            502
+        );
     }
 
     #[test]

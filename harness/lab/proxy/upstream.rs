@@ -82,19 +82,46 @@ pub(crate) async fn open_tunnel(
     let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
     let exchange = async {
         stream.write_all(request.as_bytes()).await?;
-        read_status(&mut stream).await
+        read_answer(&mut stream).await
     };
     match tokio::time::timeout(proxy.plan.connect_timeout, exchange).await {
-        Ok(Ok(Some(200))) => Ok(stream),
-        Ok(Ok(Some(status))) => Err(Failure::ParentFailed { status }),
-        Ok(Ok(None)) | Ok(Err(_)) => Err(Failure::ParentFailed { status: 0 }),
+        Ok(Ok(Some((200, _)))) => Ok(stream),
+        Ok(Ok(Some((status, answer)))) => Err(Failure::ParentRefused { status, answer }),
+        Ok(Ok(None)) | Ok(Err(_)) => Err(Failure::ParentBroken),
         Err(_) => Err(Failure::ConnectTimeout),
     }
 }
 
-/// Read a response head byte by byte (so nothing after it is consumed) and return its status;
-/// `None` when the answer is not HTTP.
-async fn read_status(stream: &mut TcpStream) -> std::io::Result<Option<u16>> {
+/// Read a parent's answer to CONNECT: its status and, for a refusal, the head and a body of at most
+/// `Content-Length` bytes (bounded by the head limit). `None` when the answer is not HTTP.
+async fn read_answer(stream: &mut TcpStream) -> std::io::Result<Option<(u16, Vec<u8>)>> {
+    let Some((status, mut answer, length)) = read_status(stream).await? else {
+        return Ok(None);
+    };
+    if status != 200 {
+        let length = length.min(super::request::HEAD_LIMIT);
+        let mut body = vec![0u8; length];
+        // A parent that announces more than it sends still gets its head relayed.
+        let n = read_up_to(stream, &mut body).await?;
+        answer.extend_from_slice(&body[..n]);
+    }
+    Ok(Some((status, answer)))
+}
+
+async fn read_up_to(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]).await? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Read a response head byte by byte (so nothing after it is consumed): its status, the head and
+/// its `Content-Length`; `None` when the answer is not HTTP.
+async fn read_status(stream: &mut TcpStream) -> std::io::Result<Option<(u16, Vec<u8>, usize)>> {
     let mut head = Vec::with_capacity(256);
     while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
         if head.len() >= super::request::HEAD_LIMIT {
@@ -108,8 +135,15 @@ async fn read_status(stream: &mut TcpStream) -> std::io::Result<Option<u16>> {
     }
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
-    match response.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => Ok(response.code),
-        _ => Ok(None),
-    }
+    let Ok(httparse::Status::Complete(_)) = response.parse(&head) else {
+        return Ok(None);
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("Content-Length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(response.code.map(|code| (code, head, length)))
 }
