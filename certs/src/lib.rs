@@ -2,6 +2,8 @@
 //! exports (PEM, DER, PKCS#12), revocation data (CRL, OCSP) and inspection of any certificate.
 //! No networking.
 
+#![warn(missing_docs)]
+
 mod authority;
 mod error;
 mod factory;
