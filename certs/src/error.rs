@@ -90,6 +90,14 @@ pub enum CertError {
         /// What the PKCS#12 library said.
         reason: String,
     },
+    /// An extended key usage was not a dotted object identifier.
+    #[error(
+        "invalid object identifier {oid:?}; expected dotted decimal such as 1.3.6.1.5.5.7.3.1"
+    )]
+    InvalidOid {
+        /// The text given.
+        oid: String,
+    },
     /// An OCSP request could not be decoded.
     #[error("malformed OCSP request: {reason}")]
     OcspRequest {

@@ -205,7 +205,7 @@ impl Factory {
     }
 
     /// Signs with the lab intermediate and records the serial for the CRL and OCSP answers.
-    fn sign_recorded(
+    pub(crate) fn sign_recorded(
         &self,
         params: &CertificateParams,
         key: &impl rcgen::PublicKeyData,

@@ -11,6 +11,7 @@ mod minted;
 mod options;
 mod profile;
 mod revocation;
+mod spec;
 mod store;
 
 pub use authority::Authority;
@@ -21,6 +22,7 @@ pub use minted::{write_file, IssuedCert, Minted, WrittenFiles};
 pub use options::{FactoryOptions, DEFAULT_PERMITTED_DNS};
 pub use profile::{CaRole, Profile};
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+pub use spec::LeafSpec;
 
 /// Extended key usage id-kp-serverAuth.
 pub const EKU_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";

@@ -43,3 +43,29 @@ pub(crate) struct Serving {
     /// The lab's task tracker.
     pub tasks: TaskTracker,
 }
+
+/// A second handle on an accepted connection, so a task cancelled by shutdown can reset it (RST, no
+/// FIN_WAIT socket left holding the lab's port) even though the stream itself is owned elsewhere.
+#[derive(Debug)]
+pub(crate) struct ResetOnShutdown(tokio::net::TcpSocket);
+
+impl ResetOnShutdown {
+    /// Split an accepted stream into itself and its reset handle.
+    pub(crate) fn guard(
+        stream: tokio::net::TcpStream,
+    ) -> std::io::Result<(tokio::net::TcpStream, ResetOnShutdown)> {
+        let std = stream.into_std()?;
+        let handle = tokio::net::TcpSocket::from_std_stream(std.try_clone()?);
+        Ok((
+            tokio::net::TcpStream::from_std(std)?,
+            ResetOnShutdown(handle),
+        ))
+    }
+
+    /// Make the connection's close an RST.
+    pub(crate) fn reset(&self) {
+        if let Err(error) = self.0.set_zero_linger() {
+            tracing::debug!(%error, "cannot set SO_LINGER 0");
+        }
+    }
+}

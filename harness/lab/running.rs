@@ -15,6 +15,7 @@ use super::endpoint::{self, Endpoint, EndpointHandle, Responder};
 use super::error::LabError;
 use super::firewall::{Firewall, Target};
 use super::handles::ProxyHandle;
+use super::pattern::host_matches;
 use super::plan::{LabPlan, Vantage};
 use super::timeline::Timeline;
 use super::world::{Route, World};
@@ -34,6 +35,8 @@ pub struct Lab {
     dir: tempfile::TempDir,
     certs: Arc<Factory>,
     ca_bundle: PathBuf,
+    /// Which endpoint each endpoint or relay address belongs to.
+    owners: Vec<(SocketAddr, SocketAddr)>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -124,6 +127,12 @@ impl Lab {
             .zip(&proxy_sockets)
             .map(|(proxy, (_, address))| (proxy.name.clone(), *address))
             .collect();
+        let mut owners: Vec<(SocketAddr, SocketAddr)> = firewall.relay_targets();
+        owners.extend(
+            endpoint_addresses
+                .iter()
+                .map(|address| (*address, *address)),
+        );
         let world = Arc::new(routes::build(
             &plan,
             firewall.closed_address,
@@ -139,7 +148,9 @@ impl Lab {
                 name: endpoint.name.clone(),
                 hosts: endpoint.hosts.clone(),
                 port: endpoint.port,
-                address: client_address(&world, &endpoint.hosts, endpoint.port, *listen_address),
+                address: endpoint.hosts.first().map_or(*listen_address, |host| {
+                    client_address(&world, &owners, host, endpoint.port, *listen_address)
+                }),
                 listen_address: *listen_address,
             })
             .collect();
@@ -226,6 +237,7 @@ impl Lab {
             dir,
             certs,
             ca_bundle,
+            owners,
             shutdown: serving.shutdown,
             tasks: serving.tasks,
         })
@@ -260,7 +272,8 @@ impl Lab {
                 endpoint.hosts.iter().map(move |host| {
                     let address = client_address(
                         &self.world,
-                        std::slice::from_ref(host),
+                        &self.owners,
+                        host,
                         endpoint.port,
                         endpoint.listen_address,
                     );
@@ -383,15 +396,29 @@ fn write_ca_files(dir: &Path, certs: &Factory) -> Result<PathBuf, LabError> {
     Ok(dir.join("lab.pem"))
 }
 
-/// Where a direct client lands for the first of `hosts` on `port`.
-fn client_address(world: &World, hosts: &[String], port: u16, fallback: SocketAddr) -> SocketAddr {
-    match hosts
-        .first()
-        .map(|host| world.route(host, port, &Vantage::Client))
-    {
-        Some(Route::Connect(address)) => address,
-        _ => fallback,
+/// Where a direct client lands for `host:port` on the endpoint listening at `own`: the first routing
+/// entry for the client that is not another endpoint's (or a middlebox in front of another endpoint),
+/// so endpoints sharing a name and port each get their own answer.
+fn client_address(
+    world: &World,
+    owners: &[(SocketAddr, SocketAddr)],
+    host: &str,
+    port: u16,
+    own: SocketAddr,
+) -> SocketAddr {
+    for entry in world.entries() {
+        let applies = entry.from.covers(&Vantage::Client)
+            && entry.port.is_none_or(|p| p == port)
+            && host_matches(&entry.hosts, host);
+        if !applies {
+            continue;
+        }
+        match owners.iter().find(|(address, _)| *address == entry.address) {
+            Some((_, owner)) if *owner != own => continue,
+            _ => return entry.address,
+        }
     }
+    own
 }
 
 fn validate(plan: &LabPlan) -> Result<(), LabError> {

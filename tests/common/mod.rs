@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests, one file per part of the project.
+//! Helpers shared by the integration tests; one submodule per part of the project.
 #![allow(dead_code)]
 
+pub mod certs;
+pub mod lab;
 pub mod proxy;

@@ -14,7 +14,7 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use self::http::{Counts, Request, Response};
 use self::tls::TlsSetup;
-use super::context::Serving;
+use super::context::{ResetOnShutdown, Serving};
 use super::plan::{EndpointBehaviour, EndpointPlan};
 use super::timeline::EventKind;
 
@@ -175,6 +175,13 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
         serving
             .timeline
             .record(&source, EventKind::Accepted { peer });
+        let (stream, guard) = match ResetOnShutdown::guard(stream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "cannot keep a reset handle");
+                continue;
+            }
+        };
         let token = serving.shutdown.clone();
         let timeline = serving.timeline.clone();
         let (plan, responder, source) = (
@@ -185,7 +192,10 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
         let tls = endpoint.tls.clone();
         serving.tasks.spawn(async move {
             let (counts, reason) = tokio::select! {
-                () = token.cancelled() => (Counts::default(), "shutdown".to_owned()),
+                () = token.cancelled() => {
+                    guard.reset();
+                    (Counts::default(), "shutdown".to_owned())
+                }
                 done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source) => done,
             };
             timeline.record(

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use self::blackhole::{closed_port, listen, BlackHole};
 use self::relay::{Middlebox, Relay};
-use super::context::Serving;
+use super::context::{ResetOnShutdown, Serving};
 use super::error::LabError;
 use super::pattern::host_matches;
 use super::plan::{FirewallAction, FirewallRule};
@@ -141,6 +141,14 @@ impl Firewall {
         Ok(address)
     }
 
+    /// Each relay's address and the endpoint address it fronts.
+    pub(crate) fn relay_targets(&self) -> Vec<(SocketAddr, SocketAddr)> {
+        self.relays
+            .iter()
+            .filter_map(|relay| Some((relay.listener.local_addr().ok()?, relay.target)))
+            .collect()
+    }
+
     /// Start serving the hang listeners and relays; the closed port and black hole live until shutdown.
     pub(crate) fn spawn(self, serving: &Serving) {
         for relay in self.relays {
@@ -202,7 +210,10 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
             () = serving.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((mut stream, peer)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
+            continue;
+        };
+        let Ok((mut stream, guard)) = ResetOnShutdown::guard(stream) else {
             continue;
         };
         let timeline = serving.timeline.clone();
@@ -221,7 +232,10 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
             let mut received = 0u64;
             let reason = loop {
                 tokio::select! {
-                    () = token.cancelled() => break "shutdown",
+                    () = token.cancelled() => {
+                        guard.reset();
+                        break "shutdown";
+                    }
                     read = stream.read(&mut sink) => match read {
                         Ok(0) | Err(_) => break "client closed",
                         Ok(n) => received += n as u64,

@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::tls_sniff::{judge_client_hello, CertificateSniffer, Hello};
+use crate::lab::context::ResetOnShutdown;
 use crate::lab::timeline::EventKind;
 use crate::lab::Serving;
 
@@ -50,6 +51,9 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
         serving
             .timeline
             .record(SOURCE, EventKind::Accepted { peer });
+        let Ok((stream, guard)) = ResetOnShutdown::guard(stream) else {
+            continue;
+        };
         let connection = Connection {
             kind: relay.kind,
             target: relay.target,
@@ -59,7 +63,7 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
         let token = serving.shutdown.clone();
         serving.tasks.spawn(async move {
             tokio::select! {
-                () = token.cancelled() => {}
+                () = token.cancelled() => guard.reset(),
                 () = connection.run(stream) => {}
             }
         });

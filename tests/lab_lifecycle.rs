@@ -1,0 +1,268 @@
+//! Lab lifecycle: every listener bound on start, addresses reported, shutdown and drop free every port,
+//! labs side by side.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::lab::http_get;
+use egresslab::lab::{
+    EndpointBehaviour, EndpointPlan, HttpAnswer, Lab, LabError, ProxyPlan, Route, UdpBehaviour,
+    UdpPlan, Vantage,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn answer(body: &str) -> EndpointBehaviour {
+    EndpointBehaviour::Http(HttpAnswer {
+        body: body.to_owned(),
+        ..HttpAnswer::default()
+    })
+}
+
+async fn sample_lab() -> Lab {
+    let mut down = ProxyPlan::new("down");
+    down.down = true;
+    Lab::builder()
+        .name("lifecycle")
+        .endpoint(EndpointPlan::http("app", &["app.egresslab.test"], 80).behaviour(answer("app\n")))
+        .endpoint(EndpointPlan::https(
+            "login",
+            &["login.egresslab.test"],
+            "valid",
+        ))
+        .proxy(ProxyPlan::new("corp"))
+        .proxy(down)
+        .udp(UdpPlan::new(
+            "ike",
+            "vpn.egresslab.test",
+            500,
+            UdpBehaviour::IkeResponder,
+        ))
+        .dns()
+        .start()
+        .await
+        .expect("lab starts")
+}
+
+fn tcp_ports(lab: &Lab) -> Vec<SocketAddr> {
+    let mut ports: Vec<SocketAddr> = lab
+        .endpoints()
+        .iter()
+        .map(|endpoint| endpoint.listen_address())
+        .collect();
+    ports.extend(lab.proxies().iter().map(|proxy| proxy.address()));
+    ports
+}
+
+#[tokio::test]
+async fn start_reports_addresses_that_answer_at_once() {
+    let lab = sample_lab().await;
+    let app = lab.endpoint("app").unwrap();
+    assert_eq!(app.port(), 80);
+    assert_eq!(app.hosts(), ["app.egresslab.test"]);
+    assert_eq!(app.address(), app.listen_address());
+    let answer = http_get(app.address(), "app.egresslab.test", "/")
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\napp\n"), "{answer}");
+
+    let corp = lab.proxy("corp").unwrap();
+    assert_eq!(corp.url(), format!("http://{}", corp.address()));
+    TcpStream::connect(corp.address()).await.unwrap();
+    let refused = TcpStream::connect(lab.proxy("down").unwrap().address()).await;
+    assert_eq!(
+        refused.unwrap_err().kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+
+    assert!(lab.dns_address().is_some());
+    assert!(lab.udp("ike").is_some());
+    assert!(lab.endpoint("nope").is_none() && lab.proxy("nope").is_none());
+    assert_eq!(
+        lab.route("app.egresslab.test", 80, &Vantage::Client),
+        Route::Connect(app.address())
+    );
+    assert_eq!(
+        lab.route("other.example", 80, &Vantage::Client),
+        Route::UnknownHost
+    );
+    let mapping = lab.connect_to();
+    assert!(mapping.contains(&(
+        "login.egresslab.test".to_owned(),
+        443,
+        lab.endpoint("login").unwrap().address()
+    )));
+    assert_eq!(
+        lab.curl_resolve_args()[..2],
+        [
+            "--connect-to".to_owned(),
+            format!("app.egresslab.test:80:127.0.0.1:{}", app.address().port())
+        ]
+    );
+    let bundle = std::fs::read_to_string(lab.ca_bundle_path()).unwrap();
+    assert!(bundle.starts_with("-----BEGIN CERTIFICATE-----"));
+    for file in [
+        "inspection.pem",
+        "untrusted.pem",
+        "connector-registration.pem",
+    ] {
+        assert!(lab.dir().join(file).is_file(), "{file}");
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_frees_every_port() {
+    let lab = sample_lab().await;
+    let tcp = tcp_ports(&lab);
+    let udp = [lab.udp("ike").unwrap(), lab.dns_address().unwrap()];
+    // An open client connection must not keep the lab alive.
+    let mut open = TcpStream::connect(lab.endpoint("app").unwrap().address())
+        .await
+        .unwrap();
+    let dir = lab.dir().to_path_buf();
+    lab.shutdown().await;
+    for address in tcp {
+        std::net::TcpListener::bind(address)
+            .unwrap_or_else(|e| panic!("{address} still taken: {e}"));
+    }
+    for address in udp {
+        std::net::UdpSocket::bind(address).unwrap_or_else(|e| panic!("{address} still taken: {e}"));
+    }
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), open.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
+    assert!(!dir.exists(), "lab folder removed");
+}
+
+#[tokio::test]
+async fn drop_cancels_without_blocking() {
+    let lab = sample_lab().await;
+    let address = lab.endpoint("app").unwrap().listen_address();
+    drop(lab);
+    // The cancelled tasks end as soon as they are polled again; no sleeping, a bounded number of yields.
+    let mut freed = false;
+    for _ in 0..1000 {
+        tokio::task::yield_now().await;
+        if std::net::TcpListener::bind(address).is_ok() {
+            freed = true;
+            break;
+        }
+    }
+    assert!(freed, "{address} still bound after drop");
+}
+
+#[tokio::test]
+async fn five_labs_side_by_side() {
+    let starts = (0..5).map(|index| {
+        Lab::builder()
+            .name(format!("lab{index}"))
+            .endpoint(
+                EndpointPlan::http("app", &["app.egresslab.test"], 80)
+                    .behaviour(answer(&format!("lab {index}\n"))),
+            )
+            .start()
+    });
+    let labs: Vec<Lab> = futures_join(starts).await;
+    for (index, lab) in labs.iter().enumerate() {
+        let answer = http_get(
+            lab.endpoint("app").unwrap().address(),
+            "app.egresslab.test",
+            "/",
+        )
+        .await
+        .unwrap();
+        assert!(answer.ends_with(&format!("lab {index}\n")), "{answer}");
+    }
+    for lab in labs {
+        lab.shutdown().await;
+    }
+}
+
+async fn futures_join(
+    starts: impl Iterator<
+        Item = impl std::future::Future<Output = Result<Lab, LabError>> + Send + 'static,
+    >,
+) -> Vec<Lab> {
+    let handles: Vec<_> = starts.map(tokio::spawn).collect();
+    let mut labs = Vec::new();
+    for handle in handles {
+        labs.push(handle.await.unwrap().unwrap());
+    }
+    labs
+}
+
+#[tokio::test]
+async fn plan_errors_are_typed() {
+    let duplicate = Lab::builder()
+        .endpoint(EndpointPlan::http("a", &["a.egresslab.test"], 80))
+        .endpoint(EndpointPlan::http("a", &["b.egresslab.test"], 80))
+        .start()
+        .await;
+    assert!(matches!(
+        duplicate,
+        Err(LabError::DuplicateName {
+            kind: "endpoint",
+            ..
+        })
+    ));
+    let mut chained = ProxyPlan::new("corp");
+    chained.upstream = Some("parent".into());
+    let unknown = Lab::builder().proxy(chained).start().await;
+    assert!(matches!(unknown, Err(LabError::UnknownProxy { name }) if name == "parent"));
+    let profile = Lab::builder()
+        .endpoint(EndpointPlan::https(
+            "a",
+            &["a.egresslab.test"],
+            "no-such-profile",
+        ))
+        .start()
+        .await;
+    assert!(
+        matches!(profile, Err(LabError::UnknownProfile { profile, .. }) if profile == "no-such-profile")
+    );
+}
+
+#[tokio::test]
+async fn http_answers_keep_alive_status_headers_and_delay() {
+    let lab = Lab::builder()
+        .endpoint(
+            EndpointPlan::http("slow", &["slow.egresslab.test"], 80).answer(HttpAnswer {
+                status: 504,
+                headers: vec![("X-Lab".into(), "yes".into())],
+                body: "late\n".into(),
+                delay: Duration::from_millis(200),
+            }),
+        )
+        .start()
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(lab.endpoint("slow").unwrap().address())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: slow\r\n\r\nGET /again HTTP/1.1\r\nHost: slow\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        answer.matches("HTTP/1.1 504 Gateway Timeout\r\n").count(),
+        2,
+        "{answer}"
+    );
+    assert!(answer.contains("X-Lab: yes\r\n"), "{answer}");
+    let events = lab.timeline().to_json_lines();
+    assert!(events.contains("\"source\":\"endpoint:slow\""), "{events}");
+    assert!(events.contains("\"event\":\"closed\""), "{events}");
+    lab.shutdown().await;
+}
