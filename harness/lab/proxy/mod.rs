@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::lab::context::ProxyContext;
+use crate::lab::context::{ProxyContext, ResetOnShutdown};
 use crate::lab::pattern::host_matches;
 use crate::lab::plan::ProxyPlan;
 use crate::lab::timeline::{EventKind, Timeline};
@@ -170,9 +170,25 @@ impl Proxy {
         }
     }
 
-    /// Take a new connection: record it, complete the TLS handshake of an `https://` proxy, serve.
+    /// Take a new connection: record it, serve it, and reset it if shutdown cut it off.
     async fn accept(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         self.record(EventKind::Accepted { peer });
+        let (stream, guard) = match ResetOnShutdown::guard(stream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "cannot keep a reset handle; dropping the connection");
+                return;
+            }
+        };
+        Arc::clone(&self).accepted(stream, peer).await;
+        // Cut off by shutdown: close with RST so no FIN_WAIT or TIME_WAIT socket keeps the port.
+        if self.shutdown.is_cancelled() {
+            guard.reset();
+        }
+    }
+
+    /// Complete the TLS handshake of an `https://` proxy, then serve.
+    async fn accepted(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         let Some(acceptor) = self.tls.clone() else {
             return self.connection(stream, peer).await;
         };
