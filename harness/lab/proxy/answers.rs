@@ -35,6 +35,11 @@ pub(crate) enum Failure {
     },
     /// The origin did not answer within the connect time-out.
     ConnectTimeout,
+    /// The intercepting proxy's own TLS session to the origin failed.
+    SecureConnectFail {
+        /// The TLS error in words.
+        text: String,
+    },
     /// The parent proxy refused the CONNECT or the request with this status.
     ParentFailed {
         /// The parent's status (0 when it sent no valid answer).
@@ -85,6 +90,7 @@ impl Failure {
             Failure::DnsFail => (503, "ERR_DNS_FAIL", 0),
             Failure::ConnectFail { errno, .. } => (503, "ERR_CONNECT_FAIL", *errno),
             Failure::ConnectTimeout => (504, "ERR_CONNECT_FAIL", 110),
+            Failure::SecureConnectFail { .. } => (503, "ERR_SECURE_CONNECT_FAIL", 0),
             Failure::ParentFailed { .. } => (502, "ERR_CONNECT_FAIL", 0),
             Failure::Injected(status) => (*status, "", 0),
         }
@@ -99,6 +105,7 @@ impl Failure {
             Failure::DnsFail
             | Failure::ConnectFail { .. }
             | Failure::ConnectTimeout
+            | Failure::SecureConnectFail { .. }
             | Failure::ParentFailed { .. } => 502,
             Failure::Injected(status) => *status,
         }
@@ -114,6 +121,9 @@ impl Failure {
             Failure::DnsFail => format!("unable to resolve the host name of {target}"),
             Failure::ConnectFail { text, .. } => format!("connection to {target} failed: {text}"),
             Failure::ConnectTimeout => format!("connection to {target} timed out"),
+            Failure::SecureConnectFail { text } => {
+                format!("TLS connection to {target} failed: {text}")
+            }
             Failure::ParentFailed { status } => {
                 format!("the parent proxy refused the request for {target} with status {status}")
             }

@@ -9,6 +9,7 @@ mod answers;
 mod auth;
 mod faults;
 mod forward;
+mod intercept;
 mod request;
 mod rules;
 mod tunnel;
@@ -19,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use egresslab_certs::Factory;
-
 use crate::lab::context::ProxyContext;
+use crate::lab::pattern::host_matches;
 use crate::lab::plan::ProxyPlan;
 use crate::lab::timeline::{EventKind, Timeline};
 use crate::lab::world::World;
@@ -34,8 +35,9 @@ use crate::lab::world::World;
 use answers::{Failure, Voice, CONNECT_ESTABLISHED};
 use auth::AuthOutcome;
 use faults::FaultStep;
+use intercept::Interceptor;
 use request::{ReadOutcome, Request};
-use tunnel::Relayed;
+use tunnel::{Prefixed, Relayed};
 
 /// How long a client may take to send a complete request head (the slowloris guard).
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,9 +61,10 @@ pub(crate) struct Proxy {
     pub(crate) shutdown: CancellationToken,
     /// Tracks every connection task.
     pub(crate) tasks: TaskTracker,
-    /// The lab's certificate factory (interception leaves, the `https://` listener).
-    #[allow(dead_code)]
-    pub(crate) certs: Arc<Factory>,
+    /// TLS for an `https://` proxy listener.
+    pub(crate) tls: Option<TlsAcceptor>,
+    /// TLS interception, when the plan asks for it.
+    pub(crate) interceptor: Option<Interceptor>,
 }
 
 /// What a connection does after one request.
@@ -87,15 +90,40 @@ impl Next {
 /// (and its port freed) when this returns.
 pub(crate) async fn serve(listener: TcpListener, ctx: ProxyContext) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let source = format!("proxy:{}", ctx.plan.name);
+    let tls = match ctx.plan.tls_profile.as_deref() {
+        None => Ok(None),
+        Some(profile) => {
+            intercept::listener_config(&ctx.certs, profile).map(|c| Some(TlsAcceptor::from(c)))
+        }
+    };
+    let interceptor = match ctx.plan.intercept {
+        None => Ok(None),
+        Some(_) => Interceptor::new(Arc::clone(&ctx.certs)).map(Some),
+    };
+    let (tls, interceptor) = match (tls, interceptor) {
+        (Ok(tls), Ok(interceptor)) => (tls, interceptor),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::error!(proxy = %ctx.plan.name, %error, "proxy TLS setup failed; not serving");
+            ctx.timeline.record(
+                &source,
+                EventKind::Note {
+                    message: format!("proxy not serving: {error}"),
+                },
+            );
+            return;
+        }
+    };
     let proxy = Arc::new(Proxy {
-        source: format!("proxy:{}", ctx.plan.name),
+        source,
         plan: ctx.plan,
         world: ctx.world,
         timeline: ctx.timeline,
         port,
         shutdown: ctx.shutdown,
         tasks: ctx.tasks,
-        certs: ctx.certs,
+        tls,
+        interceptor,
     });
     run(listener, proxy).await;
 }
@@ -114,7 +142,7 @@ async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
                 let handler = Arc::clone(&proxy);
                 proxy
                     .tasks
-                    .spawn(async move { handler.connection(stream, peer).await }.instrument(span));
+                    .spawn(async move { handler.accept(stream, peer).await }.instrument(span));
             }
             Err(error) => {
                 // Out of descriptors or a connection reset before accept: pause briefly, keep serving.
@@ -142,12 +170,46 @@ impl Proxy {
         }
     }
 
-    /// Serve one client connection from accept to close.
+    /// Take a new connection: record it, complete the TLS handshake of an `https://` proxy, serve.
+    async fn accept(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+        self.record(EventKind::Accepted { peer });
+        let Some(acceptor) = self.tls.clone() else {
+            return self.connection(stream, peer).await;
+        };
+        let handshake = tokio::select! {
+            () = self.shutdown.cancelled() => return,
+            handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)) => handshake,
+        };
+        match handshake {
+            Ok(Ok(tls)) => {
+                let (_, session) = tls.get_ref();
+                self.record(EventKind::TlsHandshake {
+                    version: tls_version(session.protocol_version()),
+                    sni: session.server_name().map(str::to_owned),
+                    served: format!(
+                        "proxy certificate ({})",
+                        self.plan.tls_profile.as_deref().unwrap_or_default()
+                    ),
+                    client_cert: None,
+                });
+                self.connection(tls, peer).await;
+            }
+            Ok(Err(error)) => self.record(EventKind::TlsFailed {
+                sni: None,
+                error: error.to_string(),
+            }),
+            Err(_) => self.record(EventKind::TlsFailed {
+                sni: None,
+                error: "handshake timed out".to_owned(),
+            }),
+        }
+    }
+
+    /// Serve one client connection from its first request to close.
     async fn connection<S>(self: Arc<Self>, mut client: S, peer: SocketAddr)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        self.record(EventKind::Accepted { peer });
         let mut buf = Vec::new();
         let mut end = Relayed {
             up: 0,
@@ -307,12 +369,32 @@ impl Proxy {
             status: 200,
             reason: format!("tunnel to {target} established"),
         });
+        let host = request.target.host();
+        if let Some(interceptor) = self.interceptor.as_ref().filter(|_| self.inspects(host)) {
+            let client = Prefixed::new(leftover.to_vec(), client);
+            return Next::Done(
+                intercept::intercept(self, interceptor, client, origin, host, target).await,
+            );
+        }
         if !leftover.is_empty() && origin.write_all(leftover).await.is_err() {
             return Next::done("origin closed before the early data");
         }
         let mut relayed = tunnel::relay(client, origin, &self.shutdown).await;
         relayed.up += leftover.len() as u64;
         Next::Done(relayed)
+    }
+
+    /// Whether TLS to `host` is intercepted (not a passthrough host).
+    fn inspects(&self, host: &str) -> bool {
+        let passthrough = self
+            .plan
+            .intercept
+            .as_ref()
+            .map(|plan| plan.passthrough.as_slice())
+            .unwrap_or_default();
+        !passthrough
+            .iter()
+            .any(|pattern| host_matches(pattern, host))
     }
 
     /// Answer a failure; keep the connection only when the answer allows it and no body is pending.
@@ -353,5 +435,15 @@ impl Proxy {
             .await
             .and(client.flush().await);
         written.is_ok() && rendered.keep_alive
+    }
+}
+
+/// A negotiated TLS version as the timeline names it.
+fn tls_version(version: Option<rustls::ProtocolVersion>) -> String {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+        Some(other) => format!("{other:?}"),
+        None => "unknown".to_owned(),
     }
 }

@@ -1,0 +1,326 @@
+//! TLS for the proxy: the `https://` listener, and interception of CONNECT tunnels with leaf
+//! certificates minted per host by the inspection CA and cached.
+//!
+//! The proxy opens its own TLS session to the origin without any client certificate, so an origin
+//! that requires one refuses: the failure TLS inspection causes for certificate-authenticated clients.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use egresslab_certs::{CaRole, CertError, Factory, Profile};
+use rustls::client::ResolvesClientCert;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::ServerName;
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::lab::timeline::EventKind;
+
+use super::answers::Failure;
+use super::tunnel::{relay, Prefixed, Relayed};
+use super::{tls_version, Proxy, HEADER_TIMEOUT};
+
+/// Why TLS could not be set up for the proxy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum TlsSetupError {
+    /// The profile name is not one the certificate factory knows.
+    #[error("unknown certificate profile {profile:?}")]
+    UnknownProfile {
+        /// The name in the plan.
+        profile: String,
+    },
+    /// The certificate could not be minted.
+    #[error("cannot mint a certificate for {host}")]
+    Mint {
+        /// The host the certificate was for.
+        host: String,
+        /// The cause.
+        #[source]
+        source: CertError,
+    },
+    /// rustls refused the configuration.
+    #[error("cannot build a TLS configuration")]
+    Rustls(#[source] rustls::Error),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A server configuration serving `chain` with `key` over TLS 1.2 and 1.3.
+fn server_config(
+    minted: egresslab_certs::Minted,
+    alpn: &[&[u8]],
+) -> Result<ServerConfig, TlsSetupError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsSetupError::Rustls)?
+        .with_no_client_auth()
+        .with_single_cert(minted.served_chain, minted.key)
+        .map_err(TlsSetupError::Rustls)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// The configuration of an `https://` proxy listener: a certificate of `profile` for the loopback
+/// names a client uses to reach the proxy.
+pub(crate) fn listener_config(
+    certs: &Factory,
+    profile: &str,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    let parsed: Profile = profile.parse().map_err(|_| TlsSetupError::UnknownProfile {
+        profile: profile.to_owned(),
+    })?;
+    let hosts = ["127.0.0.1", "::1", "localhost"].map(str::to_owned);
+    let minted = certs
+        .mint(parsed, &hosts)
+        .map_err(|source| TlsSetupError::Mint {
+            host: hosts.join(", "),
+            source,
+        })?;
+    Ok(Arc::new(server_config(minted, &[b"http/1.1"])?))
+}
+
+/// Mints, caches and serves interception certificates; connects to origins as a TLS client.
+pub(crate) struct Interceptor {
+    certs: Arc<Factory>,
+    leaves: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    client: Arc<ClientConfig>,
+    issuer: String,
+}
+
+impl Interceptor {
+    /// An interceptor trusting every authority of the lab for its origin connections.
+    pub(crate) fn new(certs: Arc<Factory>) -> Result<Self, TlsSetupError> {
+        let mut roots = RootCertStore::empty();
+        for role in CaRole::ALL {
+            let authority = certs.authority(*role);
+            // A CA the store cannot parse is simply not trusted; the origin handshake then says why.
+            let _ = roots.add(authority.root_der().clone());
+            let _ = roots.add(authority.cert_der().clone());
+        }
+        let client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsSetupError::Rustls)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let issuer = certs.authority(CaRole::Inspection).common_name().to_owned();
+        Ok(Interceptor {
+            certs,
+            leaves: Mutex::new(HashMap::new()),
+            client: Arc::new(client),
+            issuer,
+        })
+    }
+
+    /// The inspection CA's common name (recorded as the issuer of what the client is served).
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The server configuration for `host`, minted once and cached.
+    pub(crate) fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, TlsSetupError> {
+        let key = host.to_ascii_lowercase();
+        if let Some(config) = self.lock().get(&key) {
+            return Ok(Arc::clone(config));
+        }
+        let minted = self
+            .certs
+            .authority(CaRole::Inspection)
+            .issue_server_leaf(&key)
+            .map_err(|source| TlsSetupError::Mint {
+                host: key.clone(),
+                source,
+            })?;
+        let config = Arc::new(server_config(minted, &[b"http/1.1"])?);
+        // Two first requests for one host may both mint; the first stored wins, both work.
+        Ok(Arc::clone(self.lock().entry(key).or_insert(config)))
+    }
+
+    /// How many hosts have a cached configuration.
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// A client configuration for one origin connection, and a flag that turns true when the
+    /// origin asks for a client certificate (which the proxy never has).
+    pub(crate) fn client_config(&self) -> (Arc<ClientConfig>, Arc<AtomicBool>) {
+        let asked = Arc::new(AtomicBool::new(false));
+        let mut config = (*self.client).clone();
+        config.client_auth_cert_resolver = Arc::new(NoClientCert {
+            asked: Arc::clone(&asked),
+        });
+        (Arc::new(config), asked)
+    }
+
+    /// The SNI to send for `host`.
+    pub(crate) fn server_name(host: &str) -> Option<ServerName<'static>> {
+        ServerName::try_from(host.to_owned()).ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ServerConfig>>> {
+        self.leaves
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A client-certificate resolver that has nothing to offer but notes that it was asked.
+#[derive(Debug)]
+struct NoClientCert {
+    asked: Arc<AtomicBool>,
+}
+
+impl ResolvesClientCert for NoClientCert {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        self.asked.store(true, Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
+
+fn ended(reason: impl Into<String>) -> Relayed {
+    Relayed {
+        up: 0,
+        down: 0,
+        reason: reason.into(),
+    }
+}
+
+/// After `200 Connection established`: peek at the client's first bytes; a TLS ClientHello is
+/// terminated with an inspection leaf for `host` and relayed over the proxy's own TLS session to the
+/// origin, anything else is tunnelled blind.
+pub(crate) async fn intercept<C>(
+    proxy: &Proxy,
+    interceptor: &Interceptor,
+    mut client: C,
+    origin: TcpStream,
+    host: &str,
+    target: &str,
+) -> Relayed
+where
+    C: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut first = vec![0u8; 1024];
+    let peeked = tokio::select! {
+        () = proxy.shutdown.cancelled() => return ended("shutdown"),
+        read = tokio::time::timeout(HEADER_TIMEOUT, client.read(&mut first)) => read,
+    };
+    let n = match peeked {
+        Err(_) => return ended("client sent nothing in the tunnel"),
+        Ok(Err(error)) => return ended(format!("client error: {error}")),
+        Ok(Ok(0)) => return ended("client closed"),
+        Ok(Ok(n)) => n,
+    };
+    first.truncate(n);
+    if first[0] != TLS_HANDSHAKE {
+        proxy.record(EventKind::Note {
+            message: format!(
+                "tunnel to {target} does not start with TLS: relayed without inspection"
+            ),
+        });
+        return relay(Prefixed::new(first, client), origin, &proxy.shutdown).await;
+    }
+    let config = match interceptor.server_config(host) {
+        Ok(config) => config,
+        Err(error) => {
+            proxy.record(EventKind::Note {
+                message: format!("cannot mint an inspection certificate for {host}: {error}"),
+            });
+            return ended("inspection certificate unavailable");
+        }
+    };
+    let accept = TlsAcceptor::from(config).accept(Prefixed::new(first, client));
+    let accepted = tokio::select! {
+        () = proxy.shutdown.cancelled() => return ended("shutdown"),
+        accepted = tokio::time::timeout(HEADER_TIMEOUT, accept) => accepted,
+    };
+    let mut client_tls = match accepted {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            proxy.record(EventKind::TlsFailed {
+                sni: Some(host.to_owned()),
+                error: error.to_string(),
+            });
+            return ended(format!(
+                "client refused the inspection certificate: {error}"
+            ));
+        }
+        Err(_) => return ended("client TLS handshake timed out"),
+    };
+    let (_, session) = client_tls.get_ref();
+    proxy.record(EventKind::TlsHandshake {
+        version: tls_version(session.protocol_version()),
+        sni: session.server_name().map(str::to_owned),
+        served: format!("CN={host}, issued by {}", interceptor.issuer()),
+        client_cert: None,
+    });
+    let Some(name) = Interceptor::server_name(host) else {
+        return ended(format!("{host} is not a valid TLS server name"));
+    };
+    let (client_config, asked) = interceptor.client_config();
+    let connect = TlsConnector::from(client_config).connect(name, origin);
+    let connected = tokio::select! {
+        () = proxy.shutdown.cancelled() => return ended("shutdown"),
+        connected = tokio::time::timeout(proxy.plan.connect_timeout, connect) => connected,
+    };
+    let lost_certificate = |proxy: &Proxy| {
+        if asked.load(Ordering::Relaxed) {
+            proxy.record(EventKind::Note {
+                message: format!(
+                    "{host} asked for a client certificate; the intercepting proxy has none, so the client's certificate is lost"
+                ),
+            });
+        }
+    };
+    let origin_tls = match connected {
+        Ok(Ok(stream)) => stream,
+        failed => {
+            let text = match failed {
+                Ok(Err(error)) => error.to_string(),
+                _ => "handshake timed out".to_owned(),
+            };
+            proxy.record(EventKind::TlsFailed {
+                sni: Some(host.to_owned()),
+                error: text.clone(),
+            });
+            lost_certificate(proxy);
+            let failure = Failure::SecureConnectFail { text };
+            let rendered = failure.render(&proxy.voice(false), target);
+            let _ = client_tls.write_all(&rendered.bytes).await;
+            let _ = client_tls.shutdown().await;
+            return ended(failure.describe(target));
+        }
+    };
+    let relayed = relay(client_tls, origin_tls, &proxy.shutdown).await;
+    lost_certificate(proxy);
+    relayed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_configuration_per_host_ever() {
+        let certs = Arc::new(Factory::ephemeral().unwrap());
+        let interceptor = Interceptor::new(certs).unwrap();
+        let first = interceptor.server_config("a.egresslab.test").unwrap();
+        let again = interceptor.server_config("A.egresslab.test").unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        interceptor.server_config("b.egresslab.test").unwrap();
+        assert_eq!(interceptor.cached(), 2);
+    }
+}
