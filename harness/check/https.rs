@@ -142,12 +142,12 @@ async fn after_handshake(
             format!("{target} was answered with a certificate issued by {seen}, not by {}: TLS is intercepted on the path", config.expected_issuers.join(" or ")),
         ));
     }
-    let mut verdict = chain::verify(&config.trust, host, &hs.chain, &[]);
+    let mut verdict = chain::verify(chain::Trust::of(config), host, &hs.chain, &[]);
     if verdict == Verdict::Ok {
         if let Some(l) = leaf.as_ref().filter(|l| !l.crl_urls.is_empty()) {
             let (crls, unreachable) = fetch_crls(config, route, &l.crl_urls).await;
             if !crls.is_empty() {
-                verdict = chain::verify(&config.trust, host, &hs.chain, &crls);
+                verdict = chain::verify(chain::Trust::of(config), host, &hs.chain, &crls);
             }
             out.extend(unreachable);
         }
@@ -269,6 +269,18 @@ async fn try_version(
     Some(tls::handshake(config, io, host, v, with_cert).await)
 }
 
+async fn try_offering(
+    config: &ClientConfig,
+    route: &Route,
+    host: &str,
+    port: u16,
+    v: TlsVersions,
+    family: Option<tls::KeyFamily>,
+) -> Option<Handshake> {
+    let (io, _) = net::open(config, route, host, port).await.ok()?;
+    Some(tls::handshake_offering(config, io, host, v, false, family).await)
+}
+
 async fn version_mismatch(
     config: &ClientConfig,
     route: &Route,
@@ -342,6 +354,43 @@ async fn cut(
         } else {
             format!("{} gets through", through.join(" and "))
         };
+        // Is it the ClientHello that is killed, or what the server sends back? A TLS 1.2 hello offering
+        // only the signatures of one key family makes a server with the other kind of key refuse at
+        // once, before its certificate: if that refusal comes back while the hello it can answer is
+        // cut with nothing received, the hello passes and the server's certificate is what is blocked.
+        let mut answered = Vec::new();
+        let mut silent = Vec::new();
+        for family in [tls::KeyFamily::Ecdsa, tls::KeyFamily::Rsa] {
+            if let Some(h) = try_offering(
+                config,
+                route,
+                host,
+                port,
+                TlsVersions::Tls12Only,
+                Some(family),
+            )
+            .await
+            {
+                evidence.push(Evidence::new(
+                    format!("TLS 1.2 handshake offering only {family:?} signatures to {target} ({route})"),
+                    format!("{} ({} bytes from the server)", tls::describe(&h.outcome), h.server_bytes),
+                    h.elapsed,
+                ));
+                if h.server_bytes > 0 {
+                    answered.push(family);
+                } else if matches!(h.outcome, HsOutcome::Cut(_)) {
+                    silent.push(family);
+                }
+            }
+        }
+        if !answered.is_empty() && !silent.is_empty() {
+            return Finding::new(
+                codes::TLS_SHA512_BLOCKED,
+                &target,
+                format!("TLS 1.2 ClientHellos reach {target} ({route}): a hello offering only {:?} signatures is answered, but the handshake is cut with nothing received as soon as the server can send its certificate; a middlebox blocks the server's certificate (SHA-512-signed certificates); {got}", answered[0]),
+            )
+            .with_all_evidence(evidence);
+        }
         return Finding::new(
             codes::TLS_VERSION_TLS12_BLOCKED,
             &target,
