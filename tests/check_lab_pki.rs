@@ -137,6 +137,13 @@ const CRL_HOST: &str = "crl.egresslab.test";
 const OCSP_HOST: &str = "ocsp.egresslab.test";
 
 fn revocation_lab(block: Option<FirewallAction>) -> egresslab::lab::LabBuilder {
+    revocation_lab_blocking(block, &[CRL_HOST, OCSP_HOST])
+}
+
+fn revocation_lab_blocking(
+    block: Option<FirewallAction>,
+    hosts: &[&str],
+) -> egresslab::lab::LabBuilder {
     let mut builder = Lab::builder()
         .endpoint(EndpointPlan::https(
             "revoked",
@@ -153,9 +160,9 @@ fn revocation_lab(block: Option<FirewallAction>) -> egresslab::lab::LabBuilder {
                 .behaviour(EndpointBehaviour::Revocation),
         );
     if let Some(action) = block {
-        builder = builder
-            .firewall(Vantage::Client, CRL_HOST, Some(80), action.clone())
-            .firewall(Vantage::Client, OCSP_HOST, Some(80), action);
+        for host in hosts {
+            builder = builder.firewall(Vantage::Client, *host, Some(80), action.clone());
+        }
     }
     builder
 }
@@ -226,4 +233,31 @@ async fn blocked_revocation_hosts_are_named() {
         );
         lab.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsp_alone_still_finds_the_revocation() {
+    let lab = revocation_lab_blocking(Some(FirewallAction::Reject), &[CRL_HOST])
+        .start()
+        .await
+        .unwrap();
+    let report = run(&client(&lab), &[url("revoked.egresslab.test")]).await;
+    assert_problems(&report, &["revocation.unreachable", "pki.revoked"]);
+    assert!(
+        the(&report, "revocation.unreachable")
+            .target
+            .contains(CRL_HOST),
+        "{}",
+        show(&report)
+    );
+    let revoked = the(&report, "pki.revoked");
+    assert!(
+        revoked
+            .evidence
+            .iter()
+            .any(|e| e.what_tried.contains(OCSP_HOST) && e.what_came_back == "Revoked"),
+        "{}",
+        show(&report)
+    );
+    lab.shutdown().await;
 }

@@ -9,6 +9,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 pub const EKU_SERVER_AUTH: &str = "1.3.6.1.5.5.7.3.1";
 /// Client Authentication EKU.
 pub const EKU_CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+/// id-ad-ocsp: the access method of an OCSP responder in authority information access.
+const OID_OCSP: &str = "1.3.6.1.5.5.7.48.1";
 /// The "AAD Conditional Access" EKU of Always On VPN.
 pub const EKU_AAD_CONDITIONAL_ACCESS: &str = "1.3.6.1.4.1.311.87";
 
@@ -39,6 +41,8 @@ pub struct CertFacts {
     pub signature_oid: String,
     /// HTTP CRL distribution point URLs.
     pub crl_urls: Vec<String>,
+    /// HTTP OCSP responder URLs (authority information access).
+    pub ocsp_urls: Vec<String>,
     /// Issuer equals subject.
     pub self_issued: bool,
 }
@@ -74,6 +78,7 @@ pub fn facts(der: &[u8]) -> Option<CertFacts> {
     let mut has_eku_extension = false;
     let mut dns_names = Vec::new();
     let mut crl_urls = Vec::new();
+    let mut ocsp_urls = Vec::new();
     for ext in cert.extensions() {
         match ext.parsed_extension() {
             ParsedExtension::ExtendedKeyUsage(eku) => {
@@ -121,6 +126,18 @@ pub fn facts(der: &[u8]) -> Option<CertFacts> {
                     }
                 }
             }
+            ParsedExtension::AuthorityInfoAccess(aia) => {
+                for desc in aia.iter() {
+                    if desc.access_method.to_id_string() != OID_OCSP {
+                        continue;
+                    }
+                    if let GeneralName::URI(u) = &desc.access_location {
+                        if u.starts_with("http://") {
+                            ocsp_urls.push(u.to_string());
+                        }
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -137,6 +154,7 @@ pub fn facts(der: &[u8]) -> Option<CertFacts> {
         dns_names,
         signature_oid: cert.signature_algorithm.algorithm.to_id_string(),
         crl_urls,
+        ocsp_urls,
         self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
     })
 }

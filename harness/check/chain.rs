@@ -183,7 +183,7 @@ pub fn pki_finding(target: &str, verdict: &Verdict, leaf: Option<&CertFacts>) ->
         Verdict::SelfSigned => (codes::PKI_SELF_SIGNED, format!("{target} presents a self-signed certificate ({issuer})")),
         Verdict::Incomplete => (codes::PKI_INCOMPLETE_CHAIN, format!("{target} sent only its own certificate; its issuer {issuer} is not among the client's roots (intermediate missing)")),
         Verdict::NoServerAuth => (codes::PKI_MISSING_SERVER_AUTH_EKU, format!("the certificate of {target} lacks the Server Authentication EKU")),
-        Verdict::Revoked => (codes::PKI_REVOKED, format!("the certificate of {target} is revoked by its CRL")),
+        Verdict::Revoked => (codes::PKI_REVOKED, format!("the certificate of {target} is revoked (its CRL or OCSP responder says so; see the evidence)")),
         Verdict::Other(e) => (codes::PKI_CHAIN_INVALID, format!("the chain of {target} is invalid: {e}")),
     };
     Finding::new(code, target, summary)

@@ -10,6 +10,7 @@ use super::codes;
 use super::config::{ClientConfig, TlsVersions};
 use super::finding::{Evidence, Finding};
 use super::net::{self, Route};
+use super::ocsp;
 use super::tls::{self, Handshake, HsOutcome};
 
 /// Probe an `https://` or `http://` URL along `route`.
@@ -152,13 +153,30 @@ async fn after_handshake(
             out.extend(unreachable);
         }
     }
+    let mut revocation_evidence = Vec::new();
+    if verdict == Verdict::Ok {
+        if let (Some(l), Some(issuer)) = (leaf.as_ref(), hs.chain.get(1)) {
+            if !l.ocsp_urls.is_empty() {
+                let (revoked, unreachable, evidence) =
+                    ask_ocsp(config, route, &hs.chain[0], issuer, &l.ocsp_urls).await;
+                if revoked {
+                    verdict = Verdict::Revoked;
+                }
+                out.extend(unreachable);
+                revocation_evidence = evidence;
+            }
+        }
+    }
     let hides = intercepted
         && matches!(
             verdict,
             Verdict::UntrustedRoot | Verdict::SelfSigned | Verdict::Incomplete
         );
     if !hides {
-        out.push(chain::pki_finding(&target, &verdict, leaf.as_ref()));
+        out.push(
+            chain::pki_finding(&target, &verdict, leaf.as_ref())
+                .with_all_evidence(revocation_evidence),
+        );
     }
     let Some(stream) = hs.stream.take() else {
         return out;
@@ -457,6 +475,47 @@ pub async fn fetch_crls(
         }
     }
     (crls, bad)
+}
+
+/// Ask the leaf's OCSP responders (by GET, along `route`) about it: whether one says revoked, the
+/// revocation.unreachable findings, and the evidence of each answer.
+async fn ask_ocsp(
+    config: &ClientConfig,
+    route: &Route,
+    leaf: &[u8],
+    issuer: &[u8],
+    urls: &[String],
+) -> (bool, Vec<Finding>, Vec<Evidence>) {
+    let Ok(request) = ocsp::request(leaf, issuer) else {
+        return (false, Vec::new(), Vec::new());
+    };
+    let mut bad = Vec::new();
+    let mut evidence = Vec::new();
+    for url in urls.iter().take(2) {
+        let start = Instant::now();
+        let tried = format!("OCSP GET {url} ({route})");
+        match fetch_body(config, route, &ocsp::get_url(url, &request)).await {
+            Ok(body) => {
+                let said = match ocsp::status(&body, leaf, issuer) {
+                    Ok(status) => format!("{status:?}"),
+                    Err(e) => e.to_string(),
+                };
+                evidence.push(Evidence::new(tried, said, start.elapsed()));
+                if ocsp::status(&body, leaf, issuer) == Ok(ocsp::OcspStatus::Revoked) {
+                    return (true, bad, evidence);
+                }
+            }
+            Err(f) => bad.push(
+                Finding::new(
+                    codes::REVOCATION_UNREACHABLE,
+                    url,
+                    format!("OCSP responder {url} is unreachable ({})", f.code),
+                )
+                .with_all_evidence(f.evidence),
+            ),
+        }
+    }
+    (false, bad, evidence)
 }
 
 /// GET a URL and read its whole body (bounded to 1 MiB); Err is the finding that explains the failure.

@@ -13,6 +13,7 @@ pub mod dns;
 pub mod finding;
 pub mod https;
 pub mod net;
+pub mod ocsp;
 pub mod pac;
 pub mod proxy;
 pub mod report;
