@@ -390,8 +390,14 @@ async fn cut(
             .await
             {
                 evidence.push(Evidence::new(
-                    format!("TLS 1.2 handshake offering only {family:?} signatures to {target} ({route})"),
-                    format!("{} ({} bytes from the server)", tls::describe(&h.outcome), h.server_bytes),
+                    format!(
+                        "TLS 1.2 handshake offering only {family} signatures to {target} ({route})"
+                    ),
+                    format!(
+                        "{} ({} bytes from the server)",
+                        tls::describe(&h.outcome),
+                        h.server_bytes
+                    ),
                     h.elapsed,
                 ));
                 if h.server_bytes > 0 {
@@ -405,7 +411,7 @@ async fn cut(
             return Finding::new(
                 codes::TLS_SHA512_BLOCKED,
                 &target,
-                format!("TLS 1.2 ClientHellos reach {target} ({route}): a hello offering only {:?} signatures is answered, but the handshake is cut with nothing received as soon as the server can send its certificate; a middlebox blocks the server's certificate (SHA-512-signed certificates); {got}", answered[0]),
+                format!("TLS 1.2 ClientHellos reach {target} ({route}): a hello offering only {} signatures is answered, but the handshake is cut with nothing received as soon as the server can send its certificate; a middlebox blocks the server's certificate (SHA-512-signed certificates); {got}", answered[0]),
             )
             .with_all_evidence(evidence);
         }

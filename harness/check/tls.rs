@@ -38,6 +38,15 @@ pub enum KeyFamily {
     Rsa,
 }
 
+impl std::fmt::Display for KeyFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyFamily::Ecdsa => "ECDSA",
+            KeyFamily::Rsa => "RSA",
+        })
+    }
+}
+
 impl KeyFamily {
     /// The schemes of the family.
     pub fn schemes(self) -> Vec<SignatureScheme> {
