@@ -164,3 +164,54 @@ async fn a_rejected_443_is_refused_not_filtered() {
     );
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_direct_servicebus_tcp_is_the_https_fallback_warning() {
+    let mut builder = world();
+    for port in egresslab::check::connector::SERVICEBUS_DIRECT_PORTS {
+        builder = builder.firewall(
+            Vantage::Client,
+            "*.servicebus.windows.net",
+            Some(port),
+            FirewallAction::Reject,
+        );
+    }
+    let lab = builder.start().await.unwrap();
+    let report = matrix(&client(&lab), "servicebus direct TCP refused").await;
+    assert_eq!(
+        egresslab::check::Severity::Warning,
+        the(&report, "connector.servicebus_https_fallback").severity
+    );
+    assert!(
+        report.with_code("connector.endpoints.ok").next().is_some() && !report.has_errors(),
+        "{}",
+        show(&report)
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_sign_in_host_is_named() {
+    let lab = world()
+        .firewall(
+            Vantage::Client,
+            "login.windows.net",
+            Some(443),
+            FirewallAction::Reject,
+        )
+        .start()
+        .await
+        .unwrap();
+    let report = matrix(&client(&lab), "sign-in refused").await;
+    assert_eq!(
+        blocked(&report),
+        "login.windows.net:443",
+        "{}",
+        show(&report)
+    );
+    assert_eq!(
+        the(&report, "connector.signin_unreachable").target,
+        "login.windows.net:443"
+    );
+    lab.shutdown().await;
+}
