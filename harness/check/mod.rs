@@ -17,9 +17,11 @@ pub mod ocsp;
 pub mod pac;
 pub mod proxy;
 pub mod report;
+pub mod revocation;
 pub mod router;
 pub mod taxonomy;
 pub mod tls;
+pub mod tls_block;
 pub mod vpn;
 
 pub use config::*;
