@@ -68,6 +68,15 @@ async fn an_unknown_server_is_800() {
         "{}",
         show(&report)
     );
+    // Nor can its certificate be fetched on TLS 443.
+    let report = run(
+        &client(&lab),
+        &[Probe::VpnServer {
+            host: "nowhere.egresslab.test".into(),
+        }],
+    )
+    .await;
+    assert_problems(&report, &["vpn.server_unreachable", "net.dns.nxdomain"]);
     lab.shutdown().await;
 }
 
