@@ -1,8 +1,10 @@
 //! Judging a presented chain against the client's roots with rustls-webpki, giving the exact reason.
 //!
-//! Incomplete-chain rule: webpki says "unknown issuer", the server sent only its own certificate, the
-//! leaf is not self-issued, the client has roots, and the leaf's issuer is none of them. A longer chain
-//! that still ends in an unknown issuer is an untrusted root; a self-issued leaf is self-signed.
+//! Incomplete-chain rule: webpki says "unknown issuer" for what the server sent, and the same chain
+//! verifies once the intermediates the client already knows (its intermediate store, what AIA fetching
+//! would bring) are added: the server withheld an intermediate. A chain that still ends in an unknown
+//! issuer is an untrusted root (a leaf alone cannot tell a missing intermediate from a missing root, so
+//! the incomplete verdict needs that proof); a self-issued leaf is self-signed.
 
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use webpki::{
@@ -40,9 +42,28 @@ pub enum Verdict {
     Other(String),
 }
 
+/// The certificates a client judges a chain with: its roots and the intermediates it already knows.
+#[derive(Debug, Clone, Copy)]
+pub struct Trust<'a> {
+    /// Trusted roots.
+    pub roots: &'a [CertificateDer<'static>],
+    /// Known intermediates (never trusted by themselves; only used to build paths).
+    pub intermediates: &'a [CertificateDer<'static>],
+}
+
+impl<'a> Trust<'a> {
+    /// The roots and intermediates of a client configuration.
+    pub fn of(config: &'a ClientConfig) -> Self {
+        Trust {
+            roots: &config.trust,
+            intermediates: &config.intermediates,
+        }
+    }
+}
+
 /// Verify `chain` (leaf first) for `host` against the client's roots, with CRLs when given.
 pub fn verify(
-    trust: &[CertificateDer<'static>],
+    trust: Trust<'_>,
     host: &str,
     chain: &[CertificateDer<'static>],
     crls: &[OwnedCertRevocationList],
@@ -50,32 +71,11 @@ pub fn verify(
     let Some(leaf) = chain.first() else {
         return Verdict::Other("no certificate presented".into());
     };
-    let anchors: Vec<_> = trust
-        .iter()
-        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-        .collect();
     let ee = match EndEntityCert::try_from(leaf) {
         Ok(ee) => ee,
         Err(e) => return Verdict::Other(format!("leaf does not parse: {e}")),
     };
-    let provider = super::tls::provider();
-    let lists: Vec<CertRevocationList<'_>> =
-        crls.iter().cloned().map(CertRevocationList::from).collect();
-    let refs: Vec<&CertRevocationList<'_>> = lists.iter().collect();
-    let revocation = RevocationOptionsBuilder::new(&refs).ok().map(|b| {
-        b.with_depth(RevocationCheckDepth::EndEntity)
-            .with_status_policy(UnknownStatusPolicy::Allow)
-            .build()
-    });
-    let result = ee.verify_for_usage(
-        provider.signature_verification_algorithms.all,
-        &anchors,
-        &chain[1..],
-        UnixTime::now(),
-        KeyUsage::server_auth(),
-        revocation,
-        None,
-    );
+    let result = verify_path(&ee, trust.roots, &chain[1..], crls);
     let facts = certinfo::facts(leaf);
     if let Err(e) = result {
         return match e {
@@ -83,7 +83,7 @@ pub fn verify(
             webpki::Error::CertNotValidYet { .. } => Verdict::NotYetValid,
             webpki::Error::RequiredEkuNotFoundContext(_) => Verdict::NoServerAuth,
             webpki::Error::CertRevoked => Verdict::Revoked,
-            webpki::Error::UnknownIssuer => unknown_issuer(trust, chain, facts.as_ref()),
+            webpki::Error::UnknownIssuer => unknown_issuer(&ee, trust, chain, facts.as_ref()),
             #[allow(deprecated)]
             webpki::Error::RequiredEkuNotFound => Verdict::NoServerAuth,
             other => Verdict::Other(other.to_string()),
@@ -99,25 +99,56 @@ pub fn verify(
     }
 }
 
+fn verify_path(
+    ee: &EndEntityCert<'_>,
+    roots: &[CertificateDer<'static>],
+    intermediates: &[CertificateDer<'static>],
+    crls: &[OwnedCertRevocationList],
+) -> Result<(), webpki::Error> {
+    let anchors: Vec<_> = roots
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
+        .collect();
+    let provider = super::tls::provider();
+    let lists: Vec<CertRevocationList<'_>> =
+        crls.iter().cloned().map(CertRevocationList::from).collect();
+    let refs: Vec<&CertRevocationList<'_>> = lists.iter().collect();
+    let revocation = RevocationOptionsBuilder::new(&refs).ok().map(|b| {
+        b.with_depth(RevocationCheckDepth::EndEntity)
+            .with_status_policy(UnknownStatusPolicy::Allow)
+            .build()
+    });
+    ee.verify_for_usage(
+        provider.signature_verification_algorithms.all,
+        &anchors,
+        intermediates,
+        UnixTime::now(),
+        KeyUsage::server_auth(),
+        revocation,
+        None,
+    )
+    .map(|_| ())
+}
+
 fn unknown_issuer(
-    trust: &[CertificateDer<'static>],
+    ee: &EndEntityCert<'_>,
+    trust: Trust<'_>,
     chain: &[CertificateDer<'static>],
     leaf: Option<&CertFacts>,
 ) -> Verdict {
-    let Some(leaf) = leaf else {
-        return Verdict::UntrustedRoot;
-    };
-    if leaf.self_issued {
+    if leaf.is_some_and(|l| l.self_issued) {
         return Verdict::SelfSigned;
     }
-    let issuer_is_root = trust
-        .iter()
-        .filter_map(|c| certinfo::facts(c))
-        .any(|r| r.subject == leaf.issuer);
-    if chain.len() == 1 && !trust.is_empty() && !issuer_is_root {
-        Verdict::Incomplete
-    } else {
-        Verdict::UntrustedRoot
+    if trust.intermediates.is_empty() {
+        return Verdict::UntrustedRoot;
+    }
+    let mut completed: Vec<CertificateDer<'static>> = chain[1..].to_vec();
+    completed.extend(trust.intermediates.iter().cloned());
+    // Any answer other than "unknown issuer" means the known intermediates complete the path: what is
+    // wrong is that the server did not send them.
+    match verify_path(ee, trust.roots, &completed, &[]) {
+        Err(webpki::Error::UnknownIssuer) => Verdict::UntrustedRoot,
+        _ => Verdict::Incomplete,
     }
 }
 
@@ -152,7 +183,7 @@ pub fn pki_finding(target: &str, verdict: &Verdict, leaf: Option<&CertFacts>) ->
         Verdict::SelfSigned => (codes::PKI_SELF_SIGNED, format!("{target} presents a self-signed certificate ({issuer})")),
         Verdict::Incomplete => (codes::PKI_INCOMPLETE_CHAIN, format!("{target} sent only its own certificate; its issuer {issuer} is not among the client's roots (intermediate missing)")),
         Verdict::NoServerAuth => (codes::PKI_MISSING_SERVER_AUTH_EKU, format!("the certificate of {target} lacks the Server Authentication EKU")),
-        Verdict::Revoked => (codes::PKI_REVOKED, format!("the certificate of {target} is revoked by its CRL")),
+        Verdict::Revoked => (codes::PKI_REVOKED, format!("the certificate of {target} is revoked (its CRL or OCSP responder says so; see the evidence)")),
         Verdict::Other(e) => (codes::PKI_CHAIN_INVALID, format!("the chain of {target} is invalid: {e}")),
     };
     Finding::new(code, target, summary)

@@ -18,6 +18,10 @@ pub struct ClientConfig {
     pub proxy_credentials: Option<(String, String)>,
     /// Roots the client trusts. Empty means the client trusts nothing (every chain is untrusted).
     pub trust: Vec<CertificateDer<'static>>,
+    /// Intermediate CA certificates the client already holds (its intermediate store, or what AIA
+    /// fetching would bring). Never trusted by themselves; they let the checks prove that a server
+    /// withholds an intermediate (incomplete chain) rather than chaining to an unknown root.
+    pub intermediates: Vec<CertificateDer<'static>>,
     /// Issuer common names (or subjects) the client expects on the cloud service's certificates; a
     /// different issuer on a chain the client trusts or not is reported as interception.
     pub expected_issuers: Vec<String>,
@@ -54,6 +58,7 @@ impl Default for ClientConfig {
             proxy: ProxySetting::Direct,
             proxy_credentials: None,
             trust: Vec::new(),
+            intermediates: Vec::new(),
             expected_issuers: Vec::new(),
             client_cert: None,
             connect_to: Vec::new(),

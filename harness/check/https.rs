@@ -7,10 +7,12 @@ use rustls::AlertDescription;
 use super::certinfo;
 use super::chain::{self, Verdict};
 use super::codes;
-use super::config::{ClientConfig, TlsVersions};
+use super::config::ClientConfig;
 use super::finding::{Evidence, Finding};
 use super::net::{self, Route};
+use super::revocation;
 use super::tls::{self, Handshake, HsOutcome};
+use super::tls_block;
 
 /// Probe an `https://` or `http://` URL along `route`.
 pub async fn probe_url(config: &ClientConfig, route: &Route, url: &str) -> Vec<Finding> {
@@ -96,9 +98,9 @@ pub async fn probe_https(
             out.push(client_cert_refused(config, &target, &hs, *a, ev))
         }
         HsOutcome::Alert(AlertDescription::ProtocolVersion) | HsOutcome::Incompatible(_) => {
-            out.push(version_mismatch(config, route, host, port, ev).await)
+            out.push(tls_block::version_mismatch(config, route, host, port, ev).await)
         }
-        HsOutcome::Cut(_) => out.push(cut(config, route, host, port, &hs, ev).await),
+        HsOutcome::Cut(_) => out.push(tls_block::cut(config, route, host, port, &hs, ev).await),
         _ => out.push(
             Finding::new(
                 codes::TLS_HANDSHAKE_FAILED,
@@ -142,14 +144,28 @@ async fn after_handshake(
             format!("{target} was answered with a certificate issued by {seen}, not by {}: TLS is intercepted on the path", config.expected_issuers.join(" or ")),
         ));
     }
-    let mut verdict = chain::verify(&config.trust, host, &hs.chain, &[]);
+    let mut verdict = chain::verify(chain::Trust::of(config), host, &hs.chain, &[]);
     if verdict == Verdict::Ok {
         if let Some(l) = leaf.as_ref().filter(|l| !l.crl_urls.is_empty()) {
-            let (crls, unreachable) = fetch_crls(config, route, &l.crl_urls).await;
+            let (crls, unreachable) = revocation::fetch_crls(config, route, &l.crl_urls).await;
             if !crls.is_empty() {
-                verdict = chain::verify(&config.trust, host, &hs.chain, &crls);
+                verdict = chain::verify(chain::Trust::of(config), host, &hs.chain, &crls);
             }
             out.extend(unreachable);
+        }
+    }
+    let mut revocation_evidence = Vec::new();
+    if verdict == Verdict::Ok {
+        if let (Some(l), Some(issuer)) = (leaf.as_ref(), hs.chain.get(1)) {
+            if !l.ocsp_urls.is_empty() {
+                let (revoked, unreachable, evidence) =
+                    revocation::ask_ocsp(config, route, &hs.chain[0], issuer, &l.ocsp_urls).await;
+                if revoked {
+                    verdict = Verdict::Revoked;
+                }
+                out.extend(unreachable);
+                revocation_evidence = evidence;
+            }
         }
     }
     let hides = intercepted
@@ -158,7 +174,10 @@ async fn after_handshake(
             Verdict::UntrustedRoot | Verdict::SelfSigned | Verdict::Incomplete
         );
     if !hides {
-        out.push(chain::pki_finding(&target, &verdict, leaf.as_ref()));
+        out.push(
+            chain::pki_finding(&target, &verdict, leaf.as_ref())
+                .with_all_evidence(revocation_evidence),
+        );
     }
     let Some(stream) = hs.stream.take() else {
         return out;
@@ -247,167 +266,6 @@ fn client_cert_refused(
         )
         .with_evidence(ev)
     }
-}
-
-fn version_label(v: TlsVersions) -> &'static str {
-    match v {
-        TlsVersions::Both => "TLS 1.2 and 1.3",
-        TlsVersions::Tls12Only => "only TLS 1.2",
-        TlsVersions::Tls13Only => "only TLS 1.3",
-    }
-}
-
-async fn try_version(
-    config: &ClientConfig,
-    route: &Route,
-    host: &str,
-    port: u16,
-    v: TlsVersions,
-    with_cert: bool,
-) -> Option<Handshake> {
-    let (io, _) = net::open(config, route, host, port).await.ok()?;
-    Some(tls::handshake(config, io, host, v, with_cert).await)
-}
-
-async fn version_mismatch(
-    config: &ClientConfig,
-    route: &Route,
-    host: &str,
-    port: u16,
-    ev: Evidence,
-) -> Finding {
-    let target = format!("{host}:{port}");
-    let mut server = Vec::new();
-    let mut evidence = vec![ev];
-    for v in [TlsVersions::Tls12Only, TlsVersions::Tls13Only] {
-        if let Some(h) = try_version(config, route, host, port, v, false).await {
-            let through = matches!(h.outcome, HsOutcome::Ok) || (h.version.is_some());
-            evidence.push(Evidence::new(
-                format!("TLS handshake offering {} to {target}", version_label(v)),
-                tls::describe(&h.outcome),
-                h.elapsed,
-            ));
-            if through
-                || matches!(h.outcome, HsOutcome::Alert(a) if a != AlertDescription::ProtocolVersion)
-            {
-                server.push(version_label(v));
-            }
-        }
-    }
-    let server = if server.is_empty() {
-        "none of TLS 1.2 and 1.3".to_string()
-    } else {
-        server.join(" and ")
-    };
-    Finding::new(
-        codes::TLS_VERSION_MISMATCH,
-        &target,
-        format!(
-            "the client offers {} and {target} accepts {server}: no version in common",
-            version_label(config.tls_versions)
-        ),
-    )
-    .with_all_evidence(evidence)
-}
-
-async fn cut(
-    config: &ClientConfig,
-    route: &Route,
-    host: &str,
-    port: u16,
-    hs: &Handshake,
-    ev: Evidence,
-) -> Finding {
-    let target = format!("{host}:{port}");
-    if hs.server_bytes == 0 {
-        let mut evidence = vec![ev];
-        let mut through = Vec::new();
-        for v in [TlsVersions::Tls13Only, TlsVersions::Tls12Only] {
-            if let Some(h) = try_version(config, route, host, port, v, false).await {
-                evidence.push(Evidence::new(
-                    format!(
-                        "TLS handshake offering {} to {target} ({route})",
-                        version_label(v)
-                    ),
-                    tls::describe(&h.outcome),
-                    h.elapsed,
-                ));
-                if !matches!(h.outcome, HsOutcome::Cut(_)) || h.server_bytes > 0 {
-                    through.push(version_label(v));
-                }
-            }
-        }
-        let got = if through.is_empty() {
-            "no version gets through".to_string()
-        } else {
-            format!("{} gets through", through.join(" and "))
-        };
-        return Finding::new(
-            codes::TLS_VERSION_TLS12_BLOCKED,
-            &target,
-            format!("handshakes to {target} ({route}) are cut right after the ClientHello although TCP works; {got}"),
-        )
-        .with_all_evidence(evidence);
-    }
-    let sha512_seen = hs
-        .chain
-        .iter()
-        .filter_map(|c| certinfo::facts(c))
-        .any(|f| f.sha512_signed());
-    if sha512_seen {
-        return Finding::new(codes::TLS_SHA512_BLOCKED, &target, format!("the handshake with {target} was cut after a SHA-512-signed certificate was presented")).with_evidence(ev);
-    }
-    let client_sha512 = config
-        .client_cert
-        .as_ref()
-        .and_then(|c| c.chain.first())
-        .and_then(|c| certinfo::facts(c))
-        .is_some_and(|f| f.sha512_signed());
-    if client_sha512 && hs.client_cert_requested {
-        if let Some(h) = try_version(config, route, host, port, config.tls_versions, false).await {
-            if !matches!(h.outcome, HsOutcome::Cut(_)) {
-                return Finding::new(codes::TLS_SHA512_BLOCKED, &target, format!("the handshake with {target} is cut when the client's SHA-512 certificate is sent, and not without it"))
-                    .with_evidence(ev)
-                    .with_evidence(Evidence::new(format!("TLS handshake with {target} without the client certificate"), tls::describe(&h.outcome), h.elapsed));
-            }
-        }
-    }
-    Finding::new(
-        codes::TLS_HANDSHAKE_RESET,
-        &target,
-        format!(
-            "the handshake with {target} was cut after the server answered ({} bytes)",
-            hs.server_bytes
-        ),
-    )
-    .with_evidence(ev)
-}
-
-/// Fetch CRLs over HTTP along `route`; returns the parsed lists and revocation.unreachable findings.
-pub async fn fetch_crls(
-    config: &ClientConfig,
-    route: &Route,
-    urls: &[String],
-) -> (Vec<webpki::OwnedCertRevocationList>, Vec<Finding>) {
-    let mut crls = Vec::new();
-    let mut bad = Vec::new();
-    for url in urls.iter().take(4) {
-        match fetch_body(config, route, url).await {
-            Ok(body) => match webpki::OwnedCertRevocationList::from_der(&body) {
-                Ok(c) => crls.push(c),
-                Err(e) => tracing::debug!(%url, error = %e, "CRL does not parse"),
-            },
-            Err(f) => bad.push(
-                Finding::new(
-                    codes::REVOCATION_UNREACHABLE,
-                    url,
-                    format!("CRL {url} is unreachable ({})", f.code),
-                )
-                .with_all_evidence(f.evidence),
-            ),
-        }
-    }
-    (crls, bad)
 }
 
 /// GET a URL and read its whole body (bounded to 1 MiB); Err is the finding that explains the failure.

@@ -13,12 +13,15 @@ pub mod dns;
 pub mod finding;
 pub mod https;
 pub mod net;
+pub mod ocsp;
 pub mod pac;
 pub mod proxy;
 pub mod report;
+pub mod revocation;
 pub mod router;
 pub mod taxonomy;
 pub mod tls;
+pub mod tls_block;
 pub mod vpn;
 
 pub use config::*;
@@ -99,23 +102,46 @@ async fn revocation(
     router: &router::Router,
     urls: &[String],
 ) -> Vec<Finding> {
+    // Reachable means the host answers HTTP on its port: an OCSP responder answers a bare GET with an
+    // error status, which still proves the path; the status is kept as evidence.
     let jobs = urls.iter().map(|url| async move {
-        let host = net::split_url(url)
-            .map(|(_, h, _, _)| h)
-            .unwrap_or_default();
+        let Some((false, host, port, path)) = net::split_url(url) else {
+            let f = Finding::new(
+                codes::CONFIG_CONFIG_INVALID,
+                url.as_str(),
+                format!("{url} is not an http:// URL"),
+            );
+            return (url, Err(f));
+        };
         let (route, _) = router.route(config, url, &host).await;
-        (url, https::fetch_body(config, &route, url).await)
+        let start = std::time::Instant::now();
+        let (head, findings) = https::probe_http(config, &route, &host, port, &path).await;
+        let answer = match head {
+            Some(head) => Ok(Evidence::new(
+                format!("GET {url} ({route})"),
+                format!("HTTP {} {}", head.status, head.reason),
+                start.elapsed(),
+            )),
+            None => Err(findings
+                .into_iter()
+                .rfind(|f| f.severity == Severity::Error)
+                .unwrap_or_else(|| Finding::new(codes::NET_TCP_RESET, url.as_str(), "no answer"))),
+        };
+        (url, answer)
     });
     let results: Vec<_> = stream::iter(jobs).buffered(CONCURRENCY).collect().await;
     let mut out = Vec::new();
     let mut bad = Vec::new();
     for (url, r) in results {
         match r {
-            Ok(body) => out.push(Finding::new(
-                codes::REVOCATION_REACHABLE,
-                url.as_str(),
-                format!("{url} answered ({} bytes)", body.len()),
-            )),
+            Ok(ev) => out.push(
+                Finding::new(
+                    codes::REVOCATION_REACHABLE,
+                    url.as_str(),
+                    format!("{url} answers on port 80 ({})", ev.what_came_back),
+                )
+                .with_evidence(ev),
+            ),
             Err(f) => bad.push((url.clone(), f)),
         }
     }

@@ -10,7 +10,7 @@ use super::connector;
 use super::dns::{self, Resolution};
 use super::finding::{Evidence, Finding};
 use super::https;
-use super::net::{self, Route};
+use super::net::Route;
 use super::pac::{self, PacRoute};
 use super::proxy::{self, ProxyUrl};
 
@@ -189,19 +189,19 @@ impl Router {
 async fn wpad(config: &ClientConfig, suffix: &str) -> (Mode, Vec<Finding>) {
     let host = format!("wpad.{}", suffix.trim_matches('.'));
     let url = format!("http://{host}/wpad.dat");
-    if net::connect_to_override(config, &host, 80).is_none() {
-        let (res, ev) = dns::resolve(config, &host).await;
-        if !matches!(res, Resolution::Resolved(_)) {
-            return (
-                Mode::Fixed(Route::Direct),
-                vec![Finding::new(
-                    codes::PROXY_WPAD_NOT_FOUND,
-                    host.as_str(),
-                    format!("{host} does not resolve: no WPAD, the client goes direct"),
-                )
-                .with_evidence(ev)],
-            );
-        }
+    // Discovery is the DNS lookup itself, so it is asked even when a `--connect-to` override says
+    // where the PAC server really listens.
+    let (res, ev) = dns::resolve(config, &host).await;
+    if !matches!(res, Resolution::Resolved(_)) {
+        return (
+            Mode::Fixed(Route::Direct),
+            vec![Finding::new(
+                codes::PROXY_WPAD_NOT_FOUND,
+                host.as_str(),
+                format!("{host} does not resolve: no WPAD, the client goes direct"),
+            )
+            .with_evidence(ev)],
+        );
     }
     match https::fetch_body(config, &Route::Direct, &url).await {
         Ok(body) => (

@@ -25,6 +25,48 @@ pub fn provider() -> Arc<CryptoProvider> {
 struct Recorder {
     chain: Mutex<Vec<CertificateDer<'static>>>,
     provider: Arc<CryptoProvider>,
+    /// Only these signature schemes are offered, when set (to learn how far a server gets).
+    only: Option<Vec<SignatureScheme>>,
+}
+
+/// Signature schemes of one key family, for handshakes that offer only that family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyFamily {
+    /// ECDSA and EdDSA.
+    Ecdsa,
+    /// RSA (PKCS#1 v1.5 and PSS).
+    Rsa,
+}
+
+impl std::fmt::Display for KeyFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyFamily::Ecdsa => "ECDSA",
+            KeyFamily::Rsa => "RSA",
+        })
+    }
+}
+
+impl KeyFamily {
+    /// The schemes of the family.
+    pub fn schemes(self) -> Vec<SignatureScheme> {
+        match self {
+            KeyFamily::Ecdsa => vec![
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                SignatureScheme::ECDSA_NISTP521_SHA512,
+                SignatureScheme::ED25519,
+            ],
+            KeyFamily::Rsa => vec![
+                SignatureScheme::RSA_PSS_SHA256,
+                SignatureScheme::RSA_PSS_SHA384,
+                SignatureScheme::RSA_PSS_SHA512,
+                SignatureScheme::RSA_PKCS1_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA384,
+                SignatureScheme::RSA_PKCS1_SHA512,
+            ],
+        }
+    }
 }
 
 impl ServerCertVerifier for Recorder {
@@ -74,9 +116,14 @@ impl ServerCertVerifier for Recorder {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
+        let all = self
+            .provider
             .signature_verification_algorithms
-            .supported_schemes()
+            .supported_schemes();
+        match &self.only {
+            Some(only) => all.into_iter().filter(|s| only.contains(s)).collect(),
+            None => all,
+        }
     }
 }
 
@@ -182,11 +229,25 @@ pub async fn handshake(
     versions: TlsVersions,
     with_client_cert: bool,
 ) -> Handshake {
+    handshake_offering(config, io, host, versions, with_client_cert, None).await
+}
+
+/// Like [`handshake`], offering only the signature schemes of `family` when given: a server whose key
+/// is of another family must refuse right after the ClientHello, before sending its certificate.
+pub async fn handshake_offering(
+    config: &ClientConfig,
+    io: BoxIo,
+    host: &str,
+    versions: TlsVersions,
+    with_client_cert: bool,
+    family: Option<KeyFamily>,
+) -> Handshake {
     let start = Instant::now();
     let provider = provider();
     let recorder = Arc::new(Recorder {
         chain: Mutex::new(Vec::new()),
         provider: provider.clone(),
+        only: family.map(KeyFamily::schemes),
     });
     let key = match (&config.client_cert, with_client_cert) {
         (Some(cc), true) => match provider.key_provider.load_private_key(cc.key.clone_key()) {

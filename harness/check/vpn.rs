@@ -230,7 +230,7 @@ pub async fn probe_server_cert(config: &ClientConfig, host: &str) -> Vec<Finding
             ),
         ));
     }
-    let verdict = chain::verify(&config.trust, host, &hs.chain, &[]);
+    let verdict = chain::verify(chain::Trust::of(config), host, &hs.chain, &[]);
     if let Verdict::NameMismatch(names) = &verdict {
         out.push(Finding::new(
             codes::VPN_SERVER_CERT_NAME_MISMATCH,

@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod checklab;
 pub mod lab;
 pub mod proxy;
