@@ -416,6 +416,8 @@ fn curlrc(prepared: &Prepared, scenario: &Expanded) -> String {
     lines.push(format!("cacert = \"{}\"", prepared.trust_bundle.display()));
     if let Some(proxy) = &prepared.proxy_url {
         lines.push(format!("proxy = \"{proxy}\""));
+        // The connector tunnels every destination, port 80 included, with CONNECT (seed 001).
+        lines.push("proxytunnel".to_owned());
         if proxy.starts_with("https://") {
             lines.push(format!(
                 "proxy-cacert = \"{}\"",
@@ -442,7 +444,32 @@ fn curlrc(prepared: &Prepared, scenario: &Expanded) -> String {
     lines.join("\n") + "\n"
 }
 
-/// The ready file of `egresslab up` (a stable contract, see docs/scenario-format.md).
+/// A curl command line that reaches `url` as the simulated client does: through its proxy (tunnelled,
+/// as the connector) or, without one, with `--connect-to` for every lab name.
+pub fn curl_command(prepared: &Prepared, url: &str) -> String {
+    let bundle = prepared.trust_bundle.display();
+    let mut words: Vec<String> = Vec::new();
+    match &prepared.proxy_url {
+        Some(proxy) => {
+            words.push(format!("--proxy {proxy} --proxytunnel"));
+            if proxy.starts_with("https://") {
+                words.push(format!("--proxy-cacert {bundle}"));
+            }
+        }
+        None => words.extend(
+            prepared
+                .connect_to
+                .iter()
+                .map(|c| format!("--connect-to {c}")),
+        ),
+    }
+    if let Some((cert, key)) = &prepared.client_files {
+        words.push(format!("--cert {} --key {}", cert.display(), key.display()));
+    }
+    format!("curl {} --cacert {bundle} {url}", words.join(" "))
+}
+
+/// The ready file of `egresslab up` (a stable contract, see docs/exec-contract.md).
 pub fn ready_json(
     scenario: &Expanded,
     prepared: &Prepared,
