@@ -189,3 +189,31 @@ fn inspection_fast_path_issues_trusted_server_leaves() {
         Some(inspection.common_name())
     );
 }
+
+/// An untrusted-root server sends a chain as real servers do ([leaf, its intermediate]), and the
+/// connector's client certificate is SHA-512-signed, chaining through the registration CA's RSA
+/// intermediate to that CA.
+#[test]
+fn untrusted_root_and_connector_client_serve_their_intermediates() {
+    let factory = Factory::ephemeral().unwrap();
+    let hosts = [HOST.to_string()];
+    let untrusted = factory.mint(Profile::UntrustedRoot, &hosts).unwrap();
+    assert_eq!(untrusted.served_chain.len(), 2);
+    let info = untrusted.info().unwrap();
+    assert_eq!(
+        info.issuer_common_name.as_deref(),
+        Some("egresslab Untrusted Issuing CA")
+    );
+    let connector = factory.mint(Profile::ConnectorClient, &hosts).unwrap();
+    assert_eq!(connector.served_chain.len(), 2);
+    let info = connector.info().unwrap();
+    assert!(
+        info.signature_algorithm
+            .to_ascii_lowercase()
+            .contains("sha512"),
+        "{}",
+        info.signature_algorithm
+    );
+    let anchor = anchor_for(&factory, Profile::ConnectorClient);
+    assert!(webpki_verify(&connector, &anchor, true, None, None, fixed_now()).is_ok());
+}

@@ -4,7 +4,6 @@ use std::process::Command;
 use std::time::Instant;
 
 #[test]
-#[ignore = "needs the forward proxy (branch `proxy`) and PAC proxy substitution in the lab; run with --ignored"]
 fn the_whole_catalog_passes() {
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
@@ -18,6 +17,20 @@ fn the_whole_catalog_passes() {
         Some(0),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let catalog = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .arg("list")
+        .output()
+        .expect("lists");
+    let listed: usize = String::from_utf8_lossy(&catalog.stdout)
+        .lines()
+        .last()
+        .and_then(|l| l.strip_suffix(" scenarios"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        stdout.contains(&format!("{listed}/{listed} passed")) && listed >= 59,
+        "{listed} listed\n{stdout}"
     );
 }
 

@@ -15,8 +15,9 @@ const CASES: &[(&str, &str)] = &[
     ("port-too-big.toml", "port-too-big.toml:9:8: invalid value: integer `70000`, expected an integer from 0 to 65535"),
     ("port-zero.toml", "port-zero.toml:9:8: port 0, expected a port from 1 to 65535"),
     ("bad-code.toml", "bad-code.toml:7:14: diagnosis code `Proxy Auth`, expected a dotted lowercase code such as `proxy.auth_required`"),
+    ("unknown-code.toml", "unknown-code.toml:7:37: unknown diagnosis code `proxy.teapot`, expected a code of the taxonomy (harness/check/diagnoses.toml, `egresslab explain`)"),
     ("missing-expect.toml", "missing-expect.toml:1:1: missing key `expect`, expected it to be set"),
-    ("unknown-probe.toml", "unknown-probe.toml:7:13: unknown variant `ftp`, expected one of `url`, `tcp`, `connector_endpoints`, `revocation`, `backend`, `ike`, `vpn_server`, `machine_certificate`"),
+    ("unknown-probe.toml", "unknown-probe.toml:7:13: unknown variant `ftp`, expected one of `url`, `tcp`, `connector_endpoints`, `revocation`, `backend`, `ike`, `vpn_server`, `machine_certificate`, `servicebus`"),
     ("unknown-fault.toml", "unknown-fault.toml:8:9: unknown variant `explode`, expected one of `close-after-connect`, `garbage`, `status`, `slow_ms`"),
     ("bad-regex.toml", "bad-regex.toml:11:18: regular expression `(unclosed` (error: unclosed group), expected a valid regular expression"),
 ];

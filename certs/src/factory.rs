@@ -22,6 +22,11 @@ pub(crate) const LAB_ROOT_CN: &str = "egresslab Lab Root CA";
 pub(crate) const INTERMEDIATE_CN: &str = "egresslab Lab Issuing CA";
 pub(crate) const INSPECTION_CN: &str = "egresslab TLS Inspection CA";
 pub(crate) const UNTRUSTED_CN: &str = "egresslab Untrusted Root CA";
+/// The untrusted root's issuing intermediate (served by `untrusted-root` servers).
+pub(crate) const UNTRUSTED_ISSUING_CN: &str = "egresslab Untrusted Issuing CA";
+/// The RSA intermediate of the connector registration CA that signs connector certificates with SHA-512.
+pub(crate) const CONNECTOR_ISSUING_CN: &str =
+    "connectorregistrationca.msappproxy.net SHA-512 Issuing";
 /// The CN of the connector registration CA, exactly as the real service names it.
 pub const CONNECTOR_CA_CN: &str = "connectorregistrationca.msappproxy.net";
 
@@ -35,6 +40,10 @@ enum Special {
     P521,
     RsaSha512,
     Long,
+    /// Below the untrusted root, so an untrusted-root server sends a chain as real servers do.
+    Untrusted,
+    /// RSA, signing with SHA-512, below the connector registration CA.
+    ConnectorSha512,
 }
 
 /// Status of a serial the lab intermediate issued.
@@ -144,6 +153,15 @@ impl Factory {
                 self.lab
                     .new_intermediate_with_key("egresslab Lab Issuing CA RSA SHA-512", key)?
             }
+            Special::Untrusted => self
+                .untrusted
+                .new_intermediate(UNTRUSTED_ISSUING_CN, &rcgen::PKCS_ECDSA_P256_SHA256)?,
+            Special::ConnectorSha512 => {
+                let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, RsaKeySize::_2048)
+                    .map_err(CertError::rcgen("generating an RSA key"))?;
+                self.connector
+                    .new_intermediate_with_key(CONNECTOR_ISSUING_CN, key)?
+            }
             Special::Long => {
                 let two = self
                     .intermediate
@@ -194,7 +212,7 @@ impl Factory {
             Profile::Sha512Ecdsa => self.special(Special::P521)?.sign(&params, &key)?,
             Profile::Sha512Rsa => self.special(Special::RsaSha512)?.sign(&params, &key)?,
             Profile::LongChain => self.special(Special::Long)?.sign(&params, &key)?,
-            Profile::UntrustedRoot => self.untrusted.sign(&params, &key)?,
+            Profile::UntrustedRoot => self.special(Special::Untrusted)?.sign(&params, &key)?,
             _ => self.sign_recorded(&params, &key, profile == Profile::Revoked)?,
         };
         Ok(Minted::new(
@@ -252,7 +270,7 @@ impl Factory {
             .pem()
             .map_err(CertError::rcgen("encoding a certificate signing request"))?;
         let issued = self
-            .connector
+            .special(Special::ConnectorSha512)?
             .sign_csr(&csr_pem, Duration::from_secs(365 * 24 * 3600))?;
         Ok(Minted::new(issued, pkcs8(&key), true))
     }

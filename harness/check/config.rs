@@ -150,6 +150,12 @@ pub enum Probe {
         /// The name the client's profile uses for the server.
         host: String,
     },
+    /// The messaging service: its direct TCP ports ([`crate::check::connector::SERVICEBUS_DIRECT_PORTS`])
+    /// and HTTPS 443; blocked direct ports with a working 443 are a warning (the HTTPS fallback).
+    ServiceBus {
+        /// The Service Bus name (`<namespace>.servicebus.windows.net`).
+        host: String,
+    },
     /// The client machine certificate for IKE, from a folder of certificates.
     MachineCertificate {
         /// Folder of PEM/DER/PFX files.

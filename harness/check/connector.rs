@@ -195,20 +195,60 @@ where
         ));
     }
     if servicebus_443_ok {
-        if let Some(f) = servicebus_fallback(config).await {
+        let host = format!("{SAMPLE_LABEL}.servicebus.windows.net");
+        if let Some(f) = servicebus_fallback(config, &host).await {
             out.push(f);
         }
     }
     out
 }
 
-async fn servicebus_fallback(config: &ClientConfig) -> Option<Finding> {
-    let host = format!("{SAMPLE_LABEL}.servicebus.windows.net");
+/// Whether `host` is a Microsoft sign-in host (`login.microsoftonline.com`, `*.microsoftonline.com`).
+pub fn is_signin_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "microsoftonline.com" || host.ends_with(".microsoftonline.com")
+}
+
+/// `connector.signin_unreachable` when `host` is the sign-in host and its probe found an error
+/// (seed 002: verify connectivity to the Microsoft sign-in page); the network-level codes stay.
+pub fn signin_unreachable(host: &str, findings: &[Finding]) -> Option<Finding> {
+    if !is_signin_host(host) {
+        return None;
+    }
+    let problem = findings.iter().find(|f| f.severity == Severity::Error)?;
+    Some(
+        Finding::new(
+            codes::CONNECTOR_SIGNIN_UNREACHABLE,
+            host,
+            format!(
+                "the sign-in host {host} is unreachable ({}); connector registration cannot complete",
+                problem.code
+            ),
+        )
+        .with_all_evidence(problem.evidence.clone()),
+    )
+}
+
+/// The messaging service `host`: HTTPS 443 along `route`, then the direct TCP ports. When 443 works
+/// and every direct port is blocked, the direct-port failures become one
+/// `connector.servicebus_https_fallback` warning instead of errors; when 443 fails its errors stand.
+pub async fn probe_servicebus(config: &ClientConfig, route: &Route, host: &str) -> Vec<Finding> {
+    let mut out = https::probe_https(config, route, host, 443, "/").await;
+    if out.iter().any(|f| f.severity == Severity::Error) {
+        return out;
+    }
+    if let Some(f) = servicebus_fallback(config, host).await {
+        out.push(f);
+    }
+    out
+}
+
+async fn servicebus_fallback(config: &ClientConfig, host: &str) -> Option<Finding> {
     let mut evidence = Vec::new();
     for port in SERVICEBUS_DIRECT_PORTS {
-        let addr = match net::connect_to_override(config, &host, port) {
+        let addr = match net::connect_to_override(config, host, port) {
             Some(a) => a,
-            None => match super::dns::resolve(config, &host).await {
+            None => match super::dns::resolve(config, host).await {
                 (super::dns::Resolution::Resolved(ips), _) => {
                     std::net::SocketAddr::new(*ips.first()?, port)
                 }
@@ -247,6 +287,25 @@ pub fn merge(out: &mut Vec<Finding>, f: Finding) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_in_failures_name_the_sign_in_page() {
+        let refused = Finding::new(codes::NET_TCP_REFUSED, "login.microsoftonline.com:443", "x");
+        let got = signin_unreachable("login.microsoftonline.com", std::slice::from_ref(&refused));
+        assert_eq!(
+            got.map(|f| f.code),
+            Some(codes::CONNECTOR_SIGNIN_UNREACHABLE)
+        );
+        assert!(signin_unreachable("connector-sample.msappproxy.net", &[refused]).is_none());
+        let ok = Finding::new(
+            codes::TLS_HANDSHAKE_OK,
+            "login.microsoftonline.com:443",
+            "ok",
+        );
+        assert!(signin_unreachable("login.microsoftonline.com", &[ok]).is_none());
+        assert!(is_signin_host("LOGIN.microsoftonline.com."));
+        assert!(!is_signin_host("evilmicrosoftonline.com"));
+    }
 
     #[test]
     fn table_has_every_entry_of_seed_001() {

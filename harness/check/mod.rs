@@ -60,13 +60,27 @@ async fn run_probe(config: &ClientConfig, router: &router::Router, probe: &Probe
                 .map(|(_, h, _, _)| h)
                 .unwrap_or_default();
             let (route, mut out) = router.route(config, url, &host).await;
-            out.extend(https::probe_url(config, &route, url).await);
+            let found = https::probe_url(config, &route, url).await;
+            out.extend(connector::signin_unreachable(&host, &found));
+            out.extend(found);
             out
         }
-        Probe::Tcp { host, port } => match net::direct(config, host, *port).await {
-            Ok((_, f)) => f,
-            Err(f) => vec![f],
-        },
+        Probe::Tcp { host, port } => {
+            // Through the configured proxy a port test is a CONNECT to host:port, as the connector's.
+            let scheme = if *port == 443 { "https" } else { "http" };
+            let url = format!("{scheme}://{host}:{port}/");
+            let (route, mut out) = router.route(config, &url, host).await;
+            match net::open(config, &route, host, *port).await {
+                Ok((_, f)) | Err(f) => out.extend(f),
+            }
+            out
+        }
+        Probe::ServiceBus { host } => {
+            let url = format!("https://{host}/");
+            let (route, mut out) = router.route(config, &url, host).await;
+            out.extend(connector::probe_servicebus(config, &route, host).await);
+            out
+        }
         Probe::ConnectorEndpoints => {
             let routes = router.matrix_routes(config).await;
             connector::probe_matrix(config, |h| {

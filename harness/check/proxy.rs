@@ -1,13 +1,13 @@
 //! Proxy tunnels: connect to the proxy (plain or TLS), send CONNECT, classify the answer.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::codes;
-use super::config::ClientConfig;
+use super::config::{ClientConfig, TlsVersions};
 use super::finding::{Evidence, Finding};
 use super::net::{self, BoxIo, TcpOutcome};
 
@@ -255,6 +255,7 @@ pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<Bo
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     match tokio::time::timeout(config.io_timeout, connector.connect(name, stream)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
+        Ok(Err(e)) if is_certificate_error(&e) => Err(proxy_certificate(config, proxy, &e).await),
         Ok(Err(e)) => Err(Finding::new(
             codes::PROXY_UNREACHABLE,
             &pt,
@@ -276,6 +277,56 @@ pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<Bo
             start.elapsed(),
         ))),
     }
+}
+
+fn is_certificate_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidCertificate(_))
+    )
+}
+
+/// The proxy's certificate was refused: fetch its chain once more and name the exact pki.* reason
+/// (untrusted root, expired, name mismatch ...) about the proxy, as for any server.
+async fn proxy_certificate(
+    config: &ClientConfig,
+    proxy: &ProxyUrl,
+    error: &std::io::Error,
+) -> Finding {
+    let pt = proxy.to_string();
+    let ev = Evidence::new(
+        format!("TLS handshake with proxy {pt}"),
+        error.to_string(),
+        Duration::ZERO,
+    );
+    let chain = match net::direct(config, &proxy.host, proxy.port).await {
+        Ok((s, _)) => {
+            let hs =
+                super::tls::handshake(config, Box::new(s), &proxy.host, TlsVersions::Both, false)
+                    .await;
+            hs.chain
+        }
+        Err(_) => Vec::new(),
+    };
+    if chain.is_empty() {
+        return Finding::new(
+            codes::PROXY_UNREACHABLE,
+            &pt,
+            format!("TLS to proxy {pt} failed: {error}"),
+        )
+        .with_evidence(ev);
+    }
+    let verdict = super::chain::verify(&config.trust, &proxy.host, &chain, &[]);
+    let leaf = super::certinfo::facts(&chain[0]);
+    let mut f = super::chain::pki_finding(&format!("proxy {pt}"), &verdict, leaf.as_ref());
+    if verdict == super::chain::Verdict::Ok {
+        f = Finding::new(
+            codes::PROXY_UNREACHABLE,
+            &pt,
+            format!("TLS to proxy {pt} failed: {error}"),
+        );
+    }
+    f.with_evidence(ev)
 }
 
 /// Whether the proxy accepts TCP connections at all (for PAC dead-proxy detection).

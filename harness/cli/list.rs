@@ -1,5 +1,7 @@
 //! `egresslab list`: list the built-in scenario catalog.
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use egresslab::scenario::Catalog;
@@ -17,6 +19,16 @@ pub struct Args {
 
 /// Run `egresslab list`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let text = render(&args)?;
+    // A closed pipe (`egresslab list | head`) is the reader's choice, not an error.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn render(args: &Args) -> anyhow::Result<String> {
+    let mut out = String::new();
     let mut rows = Vec::new();
     for entry in Catalog::entries() {
         let scenario = entry.load()?;
@@ -37,9 +49,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "summary": scenario.summary,
                 "seed": scenario.seed,
             });
-            println!("{line}");
+            writeln!(out, "{line}")?;
         }
-        return Ok(ExitCode::SUCCESS);
+        return Ok(out);
     }
     let id_width = rows
         .iter()
@@ -55,18 +67,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .max(5);
     let tag_texts: Vec<String> = rows.iter().map(|(_, s)| s.tags.join(",")).collect();
     let tag_width = tag_texts.iter().map(String::len).max().unwrap_or(4).max(4);
-    println!(
+    writeln!(
+        out,
         "{:id_width$}  {:field_width$}  {:tag_width$}  SUMMARY",
         "ID", "FIELD", "TAGS"
-    );
+    )?;
     for ((entry, scenario), tags) in rows.iter().zip(&tag_texts) {
-        println!(
+        writeln!(
+            out,
             "{:id_width$}  {:field_width$}  {tags:tag_width$}  {}",
             entry.id(),
             entry.field(),
             scenario.summary
-        );
+        )?;
     }
-    println!("{} scenarios", rows.len());
-    Ok(ExitCode::SUCCESS)
+    writeln!(out, "{} scenarios", rows.len())?;
+    Ok(out)
 }

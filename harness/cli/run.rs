@@ -1,6 +1,7 @@
 //! `egresslab run`: start each scenario's lab, run the checks, and compare with the scenario's expectations.
 
-use std::io::IsTerminal;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -70,10 +71,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.exec_timeout),
     ));
     let all_passed = outcomes.iter().all(Outcome::passed);
-    match args.format {
-        Format::Text => print_table(&outcomes, started.elapsed()),
-        Format::Json => println!("{}", json(&outcomes)),
-        Format::Junit => println!("{}", junit(&outcomes)),
+    let text = match args.format {
+        Format::Text => table(&outcomes, started.elapsed()),
+        Format::Json => json(&outcomes) + "\n",
+        Format::Junit => junit(&outcomes) + "\n",
+    };
+    // A closed pipe (`egresslab run | head`) is the reader's choice; the exit status still tells.
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e.into());
+        }
     }
     Ok(if all_passed {
         ExitCode::SUCCESS
@@ -122,7 +129,8 @@ async fn run_all(
     outcomes
 }
 
-fn print_table(outcomes: &[Outcome], total: Duration) {
+fn table(outcomes: &[Outcome], total: Duration) -> String {
+    let mut out = String::new();
     let w = outcomes
         .iter()
         .map(|o| o.id.len())
@@ -135,7 +143,8 @@ fn print_table(outcomes: &[Outcome], total: Duration) {
         .max()
         .unwrap_or(8)
         .clamp(8, 60);
-    println!(
+    let _ = writeln!(
+        out,
         "{:w$}  {:ew$}  {:40}  {:>7}  RESULT",
         "SCENARIO", "EXPECTED", "GOT", "TIME"
     );
@@ -146,7 +155,8 @@ fn print_table(outcomes: &[Outcome], total: Duration) {
             o.got.join(", ")
         };
         let verdict = if o.passed() { "PASS" } else { "FAIL" };
-        println!(
+        let _ = writeln!(
+            out,
             "{:w$}  {:ew$}  {:40}  {:>5}ms  {verdict}",
             o.id,
             o.expected,
@@ -154,15 +164,17 @@ fn print_table(outcomes: &[Outcome], total: Duration) {
             o.elapsed.as_millis()
         );
         for problem in &o.problems {
-            println!("{:w$}    - {problem}", "");
+            let _ = writeln!(out, "{:w$}    - {problem}", "");
         }
     }
     let passed = outcomes.iter().filter(|o| o.passed()).count();
-    println!(
+    let _ = writeln!(
+        out,
         "{passed}/{} passed in {:.1} s",
         outcomes.len(),
         total.as_secs_f64()
     );
+    out
 }
 
 fn json(outcomes: &[Outcome]) -> String {

@@ -5,14 +5,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use egresslab::lab::Lab;
-use egresslab::scenario::prepare::{exec_env, prepare, ready_json, target_url};
+use egresslab::scenario::prepare::{curl_command, exec_env, prepare, ready_json, target_url};
 
 /// Arguments of `egresslab up`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A scenario file or a catalog id.
     pub scenario: String,
-    /// Write the ready file (JSON, see docs/scenario-format.md) here once everything listens.
+    /// Write the ready file (JSON, see docs/exec-contract.md) here once everything listens.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
     /// Write the timeline here as JSON lines while the lab runs.
@@ -81,17 +81,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     for (key, value) in &env {
         println!("export {key}='{value}'");
     }
-    let connect: Vec<String> = prepared
-        .connect_to
-        .iter()
-        .map(|c| format!("--connect-to {c}"))
-        .collect();
     if let Some(url) = &url {
-        println!(
-            "curl {} --cacert {} {url}",
-            connect.join(" "),
-            prepared.trust_bundle.display()
-        );
+        println!("{}", curl_command(&prepared, url));
     }
     if let Some(path) = &args.ready_file {
         let text = serde_json::to_string_pretty(&ready)?;

@@ -177,7 +177,11 @@ impl Lab {
             let endpoint = Endpoint {
                 plan: Arc::new(endpoint.clone()),
                 listener,
-                responder: Arc::new(Responder::new(endpoint.behaviour.clone(), certs.clone())),
+                responder: Arc::new(Responder::for_lab(
+                    endpoint.behaviour.clone(),
+                    certs.clone(),
+                    &world,
+                )),
                 tls,
             };
             serving

@@ -93,7 +93,7 @@ pub fn write_artifacts(
     if let Some(text) = &specs.event_log {
         put(
             "connector-events.txt",
-            text.trim_start().to_owned(),
+            text.clone(),
             ArtifactKind::EventLog,
             false,
         )?;

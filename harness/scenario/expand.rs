@@ -217,7 +217,7 @@ pub fn expand(source: &str, file: ScenarioFile) -> Expanded {
                 t.is_in_user_store,
             )
         }),
-        event_log: a.event_log.clone(),
+        event_log: a.event_log.as_ref().map(|log| log.text()),
         nps_log: a.nps_log.clone(),
         vpn_profile: a
             .vpn_profile
@@ -438,5 +438,6 @@ fn probe(file: &ScenarioFile, key: &ProbeKey) -> ProbeSpec {
         ProbeKey::MachineCertificate(profiles) => ProbeSpec::MachineCertificate {
             profiles: profiles.clone(),
         },
+        ProbeKey::Servicebus(host) => ProbeSpec::Ready(Probe::ServiceBus { host: host.clone() }),
     }
 }

@@ -357,6 +357,9 @@ pub enum ProbeKey {
     VpnServer(String),
     /// `{ machine_certificate = ["ike-machine"] }`: a machine store holding these profiles.
     MachineCertificate(Vec<String>),
+    /// `{ servicebus = "connector-sample.servicebus.windows.net" }`: the messaging service's direct
+    /// TCP ports and its HTTPS 443 fallback.
+    Servicebus(String),
 }
 
 /// The back-end probe's settings.
@@ -381,12 +384,39 @@ pub struct Artifacts {
     pub netsh: Option<Netsh>,
     /// `TrustSettings.xml` and the certificate store it refers to.
     pub trust_settings: Option<TrustSettings>,
-    /// Connector event-log text.
-    pub event_log: Option<String>,
+    /// Connector event-log messages: a list (one entry per message) or one text whose messages are
+    /// separated by blank lines.
+    pub event_log: Option<EventLog>,
     /// NPS accounting log rows (comma-separated, no header).
     pub nps_log: Option<Vec<String>>,
     /// VPN ProfileXML.
     pub vpn_profile: Option<VpnProfile>,
+}
+
+/// `event_log = [...]` or `event_log = """..."""`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a list of event messages, or one text with messages separated by blank lines"
+)]
+pub enum EventLog {
+    /// One entry per message.
+    Entries(Vec<String>),
+    /// Messages separated by blank lines.
+    Text(String),
+}
+
+impl EventLog {
+    /// The file's text: messages separated by one blank line (the event-log reader's entry format).
+    pub fn text(&self) -> String {
+        match self {
+            EventLog::Text(text) => text.trim_start().to_owned(),
+            EventLog::Entries(entries) => {
+                let trimmed: Vec<&str> = entries.iter().map(|e| e.trim()).collect();
+                trimmed.join("\n\n") + "\n"
+            }
+        }
+    }
 }
 
 /// `exe_config = { ... }`.

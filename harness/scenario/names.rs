@@ -34,6 +34,11 @@ pub fn is_code(code: &str) -> bool {
         })
 }
 
+/// Whether a diagnosis code is one of the taxonomy's (harness/check/diagnoses.toml).
+pub fn is_known_code(code: &str) -> bool {
+    crate::check::taxonomy::lookup(code).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +50,13 @@ mod tests {
         assert!(!is_code("proxy"));
         assert!(!is_code("Proxy.Auth"));
         assert!(!is_code("proxy..x"));
+    }
+
+    #[test]
+    fn only_taxonomy_codes_are_known() {
+        assert!(is_known_code("proxy.auth_required"));
+        assert!(is_known_code("connector.servicebus_https_fallback"));
+        assert!(!is_known_code("proxy.no_such_thing"));
     }
 
     #[test]

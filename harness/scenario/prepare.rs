@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::check::{ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting};
 use crate::lab::pattern::{host_matches, sample_host};
-use crate::lab::Lab;
+use crate::lab::{Lab, TlsVersions};
 
 use super::artifacts::{write_artifacts, ArtifactContext};
 use super::expand::{ClientProxy, Expanded, ProbeSpec};
@@ -86,7 +86,8 @@ fn named_hosts(scenario: &Expanded) -> Vec<String> {
                 hosts.extend(split_url(url).map(|(_, h, _, _)| h));
             }
             ProbeSpec::Ready(Probe::Tcp { host, .. })
-            | ProbeSpec::Ready(Probe::VpnServer { host }) => hosts.push(host.clone()),
+            | ProbeSpec::Ready(Probe::VpnServer { host })
+            | ProbeSpec::Ready(Probe::ServiceBus { host }) => hosts.push(host.clone()),
             ProbeSpec::Ready(Probe::Revocation { urls }) => hosts.extend(
                 urls.iter()
                     .filter_map(|u| split_url(u).map(|(_, h, _, _)| h)),
@@ -250,7 +251,11 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
     config.proxy = proxy;
     config.proxy_credentials = spec.proxy_credentials.clone();
     config.trust = trust;
-    config.expected_issuers = spec.expected_issuers.clone();
+    config.expected_issuers = if spec.expected_issuers.is_empty() {
+        legitimate_issuers(lab, scenario)
+    } else {
+        spec.expected_issuers.clone()
+    };
     config.client_cert = client_cert;
     config.connect_to = connect_to.clone();
     config.dns_server = lab.dns_address();
@@ -276,6 +281,38 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
         connect_to,
         proxy_url: used_proxy,
     })
+}
+
+/// The issuers of the certificates the scenario's own endpoints present (issuer CN, else the issuer
+/// DN): what the client legitimately sees, so that any other issuer on the path is interception. Each
+/// endpoint's profile is minted once more with the lab's factory, which shares its intermediates with
+/// the certificates the endpoints serve.
+pub fn legitimate_issuers(lab: &Lab, scenario: &Expanded) -> Vec<String> {
+    let mut issuers: Vec<String> = Vec::new();
+    for endpoint in &scenario.plan.endpoints {
+        let Some(tls) = &endpoint.tls else {
+            continue;
+        };
+        let Ok(profile) = Profile::from_str(&tls.profile) else {
+            continue;
+        };
+        let info = lab
+            .certs()
+            .mint(profile, &endpoint.hosts)
+            .and_then(|minted| minted.info());
+        match info {
+            Ok(info) => {
+                let name = info.issuer_common_name.unwrap_or(info.issuer);
+                if !issuers.contains(&name) {
+                    issuers.push(name);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(endpoint = %endpoint.name, %error, "cannot tell the endpoint's issuer")
+            }
+        }
+    }
+    issuers
 }
 
 /// The URL an external command is pointed at: the expectation's, else the first `url` probe.
@@ -365,14 +402,22 @@ pub fn exec_env(
 }
 
 fn curlrc(prepared: &Prepared, scenario: &Expanded) -> String {
-    let mut lines: Vec<String> = prepared
-        .connect_to
-        .iter()
-        .map(|c| format!("connect-to = \"{c}\""))
-        .collect();
+    // Through a proxy the proxy resolves names itself; curl would otherwise send the --connect-to
+    // address in its CONNECT line instead of the host name.
+    let mut lines: Vec<String> = if prepared.proxy_url.is_some() {
+        Vec::new()
+    } else {
+        prepared
+            .connect_to
+            .iter()
+            .map(|c| format!("connect-to = \"{c}\""))
+            .collect()
+    };
     lines.push(format!("cacert = \"{}\"", prepared.trust_bundle.display()));
     if let Some(proxy) = &prepared.proxy_url {
         lines.push(format!("proxy = \"{proxy}\""));
+        // The connector tunnels every destination, port 80 included, with CONNECT (seed 001).
+        lines.push("proxytunnel".to_owned());
         if proxy.starts_with("https://") {
             lines.push(format!(
                 "proxy-cacert = \"{}\"",
@@ -384,6 +429,14 @@ fn curlrc(prepared: &Prepared, scenario: &Expanded) -> String {
         lines.push(format!("cert = \"{}\"", cert.display()));
         lines.push(format!("key = \"{}\"", key.display()));
     }
+    match scenario.client.tls_versions {
+        TlsVersions::Both => {}
+        TlsVersions::Tls12Only => {
+            lines.push("tlsv1.2".to_owned());
+            lines.push("tls-max = \"1.2\"".to_owned());
+        }
+        TlsVersions::Tls13Only => lines.push("tlsv1.3".to_owned()),
+    }
     lines.push(format!(
         "connect-timeout = {}",
         scenario.client.connect_timeout.as_secs_f64().max(1.0)
@@ -391,7 +444,32 @@ fn curlrc(prepared: &Prepared, scenario: &Expanded) -> String {
     lines.join("\n") + "\n"
 }
 
-/// The ready file of `egresslab up` (a stable contract, see docs/scenario-format.md).
+/// A curl command line that reaches `url` as the simulated client does: through its proxy (tunnelled,
+/// as the connector) or, without one, with `--connect-to` for every lab name.
+pub fn curl_command(prepared: &Prepared, url: &str) -> String {
+    let bundle = prepared.trust_bundle.display();
+    let mut words: Vec<String> = Vec::new();
+    match &prepared.proxy_url {
+        Some(proxy) => {
+            words.push(format!("--proxy {proxy} --proxytunnel"));
+            if proxy.starts_with("https://") {
+                words.push(format!("--proxy-cacert {bundle}"));
+            }
+        }
+        None => words.extend(
+            prepared
+                .connect_to
+                .iter()
+                .map(|c| format!("--connect-to {c}")),
+        ),
+    }
+    if let Some((cert, key)) = &prepared.client_files {
+        words.push(format!("--cert {} --key {}", cert.display(), key.display()));
+    }
+    format!("curl {} --cacert {bundle} {url}", words.join(" "))
+}
+
+/// The ready file of `egresslab up` (a stable contract, see docs/exec-contract.md).
 pub fn ready_json(
     scenario: &Expanded,
     prepared: &Prepared,

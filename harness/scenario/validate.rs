@@ -6,7 +6,7 @@ use serde_spanned::Spanned;
 
 use super::error::{Location, ScenarioError};
 use super::model::{Behaviour, ProbeKey, ScenarioFile};
-use super::names::{ca_roles, is_code, one_of, profiles};
+use super::names::{ca_roles, is_code, is_known_code, one_of, profiles};
 
 /// The client proxy modes that are not proxy names.
 const PROXY_MODES: &[&str] = &["direct", "pac", "wpad"];
@@ -373,6 +373,15 @@ fn validate_probe(
                 });
             }
         }
+        ProbeKey::Servicebus(host) => {
+            if host.is_empty() || host.contains([':', '/']) {
+                return Err(c.invalid(
+                    probe,
+                    format!("servicebus host `{host}`"),
+                    "a host name without port or path",
+                ));
+            }
+        }
         ProbeKey::ConnectorEndpoints | ProbeKey::VpnServer(_) => {}
     }
     Ok(())
@@ -387,6 +396,16 @@ fn validate_expect(c: &Checker<'_>, scenario: &ScenarioFile) -> Result<(), Scena
                 format!("diagnosis code `{}`", code.get_ref()),
                 "a dotted lowercase code such as `proxy.auth_required`",
             ));
+        }
+        if !is_known_code(code.get_ref()) {
+            return Err(ScenarioError::UnknownReference {
+                at: c.at(code),
+                kind: "diagnosis code",
+                name: code.get_ref().clone(),
+                expected:
+                    "a code of the taxonomy (harness/check/diagnoses.toml, `egresslab explain`)"
+                        .to_owned(),
+            });
         }
     }
     if expect.diagnoses.is_empty() && !expect.healthy {

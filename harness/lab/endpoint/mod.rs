@@ -17,6 +17,7 @@ use self::tls::TlsSetup;
 use super::context::{ResetOnShutdown, Serving};
 use super::plan::{EndpointBehaviour, EndpointPlan};
 use super::timeline::EventKind;
+use super::world::World;
 
 /// Where an endpoint of a running lab can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,22 @@ impl Responder {
         Responder { behaviour, certs }
     }
 
+    /// A responder for a lab: a PAC script's `${proxy:NAME}` placeholders are replaced by the
+    /// addresses `world` gives those proxies, so the served file names where they really listen.
+    pub(crate) fn for_lab(
+        behaviour: EndpointBehaviour,
+        certs: Arc<Factory>,
+        world: &World,
+    ) -> Responder {
+        let behaviour = match behaviour {
+            EndpointBehaviour::Pac { script } => EndpointBehaviour::Pac {
+                script: substitute_proxies(&script, |name| world.proxy_address(name)),
+            },
+            other => other,
+        };
+        Responder::new(behaviour, certs)
+    }
+
     fn answer(&self, request: &Request) -> Response {
         match &self.behaviour {
             EndpointBehaviour::Http(answer) => Response {
@@ -131,6 +148,31 @@ impl Responder {
             Err(error) => Response::new(400, "text/plain", format!("{error}\n")),
         }
     }
+}
+
+/// Replace every `${proxy:NAME}` in `script` with `address(NAME)` as `host:port`; a name without an
+/// address is left as written (the PAC file then names no usable proxy, which a check reports).
+pub(crate) fn substitute_proxies(
+    script: &str,
+    address: impl Fn(&str) -> Option<SocketAddr>,
+) -> String {
+    const OPEN: &str = "${proxy:";
+    let mut out = String::with_capacity(script.len());
+    let mut rest = script;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        match address(&after[..end]) {
+            Some(addr) => out.push_str(&addr.to_string()),
+            None => out.push_str(&rest[start..start + OPEN.len() + end + 1]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Decode `%XX` escapes (OCSP GET requests escape `/`, `+` and `=`).
@@ -297,5 +339,26 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> (Counts, Stri
             return (counts, format!("write failed: {error}"));
         }
         counts.down += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pac_placeholders_become_proxy_addresses() {
+        let address =
+            |name: &str| (name == "corp").then(|| SocketAddr::from(([127, 0, 0, 1], 3128)));
+        let script = "return \"PROXY ${proxy:corp}; PROXY ${proxy:gone}; DIRECT\";";
+        assert_eq!(
+            substitute_proxies(script, address),
+            "return \"PROXY 127.0.0.1:3128; PROXY ${proxy:gone}; DIRECT\";"
+        );
+        assert_eq!(
+            substitute_proxies("no ${proxy:corp", address),
+            "no ${proxy:corp"
+        );
+        assert_eq!(substitute_proxies("DIRECT", address), "DIRECT");
     }
 }

@@ -129,14 +129,16 @@ impl Interceptor {
         if let Some(config) = self.lock().get(&key) {
             return Ok(Arc::clone(config));
         }
-        let minted = self
-            .certs
-            .authority(CaRole::Inspection)
-            .issue_server_leaf(&key)
-            .map_err(|source| TlsSetupError::Mint {
-                host: key.clone(),
-                source,
-            })?;
+        let inspection = self.certs.authority(CaRole::Inspection);
+        let mut minted =
+            inspection
+                .issue_server_leaf(&key)
+                .map_err(|source| TlsSetupError::Mint {
+                    host: key.clone(),
+                    source,
+                })?;
+        // As Squid's ssl-bump does, the signing CA follows the leaf: [leaf, inspection CA].
+        minted.served_chain.push(inspection.cert_der().clone());
         let config = Arc::new(server_config(minted, &[b"http/1.1"])?);
         // Two first requests for one host may both mint; the first stored wins, both work.
         Ok(Arc::clone(self.lock().entry(key).or_insert(config)))
