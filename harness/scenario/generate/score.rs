@@ -96,7 +96,8 @@ pub async fn run_cases(
 }
 
 /// Shrink a missed case with its value tree (proptest's simplify/complicate walk), judging each
-/// candidate; returns the smallest case that still misses and its result. At most `max_steps` runs.
+/// candidate; returns the smallest case that still misses with the same ground truth (so the root
+/// cause stays and the decoys go) and its result. At most `max_steps` runs.
 pub async fn shrink(
     generated: &mut Generated,
     judge: Judge<'_>,
@@ -116,7 +117,16 @@ pub async fn shrink(
     while advanced && steps < max_steps {
         steps += 1;
         let candidate = tree.current();
-        let result = judge_case(&candidate, &id, &origin, judge).await;
+        let same_cause = truth(&candidate) == best_result.truth;
+        let result = if same_cause {
+            Some(judge_case(&candidate, &id, &origin, judge).await)
+        } else {
+            None
+        };
+        let Some(result) = result.filter(|r| !r.correct) else {
+            advanced = tree.complicate();
+            continue;
+        };
         if result.correct {
             advanced = tree.complicate();
         } else {

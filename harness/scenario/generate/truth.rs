@@ -41,9 +41,15 @@ pub fn code_of(cause: Cause, path: ClientPath) -> &'static str {
 }
 
 /// The ground truth of `case`: its cause's code, or [`HEALTHY`].
+///
+/// The truth is what a client can observe: a parent's refusal reaches the client as the parent's 403
+/// only through a Squid-personality proxy (Squid 5.7 relays it); a generic proxy answers 502 itself.
 pub fn truth(case: &Case) -> &'static str {
-    case.cause
-        .map_or(HEALTHY, |cause| code_of(cause, case.path))
+    match case.cause {
+        None => HEALTHY,
+        Some(Cause::ProxyDeny { at_parent: true }) if !case.squid => "proxy.bad_gateway",
+        Some(cause) => code_of(cause, case.path),
+    }
 }
 
 /// Whether `cause` can be injected on `path` so that it is the one root cause.
@@ -95,6 +101,24 @@ mod tests {
                 assert_eq!(entry.severity, crate::check::Severity::Error, "{code}");
             }
         }
+    }
+
+    #[test]
+    fn a_parents_refusal_is_seen_as_denied_only_through_squid() {
+        let mut case = Case {
+            path: ClientPath::Chain,
+            cause: Some(Cause::ProxyDeny { at_parent: true }),
+            target: "site",
+            port: 443,
+            squid: true,
+            auth_schemes: vec!["basic"],
+            decoys: Vec::new(),
+        };
+        assert_eq!(truth(&case), "proxy.denied");
+        case.squid = false;
+        assert_eq!(truth(&case), "proxy.bad_gateway");
+        case.cause = None;
+        assert_eq!(truth(&case), HEALTHY);
     }
 
     #[test]
