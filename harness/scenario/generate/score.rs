@@ -151,6 +151,8 @@ pub struct Scorecard {
     pub accuracy: f64,
     /// truth → predicted → count.
     pub matrix: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Codes named besides the truth in correct verdicts, with how often (why a case is not exact).
+    pub extra_codes: BTreeMap<String, usize>,
     /// The results of the cases that missed.
     pub misses: Vec<CaseResult>,
 }
@@ -173,6 +175,10 @@ impl Scorecard {
             card.exact += usize::from(r.exact);
             if !r.correct {
                 card.misses.push(r.clone());
+            } else {
+                for code in r.verdict.iter().filter(|c| **c != r.truth) {
+                    *card.extra_codes.entry(code.clone()).or_default() += 1;
+                }
             }
         }
         card.accuracy = if results.is_empty() {
@@ -221,6 +227,13 @@ impl Scorecard {
             }
             out.push_str(&format!(" | {hit}/{total}\n"));
         }
+        if !self.extra_codes.is_empty() {
+            out.push_str("\nalso named in correct verdicts:");
+            for (code, n) in &self.extra_codes {
+                out.push_str(&format!(" {code} ×{n}"));
+            }
+            out.push('\n');
+        }
         out
     }
 }
@@ -267,6 +280,7 @@ mod tests {
         assert_eq!(card.matrix["net.tcp.refused"]["net.tcp.filtered"], 1);
         assert_eq!(card.matrix[HEALTHY]["proxy.denied"], 1);
         assert_eq!(card.misses.len(), 2);
+        assert_eq!(card.extra_codes["net.tcp.filtered"], 1);
         let text = card.matrix_text();
         assert!(text.contains("net.tcp.refused"), "{text}");
         assert!(text.contains("1/2"), "{text}");
