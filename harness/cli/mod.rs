@@ -3,9 +3,11 @@
 pub mod certs;
 pub mod check;
 pub mod explain;
+pub mod generate;
 pub mod inspect;
 pub mod list;
 pub mod run;
+pub mod score;
 pub mod up;
 
 use std::process::ExitCode;
@@ -41,6 +43,10 @@ pub enum Command {
     Certs(certs::Args),
     /// List the built-in scenario catalog.
     List(list::Args),
+    /// Score the built-in checks or a program on generated scenarios with a known root cause.
+    Score(score::Args),
+    /// Write generated scenarios (with their ground truth as expectations) to a folder.
+    Generate(generate::Args),
 }
 
 /// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
@@ -68,5 +74,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => explain::run(args),
         Command::Certs(args) => certs::run(args),
         Command::List(args) => list::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Generate(args) => generate::run(args),
     }
 }

@@ -20,5 +20,6 @@ pub use expand::{
 pub use load::{load_file, load_str};
 pub mod artifacts;
 pub mod exec;
+pub mod generate;
 pub mod prepare;
 pub mod runner;

@@ -1,0 +1,372 @@
+//! A [`Case`] written as a scenario file: real TOML that `load_str` reads and `egresslab run` replays,
+//! with the ground truth as its `[expect]`.
+
+use std::fmt::Write as _;
+
+use super::case::{Case, Cause, ClientPath, Decoy, DecoyAction};
+use super::truth::{truth, HEALTHY};
+
+/// The default back-end time-out of generated back-end probes, in milliseconds.
+pub const BACKEND_DEFAULT_MS: u64 = 800;
+/// The long back-end time-out of generated back-end probes, in milliseconds.
+pub const BACKEND_LONG_MS: u64 = 4_000;
+/// How long the slow back-end takes to answer: between the two time-outs, with margin on both sides.
+pub const BACKEND_SLOW_MS: u64 = 1_600;
+const VPN_HOST: &str = "vpn.egresslab.test";
+
+fn target_profile(cause: Option<Cause>) -> &'static str {
+    match cause {
+        Some(Cause::Expired) => "expired",
+        Some(Cause::NotYetValid) => "not-yet-valid",
+        Some(Cause::WrongHost) => "wrong-host",
+        Some(Cause::SelfSigned) => "self-signed",
+        Some(Cause::Revoked) => "revoked",
+        Some(Cause::UntrustedRoot) => "untrusted-root",
+        _ => "valid",
+    }
+}
+
+fn vpn_profile(cause: Option<Cause>) -> &'static str {
+    match cause {
+        Some(Cause::VpnExpired) => "expired",
+        Some(Cause::VpnWrongHost) => "wrong-host",
+        Some(Cause::VpnNoServerAuth) => "no-server-auth",
+        Some(Cause::VpnUntrustedRoot) => "untrusted-root",
+        _ => "valid",
+    }
+}
+
+fn action_name(action: DecoyAction) -> &'static str {
+    match action {
+        DecoyAction::Drop => "drop",
+        DecoyAction::Reject => "reject",
+        DecoyAction::Hang => "hang",
+        DecoyAction::KillTls12 => "kill-tls12",
+    }
+}
+
+fn https_url(host: &str, port: u16) -> String {
+    if port == 443 {
+        format!("https://{host}/")
+    } else {
+        format!("https://{host}:{port}/")
+    }
+}
+
+fn backend_probe(url: &str, default_ms: u64) -> String {
+    format!("{{ backend = {{ url = \"{url}\", default_timeout_ms = {default_ms}, long_timeout_ms = {BACKEND_LONG_MS} }} }}")
+}
+
+fn endpoint(out: &mut String, name: &str, host: &str, port: u16, extra: &str) {
+    let _ = write!(
+        out,
+        "[[endpoint]]\nname = \"{name}\"\nhosts = [\"{host}\"]\nport = {port}\n{extra}\n"
+    );
+}
+
+/// Write the endpoints and return the probes, target first.
+fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
+    let host = case.target_host();
+    let mut probes = Vec::new();
+    if case.cause == Some(Cause::SlowBackend) {
+        let extra = format!("http = {{ status = 200, body = \"slow but fine\\n\", delay_ms = {BACKEND_SLOW_MS} }}\n");
+        endpoint(out, "target", &host, 80, &extra);
+        probes.push(backend_probe(
+            &format!("http://{host}/"),
+            BACKEND_DEFAULT_MS,
+        ));
+    } else {
+        let versions = match case.cause {
+            Some(Cause::ServerTls12Only) => ", versions = \"tls12-only\"",
+            Some(Cause::ServerTls13Only) => ", versions = \"tls13-only\"",
+            _ => "",
+        };
+        let client_auth = if case.cause == Some(Cause::ClientCertMissing) {
+            ", client_auth = \"lab\""
+        } else {
+            ""
+        };
+        let extra = format!(
+            "tls = {{ profile = \"{}\"{versions}{client_auth} }}\n",
+            target_profile(case.cause)
+        );
+        endpoint(out, "target", &host, case.port, &extra);
+        probes.push(format!("{{ url = \"{}\" }}", https_url(&host, case.port)));
+    }
+    if case.cause == Some(Cause::Revoked) {
+        out.push_str("[[endpoint]]\nname = \"revocation\"\nhosts = [\"crl.egresslab.test\", \"ocsp.egresslab.test\"]\nport = 80\nbehaviour = \"revocation\"\n\n");
+    }
+    for (i, decoy) in case.decoys.iter().enumerate() {
+        match decoy {
+            Decoy::Site {
+                profile,
+                tls12_only,
+            } => {
+                let host = format!("d{i}.egresslab.test");
+                let versions = if *tls12_only {
+                    ", versions = \"tls12-only\""
+                } else {
+                    ""
+                };
+                let extra = format!("tls = {{ profile = \"{}\"{versions} }}\n", profile.name());
+                endpoint(out, &format!("d{i}"), &host, 443, &extra);
+                probes.push(format!("{{ url = \"{}\" }}", https_url(&host, 443)));
+            }
+            Decoy::PlainSite => {
+                let host = format!("p{i}.egresslab.test");
+                endpoint(out, &format!("p{i}"), &host, 80, "");
+                probes.push(format!("{{ url = \"http://{host}/\" }}"));
+            }
+            Decoy::FastBackend => {
+                let host = format!("b{i}.egresslab.test");
+                endpoint(out, &format!("b{i}"), &host, 80, "");
+                probes.push(backend_probe(
+                    &format!("http://{host}/"),
+                    BACKEND_DEFAULT_MS,
+                ));
+            }
+            Decoy::MtlsSite => {
+                let host = format!("m{i}.egresslab.test");
+                let extra = "tls = { profile = \"valid\", client_auth = \"lab\" }\n";
+                endpoint(out, &format!("m{i}"), &host, 443, extra);
+                probes.push(format!("{{ url = \"{}\" }}", https_url(&host, 443)));
+            }
+            _ => {}
+        }
+    }
+    if case.path == ClientPath::Pac {
+        endpoint(
+            out,
+            "pac",
+            "pac.egresslab.test",
+            80,
+            "behaviour = \"pac\"\npac = { proxy = \"corp\" }\n",
+        );
+    }
+    if has_vpn(case) {
+        let extra = format!("tls = {{ profile = \"{}\" }}\n", vpn_profile(case.cause));
+        endpoint(out, "sstp", VPN_HOST, 443, &extra);
+        probes.push(format!("{{ ike = \"{VPN_HOST}\" }}"));
+        probes.push(format!("{{ vpn_server = \"{VPN_HOST}\" }}"));
+        probes.push("{ machine_certificate = [\"ike-machine\"] }".to_owned());
+    }
+    probes
+}
+
+fn has_vpn(case: &Case) -> bool {
+    case.cause.is_some_and(Cause::is_vpn) || case.has(Decoy::Vpn)
+}
+
+fn proxies(case: &Case, out: &mut String) {
+    let cause = case.cause;
+    if case.path.uses_proxy() {
+        let mut rules = Vec::new();
+        if cause == Some(Cause::ProxyDeny { at_parent: false }) {
+            rules.push(format!(
+                "{{ hosts = \"{}\", action = \"deny\" }}",
+                case.target_host()
+            ));
+        }
+        if case.has(Decoy::ProxyAllowRule) {
+            rules.push(format!(
+                "{{ hosts = \"{}\", action = \"allow\" }}",
+                case.target_host()
+            ));
+        }
+        let personality = if case.squid { "squid" } else { "generic" };
+        let _ = writeln!(
+            out,
+            "[[proxy]]\nname = \"corp\"\npersonality = \"{personality}\""
+        );
+        if !rules.is_empty() {
+            rules.push("{ hosts = \"*\", action = \"allow\" }".to_owned());
+            let _ = writeln!(out, "rules = [{}]", rules.join(", "));
+        }
+        if cause == Some(Cause::ProxyAuth) {
+            let schemes: Vec<String> = case
+                .auth_schemes
+                .iter()
+                .map(|s| format!("\"{s}\""))
+                .collect();
+            let _ = writeln!(
+                out,
+                "auth = {{ schemes = [{}], realm = \"corp\", users = {{ svc = \"s3cret\" }} }}",
+                schemes.join(", ")
+            );
+        } else if case.has(Decoy::ProxyAuthOk) {
+            out.push_str(
+                "auth = { schemes = [\"basic\"], realm = \"corp\", users = { svc = \"s3cret\" } }\n",
+            );
+        }
+        match cause {
+            Some(Cause::ProxyGarbage) => out.push_str("fault = \"garbage\"\n"),
+            Some(Cause::ProxyClosed) => out.push_str("fault = \"close-after-connect\"\n"),
+            Some(Cause::ProxyStatus502 { at_parent: false }) => {
+                out.push_str("fault = { status = 502 }\n")
+            }
+            Some(Cause::ProxyDown) => out.push_str("down = true\n"),
+            Some(Cause::Intercept) => out.push_str("intercept = true\n"),
+            _ => {}
+        }
+        match case.path {
+            ClientPath::Chain => out.push_str("upstream = \"parent\"\n"),
+            ClientPath::HttpsProxy => out.push_str("tls_profile = \"valid\"\n"),
+            _ => {}
+        }
+        out.push('\n');
+    }
+    if case.path == ClientPath::Chain {
+        out.push_str("[[proxy]]\nname = \"parent\"\n");
+        match cause {
+            Some(Cause::ProxyDeny { at_parent: true }) => {
+                let _ = writeln!(
+                    out,
+                    "rules = [{{ hosts = \"{}\", action = \"deny\" }}, {{ hosts = \"*\", action = \"allow\" }}]",
+                    case.target_host()
+                );
+            }
+            Some(Cause::ProxyStatus502 { at_parent: true }) => {
+                out.push_str("fault = { status = 502 }\n")
+            }
+            Some(Cause::ParentDown) => out.push_str("down = true\n"),
+            _ => {}
+        }
+        out.push('\n');
+    }
+    if case.has(Decoy::SpareProxy) {
+        out.push_str("[[proxy]]\nname = \"spare\"\ndown = true\n\n");
+    }
+}
+
+fn firewall(case: &Case, out: &mut String) {
+    let host = case.target_host();
+    let blocking = match case.cause {
+        Some(Cause::FirewallDrop) => Some(("client", "drop")),
+        Some(Cause::FirewallReject) => Some(("client", "reject")),
+        Some(Cause::KillTls12) => Some(("client", "kill-tls12")),
+        Some(Cause::UpstreamRejected) => Some(("any-proxy", "reject")),
+        _ => None,
+    };
+    if let Some((from, action)) = blocking {
+        let _ = writeln!(
+            out,
+            "[[firewall]]\nfrom = \"{from}\"\nhosts = \"{host}\"\nport = {}\naction = \"{action}\"\n",
+            case.port
+        );
+    }
+    for (i, decoy) in case.decoys.iter().enumerate() {
+        match decoy {
+            Decoy::AllowRule => {
+                let _ = writeln!(
+                    out,
+                    "[[firewall]]\nhosts = \"{host}\"\naction = \"allow\"\n"
+                );
+            }
+            Decoy::UnrelatedFirewall(action) => {
+                let _ = writeln!(
+                    out,
+                    "[[firewall]]\nhosts = \"unused{i}.egresslab.test\"\naction = \"{}\"\n",
+                    action_name(*action)
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+fn names(case: &Case, out: &mut String) {
+    let mut nxdomain = Vec::new();
+    if case.cause == Some(Cause::Nxdomain) {
+        nxdomain.push(format!("\"{}\"", case.target_host()));
+    }
+    for (i, decoy) in case.decoys.iter().enumerate() {
+        if *decoy == Decoy::DnsNoise {
+            nxdomain.push(format!("\"gone{i}.egresslab.test\""));
+        }
+    }
+    if !nxdomain.is_empty() {
+        let _ = writeln!(
+            out,
+            "[names]\ndns = true\nnxdomain = [{}]\n",
+            nxdomain.join(", ")
+        );
+    }
+}
+
+fn udp(case: &Case, out: &mut String) {
+    if !has_vpn(case) {
+        return;
+    }
+    let behaviour = if case.cause == Some(Cause::IkeBlocked) {
+        "silent"
+    } else {
+        "ike-responder"
+    };
+    for (name, port) in [("ike", 500), ("ike-nat-t", 4500)] {
+        let _ = writeln!(
+            out,
+            "[[udp]]\nname = \"{name}\"\nhost = \"{VPN_HOST}\"\nport = {port}\nbehaviour = \"{behaviour}\"\n"
+        );
+    }
+}
+
+fn client(case: &Case, probes: &[String], out: &mut String) {
+    out.push_str("[client]\n");
+    match case.path {
+        ClientPath::Direct => {}
+        ClientPath::Pac => out.push_str("proxy = \"pac\"\n"),
+        _ => out.push_str("proxy = \"corp\"\n"),
+    }
+    if case.path.uses_proxy()
+        && case.has(Decoy::ProxyAuthOk)
+        && case.cause != Some(Cause::ProxyAuth)
+    {
+        out.push_str("proxy_credentials = { user = \"svc\", password = \"s3cret\" }\n");
+    }
+    match case.cause {
+        Some(Cause::ServerTls12Only) => out.push_str("tls_versions = \"tls13-only\"\n"),
+        Some(Cause::ServerTls13Only) => out.push_str("tls_versions = \"tls12-only\"\n"),
+        _ => {}
+    }
+    if case.has(Decoy::MtlsSite) && case.cause != Some(Cause::ClientCertMissing) {
+        out.push_str(
+            "client_cert = { profile = \"client-auth\", hosts = [\"client.egresslab.test\"] }\n",
+        );
+    }
+    out.push_str("connect_timeout_ms = 400\n");
+    let _ = writeln!(out, "probes = [\n  {},\n]\n", probes.join(",\n  "));
+}
+
+/// The scenario file of `case`, named `id`; `origin` says where it came from (seed and index).
+pub fn render(case: &Case, id: &str, origin: &str) -> String {
+    let truth = truth(case);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Generated by egresslab ({origin}). Ground truth: {truth}."
+    );
+    if let Ok(json) = serde_json::to_string(case) {
+        let _ = writeln!(out, "# case: {json}");
+    }
+    let cause = case
+        .cause
+        .map_or("no root cause".to_owned(), |c| format!("root cause {c:?}"));
+    let _ = writeln!(
+        out,
+        "[scenario]\nname = \"{id}\"\nsummary = \"Generated: {cause} on the {:?} path with {} decoy(s).\"\nseed = \"generated ({origin})\"\ntags = [\"generated\"]\n",
+        case.path,
+        case.decoys.len()
+    );
+    let probes = endpoints(case, &mut out);
+    proxies(case, &mut out);
+    firewall(case, &mut out);
+    names(case, &mut out);
+    udp(case, &mut out);
+    client(case, &probes, &mut out);
+    if truth == HEALTHY {
+        out.push_str("[expect]\nhealthy = true\n");
+    } else {
+        let _ = writeln!(out, "[expect]\ndiagnoses = [\"{truth}\"]");
+    }
+    out
+}
