@@ -4,3 +4,4 @@
 pub mod certs;
 pub mod lab;
 pub mod proxy;
+pub mod squid;
