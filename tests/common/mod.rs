@@ -4,4 +4,5 @@
 pub mod certs;
 pub mod lab;
 pub mod proxy;
+pub mod reliab;
 pub mod squid;
