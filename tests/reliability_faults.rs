@@ -80,7 +80,7 @@ async fn an_origin_dying_mid_transfer_closes_the_client_side() {
     let mut part = [0u8; 21];
     client.read_exact(&mut part).await.unwrap();
     // The origin dies with a reset, mid-answer.
-    server.set_linger(Some(Duration::ZERO)).unwrap();
+    server.set_zero_linger().unwrap();
     drop(server);
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut rest)).await;
@@ -111,7 +111,7 @@ async fn clients_vanishing_mid_request_or_mid_tunnel_are_recorded() {
     let mut gone = TcpStream::connect(proxy).await.unwrap();
     gone.write_all(&connect(ECHO, 443)).await.unwrap();
     assert_eq!(status(&read_head(&mut gone).await), 200);
-    gone.set_linger(Some(Duration::ZERO)).unwrap();
+    gone.set_zero_linger().unwrap();
     drop(gone);
     let two = eventually(Duration::from_secs(10), || {
         closed_reasons(lab.timeline()).len() == 2
@@ -183,16 +183,11 @@ async fn a_slow_reader_gets_backpressure_not_an_unbounded_buffer() {
     // The slow reader finally reads a little, then leaves: the origin side is closed too.
     let mut some = [0u8; 4096];
     client.read_exact(&mut some).await.unwrap();
-    client.set_linger(Some(Duration::ZERO)).unwrap();
+    client.set_zero_linger().unwrap();
     drop(client);
     let mut sink = [0u8; 1];
     let origin_end = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match server.write(&big[..65536]).await {
-                Ok(_) => continue,
-                Err(_) => break,
-            }
-        }
+        while server.write(&big[..65536]).await.is_ok() {}
         let _ = server.read(&mut sink).await;
     })
     .await;
