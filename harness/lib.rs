@@ -5,6 +5,8 @@
 //! - [`scenario`] reads scenario files into a lab plan, a client profile and expectations.
 
 pub mod check;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod lab;
 pub mod scenario;
 

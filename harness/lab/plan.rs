@@ -172,6 +172,37 @@ pub struct ProxyPlan {
     pub connect_timeout: Duration,
     /// The proxy is down: its address refuses connections.
     pub down: bool,
+    /// How long a client may take to send a complete request head before the proxy closes the
+    /// connection (the slowloris guard; also bounds a TLS handshake with the proxy).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: Duration,
+    /// Largest request head (line and header fields) the proxy reads, like Squid's
+    /// `request_header_max_size`; a longer line gets 414, a longer header block 431.
+    #[serde(default = "default_max_head_bytes")]
+    pub max_head_bytes: usize,
+    /// Most client connections served at once; a connection beyond it is answered 503 and closed
+    /// at once instead of waiting in a queue.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+/// The default [`ProxyPlan::header_timeout`]: 30 seconds.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default [`ProxyPlan::max_head_bytes`]: Squid's 64 KiB.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The default [`ProxyPlan::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+
+fn default_header_timeout() -> Duration {
+    DEFAULT_HEADER_TIMEOUT
+}
+
+fn default_max_head_bytes() -> usize {
+    DEFAULT_MAX_HEAD_BYTES
+}
+
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
 }
 
 impl ProxyPlan {
@@ -193,6 +224,9 @@ impl ProxyPlan {
             fault: None,
             connect_timeout: Duration::from_secs(5),
             down: false,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -69,6 +69,12 @@ impl Lab {
             (None, None) => Arc::new(Factory::ephemeral().map_err(LabError::Certs)?),
         };
         let ip = plan.bind.ip();
+        if !ip.is_loopback() {
+            tracing::warn!(
+                %ip,
+                "lab binds a non-loopback address: its proxies and endpoints are reachable from other machines"
+            );
+        }
         let dir = tempfile::Builder::new()
             .prefix("egresslab-")
             .tempdir()

@@ -5,3 +5,5 @@ pub mod certs;
 pub mod checklab;
 pub mod lab;
 pub mod proxy;
+pub mod reliab;
+pub mod squid;

@@ -88,6 +88,9 @@ pub(crate) fn listen(ip: IpAddr, what: &str) -> Result<TcpListener, LabError> {
         source,
     };
     let socket = new_socket(ip).map_err(bind_error)?;
+    // As std and tokio listeners do: the port can be bound again at once after the lab stops, even
+    // while connections the lab closed first sit in TIME_WAIT on it.
+    socket.set_reuseaddr(true).map_err(bind_error)?;
     socket.bind(address).map_err(bind_error)?;
     socket.listen(1024).map_err(bind_error)
 }

@@ -22,7 +22,7 @@ use crate::lab::timeline::EventKind;
 
 use super::answers::Failure;
 use super::tunnel::{relay, Prefixed, Relayed};
-use super::{tls_version, Proxy, HEADER_TIMEOUT};
+use super::{tls_version, Proxy};
 
 /// Why TLS could not be set up for the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +218,7 @@ where
     let mut first = vec![0u8; 1024];
     let peeked = tokio::select! {
         () = proxy.shutdown.cancelled() => return ended("shutdown"),
-        read = tokio::time::timeout(HEADER_TIMEOUT, client.read(&mut first)) => read,
+        read = tokio::time::timeout(proxy.plan.header_timeout, client.read(&mut first)) => read,
     };
     let n = match peeked {
         Err(_) => return ended("client sent nothing in the tunnel"),
@@ -247,7 +247,7 @@ where
     let accept = TlsAcceptor::from(config).accept(Prefixed::new(first, client));
     let accepted = tokio::select! {
         () = proxy.shutdown.cancelled() => return ended("shutdown"),
-        accepted = tokio::time::timeout(HEADER_TIMEOUT, accept) => accepted,
+        accepted = tokio::time::timeout(proxy.plan.header_timeout, accept) => accepted,
     };
     let mut client_tls = match accepted {
         Ok(Ok(stream)) => stream,

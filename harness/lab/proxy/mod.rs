@@ -6,16 +6,17 @@
 //! time (racing the lab's shutdown), decides, answers, then tunnels, forwards or reads the next head.
 
 mod answers;
-mod auth;
+pub(crate) mod auth;
 mod faults;
 mod forward;
 mod intercept;
-mod request;
+pub(crate) mod request;
 mod rules;
 mod tunnel;
 mod upstream;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +40,9 @@ use intercept::Interceptor;
 use request::{ReadOutcome, Request};
 use tunnel::{Prefixed, Relayed};
 
-/// How long a client may take to send a complete request head (the slowloris guard).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The answer to a connection beyond the plan's connection cap, written without waiting.
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// Requests one client connection may carry before the proxy closes it (bounds every loop).
 const MAX_REQUESTS_PER_CONNECTION: usize = 100;
@@ -130,6 +132,7 @@ pub(crate) async fn serve(listener: TcpListener, ctx: ProxyContext) {
 
 /// Accept connections until `proxy.shutdown` is cancelled; each runs on `proxy.tasks`.
 async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
+    let active = Arc::new(AtomicUsize::new(0));
     loop {
         let accepted = tokio::select! {
             () = proxy.shutdown.cancelled() => break,
@@ -137,12 +140,21 @@ async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
         };
         match accepted {
             Ok((stream, peer)) => {
+                if active.load(Ordering::Acquire) >= proxy.plan.max_connections {
+                    proxy.over_capacity(&stream, peer);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let span = tracing::info_span!("proxy_connection", proxy = %proxy.plan.name, %peer);
                 let handler = Arc::clone(&proxy);
-                proxy
-                    .tasks
-                    .spawn(async move { handler.accept(stream, peer).await }.instrument(span));
+                let slot = Slot::take(&active);
+                proxy.tasks.spawn(
+                    async move {
+                        let _slot = slot;
+                        handler.accept(stream, peer).await;
+                    }
+                    .instrument(span),
+                );
             }
             Err(error) => {
                 // Out of descriptors or a connection reset before accept: pause briefly, keep serving.
@@ -156,7 +168,40 @@ async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
     }
 }
 
+/// One counted client connection; the count goes down when the connection's task ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(active: &Arc<AtomicUsize>) -> Slot {
+        active.fetch_add(1, Ordering::AcqRel);
+        Slot(Arc::clone(active))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Proxy {
+    /// Refuse a connection beyond the cap: 503 if the socket takes it at once, then close.
+    fn over_capacity(&self, stream: &TcpStream, peer: SocketAddr) {
+        let cap = self.plan.max_connections;
+        tracing::warn!(proxy = %self.plan.name, %peer, cap, "connection cap reached; refusing");
+        self.record(EventKind::Accepted { peer });
+        let _ = stream.try_write(OVER_CAPACITY);
+        self.record(EventKind::Answer {
+            status: 503,
+            reason: format!("connection cap of {cap} reached"),
+        });
+        self.record(EventKind::Closed {
+            bytes_up: 0,
+            bytes_down: 0,
+            reason: format!("refused: connection cap of {cap} reached"),
+        });
+    }
+
     fn record(&self, kind: EventKind) {
         self.timeline.record(&self.source, kind);
     }
@@ -194,7 +239,7 @@ impl Proxy {
         };
         let handshake = tokio::select! {
             () = self.shutdown.cancelled() => return,
-            handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)) => handshake,
+            handshake = tokio::time::timeout(self.plan.header_timeout, acceptor.accept(stream)) => handshake,
         };
         match handshake {
             Ok(Ok(tls)) => {
@@ -238,7 +283,12 @@ impl Proxy {
                     end.reason = "shutdown".to_owned();
                     break;
                 }
-                read = request::read_head(&mut client, &mut buf, HEADER_TIMEOUT) => read,
+                read = request::read_head(
+                    &mut client,
+                    &mut buf,
+                    self.plan.header_timeout,
+                    self.plan.max_head_bytes,
+                ) => read,
             };
             let next = match read {
                 ReadOutcome::Request(request, used) => {

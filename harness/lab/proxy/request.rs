@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Squid's `request_header_max_size` default: 64 KiB for the line and the header fields.
-pub(crate) const HEAD_LIMIT: usize = 64 * 1024;
+pub(crate) const HEAD_LIMIT: usize = crate::lab::plan::DEFAULT_MAX_HEAD_BYTES;
 
 /// Why a request head was refused; each maps to one Squid error page and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,18 +109,25 @@ pub(crate) enum ReadOutcome {
     Failed(std::io::Error),
 }
 
-/// Read one request head into `buf` (which may already hold bytes) within `timeout`.
+/// Read one request head of at most `limit` bytes into `buf` (which may already hold bytes) within
+/// `timeout`.
 pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     timeout: Duration,
+    limit: usize,
 ) -> ReadOutcome {
     let deadline = tokio::time::Instant::now() + timeout;
+    // A head only completes (or breaks) when a line ends or the limit is crossed: parsing again after
+    // every chunk would let a client trickling one byte at a time cost quadratic work.
+    let mut parse_now = true;
     loop {
-        match parse(buf) {
-            Ok(Some((request, used))) => return ReadOutcome::Request(request, used),
-            Ok(None) => {}
-            Err(malformed) => return ReadOutcome::Malformed(malformed),
+        if parse_now {
+            match parse_limited(buf, limit) {
+                Ok(Some((request, used))) => return ReadOutcome::Request(request, used),
+                Ok(None) => {}
+                Err(malformed) => return ReadOutcome::Malformed(malformed),
+            }
         }
         let mut chunk = [0u8; 8192];
         let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
@@ -132,13 +139,25 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
                     partial: buf.iter().any(|b| !b.is_ascii_whitespace()),
                 }
             }
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                parse_now = chunk[..n].contains(&b'\n') || buf.len() >= limit;
+            }
         }
     }
 }
 
-/// Parse a head from `buf`: `Ok(None)` when more bytes are needed.
+/// Parse a head from `buf` with Squid's default limit: `Ok(None)` when more bytes are needed.
+#[cfg(test)]
 pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Malformed> {
+    parse_limited(buf, HEAD_LIMIT)
+}
+
+/// Parse a head of at most `limit` bytes from `buf`: `Ok(None)` when more bytes are needed.
+pub(crate) fn parse_limited(
+    buf: &[u8],
+    limit: usize,
+) -> Result<Option<(Request, usize)>, Malformed> {
     // Squid ignores empty lines before a request line.
     let skip = buf
         .iter()
@@ -146,13 +165,13 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Malformed> {
         .count();
     let rest = &buf[skip..];
     let Some(line_end) = rest.iter().position(|b| *b == b'\n') else {
-        return if rest.len() >= HEAD_LIMIT {
+        return if rest.len() >= limit {
             Err(Malformed::UriTooLong)
         } else {
             Ok(None)
         };
     };
-    if line_end >= HEAD_LIMIT {
+    if line_end >= limit {
         return Err(Malformed::UriTooLong);
     }
     let line = rest[..line_end]
@@ -163,14 +182,14 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Option<(Request, usize)>, Malformed> {
     let mut storage = [httparse::EMPTY_HEADER; 128];
     let (used, parsed) = match httparse::parse_headers(fields, &mut storage) {
         Ok(httparse::Status::Complete((used, parsed))) => (used, parsed),
-        Ok(httparse::Status::Partial) if buf.len() >= HEAD_LIMIT => {
+        Ok(httparse::Status::Partial) if buf.len() >= limit => {
             return Err(Malformed::HeadersTooLarge)
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(Malformed::InvalidRequest),
     };
     let consumed = skip + line_end + 1 + used;
-    if consumed > HEAD_LIMIT {
+    if consumed > limit {
         return Err(Malformed::HeadersTooLarge);
     }
     let mut headers = Vec::with_capacity(parsed.len());

@@ -260,7 +260,13 @@ async fn a_trickling_client_is_cut_off_by_the_header_timeout() {
         .await
         .unwrap();
     let mut buf = Vec::new();
-    let outcome = read_head(&mut server, &mut buf, Duration::from_millis(200)).await;
+    let outcome = read_head(
+        &mut server,
+        &mut buf,
+        Duration::from_millis(200),
+        HEAD_LIMIT,
+    )
+    .await;
     assert!(matches!(outcome, ReadOutcome::TimedOut), "{outcome:?}");
 }
 
