@@ -316,7 +316,7 @@ async fn proxy_certificate(
         )
         .with_evidence(ev);
     }
-    let verdict = super::chain::verify(&config.trust, &proxy.host, &chain, &[]);
+    let verdict = super::chain::verify(super::chain::Trust::of(config), &proxy.host, &chain, &[]);
     let leaf = super::certinfo::facts(&chain[0]);
     let mut f = super::chain::pki_finding(&format!("proxy {pt}"), &verdict, leaf.as_ref());
     if verdict == super::chain::Verdict::Ok {

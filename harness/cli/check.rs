@@ -39,6 +39,10 @@ pub struct Args {
     /// Trusted root certificate(s), PEM or DER.
     #[arg(long = "ca", value_name = "FILE")]
     pub ca: Vec<PathBuf>,
+    /// PEM file of intermediate CAs the client already holds (its intermediate store); with it a server
+    /// that omits its intermediate is reported as an incomplete chain rather than an untrusted root.
+    #[arg(long = "intermediate", value_name = "FILE")]
+    pub intermediate: Vec<PathBuf>,
     /// Issuer common name the cloud service's certificates are expected to carry (interception otherwise).
     #[arg(long = "expect-issuer", value_name = "NAME")]
     pub expect_issuer: Vec<String>,
@@ -119,6 +123,9 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
             .split_once(':')
             .context("--proxy-user must be USER:PASS")?;
         config.proxy_credentials = Some((u.to_string(), p.to_string()));
+    }
+    for intermediate in &args.intermediate {
+        config.intermediates.extend(read_certs(intermediate)?);
     }
     for ca in &args.ca {
         config.trust.extend(read_certs(ca)?);

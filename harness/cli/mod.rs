@@ -28,6 +28,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Start each scenario's lab, run the checks, and compare with the scenario's expectations.
     Run(run::Args),

@@ -251,6 +251,15 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
     config.proxy = proxy;
     config.proxy_credentials = spec.proxy_credentials.clone();
     config.trust = trust;
+    // A client that trusts the lab root also holds the lab's issuing CA in its intermediate store, as a
+    // domain-joined Windows machine does; that is what lets the checks prove an incomplete chain.
+    if spec.trust.iter().any(|role| role == "lab") {
+        config.intermediates = vec![lab
+            .certs()
+            .authority(CaRole::Intermediate)
+            .cert_der()
+            .clone()];
+    }
     config.expected_issuers = if spec.expected_issuers.is_empty() {
         legitimate_issuers(lab, scenario)
     } else {
