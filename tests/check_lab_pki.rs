@@ -101,12 +101,19 @@ async fn an_untrusted_root_is_not_interception_and_interception_is_not_an_untrus
         .await
         .unwrap();
     // The client knows which CA should sign the untrusted server, it only lacks the root.
-    let mut config = client(&lab);
-    config.expected_issuers = vec![lab
+    let untrusted_issuer = lab
         .certs()
-        .authority(CaRole::Untrusted)
-        .common_name()
-        .to_owned()];
+        .mint(
+            egresslab::certs::Profile::UntrustedRoot,
+            &["x.egresslab.test".to_owned()],
+        )
+        .unwrap()
+        .info()
+        .unwrap()
+        .issuer_common_name
+        .unwrap();
+    let mut config = client(&lab);
+    config.expected_issuers = vec![untrusted_issuer];
     let report = run(&config, &[url("untrusted.egresslab.test")]).await;
     assert_problems(&report, &["pki.untrusted_root"]);
 

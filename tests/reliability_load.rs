@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 const TUNNELS: usize = 10_000;
 /// Descriptors one tunnel holds in this process: client, proxy's accepted socket, proxy's origin
-/// socket, origin's accepted socket.
-const FDS_PER_TUNNEL: u64 = 4;
+/// socket, origin's accepted socket, plus the duplicate the lab keeps of each accepted socket (proxy and
+/// origin) so that shutdown can close it with a reset.
+const FDS_PER_TUNNEL: u64 = 6;
 
 /// Open one tunnel, echo 32 bytes, report, hold it open until `release`, close.
 async fn tunnel(

@@ -52,17 +52,30 @@ pub(crate) fn udp(ip: IpAddr, what: &str) -> Result<(UdpSocket, SocketAddr), Lab
     Ok((socket, address))
 }
 
-/// The DNS server's sockets: UDP on an ephemeral port, and TCP on the same port when it is free.
+/// The DNS server's sockets: UDP on an ephemeral port, and TCP on the same port. The UDP port is chosen by
+/// the kernel, so its TCP twin may be taken by another socket; a few fresh ports are tried before the
+/// server settles for UDP alone.
 pub(crate) fn dns(ip: IpAddr) -> Result<(UdpSocket, Option<TcpListener>, SocketAddr), LabError> {
-    let (socket, address) = udp(ip, "dns")?;
-    let tcp = std::net::TcpListener::bind(address)
-        .and_then(|listener| {
+    const ATTEMPTS: usize = 16;
+    let mut attempt = 1;
+    loop {
+        let (socket, address) = udp(ip, "dns")?;
+        let tcp = std::net::TcpListener::bind(address).and_then(|listener| {
             listener.set_nonblocking(true)?;
             TcpListener::from_std(listener)
-        })
-        .map_err(|error| tracing::debug!(%error, %address, "dns over tcp not available"))
-        .ok();
-    Ok((socket, tcp, address))
+        });
+        match tcp {
+            Ok(listener) => return Ok((socket, Some(listener), address)),
+            Err(error) if attempt == ATTEMPTS => {
+                tracing::warn!(%error, %address, "dns over tcp not available; serving udp only");
+                return Ok((socket, None, address));
+            }
+            Err(error) => {
+                tracing::debug!(%error, %address, "tcp twin of the dns port taken; trying another");
+                attempt += 1;
+            }
+        }
+    }
 }
 
 fn local_tcp(listener: &TcpListener, what: &str, ip: IpAddr) -> Result<SocketAddr, LabError> {

@@ -79,6 +79,10 @@ fn new_socket(ip: IpAddr) -> std::io::Result<TcpSocket> {
     }
 }
 
+/// Accept-queue length of lab listeners: deep enough that thousands of clients connecting at once are
+/// queued rather than dropped (the kernel caps it at net.core.somaxconn).
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// Bind a listening TCP socket with a normal backlog.
 pub(crate) fn listen(ip: IpAddr, what: &str) -> Result<TcpListener, LabError> {
     let address = SocketAddr::new(ip, 0);
@@ -92,7 +96,7 @@ pub(crate) fn listen(ip: IpAddr, what: &str) -> Result<TcpListener, LabError> {
     // while connections the lab closed first sit in TIME_WAIT on it.
     socket.set_reuseaddr(true).map_err(bind_error)?;
     socket.bind(address).map_err(bind_error)?;
-    socket.listen(1024).map_err(bind_error)
+    socket.listen(LISTEN_BACKLOG).map_err(bind_error)
 }
 
 #[cfg(test)]
