@@ -190,7 +190,8 @@ HS_MITM=$(repeat "$RUNS" "$LOAD" handshakes --via "127.0.0.1:$MITMI_PORT" --to "
 IPERF=-
 if command -v iperf3 >/dev/null; then
     IPERF_PORT=$(free_port)
-    iperf3 -s -1 -B 127.0.0.1 -p "$IPERF_PORT" >/dev/null 2>&1 &
+    # A persistent server: wait_port's probe connection must not use up a one-off (-1) server.
+    iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" >/dev/null 2>&1 &
     PIDS+=($!)
     wait_port "$IPERF_PORT"
     IPERF=$(iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -t "$SECONDS_PER" -J 2>/dev/null |

@@ -110,8 +110,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Lab(args) = cli.command {
-        // The proxy under test gets a multi-threaded runtime like `egresslab up`.
-        let runtime = tokio::runtime::Runtime::new().context("runtime")?;
+        // The proxy under test gets a multi-threaded runtime like `egresslab up`, unless asked
+        // for one thread (`--threads 1`, a current-thread runtime, as Squid's one event loop).
+        let runtime = if args.threads == 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Runtime::new()
+        }
+        .context("runtime")?;
         return runtime.block_on(proxy::run(args));
     }
     // Origins and clients run on one thread each, so the proxy under test keeps the other core.

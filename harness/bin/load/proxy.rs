@@ -22,6 +22,9 @@ pub struct Args {
     /// Written once the proxies listen: `PLAIN=`, `INSPECT=`, `UP_MS=` shell assignments.
     #[arg(long)]
     pub ready_file: PathBuf,
+    /// Runtime threads: 1 runs the lab on one thread; anything else, tokio's default (one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Stop after this many seconds whatever happens.
     #[arg(long, default_value_t = 1800)]
     pub max_seconds: u64,

@@ -1,8 +1,8 @@
 //! Relaying a blind tunnel between two TCP sockets without per-tunnel buffers while idle, and with
 //! splice(2) zero-copy on Linux once a direction carries bulk data.
 //!
-//! Each direction waits for readiness before it allocates anything, so an idle tunnel holds no
-//! buffer. Small exchanges go through a copy loop (cheaper to set up than a pipe); the first read
+//! Each direction waits for readiness before it allocates anything, and never zeroes its buffer,
+//! so an idle tunnel holds at most the pages its first bytes touched. Small exchanges go through a copy loop (cheaper to set up than a pipe); the first read
 //! that fills the whole copy buffer switches that direction to splice through a pipe of its own,
 //! which moves pages between the sockets without copying them through user space. If no pipe can
 //! be had (out of descriptors), the copy loop carries on. Half-closes are carried through: one
@@ -110,10 +110,11 @@ async fn pump(from: &TcpStream, to: &TcpStream, count: &mut u64, reader: &'stati
         if let Err(error) = from.readable().await {
             return End::Failed(reader, error);
         }
-        if buf.is_empty() {
-            buf = vec![0u8; COPY_BUF];
-        }
-        let n = match from.try_read(&mut buf) {
+        // Allocated on the first data, never zeroed: only the pages the kernel writes become
+        // resident, so a tunnel that exchanged a few bytes and went idle costs one page here.
+        buf.clear();
+        buf.reserve(COPY_BUF);
+        let n = match from.try_read_buf(&mut buf) {
             Ok(0) => {
                 shutdown_write(to);
                 return End::Eof;
@@ -127,7 +128,7 @@ async fn pump(from: &TcpStream, to: &TcpStream, count: &mut u64, reader: &'stati
         }
         *count += n as u64;
         #[cfg(target_os = "linux")]
-        if n == buf.len() {
+        if n >= COPY_BUF {
             if let Some(pipe) = splice::Pipe::new() {
                 drop(buf);
                 return splice::pump(from, to, count, reader, pipe).await;
