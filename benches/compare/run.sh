@@ -46,10 +46,16 @@ install_peers() {
         log "installing ${missing[*]}"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # The packages may start system services on 3128/8888/5201; this script starts its own.
+        for service in squid tinyproxy iperf3; do
+            systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
+        done
     fi
     if ! command -v mitmdump >/dev/null; then
         log "installing mitmproxy (PyPI)"
-        python3 -m pip install -q mitmproxy
+        # Debian's own python3 is externally managed (PEP 668): fall back to a user install.
+        python3 -m pip install -q mitmproxy 2>/dev/null ||
+            python3 -m pip install -q --user --break-system-packages mitmproxy
     fi
 }
 
@@ -86,8 +92,8 @@ repeat() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-[ "$INSTALL" = 1 ] && install_peers
-export PATH="$PATH:/usr/sbin"
+export PATH="$PATH:/usr/sbin:$HOME/.local/bin"
+if [ "$INSTALL" = 1 ]; then install_peers; fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 LOAD="$ROOT/target/release/egresslab-load"
