@@ -1,10 +1,11 @@
-//! Lab benchmarks: start-up of a dozen endpoints with a shared factory, and a direct TLS handshake.
+//! Lab benchmarks: start-up of a dozen endpoints and two proxies (one intercepting) with a shared
+//! factory and with the CAs cached on disk, and a direct TLS handshake.
 
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use egresslab::certs::{CaRole, Factory};
-use egresslab::lab::{EndpointPlan, Lab, LabPlan};
+use egresslab::lab::{EndpointPlan, InterceptPlan, Lab, LabPlan, ProxyPlan};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
@@ -19,14 +20,24 @@ fn dozen_endpoints() -> LabPlan {
         };
         builder = builder.endpoint(endpoint);
     }
-    builder.plan().clone()
+    builder
+        .proxy(ProxyPlan::new("corp"))
+        .proxy(ProxyPlan {
+            intercept: Some(InterceptPlan {
+                passthrough: Vec::new(),
+            }),
+            ..ProxyPlan::new("inspect")
+        })
+        .plan()
+        .clone()
 }
 
 fn start_up(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let factory = Arc::new(Factory::ephemeral().expect("factory"));
     let plan = dozen_endpoints();
-    c.bench_function("lab start-up, 12 endpoints (6 TLS), shared factory", |b| {
+    let mut group = c.benchmark_group("lab_start_up");
+    group.bench_function("12 endpoints (6 TLS) + 2 proxies, shared factory", |b| {
         b.to_async(&runtime).iter(|| async {
             let lab = Lab::start_with_certs(plan.clone(), factory.clone())
                 .await
@@ -34,6 +45,18 @@ fn start_up(c: &mut Criterion) {
             lab.shutdown().await;
         })
     });
+    // What `egresslab up` and a test suite get with a CA folder: the CAs are read from disk.
+    let dir = tempfile::tempdir().expect("dir");
+    Factory::open(dir.path()).expect("create the CAs once");
+    let mut cached = plan.clone();
+    cached.ca_dir = Some(dir.path().to_owned());
+    group.bench_function("12 endpoints (6 TLS) + 2 proxies, CA cached on disk", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let lab = Lab::start(cached.clone()).await.expect("lab");
+            lab.shutdown().await;
+        })
+    });
+    group.finish();
 }
 
 fn handshake(c: &mut Criterion) {

@@ -70,7 +70,12 @@ pub async fn tcp_connect_addr(config: &ClientConfig, addr: SocketAddr) -> (TcpOu
     let outcome = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await
     {
         Err(_) => TcpOutcome::Filtered,
-        Ok(Ok(s)) => TcpOutcome::Open(s),
+        Ok(Ok(s)) => {
+            // Requests go out in several writes; Nagle would hold the last one for the peer's
+            // delayed ACK (40 ms on Linux) on every check.
+            let _ = s.set_nodelay(true);
+            TcpOutcome::Open(s)
+        }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
             TcpOutcome::Reset(e.to_string())
         }

@@ -12,6 +12,7 @@ mod forward;
 mod intercept;
 pub(crate) mod request;
 mod rules;
+mod tcp_relay;
 mod tunnel;
 mod upstream;
 
@@ -38,6 +39,7 @@ use auth::AuthOutcome;
 use faults::FaultStep;
 use intercept::Interceptor;
 use request::{ReadOutcome, Request};
+use tcp_relay::AsTcp;
 use tunnel::{Prefixed, Relayed};
 
 /// The answer to a connection beyond the plan's connection cap, written without waiting.
@@ -269,7 +271,7 @@ impl Proxy {
     /// Serve one client connection from its first request to close.
     async fn connection<S>(self: Arc<Self>, mut client: S, peer: SocketAddr)
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let mut buf = Vec::new();
         let mut end = Relayed {
@@ -331,7 +333,7 @@ impl Proxy {
         peer: SocketAddr,
     ) -> Next
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let connect = request.is_connect();
         let checked = self
@@ -418,7 +420,7 @@ impl Proxy {
         target: &str,
     ) -> Next
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let opened = tokio::select! {
             () = self.shutdown.cancelled() => return Next::done("shutdown"),
@@ -445,7 +447,11 @@ impl Proxy {
         if !leftover.is_empty() && origin.write_all(leftover).await.is_err() {
             return Next::done("origin closed before the early data");
         }
-        let mut relayed = tunnel::relay(client, origin, &self.shutdown).await;
+        // A plain TCP client gets the zero-copy relay; a client of the https:// listener the copy.
+        let mut relayed = match client.as_tcp() {
+            Some(tcp) => tcp_relay::relay_tcp(tcp, &origin, &self.shutdown).await,
+            None => tunnel::relay(client, origin, &self.shutdown).await,
+        };
         relayed.up += leftover.len() as u64;
         Next::Done(relayed)
     }

@@ -18,7 +18,7 @@ pub(crate) struct Relayed {
 }
 
 /// How one direction ended.
-enum End {
+pub(crate) enum End {
     /// The reader reached end of stream and the writer was shut down.
     Eof,
     /// Reading or writing failed.

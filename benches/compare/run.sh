@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Side-by-side on loopback: egresslab's lab proxy against Squid, tinyproxy and mitmproxy, driven by
+# the same load generator (egresslab-load), printing one table of ratios. See docs/performance.md.
+#
+#   benches/compare/run.sh                 # install peers if missing, build, measure, print
+#   RUNS=5 SECONDS_PER=3 benches/compare/run.sh
+#
+# Bounded: every load stops by itself (RUNS x SECONDS_PER per rate), every process it starts is
+# killed on exit, and all traffic stays on 127.0.0.1.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+RUNS=${RUNS:-3}                # runs per rate; the median is reported
+SECONDS_PER=${SECONDS_PER:-2}  # length of one set-up or handshake run
+BULK_MIB=${BULK_MIB:-1024}     # size of one bulk stream
+IDLE=${IDLE:-5000}             # idle tunnels held for the memory row
+INSTALL=${INSTALL:-1}          # 0: do not install missing peers
+BUILD=${BUILD:-1}              # 0: use the release binary already built
+
+WORK=$(mktemp -d /tmp/egresslab-compare.XXXXXX)
+chmod 777 "$WORK" # Squid and tinyproxy drop to unprivileged users and log here
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # Bounded wait: 5 s per process, then SIGKILL.
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '%s\n' "$*" >&2; }
+
+install_peers() {
+    local missing=()
+    command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
+    command -v tinyproxy >/dev/null || [ -x /usr/sbin/tinyproxy ] || missing+=(tinyproxy)
+    command -v iperf3 >/dev/null || missing+=(iperf3)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # The packages may start system services on 3128/8888/5201; this script starts its own.
+        for service in squid tinyproxy iperf3; do
+            systemctl disable --now "$service" >/dev/null 2>&1 || service "$service" stop >/dev/null 2>&1 || true
+        done
+    fi
+    if ! command -v mitmdump >/dev/null; then
+        log "installing mitmproxy (PyPI)"
+        # Debian's own python3 is externally managed (PEP 668): fall back to a user install.
+        python3 -m pip install -q mitmproxy 2>/dev/null ||
+            python3 -m pip install -q --user --break-system-packages mitmproxy
+    fi
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Wait (at most 30 s) until something listens on 127.0.0.1:$1.
+wait_port() {
+    for _ in $(seq 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "nothing listens on 127.0.0.1:$1"
+    return 1
+}
+
+# Wait (at most 60 s) for a ready file.
+wait_file() {
+    for _ in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.1; done
+    log "no ready file $1"
+    return 1
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# repeat N cmd...: run the load N times, print the median.
+repeat() {
+    local n=$1 values=()
+    shift
+    for _ in $(seq "$n"); do values+=("$("$@")"); done
+    median "${values[@]}"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+export PATH="$PATH:/usr/sbin:$HOME/.local/bin"
+if [ "$INSTALL" = 1 ]; then install_peers; fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+LOAD="$ROOT/target/release/egresslab-load"
+if [ "$BUILD" = 1 ]; then
+    log "building egresslab-load (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin egresslab-load)
+fi
+
+log "load before: $(uptime)"
+
+# Origins: echo, sink, late reply, TLS (certificate from the cached lab CAs in $WORK/ca).
+"$LOAD" origins --ca-dir "$WORK/ca" --ready-file "$WORK/origins.env" &
+PIDS+=($!)
+wait_file "$WORK/origins.env"
+# shellcheck disable=SC1091
+. "$WORK/origins.env"
+cat "$WORK"/ca/*.pem >"$WORK/bundle.pem"
+
+# egresslab: a lab in its own process with a plain and an intercepting proxy.
+"$LOAD" lab --ca-dir "$WORK/ca" --origins "$WORK/origins.env" --ready-file "$WORK/lab.env" &
+EGRESSLAB_PID=$!
+PIDS+=($EGRESSLAB_PID)
+wait_file "$WORK/lab.env"
+# shellcheck disable=SC1091
+. "$WORK/lab.env"
+
+# Squid, one process in the foreground.
+SQUID_PORT=$(free_port)
+sed -e "s|@PORT@|$SQUID_PORT|" -e "s|@WORK@|$WORK|" "$HERE/squid.conf" >"$WORK/squid.conf"
+squid -N -f "$WORK/squid.conf" 2>"$WORK/squid.err" &
+SQUID_PID=$!
+PIDS+=($SQUID_PID)
+
+# tinyproxy in the foreground.
+TINY_PORT=$(free_port)
+sed -e "s|@PORT@|$TINY_PORT|" -e "s|@WORK@|$WORK|" "$HERE/tinyproxy.conf" >"$WORK/tinyproxy.conf"
+tinyproxy -d -c "$WORK/tinyproxy.conf" 2>"$WORK/tinyproxy.err" &
+TINY_PID=$!
+PIDS+=($TINY_PID)
+
+# mitmproxy: a blind tunnel and an intercepting instance sharing egresslab's inspection CA.
+mkdir -p "$WORK/mitm"
+cat "$WORK/ca/inspection.key" "$WORK/ca/inspection.pem" >"$WORK/mitm/mitmproxy-ca.pem"
+MITM_PORT=$(free_port)
+mitmdump -q --listen-host 127.0.0.1 --listen-port "$MITM_PORT" --set confdir="$WORK/mitm" \
+    --ignore-hosts '.*' >"$WORK/mitm-tunnel.log" 2>&1 &
+MITM_PID=$!
+PIDS+=($MITM_PID)
+MITMI_PORT=$(free_port)
+mitmdump -q --listen-host 127.0.0.1 --listen-port "$MITMI_PORT" --set confdir="$WORK/mitm" \
+    --set ssl_verify_upstream_trusted_ca="$WORK/bundle.pem" >"$WORK/mitm-intercept.log" 2>&1 &
+PIDS+=($!)
+
+for port in "$SQUID_PORT" "$TINY_PORT" "$MITM_PORT" "$MITMI_PORT"; do wait_port "$port"; done
+
+# The peers reach the origins by address; egresslab by its passthrough names.
+NAMES=(direct egresslab squid tinyproxy mitmproxy)
+declare -A VIA=([egresslab]="$PLAIN" [squid]="127.0.0.1:$SQUID_PORT"
+    [tinyproxy]="127.0.0.1:$TINY_PORT" [mitmproxy]="127.0.0.1:$MITM_PORT")
+declare -A PID=([egresslab]=$EGRESSLAB_PID [squid]=$SQUID_PID [tinyproxy]=$TINY_PID [mitmproxy]=$MITM_PID)
+route() { # route NAME ORIGIN-VAR NAMED-HOST
+    local name=$1 address=$2 host=$3
+    case $name in
+    direct) printf -- '--to %s' "$address" ;;
+    egresslab) printf -- '--via %s --to %s:%s' "${VIA[$name]}" "$host" "${address##*:}" ;;
+    *) printf -- '--via %s --to %s' "${VIA[$name]}" "$address" ;;
+    esac
+}
+
+declare -A BULK SET1 SET64 HWM PER HALF
+# Memory first, on fresh proxy processes: IDLE tunnels held, peak RSS and RSS growth per tunnel.
+for name in egresslab squid tinyproxy mitmproxy; do
+    log "idle tunnels: $name"
+    # shellcheck disable=SC2046
+    read -r hwm before holding < <("$LOAD" idle $(route "$name" "$ECHO" echo.egresslab.test) \
+        --count "$IDLE" --pid "${PID[$name]}" || echo "0 0 0")
+    HWM[$name]=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
+    PER[$name]=$(awk -v a="$holding" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
+done
+for name in "${NAMES[@]}"; do
+    log "bulk, set-ups, half-close: $name"
+    # shellcheck disable=SC2046
+    BULK[$name]=$(repeat "$RUNS" "$LOAD" bulk $(route "$name" "$SINK" sink.egresslab.test) --mib "$BULK_MIB")
+    # shellcheck disable=SC2046
+    SET1[$name]=$(repeat "$RUNS" "$LOAD" setups $(route "$name" "$ECHO" echo.egresslab.test) \
+        --concurrency 1 --seconds "$SECONDS_PER")
+    # shellcheck disable=SC2046
+    SET64[$name]=$(repeat "$RUNS" "$LOAD" setups $(route "$name" "$ECHO" echo.egresslab.test) \
+        --concurrency 64 --seconds "$SECONDS_PER")
+    # shellcheck disable=SC2046
+    HALF[$name]=$("$LOAD" halfclose $(route "$name" "$LATE" late.egresslab.test) || echo error)
+done
+log "TLS handshakes"
+HS_DIRECT=$(repeat "$RUNS" "$LOAD" handshakes --to "$TLS" --sni origin.egresslab.test \
+    --ca "$WORK/bundle.pem" --seconds "$SECONDS_PER")
+HS_EGRESSLAB=$(repeat "$RUNS" "$LOAD" handshakes --via "$INSPECT" --to "origin.egresslab.test:${TLS##*:}" \
+    --sni origin.egresslab.test --ca "$WORK/ca/inspection.pem" --seconds "$SECONDS_PER")
+HS_MITM=$(repeat "$RUNS" "$LOAD" handshakes --via "127.0.0.1:$MITMI_PORT" --to "$TLS" \
+    --sni origin.egresslab.test --ca "$WORK/ca/inspection.pem" --seconds "$SECONDS_PER")
+IPERF=-
+if command -v iperf3 >/dev/null; then
+    IPERF_PORT=$(free_port)
+    # A persistent server: wait_port's probe connection must not use up a one-off (-1) server.
+    iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" >/dev/null 2>&1 &
+    PIDS+=($!)
+    wait_port "$IPERF_PORT"
+    IPERF=$(iperf3 -c 127.0.0.1 -p "$IPERF_PORT" -t "$SECONDS_PER" -J 2>/dev/null |
+        python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))' ||
+        echo -)
+fi
+LOAD_AFTER=$(uptime)
+
+# One table.
+printf '\negresslab side by side, %s, %s cores, %s; medians of %s runs\n' \
+    "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(uname -r)" "$RUNS"
+printf 'load: %s\n\n' "${LOAD_AFTER##*load average: }"
+fmt='| %-36s | %9s | %9s | %9s | %9s | %9s | %-22s |\n'
+printf "$fmt" metric direct egresslab squid tinyproxy mitmproxy "egresslab ratio"
+printf "$fmt" ------------------------------------ --------- --------- --------- --------- --------- ----------------------
+printf "$fmt" "bulk tunnel MB/s (1 stream, ${BULK_MIB} MiB)" "${BULK[direct]}" "${BULK[egresslab]}" "${BULK[squid]}" \
+    "${BULK[tinyproxy]}" "${BULK[mitmproxy]}" "$(ratio "${BULK[egresslab]}" "${BULK[direct]}") x direct (>=0.8)"
+printf "$fmt" "  as a fraction of direct" 1.00 "$(ratio "${BULK[egresslab]}" "${BULK[direct]}")" \
+    "$(ratio "${BULK[squid]}" "${BULK[direct]}")" "$(ratio "${BULK[tinyproxy]}" "${BULK[direct]}")" \
+    "$(ratio "${BULK[mitmproxy]}" "${BULK[direct]}")" "(iperf3 direct: $IPERF MB/s)"
+printf "$fmt" "set-ups/s, concurrency 1" "${SET1[direct]}" "${SET1[egresslab]}" "${SET1[squid]}" \
+    "${SET1[tinyproxy]}" "${SET1[mitmproxy]}" "$(ratio "${SET1[egresslab]}" "${SET1[squid]}") x Squid (>=2)"
+printf "$fmt" "set-ups/s, concurrency 64" "${SET64[direct]}" "${SET64[egresslab]}" "${SET64[squid]}" \
+    "${SET64[tinyproxy]}" "${SET64[mitmproxy]}" "$(ratio "${SET64[egresslab]}" "${SET64[squid]}") x Squid (>=2)"
+printf "$fmt" "intercepted TLS handshakes/s (c=4)" "$HS_DIRECT" "$HS_EGRESSLAB" - - "$HS_MITM" \
+    "$(ratio "$HS_EGRESSLAB" "$HS_MITM") x mitmproxy (>=10)"
+printf "$fmt" "  as a fraction of direct TLS" 1.00 "$(ratio "$HS_EGRESSLAB" "$HS_DIRECT")" - - \
+    "$(ratio "$HS_MITM" "$HS_DIRECT")" ""
+printf "$fmt" "peak RSS (MiB), $IDLE idle tunnels" - "${HWM[egresslab]}" "${HWM[squid]}" "${HWM[tinyproxy]}" \
+    "${HWM[mitmproxy]}" "$(ratio "${HWM[egresslab]}" "${HWM[squid]}") x Squid"
+printf "$fmt" "RSS growth per idle tunnel (KiB)" - "${PER[egresslab]}" "${PER[squid]}" "${PER[tinyproxy]}" \
+    "${PER[mitmproxy]}" "< 64 KiB"
+printf "$fmt" "half-close carried (late reply)" "${HALF[direct]}" "${HALF[egresslab]}" "${HALF[squid]}" \
+    "${HALF[tinyproxy]}" "${HALF[mitmproxy]}" ""
+printf '\negresslab lab (2 proxies, cached CA) up in %s ms\n' "$UP_MS"
