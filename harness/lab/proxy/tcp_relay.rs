@@ -14,7 +14,7 @@ use std::os::fd::AsRawFd;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-use super::tunnel::{End, Relayed};
+use super::tunnel::{drive, End, Relayed};
 
 /// A client stream of the proxy; plain TCP exposes its socket so the tunnel can use [`relay_tcp`].
 pub(crate) trait AsTcp {
@@ -48,25 +48,7 @@ pub(crate) async fn relay_tcp(
     let reason = {
         let upward = pump(client, origin, &mut up, "client");
         let downward = pump(origin, client, &mut down, "origin");
-        tokio::pin!(upward, downward);
-        let (mut up_done, mut down_done) = (false, false);
-        let mut first_eof = None;
-        loop {
-            let end = tokio::select! {
-                () = shutdown.cancelled() => break "shutdown".to_owned(),
-                end = &mut upward, if !up_done => { up_done = true; (end, "client") }
-                end = &mut downward, if !down_done => { down_done = true; (end, "origin") }
-            };
-            match end {
-                (End::Failed(side, error), _) => break format!("{side} error: {error}"),
-                (End::Eof, side) => {
-                    first_eof.get_or_insert(side);
-                }
-            }
-            if up_done && down_done {
-                break format!("{} closed first", first_eof.unwrap_or("client"));
-            }
-        }
+        drive(upward, downward, shutdown).await
     };
     Relayed { up, down, reason }
 }

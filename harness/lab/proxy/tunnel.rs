@@ -79,27 +79,37 @@ where
     let reason = {
         let upward = pump(&mut client_read, &mut origin_write, &mut up, "client");
         let downward = pump(&mut origin_read, &mut client_write, &mut down, "origin");
-        tokio::pin!(upward, downward);
-        let (mut up_done, mut down_done) = (false, false);
-        let mut first_eof = None;
-        loop {
-            let end = tokio::select! {
-                () = shutdown.cancelled() => break "shutdown".to_owned(),
-                end = &mut upward, if !up_done => { up_done = true; (end, "client") }
-                end = &mut downward, if !down_done => { down_done = true; (end, "origin") }
-            };
-            match end {
-                (End::Failed(side, error), _) => break format!("{side} error: {error}"),
-                (End::Eof, side) => {
-                    first_eof.get_or_insert(side);
-                }
-            }
-            if up_done && down_done {
-                break format!("{} closed first", first_eof.unwrap_or("client"));
-            }
-        }
+        drive(upward, downward, shutdown).await
     };
     Relayed { up, down, reason }
+}
+
+/// Drive both directions of a tunnel until both have ended, one failed, or `shutdown` is cancelled;
+/// returns the close reason recorded in the timeline.
+pub(crate) async fn drive<U, D>(upward: U, downward: D, shutdown: &CancellationToken) -> String
+where
+    U: std::future::Future<Output = End>,
+    D: std::future::Future<Output = End>,
+{
+    tokio::pin!(upward, downward);
+    let (mut up_done, mut down_done) = (false, false);
+    let mut first_eof = None;
+    loop {
+        let end = tokio::select! {
+            () = shutdown.cancelled() => return "shutdown".to_owned(),
+            end = &mut upward, if !up_done => { up_done = true; (end, "client") }
+            end = &mut downward, if !down_done => { down_done = true; (end, "origin") }
+        };
+        match end {
+            (End::Failed(side, error), _) => return format!("{side} error: {error}"),
+            (End::Eof, side) => {
+                first_eof.get_or_insert(side);
+            }
+        }
+        if up_done && down_done {
+            return format!("{} closed first", first_eof.unwrap_or("client"));
+        }
+    }
 }
 
 /// A stream that first yields bytes already read from it (the peeked ClientHello).
