@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod authority;
+pub mod der;
 mod error;
 mod factory;
 mod inspect;

@@ -10,6 +10,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use yasna::models::{GeneralizedTime, ObjectIdentifier};
 use yasna::Tag;
 
+use crate::der::{children, expect, read_tlv, DerError};
 use crate::factory::{lock, Factory, SerialStatus};
 use crate::CertError;
 
@@ -197,67 +198,14 @@ struct Request {
     extensions: Option<Vec<u8>>,
 }
 
-/// One DER element: tag byte, content and the whole encoding.
-struct Tlv<'a> {
-    tag: u8,
-    content: &'a [u8],
-    whole: &'a [u8],
+impl From<DerError> for CertError {
+    fn from(error: DerError) -> Self {
+        bad(error.0)
+    }
 }
 
 fn bad(reason: &'static str) -> CertError {
     CertError::OcspRequest { reason }
-}
-
-fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), CertError> {
-    let (&tag, rest) = input.split_first().ok_or(bad("truncated element"))?;
-    if tag & 0x1f == 0x1f {
-        return Err(bad("multi-byte tags are not used by OCSP"));
-    }
-    let (&first, rest) = rest.split_first().ok_or(bad("truncated length"))?;
-    let (len, header) = if first < 0x80 {
-        (first as usize, 2)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err(bad("unsupported length encoding"));
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
-        (len, 2 + n)
-    };
-    let end = header
-        .checked_add(len)
-        .filter(|e| *e <= input.len())
-        .ok_or(bad("element longer than its container"))?;
-    Ok((
-        Tlv {
-            tag,
-            content: &input[header..end],
-            whole: &input[..end],
-        },
-        &input[end..],
-    ))
-}
-
-fn children(mut content: &[u8]) -> Result<Vec<Tlv<'_>>, CertError> {
-    let mut out = Vec::new();
-    while !content.is_empty() {
-        if out.len() > 1024 {
-            return Err(bad("too many elements"));
-        }
-        let (tlv, rest) = read_tlv(content)?;
-        out.push(tlv);
-        content = rest;
-    }
-    Ok(out)
-}
-
-fn expect<'a>(tlv: Option<&Tlv<'a>>, tag: u8, what: &'static str) -> Result<&'a [u8], CertError> {
-    match tlv {
-        Some(t) if t.tag == tag => Ok(t.content),
-        _ => Err(bad(what)),
-    }
 }
 
 fn parse_request(der: &[u8]) -> Result<Request, CertError> {

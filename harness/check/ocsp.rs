@@ -2,6 +2,7 @@
 //! read from the responder's answer after checking that the issuer signed it. Plain DER, no extra
 //! dependency: the messages are small and fixed in shape.
 
+use egresslab_certs::der::{children, expect as want, read_tlv as read, DerError};
 use sha1::Digest as _;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -60,6 +61,12 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+impl From<DerError> for OcspError {
+    fn from(error: DerError) -> Self {
+        OcspError::Malformed(error.0)
+    }
+}
+
 /// The DER OCSPRequest for `leaf` issued by `issuer`.
 pub fn request(leaf: &[u8], issuer: &[u8]) -> Result<Vec<u8>, OcspError> {
     let (_, leaf) = X509Certificate::from_der(leaf).map_err(|_| OcspError::Certificate)?;
@@ -84,60 +91,6 @@ pub fn get_url(responder: &str, request: &[u8]) -> String {
         .replace('/', "%2F")
         .replace('=', "%3D");
     format!("{}/{escaped}", responder.trim_end_matches('/'))
-}
-
-struct Tlv<'a> {
-    tag: u8,
-    content: &'a [u8],
-    whole: &'a [u8],
-}
-
-fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), OcspError> {
-    let bad = OcspError::Malformed("truncated element");
-    let (&tag, rest) = input.split_first().ok_or(bad.clone())?;
-    let (&first, rest) = rest.split_first().ok_or(bad.clone())?;
-    let (len, header) = if first < 0x80 {
-        (usize::from(first), 2)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err(OcspError::Malformed("unsupported length"));
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, 2 + n)
-    };
-    let end = header
-        .checked_add(len)
-        .filter(|e| *e <= input.len())
-        .ok_or(bad)?;
-    Ok((
-        Tlv {
-            tag,
-            content: &input[header..end],
-            whole: &input[..end],
-        },
-        &input[end..],
-    ))
-}
-
-fn children(mut content: &[u8]) -> Result<Vec<Tlv<'_>>, OcspError> {
-    let mut out = Vec::new();
-    // Bounded: OCSP answers carry a handful of elements per level.
-    while !content.is_empty() && out.len() < 256 {
-        let (t, rest) = read(content)?;
-        out.push(t);
-        content = rest;
-    }
-    Ok(out)
-}
-
-fn want<'a>(t: Option<&Tlv<'a>>, tag: u8, what: &'static str) -> Result<&'a [u8], OcspError> {
-    match t {
-        Some(t) if t.tag == tag => Ok(t.content),
-        _ => Err(OcspError::Malformed(what)),
-    }
 }
 
 fn strip(serial: &[u8]) -> &[u8] {
