@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use egresslab::certs::{CaRole, Factory};
+use egresslab::certs::{CaRole, Factory, Profile};
 use egresslab::lab::{EndpointPlan, InterceptPlan, Lab, LabPlan, ProxyPlan};
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -14,7 +14,7 @@ fn dozen_endpoints() -> LabPlan {
     for index in 0..12 {
         let host = format!("app{index}.egresslab.test");
         let endpoint = if index % 2 == 0 {
-            EndpointPlan::https(format!("e{index}"), &[host.as_str()], "valid")
+            EndpointPlan::https(format!("e{index}"), &[host.as_str()], Profile::Valid)
         } else {
             EndpointPlan::http(format!("e{index}"), &[host.as_str()], 80)
         };
@@ -67,7 +67,7 @@ fn handshake(c: &mut Criterion) {
                 .endpoint(EndpointPlan::https(
                     "login",
                     &["login.egresslab.test"],
-                    "valid",
+                    Profile::Valid,
                 ))
                 .start(),
         )

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use egresslab::certs::CaRole;
+use egresslab::certs::{CaRole, Profile};
 use egresslab::lab::{EndpointBehaviour, EndpointPlan, InterceptPlan, Lab, ProxyPlan};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -65,7 +65,7 @@ fn lab(rt: &tokio::runtime::Runtime) -> Lab {
             .endpoint(EndpointPlan::https(
                 "web",
                 &["*.web.egresslab.test"],
-                "valid",
+                Profile::Valid,
             ))
             .proxy(ProxyPlan::new("corp"))
             .proxy(ProxyPlan {

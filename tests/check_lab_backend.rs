@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::checklab::{assert_healthy, assert_problems, client, show, the};
+use egresslab::certs::Profile;
 use egresslab::check::{run, Probe};
 use egresslab::lab::{EndpointPlan, HttpAnswer, Lab};
 
@@ -21,12 +22,15 @@ async fn app(delay: Duration) -> Lab {
             }),
         )
         .endpoint(
-            EndpointPlan::https("secure", &["secure.internal.egresslab.test"], "valid").answer(
-                HttpAnswer {
-                    delay,
-                    ..HttpAnswer::default()
-                },
-            ),
+            EndpointPlan::https(
+                "secure",
+                &["secure.internal.egresslab.test"],
+                Profile::Valid,
+            )
+            .answer(HttpAnswer {
+                delay,
+                ..HttpAnswer::default()
+            }),
         )
         .start()
         .await

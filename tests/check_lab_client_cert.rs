@@ -27,8 +27,8 @@ async fn lab_with(certs: Arc<Factory>) -> Lab {
     Lab::builder()
         .certs(certs)
         .endpoint(
-            EndpointPlan::https("service", &[SERVICE], "valid")
-                .client_auth("connector-registration"),
+            EndpointPlan::https("service", &[SERVICE], Profile::Valid)
+                .client_auth(CaRole::ConnectorRegistration),
         )
         .proxy(ProxyPlan::new("corp"))
         .proxy(inspect)

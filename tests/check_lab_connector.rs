@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::checklab::{assert_healthy, client, show, the};
+use egresslab::certs::Profile;
 use egresslab::check::{connector_endpoints, run, ClientConfig, Probe, ProxySetting, Report};
 use egresslab::lab::{
     EndpointBehaviour, EndpointPlan, FirewallAction, Lab, LabBuilder, ProxyPlan, ProxyRule,
@@ -21,7 +22,7 @@ fn world() -> LabBuilder {
         let host = entry.pattern.split('/').next().unwrap_or(entry.pattern);
         let name = format!("entry-{index}");
         builder = builder.endpoint(if entry.port == 443 {
-            EndpointPlan::https(name, &[host], "valid")
+            EndpointPlan::https(name, &[host], Profile::Valid)
         } else {
             EndpointPlan::http(name, &[host], entry.port)
         });

@@ -5,6 +5,7 @@
 mod common;
 
 use common::checklab::{assert_healthy, assert_problems, client, map, show, the};
+use egresslab::certs::Profile;
 use egresslab::check::{run, ClientConfig, Probe, ProxySetting};
 use egresslab::lab::{EndpointBehaviour, EndpointPlan, Lab, ProxyPlan};
 
@@ -33,7 +34,7 @@ async fn lab(script: Option<&str>) -> Lab {
     let mut dead = ProxyPlan::new("dead");
     dead.down = true;
     let mut builder = Lab::builder()
-        .endpoint(EndpointPlan::https("app", &[APP], "valid"))
+        .endpoint(EndpointPlan::https("app", &[APP], Profile::Valid))
         .proxy(ProxyPlan::new("corp"))
         .proxy(dead)
         .dns()

@@ -5,7 +5,7 @@
 mod common;
 
 use common::checklab::{assert_healthy, assert_problems, client, show, the};
-use egresslab::certs::CaRole;
+use egresslab::certs::{CaRole, Profile};
 use egresslab::check::{run, Probe, ProxySetting};
 use egresslab::lab::{
     EndpointBehaviour, EndpointPlan, FirewallAction, InterceptPlan, Lab, ProxyPlan, Vantage,
@@ -38,7 +38,11 @@ const PROFILES: &[(&str, Option<&str>)] = &[
 async fn every_profile_gets_its_exact_reason_and_the_good_ones_pass() {
     let mut builder = Lab::builder();
     for (profile, _) in PROFILES {
-        builder = builder.endpoint(EndpointPlan::https(*profile, &[&host(profile)], *profile));
+        builder = builder.endpoint(EndpointPlan::https(
+            *profile,
+            &[&host(profile)],
+            profile.parse().unwrap(),
+        ));
     }
     let lab = builder.start().await.unwrap();
     let mut config = client(&lab);
@@ -89,12 +93,12 @@ async fn an_untrusted_root_is_not_interception_and_interception_is_not_an_untrus
         .endpoint(EndpointPlan::https(
             "untrusted",
             &["untrusted.egresslab.test"],
-            "untrusted-root",
+            Profile::UntrustedRoot,
         ))
         .endpoint(EndpointPlan::https(
             "valid",
             &["valid.egresslab.test"],
-            "valid",
+            Profile::Valid,
         ))
         .proxy(inspect)
         .start()
@@ -155,12 +159,12 @@ fn revocation_lab_blocking(
         .endpoint(EndpointPlan::https(
             "revoked",
             &["revoked.egresslab.test"],
-            "revoked",
+            Profile::Revoked,
         ))
         .endpoint(EndpointPlan::https(
             "valid",
             &["valid.egresslab.test"],
-            "valid",
+            Profile::Valid,
         ))
         .endpoint(
             EndpointPlan::http("crl", &[CRL_HOST, OCSP_HOST], 80)

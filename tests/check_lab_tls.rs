@@ -4,6 +4,7 @@
 mod common;
 
 use common::checklab::{assert_healthy, assert_problems, client, show, the};
+use egresslab::certs::Profile;
 use egresslab::check::{run, Probe, TlsVersions as ClientVersions};
 use egresslab::lab::{EndpointPlan, FirewallAction, Lab, TlsVersions, Vantage};
 
@@ -20,7 +21,7 @@ fn url(host: &str) -> Probe {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tls12_killer_is_tls12_blocked_and_the_open_path_is_not() {
     let lab = Lab::builder()
-        .endpoint(EndpointPlan::https("service", &[SERVICE], "valid"))
+        .endpoint(EndpointPlan::https("service", &[SERVICE], Profile::Valid))
         .firewall(
             Vantage::Client,
             SERVICE,
@@ -37,7 +38,7 @@ async fn a_tls12_killer_is_tls12_blocked_and_the_open_path_is_not() {
     lab.shutdown().await;
 
     let twin = Lab::builder()
-        .endpoint(EndpointPlan::https("service", &[SERVICE], "valid"))
+        .endpoint(EndpointPlan::https("service", &[SERVICE], Profile::Valid))
         .start()
         .await
         .unwrap();
@@ -50,10 +51,12 @@ async fn a_tls12_killer_is_tls12_blocked_and_the_open_path_is_not() {
 async fn a_sha512_killer_blocks_the_sha512_certificate_and_passes_its_sha256_twin() {
     let lab = Lab::builder()
         .endpoint(
-            EndpointPlan::https("sha512", &[SHA512], "sha512-rsa").versions(TlsVersions::Tls12Only),
+            EndpointPlan::https("sha512", &[SHA512], Profile::Sha512Rsa)
+                .versions(TlsVersions::Tls12Only),
         )
         .endpoint(
-            EndpointPlan::https("sha256", &[SHA256], "sha256").versions(TlsVersions::Tls12Only),
+            EndpointPlan::https("sha256", &[SHA256], Profile::Sha256)
+                .versions(TlsVersions::Tls12Only),
         )
         .firewall(Vantage::Client, "*", Some(443), FirewallAction::KillSha512)
         .start()
@@ -75,7 +78,8 @@ async fn a_sha512_killer_blocks_the_sha512_certificate_and_passes_its_sha256_twi
 async fn sha512_without_a_killer_is_healthy() {
     let lab = Lab::builder()
         .endpoint(
-            EndpointPlan::https("sha512", &[SHA512], "sha512-rsa").versions(TlsVersions::Tls12Only),
+            EndpointPlan::https("sha512", &[SHA512], Profile::Sha512Rsa)
+                .versions(TlsVersions::Tls12Only),
         )
         .start()
         .await
@@ -89,11 +93,11 @@ async fn sha512_without_a_killer_is_healthy() {
 async fn version_mismatch_both_ways_and_matching_versions_pass() {
     let lab = Lab::builder()
         .endpoint(
-            EndpointPlan::https("old", &["old.egresslab.test"], "valid")
+            EndpointPlan::https("old", &["old.egresslab.test"], Profile::Valid)
                 .versions(TlsVersions::Tls12Only),
         )
         .endpoint(
-            EndpointPlan::https("new", &["new.egresslab.test"], "valid")
+            EndpointPlan::https("new", &["new.egresslab.test"], Profile::Valid)
                 .versions(TlsVersions::Tls13Only),
         )
         .start()

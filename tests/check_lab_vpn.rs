@@ -99,7 +99,7 @@ async fn each_server_certificate_defect_has_its_code() {
         builder = builder.endpoint(EndpointPlan::https(
             *profile,
             &[&vpn_host(profile)],
-            *profile,
+            profile.parse().unwrap(),
         ));
     }
     let lab = builder.start().await.unwrap();

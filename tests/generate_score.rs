@@ -115,5 +115,5 @@ async fn a_miss_shrinks_to_a_minimal_topology() {
     )
     .expect("writes");
     let scenario = load_file(&path).expect("the shrunk file loads");
-    assert!(scenario.expect.healthy || scenario.expect.diagnoses == vec![truth.to_owned()]);
+    assert!(scenario.expect.healthy || scenario.expect.diagnoses == vec![truth]);
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::lab::http_get;
+use egresslab::certs::Profile;
 use egresslab::lab::{
     EndpointBehaviour, EndpointPlan, HttpAnswer, Lab, LabError, ProxyPlan, Route, UdpBehaviour,
     UdpPlan, Vantage,
@@ -30,7 +31,7 @@ async fn sample_lab() -> Lab {
         .endpoint(EndpointPlan::https(
             "login",
             &["login.egresslab.test"],
-            "valid",
+            Profile::Valid,
         ))
         .proxy(ProxyPlan::new("corp"))
         .proxy(down)
@@ -213,16 +214,15 @@ async fn plan_errors_are_typed() {
     chained.upstream = Some("parent".into());
     let unknown = Lab::builder().proxy(chained).start().await;
     assert!(matches!(unknown, Err(LabError::UnknownProxy { name }) if name == "parent"));
-    let profile = Lab::builder()
-        .endpoint(EndpointPlan::https(
-            "a",
-            &["a.egresslab.test"],
-            "no-such-profile",
-        ))
+    // A certificate profile is a `Profile`, so an unknown one cannot reach the lab; proxies must be
+    // unique like endpoints.
+    let proxies = Lab::builder()
+        .proxy(ProxyPlan::new("corp"))
+        .proxy(ProxyPlan::new("corp"))
         .start()
         .await;
     assert!(
-        matches!(profile, Err(LabError::UnknownProfile { profile, .. }) if profile == "no-such-profile")
+        matches!(proxies, Err(LabError::DuplicateName { kind: "proxy", name }) if name == "corp")
     );
 }
 

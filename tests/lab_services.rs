@@ -247,7 +247,7 @@ async fn tls_endpoint_records_handshakes_and_refusals() {
     let lab = Lab::builder()
         .certs(factory.clone())
         .endpoint(
-            EndpointPlan::https("login", &["login.egresslab.test"], "valid")
+            EndpointPlan::https("login", &["login.egresslab.test"], Profile::Valid)
                 .versions(TlsVersions::Tls13Only),
         )
         .start()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::lab::{args, connect_to, describe, run};
-use egresslab::certs::Profile;
+use egresslab::certs::{CaRole, Profile};
 use egresslab::lab::{EndpointPlan, FirewallAction, Lab, TlsVersions, Vantage};
 
 const HOST: &str = "login.egresslab.test";
@@ -22,9 +22,11 @@ async fn curl(lab: &Lab, endpoint: &str, extra: &[&str]) -> std::process::Output
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_sees_valid_expired_and_version_limited_endpoints() {
     let lab = Lab::builder()
-        .endpoint(EndpointPlan::https("ok", &[HOST], "valid"))
-        .endpoint(EndpointPlan::https("expired", &[HOST], "expired"))
-        .endpoint(EndpointPlan::https("modern", &[HOST], "valid").versions(TlsVersions::Tls13Only))
+        .endpoint(EndpointPlan::https("ok", &[HOST], Profile::Valid))
+        .endpoint(EndpointPlan::https("expired", &[HOST], Profile::Expired))
+        .endpoint(
+            EndpointPlan::https("modern", &[HOST], Profile::Valid).versions(TlsVersions::Tls13Only),
+        )
         .start()
         .await
         .unwrap();
@@ -60,7 +62,7 @@ async fn curl_sees_valid_expired_and_version_limited_endpoints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_shows_the_lab_issuer() {
     let lab = Lab::builder()
-        .endpoint(EndpointPlan::https("ok", &[HOST], "valid"))
+        .endpoint(EndpointPlan::https("ok", &[HOST], Profile::Valid))
         .start()
         .await
         .unwrap();
@@ -105,10 +107,10 @@ async fn openssl_shows_the_lab_issuer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificate_required_missing_and_present() {
     let lab = Lab::builder()
-        .endpoint(EndpointPlan::https("mtls", &[HOST], "valid").client_auth("lab"))
+        .endpoint(EndpointPlan::https("mtls", &[HOST], Profile::Valid).client_auth(CaRole::Lab))
         .endpoint(
-            EndpointPlan::https("connector", &[HOST], "valid")
-                .client_auth("connector-registration"),
+            EndpointPlan::https("connector", &[HOST], Profile::Valid)
+                .client_auth(CaRole::ConnectorRegistration),
         )
         .start()
         .await
@@ -168,13 +170,13 @@ async fn client_certificate_required_missing_and_present() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn middleboxes_kill_tls12_and_sha512_handshakes() {
     let lab = Lab::builder()
-        .endpoint(EndpointPlan::https("killed", &[HOST], "valid"))
+        .endpoint(EndpointPlan::https("killed", &[HOST], Profile::Valid))
         .endpoint(
-            EndpointPlan::https("sha512", &["sha512.egresslab.test"], "sha512-rsa")
+            EndpointPlan::https("sha512", &["sha512.egresslab.test"], Profile::Sha512Rsa)
                 .versions(TlsVersions::Tls12Only),
         )
         .endpoint(
-            EndpointPlan::https("sha256", &["sha256.egresslab.test"], "valid")
+            EndpointPlan::https("sha256", &["sha256.egresslab.test"], Profile::Valid)
                 .versions(TlsVersions::Tls12Only),
         )
         .firewall(Vantage::Client, HOST, Some(443), FirewallAction::KillTls12)

@@ -4,6 +4,7 @@
 mod common;
 
 use common::proxy::*;
+use egresslab::certs::{CaRole, Profile};
 use egresslab::lab::{EndpointPlan, EventKind, InterceptPlan, Lab, ProxyPlan};
 
 async fn run(program: &str, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
@@ -40,9 +41,12 @@ async fn intercepting_lab() -> Lab {
         .endpoint(EndpointPlan::https(
             "direct",
             &["direct.egresslab.test"],
-            "valid",
+            Profile::Valid,
         ))
-        .endpoint(EndpointPlan::https("mtls", &["mtls.egresslab.test"], "valid").client_auth("lab"))
+        .endpoint(
+            EndpointPlan::https("mtls", &["mtls.egresslab.test"], Profile::Valid)
+                .client_auth(CaRole::Lab),
+        )
         .proxy(proxy)
         .start()
         .await
@@ -208,7 +212,7 @@ async fn interception_loses_the_client_certificate_an_origin_requires() {
 #[tokio::test]
 async fn an_https_proxy_listener_serves_curl() {
     let plan = ProxyPlan {
-        tls_profile: Some("valid".into()),
+        tls_profile: Some(Profile::Valid),
         ..ProxyPlan::new("secure-proxy")
     };
     let lab = lab_with(plan).await;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use egresslab_certs::Factory;
+use egresslab_certs::{CaRole, Factory, Profile};
 
 use super::error::LabError;
 use super::plan::{
@@ -154,10 +154,10 @@ impl EndpointPlan {
     }
 
     /// An HTTPS endpoint on port 443 with a certificate of `profile`, TLS 1.2 and 1.3.
-    pub fn https(name: impl Into<String>, hosts: &[&str], profile: impl Into<String>) -> Self {
+    pub fn https(name: impl Into<String>, hosts: &[&str], profile: Profile) -> Self {
         EndpointPlan {
             tls: Some(TlsPlan {
-                profile: profile.into(),
+                profile,
                 versions: TlsVersions::Both,
                 client_auth: None,
             }),
@@ -190,10 +190,10 @@ impl EndpointPlan {
         self
     }
 
-    /// Require a client certificate issued by the named CA role (no effect on a plain endpoint).
-    pub fn client_auth(mut self, ca: impl Into<String>) -> Self {
+    /// Require a client certificate issued by this CA role (no effect on a plain endpoint).
+    pub fn client_auth(mut self, ca: CaRole) -> Self {
         if let Some(tls) = &mut self.tls {
-            tls.client_auth = Some(ClientAuthPlan { ca: ca.into() });
+            tls.client_auth = Some(ClientAuthPlan { ca });
         }
         self
     }

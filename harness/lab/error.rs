@@ -18,22 +18,6 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
-    /// An endpoint names a certificate profile the factory does not know.
-    #[error("endpoint {endpoint} names unknown certificate profile {profile:?}")]
-    UnknownProfile {
-        /// The endpoint.
-        endpoint: String,
-        /// The profile name as written.
-        profile: String,
-    },
-    /// An endpoint requires client certificates from a CA role that does not exist.
-    #[error("endpoint {endpoint} names unknown client CA {ca:?}")]
-    UnknownCa {
-        /// The endpoint.
-        endpoint: String,
-        /// The CA role as written.
-        ca: String,
-    },
     /// The certificate factory could not be opened or created.
     #[error("cannot open the certificate factory")]
     Certs(#[source] egresslab_certs::CertError),
@@ -42,8 +26,8 @@ pub enum LabError {
     Mint {
         /// The endpoint.
         endpoint: String,
-        /// The profile name.
-        profile: String,
+        /// The profile.
+        profile: egresslab_certs::Profile,
         /// The factory's error.
         #[source]
         source: egresslab_certs::CertError,

@@ -2,16 +2,19 @@
 //!
 //! A plan is what a scenario file expands into and what `Lab::builder()` assembles in code. It names
 //! things by the host names and ports clients believe in; where each really listens is decided when the
-//! lab starts.
+//! lab starts. A plan is built in code, never deserialised: names a scenario file resolves (certificate
+//! profiles, CA roles) arrive here as the certificate factory's types.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use egresslab_certs::{CaRole, Profile};
 
 /// Everything a lab starts: endpoints, proxies, firewall rules, names and UDP responders.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabPlan {
     /// A short name, used in the timeline and in reports.
     pub name: String,
@@ -34,8 +37,7 @@ pub struct LabPlan {
 }
 
 /// Which addresses the lab binds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum BindPolicy {
     /// 127.0.0.1 with ephemeral ports (the default, and the only safe choice on a shared machine).
     #[default]
@@ -55,7 +57,7 @@ impl BindPolicy {
 }
 
 /// A server answering for a set of host-name patterns on one port.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EndpointPlan {
     /// Unique name, used by handles (`lab.endpoint("login")`) and in the timeline.
     pub name: String,
@@ -70,10 +72,10 @@ pub struct EndpointPlan {
 }
 
 /// TLS settings of an endpoint.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsPlan {
-    /// Certificate profile name from the certificate factory (`valid`, `expired`, `sha512-rsa`, ...).
-    pub profile: String,
+    /// Certificate profile of the served certificate (`valid`, `expired`, `sha512-rsa`, ...).
+    pub profile: Profile,
     /// Accepted protocol versions.
     pub versions: TlsVersions,
     /// Require a client certificate issued by this CA.
@@ -81,8 +83,7 @@ pub struct TlsPlan {
 }
 
 /// Protocol versions an endpoint accepts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TlsVersions {
     /// TLS 1.2 and 1.3.
     #[default]
@@ -94,15 +95,14 @@ pub enum TlsVersions {
 }
 
 /// A client-certificate requirement.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientAuthPlan {
-    /// The CA role name whose certificates are accepted (`connector-registration`, `lab`, ...).
-    pub ca: String,
+    /// The CA role whose certificates are accepted (`connector-registration`, `lab`, ...).
+    pub ca: CaRole,
 }
 
 /// What an endpoint does with a connection.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum EndpointBehaviour {
     /// Answer every HTTP request the same way.
     Http(HttpAnswer),
@@ -124,7 +124,7 @@ impl Default for EndpointBehaviour {
 }
 
 /// A fixed HTTP answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpAnswer {
     /// Status code.
     pub status: u16,
@@ -148,7 +148,7 @@ impl Default for HttpAnswer {
 }
 
 /// A forward proxy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyPlan {
     /// Unique name (`lab.proxy("corp")`).
     pub name: String,
@@ -165,7 +165,7 @@ pub struct ProxyPlan {
     /// Name of a parent proxy every request is chained through.
     pub upstream: Option<String>,
     /// Serve the proxy over TLS (an `https://` proxy) with a certificate of this profile.
-    pub tls_profile: Option<String>,
+    pub tls_profile: Option<Profile>,
     /// A fault injected into every answer.
     pub fault: Option<ProxyFault>,
     /// How long the proxy waits for an origin connection before answering 504.
@@ -174,15 +174,12 @@ pub struct ProxyPlan {
     pub down: bool,
     /// How long a client may take to send a complete request head before the proxy closes the
     /// connection (the slowloris guard; also bounds a TLS handshake with the proxy).
-    #[serde(default = "default_header_timeout")]
     pub header_timeout: Duration,
     /// Largest request head (line and header fields) the proxy reads, like Squid's
     /// `request_header_max_size`; a longer line gets 414, a longer header block 431.
-    #[serde(default = "default_max_head_bytes")]
     pub max_head_bytes: usize,
     /// Most client connections served at once; a connection beyond it is answered 503 and closed
     /// at once instead of waiting in a queue.
-    #[serde(default = "default_max_connections")]
     pub max_connections: usize,
 }
 
@@ -192,18 +189,6 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
 /// The default [`ProxyPlan::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
-
-fn default_header_timeout() -> Duration {
-    DEFAULT_HEADER_TIMEOUT
-}
-
-fn default_max_head_bytes() -> usize {
-    DEFAULT_MAX_HEAD_BYTES
-}
-
-fn default_max_connections() -> usize {
-    DEFAULT_MAX_CONNECTIONS
-}
 
 impl ProxyPlan {
     /// A Squid-like proxy that allows everything the lab defines.
@@ -232,8 +217,7 @@ impl ProxyPlan {
 }
 
 /// The proxy product whose answers are imitated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Personality {
     /// Squid: 503 ERR_CONNECT_FAIL, 504 on time-out, X-Squid-Error headers, error pages.
     #[default]
@@ -243,7 +227,7 @@ pub enum Personality {
 }
 
 /// One access rule of a proxy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyRule {
     /// Host pattern: `*`, an exact name, or `*.suffix`.
     pub hosts: String,
@@ -254,8 +238,7 @@ pub struct ProxyRule {
 }
 
 /// Allow or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuleAction {
     /// Relay the request.
     Allow,
@@ -264,7 +247,7 @@ pub enum RuleAction {
 }
 
 /// Proxy authentication.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyAuthPlan {
     /// Schemes offered in `Proxy-Authenticate`, in order.
     pub schemes: Vec<AuthScheme>,
@@ -275,8 +258,7 @@ pub struct ProxyAuthPlan {
 }
 
 /// An HTTP proxy authentication scheme.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthScheme {
     /// Basic, really checked against the plan's users.
     Basic,
@@ -287,15 +269,14 @@ pub enum AuthScheme {
 }
 
 /// TLS interception by a proxy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InterceptPlan {
     /// Host patterns that are tunnelled blind ("do not inspect").
     pub passthrough: Vec<String>,
 }
 
 /// A fault a proxy injects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ProxyFault {
     /// Answer every request with this status.
     Status(u16),
@@ -308,7 +289,7 @@ pub enum ProxyFault {
 }
 
 /// A firewall rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FirewallRule {
     /// Whose traffic the rule applies to.
     pub from: Vantage,
@@ -321,8 +302,7 @@ pub struct FirewallRule {
 }
 
 /// The side a connection starts from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Vantage {
     /// Any side.
     Any,
@@ -332,6 +312,48 @@ pub enum Vantage {
     AnyProxy,
     /// The named proxy connecting to an origin.
     Proxy(String),
+}
+
+/// The words a [`Vantage`] is written with (in scenario files and in the timeline); `proxy:NAME`
+/// stands for one proxy's name after `proxy:`.
+pub const VANTAGE_WORDS: &[&str] = &["client", "any", "any-proxy", "proxy:NAME"];
+
+impl fmt::Display for Vantage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Vantage::Any => f.write_str("any"),
+            Vantage::Client => f.write_str("client"),
+            Vantage::AnyProxy => f.write_str("any-proxy"),
+            Vantage::Proxy(name) => write!(f, "proxy:{name}"),
+        }
+    }
+}
+
+/// A word that is none of [`VANTAGE_WORDS`] (or `proxy:` without a name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown vantage {word:?}")]
+#[non_exhaustive]
+pub struct UnknownVantage {
+    /// The word as written.
+    pub word: String,
+}
+
+impl FromStr for Vantage {
+    type Err = UnknownVantage;
+
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        match word {
+            "client" => Ok(Vantage::Client),
+            "any" => Ok(Vantage::Any),
+            "any-proxy" => Ok(Vantage::AnyProxy),
+            _ => match word.strip_prefix("proxy:") {
+                Some(name) if !name.is_empty() => Ok(Vantage::Proxy(name.to_owned())),
+                _ => Err(UnknownVantage {
+                    word: word.to_owned(),
+                }),
+            },
+        }
+    }
 }
 
 impl Vantage {
@@ -346,8 +368,7 @@ impl Vantage {
 }
 
 /// What a firewall or middlebox does with a connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FirewallAction {
     /// Let it through.
     Allow,
@@ -366,7 +387,7 @@ pub enum FirewallAction {
 }
 
 /// Names: the lab DNS server, NXDOMAIN names and WPAD.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NamesPlan {
     /// Start a DNS server on loopback that answers the lab's names.
     pub dns: bool,
@@ -379,7 +400,7 @@ pub struct NamesPlan {
 }
 
 /// A UDP responder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UdpPlan {
     /// Unique name.
     pub name: String,
@@ -392,8 +413,7 @@ pub struct UdpPlan {
 }
 
 /// How a UDP responder answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UdpBehaviour {
     /// Answer an IKE_SA_INIT request with a valid IKEv2 header.
     IkeResponder,
@@ -402,7 +422,7 @@ pub enum UdpBehaviour {
 }
 
 /// A real destination proxies relay to for real.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PassthroughPlan {
     /// Host pattern clients use.
     pub hosts: String,
@@ -410,4 +430,20 @@ pub struct PassthroughPlan {
     pub port: Option<u16>,
     /// Where the traffic really goes.
     pub address: SocketAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vantage_words_round_trip() {
+        for word in ["client", "any", "any-proxy", "proxy:corp"] {
+            let vantage: Vantage = word.parse().expect(word);
+            assert_eq!(vantage.to_string(), word);
+        }
+        assert_eq!("proxy:corp".parse(), Ok(Vantage::Proxy("corp".to_owned())));
+        assert!("proxy:".parse::<Vantage>().is_err());
+        assert!("server".parse::<Vantage>().is_err());
+    }
 }

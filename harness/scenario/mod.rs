@@ -1,10 +1,11 @@
 //! Scenario files: parse, validate, and expand into a lab plan, a client profile and expectations.
 //!
 //! Loading runs in fixed steps ([`load_str`]): the TOML is parsed into [`model`] types that keep source
-//! spans, [`validate`](validate::validate) checks names and references, and [`expand`](expand::expand)
-//! produces an [`Expanded`] scenario. The built-in catalog ([`catalog`]) is embedded in the binary.
+//! spans, [`validate`] checks the scenario-wide names, and [`expand`](expand::expand) converts each
+//! part (checking its values, resolving its names to types) into an [`Expanded`] scenario. The built-in catalog ([`catalog`]) is embedded in the binary.
 
 pub mod catalog;
+mod convert;
 pub mod error;
 pub mod expand;
 pub mod load;
@@ -18,6 +19,7 @@ pub use expand::{
     ArtifactSpecs, ClientProxy, ClientSpec, ExecExpectation, Expanded, Expectations, ProbeSpec,
 };
 pub use load::{load_file, load_str};
+pub use names::{ProxyWord, Vocabulary};
 pub mod artifacts;
 pub mod exec;
 pub mod generate;

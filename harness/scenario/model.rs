@@ -1,14 +1,14 @@
 //! The scenario file as written: serde models of the TOML, every table closed to unknown keys.
 //!
 //! Names and references keep their source span ([`Spanned`]) so validation errors can point at the
-//! exact line and column. The documented reference of every key is docs/scenario-format.md.
+//! exact line and column. The file's own words (`tls12-only`, `ike-responder` ...) are enums here, so
+//! the lab plan needs no serde; [`convert`](super::convert) turns each model type into its plan type.
+//! The documented reference of every key is docs/scenario-format.md.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
-
-use crate::lab::{AuthScheme, Personality, RuleAction, TlsVersions, UdpBehaviour};
 
 /// A whole scenario file.
 #[derive(Debug, Deserialize)]
@@ -82,7 +82,7 @@ pub struct Tls {
     pub profile: Spanned<String>,
     /// Accepted versions: `both`, `tls12-only`, `tls13-only`.
     #[serde(default)]
-    pub versions: TlsVersions,
+    pub versions: TlsVersionsKey,
     /// Require a client certificate issued by this CA role.
     pub client_auth: Option<Spanned<String>>,
 }
@@ -92,15 +92,14 @@ pub struct Tls {
 #[serde(deny_unknown_fields)]
 pub struct Http {
     /// Status code (default 200).
-    pub status: Option<u16>,
+    pub status: Option<Spanned<u16>>,
     /// Body (default `ok`).
     pub body: Option<String>,
     /// Delay before answering, in milliseconds.
-    #[serde(default)]
-    pub delay_ms: u64,
+    pub delay_ms: Option<Spanned<u64>>,
     /// Extra response headers.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 /// An endpoint's behaviour.
@@ -126,6 +125,62 @@ pub struct Pac {
     pub proxy: Option<Spanned<String>>,
 }
 
+/// `versions` / `tls_versions`: which TLS versions an endpoint accepts or a client offers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsVersionsKey {
+    /// TLS 1.2 and 1.3.
+    #[default]
+    Both,
+    /// TLS 1.2 only.
+    Tls12Only,
+    /// TLS 1.3 only.
+    Tls13Only,
+}
+
+/// `personality`: the proxy product whose answers are imitated.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PersonalityKey {
+    /// Squid.
+    #[default]
+    Squid,
+    /// A generic proxy.
+    Generic,
+}
+
+/// A rule's `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleActionKey {
+    /// Relay.
+    Allow,
+    /// Answer 403.
+    Deny,
+}
+
+/// A proxy authentication scheme as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthSchemeKey {
+    /// Basic, really checked.
+    Basic,
+    /// NTLM, offered only.
+    Ntlm,
+    /// Negotiate, offered only.
+    Negotiate,
+}
+
+/// A UDP responder's `behaviour`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UdpBehaviourKey {
+    /// Answer IKE_SA_INIT.
+    IkeResponder,
+    /// Never answer.
+    Silent,
+}
+
 /// `[[proxy]]`: a forward proxy.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,7 +189,7 @@ pub struct Proxy {
     pub name: Spanned<String>,
     /// `squid` (default) or `generic`.
     #[serde(default)]
-    pub personality: Personality,
+    pub personality: PersonalityKey,
     /// Access rules, first match wins; absent means allow everything.
     pub rules: Option<Vec<Rule>>,
     /// Squid's default: CONNECT only to 443.
@@ -151,7 +206,7 @@ pub struct Proxy {
     /// A fault injected into every answer.
     pub fault: Option<Fault>,
     /// How long the proxy waits for the origin before answering 504.
-    pub connect_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<Spanned<u64>>,
     /// The proxy's address refuses connections.
     #[serde(default)]
     pub down: bool,
@@ -165,9 +220,9 @@ pub struct Rule {
     pub hosts: String,
     /// Ports; empty means every port.
     #[serde(default)]
-    pub ports: Vec<u16>,
+    pub ports: Vec<Spanned<u16>>,
     /// `allow` or `deny`.
-    pub action: RuleAction,
+    pub action: RuleActionKey,
 }
 
 /// `auth = { ... }` of a proxy.
@@ -175,7 +230,7 @@ pub struct Rule {
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     /// Schemes offered: `basic`, `ntlm`, `negotiate`.
-    pub schemes: Vec<AuthScheme>,
+    pub schemes: Vec<AuthSchemeKey>,
     /// Basic realm.
     pub realm: Option<String>,
     /// Basic users: `{ name = "password" }`.
@@ -206,7 +261,7 @@ pub struct InterceptTable {
 }
 
 /// A proxy fault.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Fault {
     /// Close right after reading CONNECT.
@@ -215,10 +270,10 @@ pub enum Fault {
     Garbage,
     /// Answer every request with this status: `{ status = 502 }`.
     #[serde(rename = "status")]
-    Status(u16),
+    Status(Spanned<u16>),
     /// Wait before answering: `{ slow_ms = 3000 }`.
     #[serde(rename = "slow_ms")]
-    SlowMs(u64),
+    SlowMs(Spanned<u64>),
 }
 
 /// `[[firewall]]`: one firewall or middlebox rule.
@@ -284,7 +339,7 @@ pub struct Udp {
     /// Port clients send to.
     pub port: Spanned<u16>,
     /// `ike-responder` or `silent`.
-    pub behaviour: UdpBehaviour,
+    pub behaviour: UdpBehaviourKey,
 }
 
 /// `[client]`: the simulated client.
@@ -304,11 +359,11 @@ pub struct Client {
     pub client_cert: Option<ClientCert>,
     /// TLS versions the client speaks: `both` (default), `tls12-only`, `tls13-only`.
     #[serde(default)]
-    pub tls_versions: TlsVersions,
+    pub tls_versions: TlsVersionsKey,
     /// Time-out of one TCP connect, in milliseconds.
-    pub connect_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<Spanned<u64>>,
     /// Time-out of one handshake or answer, in milliseconds.
-    pub io_timeout_ms: Option<u64>,
+    pub io_timeout_ms: Option<Spanned<u64>>,
     /// What the client tries.
     #[serde(default)]
     pub probes: Vec<Spanned<ProbeKey>>,

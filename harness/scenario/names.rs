@@ -1,6 +1,54 @@
-//! The names a scenario may refer to outside itself: certificate profiles, CA roles, client proxy modes.
+//! The vocabularies a scenario may use from outside itself — certificate profiles, CA roles, diagnosis
+//! codes, firewall vantages — and the client's proxy words; each defined once and resolved to its type
+//! by validation.
+
+use std::str::FromStr;
 
 use egresslab_certs::{CaRole, Profile};
+
+use crate::check::taxonomy;
+use crate::check::Code;
+
+/// A closed vocabulary: the words a scenario may write for one kind of thing, and the type each
+/// word resolves to.
+pub trait Vocabulary: Sized {
+    /// What the words name, for error messages (`certificate profile`).
+    const KIND: &'static str;
+    /// The type a word stands for, if it is one of the vocabulary's.
+    fn lookup(word: &str) -> Option<Self>;
+    /// What would have been accepted, for error messages.
+    fn expected() -> String;
+}
+
+impl Vocabulary for Profile {
+    const KIND: &'static str = "certificate profile";
+    fn lookup(word: &str) -> Option<Self> {
+        Profile::from_str(word).ok()
+    }
+    fn expected() -> String {
+        one_of(&profiles())
+    }
+}
+
+impl Vocabulary for CaRole {
+    const KIND: &'static str = "CA role";
+    fn lookup(word: &str) -> Option<Self> {
+        CaRole::from_str(word).ok()
+    }
+    fn expected() -> String {
+        one_of(&ca_roles())
+    }
+}
+
+impl Vocabulary for Code {
+    const KIND: &'static str = "diagnosis code";
+    fn lookup(word: &str) -> Option<Self> {
+        taxonomy::lookup(word).map(|diagnosis| Code(diagnosis.code.as_str()))
+    }
+    fn expected() -> String {
+        "a code of the taxonomy (harness/check/diagnoses.toml, `egresslab explain`)".to_owned()
+    }
+}
 
 /// Certificate profile names of the certificate factory (kebab-case).
 pub fn profiles() -> Vec<&'static str> {
@@ -10,6 +58,34 @@ pub fn profiles() -> Vec<&'static str> {
 /// CA role names of the certificate factory.
 pub fn ca_roles() -> Vec<&'static str> {
     CaRole::ALL.iter().map(CaRole::name).collect()
+}
+
+/// How `[client] proxy` is written: one of these modes, or a proxy's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyWord {
+    /// `direct` (the default): no proxy.
+    Direct,
+    /// `pac`: the scenario's PAC endpoint.
+    Pac,
+    /// `wpad`: WPAD with the `[names]` suffix.
+    Wpad,
+    /// Any other word: the name of a `[[proxy]]`.
+    Named(String),
+}
+
+impl ProxyWord {
+    /// The words that are modes, not proxy names.
+    pub const MODES: &'static [&'static str] = &["direct", "pac", "wpad"];
+
+    /// The meaning of `word`.
+    pub fn of(word: &str) -> ProxyWord {
+        match word {
+            "direct" => ProxyWord::Direct,
+            "pac" => ProxyWord::Pac,
+            "wpad" => ProxyWord::Wpad,
+            name => ProxyWord::Named(name.to_owned()),
+        }
+    }
 }
 
 /// `a`, `b` and `c` as an "expected" list for error messages.
@@ -36,7 +112,7 @@ pub fn is_code(code: &str) -> bool {
 
 /// Whether a diagnosis code is one of the taxonomy's (harness/check/diagnoses.toml).
 pub fn is_known_code(code: &str) -> bool {
-    crate::check::taxonomy::lookup(code).is_some()
+    Code::lookup(code).is_some()
 }
 
 #[cfg(test)]
@@ -57,6 +133,19 @@ mod tests {
         assert!(is_known_code("proxy.auth_required"));
         assert!(is_known_code("connector.servicebus_https_fallback"));
         assert!(!is_known_code("proxy.no_such_thing"));
+        assert_eq!(
+            Code::lookup("proxy.auth_required"),
+            Some(crate::check::codes::PROXY_AUTH_REQUIRED)
+        );
+    }
+
+    #[test]
+    fn words_resolve_to_their_types() {
+        assert_eq!(Profile::lookup("sha512-rsa"), Some(Profile::Sha512Rsa));
+        assert_eq!(CaRole::lookup("lab"), Some(CaRole::Lab));
+        assert_eq!(CaRole::lookup("corporate"), None);
+        assert_eq!(ProxyWord::of("wpad"), ProxyWord::Wpad);
+        assert_eq!(ProxyWord::of("corp"), ProxyWord::Named("corp".to_owned()));
     }
 
     #[test]

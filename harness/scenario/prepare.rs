@@ -3,15 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use egresslab_certs::{CaRole, Profile};
+use egresslab_certs::CaRole;
 use rustls_pki_types::CertificateDer;
 use serde_json::json;
 
-use crate::check::{ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting};
+use crate::check::{ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting, TlsVersions};
 use crate::lab::pattern::{host_matches, sample_host};
-use crate::lab::{Lab, TlsVersions};
+use crate::lab::Lab;
 
 use super::artifacts::{write_artifacts, ArtifactContext};
 use super::expand::{ClientProxy, Expanded, ProbeSpec};
@@ -143,9 +142,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
     let dir = lab.dir();
     let mut trust_pem = String::new();
     for role in &spec.trust {
-        if let Ok(role) = CaRole::from_str(role) {
-            trust_pem.push_str(&lab.ca_pem(role));
-        }
+        trust_pem.push_str(&lab.ca_pem(*role));
     }
     let trust_bundle = write(dir.join("client-trust.pem"), &trust_pem)?;
     let trust = pem_certs("trust bundle", &trust_pem)?;
@@ -154,10 +151,11 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
     let mut client_files = None;
     let mut cert_info = None;
     if let Some((profile, hosts)) = &spec.client_cert {
-        let minted = Profile::from_str(profile)
-            .and_then(|p| lab.certs().mint(p, hosts))
+        let minted = lab
+            .certs()
+            .mint(*profile, hosts)
             .map_err(|e| PrepareError::Certificate {
-                what: profile.clone(),
+                what: profile.to_string(),
                 message: e.to_string(),
             })?;
         let thumbprint = minted.info().map(|i| i.thumbprint_sha1).unwrap_or_default();
@@ -209,10 +207,11 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
                     source,
                 })?;
                 for (index, profile) in profiles.iter().enumerate() {
-                    let minted = Profile::from_str(profile)
-                        .and_then(|p| lab.certs().mint(p, &["client.egresslab.test".to_owned()]))
+                    let minted = lab
+                        .certs()
+                        .mint(*profile, &["client.egresslab.test".to_owned()])
                         .map_err(|e| PrepareError::Certificate {
-                            what: profile.clone(),
+                            what: profile.to_string(),
                             message: e.to_string(),
                         })?;
                     write(
@@ -253,7 +252,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
     config.trust = trust;
     // A client that trusts the lab root also holds the lab's issuing CA in its intermediate store, as a
     // domain-joined Windows machine does; that is what lets the checks prove an incomplete chain.
-    if spec.trust.iter().any(|role| role == "lab") {
+    if spec.trust.contains(&CaRole::Lab) {
         config.intermediates = vec![lab
             .certs()
             .authority(CaRole::Intermediate)
@@ -270,6 +269,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<Prepared, PrepareError>
     config.dns_server = lab.dns_address();
     config.connect_timeout = spec.connect_timeout;
     config.io_timeout = spec.io_timeout;
+    config.tls_versions = spec.tls_versions;
     let connect_to = connect_to
         .iter()
         .map(|c| {
@@ -302,12 +302,9 @@ pub fn legitimate_issuers(lab: &Lab, scenario: &Expanded) -> Vec<String> {
         let Some(tls) = &endpoint.tls else {
             continue;
         };
-        let Ok(profile) = Profile::from_str(&tls.profile) else {
-            continue;
-        };
         let info = lab
             .certs()
-            .mint(profile, &endpoint.hosts)
+            .mint(tls.profile, &endpoint.hosts)
             .and_then(|minted| minted.info());
         match info {
             Ok(info) => {

@@ -1,27 +1,71 @@
-//! Step two of loading: check every name, reference and value of a parsed file.
+//! Step two of loading: the scenario-wide checks (ids, unique names, references between the file's
+//! own parts) and the [`Scope`] every conversion of [`convert`](super::convert) checks its values and
+//! resolves its names against. A name can be unknown only here and there, and is reported once, with
+//! its file:line:column.
 
 use std::collections::HashMap;
 
 use serde_spanned::Spanned;
 
 use super::error::{Location, ScenarioError};
-use super::model::{Behaviour, ProbeKey, ScenarioFile};
-use super::names::{ca_roles, is_code, is_known_code, one_of, profiles};
+use super::model::{Behaviour, Endpoint, ScenarioFile};
+use super::names::{one_of, Vocabulary};
 
-/// The client proxy modes that are not proxy names.
-const PROXY_MODES: &[&str] = &["direct", "pac", "wpad"];
-
-struct Checker<'a> {
-    file: &'a str,
-    text: &'a str,
+/// A validated scenario's names and where to point errors: the file, its text and what it defines.
+pub(crate) struct Scope<'a> {
+    /// The file as given by the caller.
+    pub(crate) file: &'a str,
+    /// The file's text (for line and column).
+    pub(crate) text: &'a str,
+    /// The whole parsed file.
+    pub(crate) scenario: &'a ScenarioFile,
+    /// Proxy names in file order.
+    pub(crate) proxies: Vec<&'a str>,
 }
 
-impl Checker<'_> {
-    fn at<T>(&self, spanned: &Spanned<T>) -> Location {
+impl<'a> Scope<'a> {
+    /// Check the scenario id and the uniqueness of every name, and index what the file defines.
+    pub(crate) fn new(
+        file: &'a str,
+        text: &'a str,
+        scenario: &'a ScenarioFile,
+    ) -> Result<Scope<'a>, ScenarioError> {
+        let scope = Scope {
+            file,
+            text,
+            scenario,
+            proxies: scenario
+                .proxy
+                .iter()
+                .map(|p| p.name.get_ref().as_str())
+                .collect(),
+        };
+        let name = &scenario.scenario.name;
+        if !is_id(name.get_ref()) {
+            return Err(scope.invalid(
+                name,
+                format!("scenario name `{}`", name.get_ref()),
+                "lowercase letters, digits and dashes (the file name without .toml)",
+            ));
+        }
+        scope.unique("endpoint", scenario.endpoint.iter().map(|e| &e.name))?;
+        scope.unique("proxy", scenario.proxy.iter().map(|p| &p.name))?;
+        scope.unique("udp", scenario.udp.iter().map(|u| &u.name))?;
+        Ok(scope)
+    }
+
+    /// Where `spanned` starts.
+    pub(crate) fn at<T>(&self, spanned: &Spanned<T>) -> Location {
         Location::of(self.file, self.text, &spanned.span())
     }
 
-    fn invalid<T>(&self, spanned: &Spanned<T>, what: String, expected: &str) -> ScenarioError {
+    /// A value that parses but is not acceptable.
+    pub(crate) fn invalid<T>(
+        &self,
+        spanned: &Spanned<T>,
+        what: String,
+        expected: &str,
+    ) -> ScenarioError {
         ScenarioError::Invalid {
             at: self.at(spanned),
             what,
@@ -29,21 +73,64 @@ impl Checker<'_> {
         }
     }
 
-    fn reference(
+    /// `word` resolved in its vocabulary, or the error naming it.
+    pub(crate) fn word<W: Vocabulary>(&self, word: &Spanned<String>) -> Result<W, ScenarioError> {
+        W::lookup(word.get_ref()).ok_or_else(|| ScenarioError::UnknownReference {
+            at: self.at(word),
+            kind: W::KIND,
+            name: word.get_ref().clone(),
+            expected: W::expected(),
+        })
+    }
+
+    /// `name`, checked to be one of `known`.
+    pub(crate) fn reference(
         &self,
-        spanned: &Spanned<String>,
+        name: &Spanned<String>,
         kind: &'static str,
         known: &[&str],
-    ) -> Result<(), ScenarioError> {
-        if known.contains(&spanned.get_ref().as_str()) {
-            return Ok(());
+    ) -> Result<String, ScenarioError> {
+        if known.contains(&name.get_ref().as_str()) {
+            return Ok(name.get_ref().clone());
         }
-        Err(ScenarioError::UnknownReference {
+        Err(self.unknown(name, kind, name.get_ref(), known))
+    }
+
+    /// `name`, checked to be one of the scenario's proxies.
+    pub(crate) fn proxy(&self, name: &Spanned<String>) -> Result<String, ScenarioError> {
+        self.reference(name, "proxy", &self.proxies)
+    }
+
+    /// An unknown `name` of `kind` at `spanned`.
+    pub(crate) fn unknown<T>(
+        &self,
+        spanned: &Spanned<T>,
+        kind: &'static str,
+        name: &str,
+        known: &[&str],
+    ) -> ScenarioError {
+        ScenarioError::UnknownReference {
             at: self.at(spanned),
             kind,
-            name: spanned.get_ref().clone(),
+            name: name.to_owned(),
             expected: one_of(known),
-        })
+        }
+    }
+
+    /// A port clients can use (not 0).
+    pub(crate) fn port(&self, port: &Spanned<u16>) -> Result<u16, ScenarioError> {
+        if *port.get_ref() == 0 {
+            return Err(self.invalid(port, "port 0".to_owned(), "a port from 1 to 65535"));
+        }
+        Ok(*port.get_ref())
+    }
+
+    /// The first endpoint that serves PAC.
+    pub(crate) fn pac_endpoint(&self) -> Option<&'a Endpoint> {
+        self.scenario
+            .endpoint
+            .iter()
+            .find(|e| e.behaviour == Behaviour::Pac)
     }
 
     fn unique<'n>(
@@ -69,374 +156,25 @@ impl Checker<'_> {
         }
         Ok(())
     }
-
-    fn port(&self, port: &Spanned<u16>) -> Result<(), ScenarioError> {
-        if *port.get_ref() == 0 {
-            return Err(self.invalid(port, "port 0".to_owned(), "a port from 1 to 65535"));
-        }
-        Ok(())
-    }
 }
 
-/// Check a parsed scenario; the first problem found is returned.
-pub fn validate(file: &str, text: &str, scenario: &ScenarioFile) -> Result<(), ScenarioError> {
-    let c = Checker { file, text };
-    let name = &scenario.scenario.name;
-    if !is_id(name.get_ref()) {
-        return Err(c.invalid(
-            name,
-            format!("scenario name `{}`", name.get_ref()),
-            "lowercase letters, digits and dashes (the file name without .toml)",
+/// A regular expression of `[[expect.exec]]`, checked to compile.
+pub(crate) fn regex(scope: &Scope<'_>, pattern: &Spanned<String>) -> Result<String, ScenarioError> {
+    if let Err(error) = regex::Regex::new(pattern.get_ref()) {
+        let message = error
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        return Err(scope.invalid(
+            pattern,
+            format!("regular expression `{}` ({message})", pattern.get_ref()),
+            "a valid regular expression",
         ));
     }
-    c.unique("endpoint", scenario.endpoint.iter().map(|e| &e.name))?;
-    c.unique("proxy", scenario.proxy.iter().map(|p| &p.name))?;
-    c.unique("udp", scenario.udp.iter().map(|u| &u.name))?;
-    let proxies: Vec<&str> = scenario
-        .proxy
-        .iter()
-        .map(|p| p.name.get_ref().as_str())
-        .collect();
-
-    for endpoint in &scenario.endpoint {
-        c.port(&endpoint.port)?;
-        if endpoint.hosts.is_empty() {
-            return Err(c.invalid(
-                &endpoint.name,
-                "endpoint without hosts".to_owned(),
-                "at least one host name or *.suffix pattern",
-            ));
-        }
-        for host in &endpoint.hosts {
-            if !is_host_pattern(host.get_ref()) {
-                return Err(c.invalid(
-                    host,
-                    format!("host `{}`", host.get_ref()),
-                    "a host name or a *.suffix pattern",
-                ));
-            }
-        }
-        if let Some(tls) = &endpoint.tls {
-            c.reference(&tls.profile, "certificate profile", &profiles())?;
-            if let Some(ca) = &tls.client_auth {
-                c.reference(ca, "CA role", &ca_roles())?;
-            }
-        }
-        match (endpoint.behaviour, &endpoint.pac, &endpoint.http) {
-            (Behaviour::Pac, None, _) => {
-                return Err(c.invalid(
-                    &endpoint.name,
-                    "a `pac` endpoint without a `pac` table".to_owned(),
-                    "pac = { proxy = \"NAME\" } or pac = {}",
-                ));
-            }
-            (Behaviour::Pac, Some(pac), _) => {
-                if let Some(proxy) = &pac.proxy {
-                    c.reference(proxy, "proxy", &proxies)?;
-                }
-            }
-            (_, Some(_), _) => {
-                return Err(c.invalid(
-                    &endpoint.name,
-                    "a `pac` table on an endpoint that does not serve PAC".to_owned(),
-                    "behaviour = \"pac\"",
-                ));
-            }
-            (Behaviour::Echo | Behaviour::Revocation, None, Some(_)) => {
-                return Err(c.invalid(
-                    &endpoint.name,
-                    "an `http` answer on an endpoint that does not answer HTTP".to_owned(),
-                    "behaviour = \"http\" (the default)",
-                ));
-            }
-            _ => {}
-        }
-    }
-
-    for proxy in &scenario.proxy {
-        if let Some(upstream) = &proxy.upstream {
-            let others: Vec<&str> = proxies
-                .iter()
-                .copied()
-                .filter(|p| p != proxy.name.get_ref())
-                .collect();
-            c.reference(upstream, "proxy", &others)?;
-        }
-        if let Some(profile) = &proxy.tls_profile {
-            c.reference(profile, "certificate profile", &profiles())?;
-        }
-    }
-
-    for rule in &scenario.firewall {
-        if let Some(port) = &rule.port {
-            c.port(port)?;
-        }
-        if let Some(from) = &rule.from {
-            match from.get_ref().strip_prefix("proxy:") {
-                Some(name) => {
-                    if !proxies.contains(&name) {
-                        return Err(ScenarioError::UnknownReference {
-                            at: c.at(from),
-                            kind: "proxy",
-                            name: name.to_owned(),
-                            expected: one_of(&proxies),
-                        });
-                    }
-                }
-                None => c.reference(
-                    from,
-                    "firewall vantage",
-                    &["client", "any", "any-proxy", "proxy:NAME"],
-                )?,
-            }
-        }
-    }
-
-    for udp in &scenario.udp {
-        c.port(&udp.port)?;
-    }
-
-    validate_client(&c, scenario, &proxies)?;
-    validate_expect(&c, scenario)
-}
-
-fn validate_client(
-    c: &Checker<'_>,
-    scenario: &ScenarioFile,
-    proxies: &[&str],
-) -> Result<(), ScenarioError> {
-    let client = &scenario.client;
-    let has_pac = scenario
-        .endpoint
-        .iter()
-        .any(|e| e.behaviour == Behaviour::Pac);
-    if let Some(proxy) = &client.proxy {
-        let mut known: Vec<&str> = PROXY_MODES.to_vec();
-        known.extend(proxies);
-        c.reference(proxy, "client proxy", &known)?;
-        match proxy.get_ref().as_str() {
-            "pac" if !has_pac => {
-                return Err(c.invalid(
-                    proxy,
-                    "`pac` without a PAC endpoint".to_owned(),
-                    "an [[endpoint]] with behaviour = \"pac\"",
-                ));
-            }
-            "wpad" => {
-                let Some(suffix) = &scenario.names.suffix else {
-                    return Err(c.invalid(
-                        proxy,
-                        "`wpad` without a DNS suffix".to_owned(),
-                        "[names] suffix = \"corp.example\"",
-                    ));
-                };
-                let wpad = format!("wpad.{suffix}");
-                let served = scenario.endpoint.iter().any(|e| {
-                    e.behaviour == Behaviour::Pac
-                        && e.hosts
-                            .iter()
-                            .any(|h| h.get_ref().eq_ignore_ascii_case(&wpad))
-                });
-                if !served {
-                    return Err(c.invalid(
-                        proxy,
-                        format!("`wpad` but no PAC endpoint serves `{wpad}`"),
-                        "a pac endpoint with that host",
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    if let Some(trust) = &client.trust {
-        for role in trust {
-            c.reference(role, "CA role", &ca_roles())?;
-        }
-    }
-    if let Some(cert) = &client.client_cert {
-        c.reference(&cert.profile, "certificate profile", &profiles())?;
-    }
-    for probe in &client.probes {
-        validate_probe(c, scenario, probe)?;
-    }
-    let artifacts = &client.artifacts;
-    for proxy in [
-        artifacts.exe_config.as_ref().and_then(|e| e.proxy.as_ref()),
-        artifacts.netsh.as_ref().and_then(|n| n.proxy.as_ref()),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        c.reference(proxy, "proxy", proxies)?;
-    }
-    if let Some(trust) = &artifacts.trust_settings {
-        match (&trust.thumbprint_of, &trust.thumbprint) {
-            (Some(of), None) => {
-                c.reference(of, "certificate", &["client_cert"])?;
-                if client.client_cert.is_none() {
-                    return Err(c.invalid(
-                        of,
-                        "`thumbprint_of = \"client_cert\"` without a client certificate".to_owned(),
-                        "[client] client_cert = { profile = ... }",
-                    ));
-                }
-            }
-            (None, Some(thumbprint)) => {
-                let t = thumbprint.get_ref();
-                if t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(c.invalid(
-                        thumbprint,
-                        format!("thumbprint `{t}`"),
-                        "40 hexadecimal digits (a SHA-1 thumbprint)",
-                    ));
-                }
-            }
-            _ => {
-                return Err(ScenarioError::Invalid {
-                    at: Location::at(c.file, c.text, 0),
-                    what: "trust_settings names no thumbprint, or two".to_owned(),
-                    expected:
-                        "exactly one of thumbprint_of = \"client_cert\" or thumbprint = \"HEX\""
-                            .to_owned(),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-fn validate_probe(
-    c: &Checker<'_>,
-    scenario: &ScenarioFile,
-    probe: &Spanned<ProbeKey>,
-) -> Result<(), ScenarioError> {
-    match probe.get_ref() {
-        ProbeKey::Url(url) => {
-            if split_url(url).is_none() {
-                return Err(c.invalid(
-                    probe,
-                    format!("url `{url}`"),
-                    "an http:// or https:// URL with a host",
-                ));
-            }
-        }
-        ProbeKey::Tcp(target) => {
-            if split_host_port(target).is_none() {
-                return Err(c.invalid(
-                    probe,
-                    format!("tcp target `{target}`"),
-                    "HOST:PORT with a port from 1 to 65535",
-                ));
-            }
-        }
-        ProbeKey::Revocation(urls) => {
-            if let Some(url) = urls.iter().find(|u| split_url(u).is_none()) {
-                return Err(c.invalid(probe, format!("url `{url}`"), "http:// URLs"));
-            }
-        }
-        ProbeKey::Backend(backend) => {
-            if split_url(&backend.url).is_none() {
-                return Err(c.invalid(
-                    probe,
-                    format!("url `{}`", backend.url),
-                    "an http:// or https:// URL",
-                ));
-            }
-            if backend.default_timeout_ms >= backend.long_timeout_ms {
-                return Err(c.invalid(
-                    probe,
-                    "default_timeout_ms not below long_timeout_ms".to_owned(),
-                    "the long time-out to be longer than the default",
-                ));
-            }
-        }
-        ProbeKey::Ike(host) => {
-            if !scenario
-                .udp
-                .iter()
-                .any(|u| u.host.eq_ignore_ascii_case(host))
-            {
-                return Err(c.invalid(
-                    probe,
-                    format!("ike probe of `{host}` without a UDP responder for it"),
-                    "[[udp]] entries with that host (ports 500 and 4500)",
-                ));
-            }
-        }
-        ProbeKey::MachineCertificate(wanted) => {
-            if let Some(unknown) = wanted.iter().find(|p| !profiles().contains(&p.as_str())) {
-                return Err(ScenarioError::UnknownReference {
-                    at: c.at(probe),
-                    kind: "certificate profile",
-                    name: unknown.clone(),
-                    expected: one_of(&profiles()),
-                });
-            }
-        }
-        ProbeKey::Servicebus(host) => {
-            if host.is_empty() || host.contains([':', '/']) {
-                return Err(c.invalid(
-                    probe,
-                    format!("servicebus host `{host}`"),
-                    "a host name without port or path",
-                ));
-            }
-        }
-        ProbeKey::ConnectorEndpoints | ProbeKey::VpnServer(_) => {}
-    }
-    Ok(())
-}
-
-fn validate_expect(c: &Checker<'_>, scenario: &ScenarioFile) -> Result<(), ScenarioError> {
-    let expect = &scenario.expect;
-    for code in expect.diagnoses.iter().chain(&expect.absent) {
-        if !is_code(code.get_ref()) {
-            return Err(c.invalid(
-                code,
-                format!("diagnosis code `{}`", code.get_ref()),
-                "a dotted lowercase code such as `proxy.auth_required`",
-            ));
-        }
-        if !is_known_code(code.get_ref()) {
-            return Err(ScenarioError::UnknownReference {
-                at: c.at(code),
-                kind: "diagnosis code",
-                name: code.get_ref().clone(),
-                expected:
-                    "a code of the taxonomy (harness/check/diagnoses.toml, `egresslab explain`)"
-                        .to_owned(),
-            });
-        }
-    }
-    if expect.diagnoses.is_empty() && !expect.healthy {
-        return Err(c.invalid(
-            &scenario.scenario.name,
-            "[expect] asks for nothing".to_owned(),
-            "diagnoses = [codes] or healthy = true",
-        ));
-    }
-    for exec in &expect.exec {
-        for pattern in [&exec.stdout_matches, &exec.stderr_matches]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(error) = regex::Regex::new(pattern.get_ref()) {
-                let message = error
-                    .to_string()
-                    .lines()
-                    .last()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
-                return Err(c.invalid(
-                    pattern,
-                    format!("regular expression `{}` ({message})", pattern.get_ref()),
-                    "a valid regular expression",
-                ));
-            }
-        }
-    }
-    Ok(())
+    Ok(pattern.get_ref().clone())
 }
 
 /// Whether `name` is a scenario id: lowercase letters, digits and inner dashes.
@@ -449,7 +187,7 @@ pub fn is_id(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn is_host_pattern(host: &str) -> bool {
+pub(crate) fn is_host_pattern(host: &str) -> bool {
     let name = host.strip_prefix("*.").unwrap_or(host);
     !name.is_empty()
         && name.split('.').all(|label| {

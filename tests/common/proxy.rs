@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use egresslab::certs::Profile;
 use egresslab::lab::{EndpointBehaviour, EndpointPlan, Lab, LabBuilder, ProxyPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,7 +20,7 @@ pub fn world() -> LabBuilder {
     Lab::builder()
         .endpoint(EndpointPlan::http("echo", &[ECHO], 443).behaviour(EndpointBehaviour::Echo))
         .endpoint(EndpointPlan::http("web", &[WEB], 80))
-        .endpoint(EndpointPlan::https("secure", &[SECURE], "valid"))
+        .endpoint(EndpointPlan::https("secure", &[SECURE], Profile::Valid))
 }
 
 /// A lab with the usual world and one proxy.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use egresslab_certs::{CaRole, Factory, Profile};
+use egresslab_certs::Factory;
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::{CertificateError, RootCertStore, ServerConfig};
 
@@ -23,15 +23,11 @@ pub(crate) fn setup(
     tls: &TlsPlan,
     factory: &Factory,
 ) -> Result<TlsSetup, LabError> {
-    let profile: Profile = tls.profile.parse().map_err(|_| LabError::UnknownProfile {
-        endpoint: plan.name.clone(),
-        profile: tls.profile.clone(),
-    })?;
     let minted = factory
-        .mint(profile, &plan.hosts)
+        .mint(tls.profile, &plan.hosts)
         .map_err(|source| LabError::Mint {
             endpoint: plan.name.clone(),
-            profile: tls.profile.clone(),
+            profile: tls.profile,
             source,
         })?;
     let served = minted
@@ -55,13 +51,9 @@ pub(crate) fn setup(
     let builder = match &tls.client_auth {
         None => builder.with_no_client_auth(),
         Some(client_auth) => {
-            let role: CaRole = client_auth.ca.parse().map_err(|_| LabError::UnknownCa {
-                endpoint: plan.name.clone(),
-                ca: client_auth.ca.clone(),
-            })?;
             let mut roots = RootCertStore::empty();
             roots
-                .add(factory.authority(role).cert_der().clone())
+                .add(factory.authority(client_auth.ca).cert_der().clone())
                 .map_err(tls_error)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()

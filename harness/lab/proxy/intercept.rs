@@ -28,12 +28,6 @@ use super::{tls_version, Proxy};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum TlsSetupError {
-    /// The profile name is not one the certificate factory knows.
-    #[error("unknown certificate profile {profile:?}")]
-    UnknownProfile {
-        /// The name in the plan.
-        profile: String,
-    },
     /// The certificate could not be minted.
     #[error("cannot mint a certificate for {host}")]
     Mint {
@@ -71,14 +65,11 @@ fn server_config(
 /// names a client uses to reach the proxy.
 pub(crate) fn listener_config(
     certs: &Factory,
-    profile: &str,
+    profile: Profile,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let parsed: Profile = profile.parse().map_err(|_| TlsSetupError::UnknownProfile {
-        profile: profile.to_owned(),
-    })?;
     let hosts = ["127.0.0.1", "::1", "localhost"].map(str::to_owned);
     let minted = certs
-        .mint(parsed, &hosts)
+        .mint(profile, &hosts)
         .map_err(|source| TlsSetupError::Mint {
             host: hosts.join(", "),
             source,

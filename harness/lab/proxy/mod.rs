@@ -95,7 +95,7 @@ impl Next {
 pub(crate) async fn serve(listener: TcpListener, ctx: ProxyContext) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let source = format!("proxy:{}", ctx.plan.name);
-    let tls = match ctx.plan.tls_profile.as_deref() {
+    let tls = match ctx.plan.tls_profile {
         None => Ok(None),
         Some(profile) => {
             intercept::listener_config(&ctx.certs, profile).map(|c| Some(TlsAcceptor::from(c)))
@@ -251,7 +251,7 @@ impl Proxy {
                     sni: session.server_name().map(str::to_owned),
                     served: format!(
                         "proxy certificate ({})",
-                        self.plan.tls_profile.as_deref().unwrap_or_default()
+                        self.plan.tls_profile.map(|p| p.name()).unwrap_or_default()
                     ),
                     client_cert: None,
                 });

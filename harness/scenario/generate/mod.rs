@@ -178,7 +178,7 @@ mod tests {
             if truth == HEALTHY {
                 assert!(scenario.expect.healthy);
             } else {
-                assert_eq!(scenario.expect.diagnoses, vec![truth.to_owned()]);
+                assert_eq!(scenario.expect.diagnoses, vec![truth]);
             }
         }
     }

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::check::{self, taxonomy, Probe, Severity, TlsVersions as ClientVersions};
-use crate::lab::{Lab, TlsVersions};
+use crate::check::{self, taxonomy, Probe, Severity, TlsVersions};
+use crate::lab::Lab;
 
 use super::super::exec::run_command;
 use super::super::expand::{Expanded, ProbeSpec};
@@ -90,13 +90,8 @@ pub async fn judge_scenario(scenario: &Expanded, judge: Judge<'_>) -> Verdict {
     };
     match prepare(&lab, scenario) {
         Err(error) => verdict.error = Some(format!("cannot prepare the client: {error}")),
-        Ok(mut prepared) => match judge {
+        Ok(prepared) => match judge {
             Judge::Builtin => {
-                prepared.config.tls_versions = match scenario.client.tls_versions {
-                    TlsVersions::Both => ClientVersions::Both,
-                    TlsVersions::Tls12Only => ClientVersions::Tls12Only,
-                    TlsVersions::Tls13Only => ClientVersions::Tls13Only,
-                };
                 let report = check::run(&prepared.config, &prepared.probes).await;
                 let codes: Vec<&str> = report.codes().iter().map(|c| c.as_str()).collect();
                 verdict.codes = error_codes(codes);

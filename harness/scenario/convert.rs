@@ -1,0 +1,670 @@
+//! From the file model to the plan, one conversion per model type: [`From`] where every value is
+//! acceptable, [`Resolve`] where a value is checked or a name resolved against the [`Scope`]. Adding a
+//! scenario key is one edit here, next to its model type in [`model`](super::model).
+
+use std::time::Duration;
+
+use egresslab_certs::{CaRole, Profile};
+use serde_spanned::Spanned;
+
+use crate::check::{self, Code, Probe};
+use crate::lab::{
+    self, AuthScheme, ClientAuthPlan, EndpointBehaviour, EndpointPlan, FirewallAction,
+    FirewallRule, HttpAnswer, InterceptPlan, NamesPlan, Personality, ProxyAuthPlan, ProxyFault,
+    ProxyPlan, ProxyRule, RuleAction, TlsPlan, UdpBehaviour, UdpPlan, Vantage, VANTAGE_WORDS,
+};
+
+use super::error::{Location, ScenarioError};
+use super::expand::{
+    pac_script, ArtifactSpecs, ClientProxy, ClientSpec, ExecExpectation, Expectations, ProbeSpec,
+};
+use super::model::{
+    self, AuthSchemeKey, Behaviour, FirewallActionKey, Intercept, PersonalityKey, ProbeKey,
+    RuleActionKey, TlsVersionsKey, UdpBehaviourKey,
+};
+use super::names::{is_code, ProxyWord};
+use super::validate::{is_host_pattern, regex, split_host_port, split_url, Scope};
+
+/// A model value that becomes a plan value once checked against the scenario it belongs to.
+pub(crate) trait Resolve {
+    /// What it becomes.
+    type Plan;
+    /// Check the value and resolve its names; the first problem is returned, located.
+    fn resolve(&self, scope: &Scope<'_>) -> Result<Self::Plan, ScenarioError>;
+}
+
+impl From<TlsVersionsKey> for lab::TlsVersions {
+    fn from(key: TlsVersionsKey) -> Self {
+        match key {
+            TlsVersionsKey::Both => lab::TlsVersions::Both,
+            TlsVersionsKey::Tls12Only => lab::TlsVersions::Tls12Only,
+            TlsVersionsKey::Tls13Only => lab::TlsVersions::Tls13Only,
+        }
+    }
+}
+
+impl From<TlsVersionsKey> for check::TlsVersions {
+    fn from(key: TlsVersionsKey) -> Self {
+        match key {
+            TlsVersionsKey::Both => check::TlsVersions::Both,
+            TlsVersionsKey::Tls12Only => check::TlsVersions::Tls12Only,
+            TlsVersionsKey::Tls13Only => check::TlsVersions::Tls13Only,
+        }
+    }
+}
+
+impl From<PersonalityKey> for Personality {
+    fn from(key: PersonalityKey) -> Self {
+        match key {
+            PersonalityKey::Squid => Personality::Squid,
+            PersonalityKey::Generic => Personality::Generic,
+        }
+    }
+}
+
+impl From<RuleActionKey> for RuleAction {
+    fn from(key: RuleActionKey) -> Self {
+        match key {
+            RuleActionKey::Allow => RuleAction::Allow,
+            RuleActionKey::Deny => RuleAction::Deny,
+        }
+    }
+}
+
+impl From<AuthSchemeKey> for AuthScheme {
+    fn from(key: AuthSchemeKey) -> Self {
+        match key {
+            AuthSchemeKey::Basic => AuthScheme::Basic,
+            AuthSchemeKey::Ntlm => AuthScheme::Ntlm,
+            AuthSchemeKey::Negotiate => AuthScheme::Negotiate,
+        }
+    }
+}
+
+impl From<UdpBehaviourKey> for UdpBehaviour {
+    fn from(key: UdpBehaviourKey) -> Self {
+        match key {
+            UdpBehaviourKey::IkeResponder => UdpBehaviour::IkeResponder,
+            UdpBehaviourKey::Silent => UdpBehaviour::Silent,
+        }
+    }
+}
+
+impl From<FirewallActionKey> for FirewallAction {
+    fn from(key: FirewallActionKey) -> Self {
+        match key {
+            FirewallActionKey::Allow => FirewallAction::Allow,
+            FirewallActionKey::Reject => FirewallAction::Reject,
+            FirewallActionKey::Drop => FirewallAction::Drop,
+            FirewallActionKey::Hang => FirewallAction::Hang,
+            FirewallActionKey::KillTls12 => FirewallAction::KillTls12,
+            FirewallActionKey::KillSha512 => FirewallAction::KillSha512,
+            FirewallActionKey::ResetAfter(n) => FirewallAction::ResetAfter(n),
+        }
+    }
+}
+
+impl From<&model::Auth> for ProxyAuthPlan {
+    fn from(auth: &model::Auth) -> Self {
+        ProxyAuthPlan {
+            schemes: auth.schemes.iter().map(|s| (*s).into()).collect(),
+            realm: auth.realm.clone().unwrap_or_else(|| "egresslab".to_owned()),
+            users: auth
+                .users
+                .iter()
+                .map(|(user, password)| (user.clone(), password.clone()))
+                .collect(),
+        }
+    }
+}
+
+impl Intercept {
+    /// The interception plan, `None` when interception is off.
+    pub fn plan(&self) -> Option<InterceptPlan> {
+        match self {
+            Intercept::Flag(false) => None,
+            Intercept::Flag(true) => Some(InterceptPlan {
+                passthrough: Vec::new(),
+            }),
+            Intercept::Table(table) => Some(InterceptPlan {
+                passthrough: table.passthrough.clone(),
+            }),
+        }
+    }
+}
+
+impl From<&model::Names> for NamesPlan {
+    fn from(names: &model::Names) -> Self {
+        NamesPlan {
+            dns: names.dns,
+            nxdomain: names.nxdomain.clone(),
+            suffix: names.suffix.clone(),
+            per_host_addresses: names.per_host_addresses,
+        }
+    }
+}
+
+impl Resolve for model::Endpoint {
+    type Plan = EndpointPlan;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<EndpointPlan, ScenarioError> {
+        let port = scope.port(&self.port)?;
+        if self.hosts.is_empty() {
+            return Err(scope.invalid(
+                &self.name,
+                "endpoint without hosts".to_owned(),
+                "at least one host name or *.suffix pattern",
+            ));
+        }
+        for host in &self.hosts {
+            if !is_host_pattern(host.get_ref()) {
+                return Err(scope.invalid(
+                    host,
+                    format!("host `{}`", host.get_ref()),
+                    "a host name or a *.suffix pattern",
+                ));
+            }
+        }
+        let tls = self.tls.as_ref().map(|t| t.resolve(scope)).transpose()?;
+        let behaviour = match (self.behaviour, &self.pac, &self.http) {
+            (Behaviour::Pac, None, _) => {
+                return Err(scope.invalid(
+                    &self.name,
+                    "a `pac` endpoint without a `pac` table".to_owned(),
+                    "pac = { proxy = \"NAME\" } or pac = {}",
+                ));
+            }
+            (Behaviour::Pac, Some(pac), _) => {
+                let proxy = pac.proxy.as_ref().map(|p| scope.proxy(p)).transpose()?;
+                EndpointBehaviour::Pac {
+                    script: pac_script(proxy.as_deref()),
+                }
+            }
+            (_, Some(_), _) => {
+                return Err(scope.invalid(
+                    &self.name,
+                    "a `pac` table on an endpoint that does not serve PAC".to_owned(),
+                    "behaviour = \"pac\"",
+                ));
+            }
+            (Behaviour::Echo | Behaviour::Revocation, None, Some(_)) => {
+                return Err(scope.invalid(
+                    &self.name,
+                    "an `http` answer on an endpoint that does not answer HTTP".to_owned(),
+                    "behaviour = \"http\" (the default)",
+                ));
+            }
+            (Behaviour::Http, None, Some(http)) => EndpointBehaviour::Http(http.resolve(scope)?),
+            (Behaviour::Http, None, None) => EndpointBehaviour::Http(HttpAnswer::default()),
+            (Behaviour::Echo, None, None) => EndpointBehaviour::Echo,
+            (Behaviour::Revocation, None, None) => EndpointBehaviour::Revocation,
+        };
+        Ok(EndpointPlan {
+            name: self.name.get_ref().clone(),
+            hosts: self.hosts.iter().map(|h| h.get_ref().clone()).collect(),
+            port,
+            tls,
+            behaviour,
+        })
+    }
+}
+
+impl Resolve for model::Tls {
+    type Plan = TlsPlan;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<TlsPlan, ScenarioError> {
+        Ok(TlsPlan {
+            profile: scope.word::<Profile>(&self.profile)?,
+            versions: self.versions.into(),
+            client_auth: self
+                .client_auth
+                .as_ref()
+                .map(|ca| scope.word::<CaRole>(ca).map(|ca| ClientAuthPlan { ca }))
+                .transpose()?,
+        })
+    }
+}
+
+impl Resolve for model::Http {
+    type Plan = HttpAnswer;
+
+    fn resolve(&self, _scope: &Scope<'_>) -> Result<HttpAnswer, ScenarioError> {
+        let mut answer = HttpAnswer::default();
+        if let Some(status) = &self.status {
+            answer.status = *status.get_ref();
+        }
+        if let Some(body) = &self.body {
+            answer.body = body.clone();
+        }
+        if let Some(delay) = &self.delay_ms {
+            answer.delay = Duration::from_millis(*delay.get_ref());
+        }
+        answer.headers = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.get_ref().clone(), value.get_ref().clone()))
+            .collect();
+        Ok(answer)
+    }
+}
+
+impl Resolve for model::Proxy {
+    type Plan = ProxyPlan;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<ProxyPlan, ScenarioError> {
+        let mut plan = ProxyPlan::new(self.name.get_ref().clone());
+        plan.personality = self.personality.into();
+        if let Some(rules) = &self.rules {
+            plan.rules = rules.iter().map(ProxyRule::from).collect();
+        }
+        plan.squid_default_ports = self.squid_default_ports;
+        plan.auth = self.auth.as_ref().map(ProxyAuthPlan::from);
+        plan.intercept = self.intercept.as_ref().and_then(Intercept::plan);
+        if let Some(upstream) = &self.upstream {
+            let others: Vec<&str> = scope
+                .proxies
+                .iter()
+                .copied()
+                .filter(|p| p != self.name.get_ref())
+                .collect();
+            plan.upstream = Some(scope.reference(upstream, "proxy", &others)?);
+        }
+        plan.tls_profile = self
+            .tls_profile
+            .as_ref()
+            .map(|p| scope.word::<Profile>(p))
+            .transpose()?;
+        plan.fault = self.fault.as_ref().map(|f| f.resolve(scope)).transpose()?;
+        if let Some(ms) = &self.connect_timeout_ms {
+            plan.connect_timeout = Duration::from_millis(*ms.get_ref());
+        }
+        plan.down = self.down;
+        Ok(plan)
+    }
+}
+
+impl From<&model::Rule> for ProxyRule {
+    fn from(rule: &model::Rule) -> Self {
+        ProxyRule {
+            hosts: rule.hosts.clone(),
+            ports: rule.ports.iter().map(|p| *p.get_ref()).collect(),
+            action: rule.action.into(),
+        }
+    }
+}
+
+impl Resolve for model::Fault {
+    type Plan = ProxyFault;
+
+    fn resolve(&self, _scope: &Scope<'_>) -> Result<ProxyFault, ScenarioError> {
+        Ok(match self {
+            model::Fault::CloseAfterConnect => ProxyFault::CloseAfterConnect,
+            model::Fault::Garbage => ProxyFault::Garbage,
+            model::Fault::Status(status) => ProxyFault::Status(*status.get_ref()),
+            model::Fault::SlowMs(ms) => {
+                ProxyFault::SlowAnswer(Duration::from_millis(*ms.get_ref()))
+            }
+        })
+    }
+}
+
+impl Resolve for model::Firewall {
+    type Plan = FirewallRule;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<FirewallRule, ScenarioError> {
+        let port = self.port.as_ref().map(|p| scope.port(p)).transpose()?;
+        let from = match &self.from {
+            None => Vantage::Client,
+            Some(word) => match word.get_ref().parse::<Vantage>() {
+                Ok(Vantage::Proxy(name)) if !scope.proxies.contains(&name.as_str()) => {
+                    return Err(scope.unknown(word, "proxy", &name, &scope.proxies));
+                }
+                Ok(vantage) => vantage,
+                Err(_) => {
+                    return Err(scope.unknown(
+                        word,
+                        "firewall vantage",
+                        word.get_ref(),
+                        VANTAGE_WORDS,
+                    ))
+                }
+            },
+        };
+        Ok(FirewallRule {
+            from,
+            hosts: self.hosts.clone(),
+            port,
+            action: self.action.into(),
+        })
+    }
+}
+
+impl Resolve for model::Udp {
+    type Plan = UdpPlan;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<UdpPlan, ScenarioError> {
+        Ok(UdpPlan {
+            name: self.name.get_ref().clone(),
+            host: self.host.clone(),
+            port: scope.port(&self.port)?,
+            behaviour: self.behaviour.into(),
+        })
+    }
+}
+
+impl Resolve for model::Client {
+    type Plan = ClientSpec;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<ClientSpec, ScenarioError> {
+        let proxy = match &self.proxy {
+            None => ClientProxy::Direct,
+            Some(word) => client_proxy(scope, word)?,
+        };
+        let trust = match &self.trust {
+            None => vec![CaRole::Lab],
+            Some(roles) => roles
+                .iter()
+                .map(|role| scope.word::<CaRole>(role))
+                .collect::<Result<_, _>>()?,
+        };
+        let client_cert = match &self.client_cert {
+            None => None,
+            Some(cert) => {
+                let hosts = cert
+                    .hosts
+                    .clone()
+                    .unwrap_or_else(|| vec!["connector.egresslab.test".to_owned()]);
+                Some((scope.word::<Profile>(&cert.profile)?, hosts))
+            }
+        };
+        let millis = |ms: &Option<Spanned<u64>>, default: u64| {
+            Duration::from_millis(ms.as_ref().map_or(default, |ms| *ms.get_ref()))
+        };
+        Ok(ClientSpec {
+            proxy,
+            proxy_credentials: self
+                .proxy_credentials
+                .as_ref()
+                .map(|c| (c.user.clone(), c.password.clone())),
+            trust,
+            expected_issuers: self.expected_issuers.clone(),
+            client_cert,
+            tls_versions: self.tls_versions.into(),
+            connect_timeout: millis(&self.connect_timeout_ms, 1_000),
+            io_timeout: millis(&self.io_timeout_ms, 3_000),
+        })
+    }
+}
+
+/// `[client] proxy`: a mode, or one of the scenario's proxies.
+fn client_proxy(scope: &Scope<'_>, word: &Spanned<String>) -> Result<ClientProxy, ScenarioError> {
+    match ProxyWord::of(word.get_ref()) {
+        ProxyWord::Direct => Ok(ClientProxy::Direct),
+        ProxyWord::Named(name) => {
+            if scope.proxies.contains(&name.as_str()) {
+                return Ok(ClientProxy::Named(name));
+            }
+            let mut known: Vec<&str> = ProxyWord::MODES.to_vec();
+            known.extend(&scope.proxies);
+            Err(scope.unknown(word, "client proxy", &name, &known))
+        }
+        ProxyWord::Pac => {
+            let first = scope
+                .pac_endpoint()
+                .and_then(|e| Some((e.hosts.first()?.get_ref().clone(), *e.port.get_ref())));
+            match first {
+                Some((host, port)) => Ok(ClientProxy::Pac { host, port }),
+                None => Err(scope.invalid(
+                    word,
+                    "`pac` without a PAC endpoint".to_owned(),
+                    "an [[endpoint]] with behaviour = \"pac\"",
+                )),
+            }
+        }
+        ProxyWord::Wpad => {
+            let Some(suffix) = &scope.scenario.names.suffix else {
+                return Err(scope.invalid(
+                    word,
+                    "`wpad` without a DNS suffix".to_owned(),
+                    "[names] suffix = \"corp.example\"",
+                ));
+            };
+            let wpad = format!("wpad.{suffix}");
+            let served = scope.scenario.endpoint.iter().any(|e| {
+                e.behaviour == Behaviour::Pac
+                    && e.hosts
+                        .iter()
+                        .any(|h| h.get_ref().eq_ignore_ascii_case(&wpad))
+            });
+            if !served {
+                return Err(scope.invalid(
+                    word,
+                    format!("`wpad` but no PAC endpoint serves `{wpad}`"),
+                    "a pac endpoint with that host",
+                ));
+            }
+            Ok(ClientProxy::Wpad {
+                suffix: suffix.clone(),
+            })
+        }
+    }
+}
+
+impl Resolve for Spanned<ProbeKey> {
+    type Plan = ProbeSpec;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<ProbeSpec, ScenarioError> {
+        let invalid = |what: String, expected: &str| Err(scope.invalid(self, what, expected));
+        let probe = match self.get_ref() {
+            ProbeKey::Url(url) => {
+                if split_url(url).is_none() {
+                    return invalid(
+                        format!("url `{url}`"),
+                        "an http:// or https:// URL with a host",
+                    );
+                }
+                Probe::Url { url: url.clone() }
+            }
+            ProbeKey::Tcp(target) => {
+                let Some((host, port)) = split_host_port(target) else {
+                    return invalid(
+                        format!("tcp target `{target}`"),
+                        "HOST:PORT with a port from 1 to 65535",
+                    );
+                };
+                Probe::Tcp { host, port }
+            }
+            ProbeKey::ConnectorEndpoints => Probe::ConnectorEndpoints,
+            ProbeKey::Revocation(urls) => {
+                if let Some(url) = urls.iter().find(|u| split_url(u).is_none()) {
+                    return invalid(format!("url `{url}`"), "http:// URLs");
+                }
+                Probe::Revocation { urls: urls.clone() }
+            }
+            ProbeKey::Backend(backend) => {
+                if split_url(&backend.url).is_none() {
+                    return invalid(
+                        format!("url `{}`", backend.url),
+                        "an http:// or https:// URL",
+                    );
+                }
+                if backend.default_timeout_ms >= backend.long_timeout_ms {
+                    return invalid(
+                        "default_timeout_ms not below long_timeout_ms".to_owned(),
+                        "the long time-out to be longer than the default",
+                    );
+                }
+                Probe::Backend {
+                    url: backend.url.clone(),
+                    default_timeout: Duration::from_millis(backend.default_timeout_ms),
+                    long_timeout: Duration::from_millis(backend.long_timeout_ms),
+                }
+            }
+            ProbeKey::Ike(host) => {
+                let ports: Vec<(u16, String)> = scope
+                    .scenario
+                    .udp
+                    .iter()
+                    .filter(|u| u.host.eq_ignore_ascii_case(host))
+                    .map(|u| (*u.port.get_ref(), u.name.get_ref().clone()))
+                    .collect();
+                if ports.is_empty() {
+                    return invalid(
+                        format!("ike probe of `{host}` without a UDP responder for it"),
+                        "[[udp]] entries with that host (ports 500 and 4500)",
+                    );
+                }
+                return Ok(ProbeSpec::Ike {
+                    host: host.clone(),
+                    ports,
+                });
+            }
+            ProbeKey::VpnServer(host) => Probe::VpnServer { host: host.clone() },
+            ProbeKey::MachineCertificate(wanted) => {
+                let profiles = wanted
+                    .iter()
+                    .map(|name| scope.word::<Profile>(&Spanned::new(self.span(), name.clone())))
+                    .collect::<Result<_, _>>()?;
+                return Ok(ProbeSpec::MachineCertificate { profiles });
+            }
+            ProbeKey::Servicebus(host) => {
+                if host.is_empty() || host.contains([':', '/']) {
+                    return invalid(
+                        format!("servicebus host `{host}`"),
+                        "a host name without port or path",
+                    );
+                }
+                Probe::ServiceBus { host: host.clone() }
+            }
+        };
+        Ok(ProbeSpec::Ready(probe))
+    }
+}
+
+impl Resolve for model::Artifacts {
+    type Plan = ArtifactSpecs;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<ArtifactSpecs, ScenarioError> {
+        let proxy =
+            |name: &Option<Spanned<String>>| name.as_ref().map(|p| scope.proxy(p)).transpose();
+        let exe_config = match &self.exe_config {
+            None => None,
+            Some(e) => Some((
+                e.proxy_enabled,
+                proxy(&e.proxy)?,
+                e.bypass_on_local,
+                e.use_system_default,
+            )),
+        };
+        let netsh = match &self.netsh {
+            None => None,
+            Some(n) => Some((proxy(&n.proxy)?, n.bypass.clone())),
+        };
+        let trust_settings = match &self.trust_settings {
+            None => None,
+            Some(trust) => Some((thumbprint(scope, trust)?, trust.is_in_user_store)),
+        };
+        Ok(ArtifactSpecs {
+            exe_config,
+            netsh,
+            trust_settings,
+            event_log: self.event_log.as_ref().map(model::EventLog::text),
+            nps_log: self.nps_log.clone(),
+            vpn_profile: self
+                .vpn_profile
+                .as_ref()
+                .map(|v| (v.tls_extensions, v.server.clone(), v.inner_method)),
+        })
+    }
+}
+
+/// The literal thumbprint of `trust_settings` (upper case), or `None` for the client certificate's.
+fn thumbprint(
+    scope: &Scope<'_>,
+    trust: &model::TrustSettings,
+) -> Result<Option<String>, ScenarioError> {
+    match (&trust.thumbprint_of, &trust.thumbprint) {
+        (Some(of), None) => {
+            scope.reference(of, "certificate", &["client_cert"])?;
+            if scope.scenario.client.client_cert.is_none() {
+                return Err(scope.invalid(
+                    of,
+                    "`thumbprint_of = \"client_cert\"` without a client certificate".to_owned(),
+                    "[client] client_cert = { profile = ... }",
+                ));
+            }
+            Ok(None)
+        }
+        (None, Some(thumbprint)) => {
+            let t = thumbprint.get_ref();
+            if t.len() != 40 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(scope.invalid(
+                    thumbprint,
+                    format!("thumbprint `{t}`"),
+                    "40 hexadecimal digits (a SHA-1 thumbprint)",
+                ));
+            }
+            Ok(Some(t.to_ascii_uppercase()))
+        }
+        _ => Err(ScenarioError::Invalid {
+            at: Location::at(scope.file, scope.text, 0),
+            what: "trust_settings names no thumbprint, or two".to_owned(),
+            expected: "exactly one of thumbprint_of = \"client_cert\" or thumbprint = \"HEX\""
+                .to_owned(),
+        }),
+    }
+}
+
+impl Resolve for model::Expect {
+    type Plan = Expectations;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<Expectations, ScenarioError> {
+        let code = |code: &Spanned<String>| {
+            if !is_code(code.get_ref()) {
+                return Err(scope.invalid(
+                    code,
+                    format!("diagnosis code `{}`", code.get_ref()),
+                    "a dotted lowercase code such as `proxy.auth_required`",
+                ));
+            }
+            scope.word::<Code>(code)
+        };
+        let diagnoses = self.diagnoses.iter().map(code).collect::<Result<_, _>>()?;
+        let absent = self.absent.iter().map(code).collect::<Result<_, _>>()?;
+        if self.diagnoses.is_empty() && !self.healthy {
+            return Err(scope.invalid(
+                &scope.scenario.scenario.name,
+                "[expect] asks for nothing".to_owned(),
+                "diagnoses = [codes] or healthy = true",
+            ));
+        }
+        let exec = self
+            .exec
+            .iter()
+            .map(|x| x.resolve(scope))
+            .collect::<Result<_, _>>()?;
+        Ok(Expectations {
+            diagnoses,
+            absent,
+            healthy: self.healthy,
+            exec,
+        })
+    }
+}
+
+impl Resolve for model::ExecExpectKey {
+    type Plan = ExecExpectation;
+
+    fn resolve(&self, scope: &Scope<'_>) -> Result<ExecExpectation, ScenarioError> {
+        let pattern = |p: &Option<Spanned<String>>| p.as_ref().map(|p| regex(scope, p)).transpose();
+        Ok(ExecExpectation {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            exit_code: self.exit_code,
+            stdout_contains: self.stdout_contains.clone(),
+            stderr_contains: self.stderr_contains.clone(),
+            stdout_matches: pattern(&self.stdout_matches)?,
+            stderr_matches: pattern(&self.stderr_matches)?,
+        })
+    }
+}
