@@ -152,7 +152,8 @@ fn table(outcomes: &[Outcome], total: Duration) -> String {
         let got = if o.got.is_empty() {
             "(no findings)".to_owned()
         } else {
-            o.got.join(", ")
+            let codes: Vec<&str> = o.got.iter().map(|c| c.as_str()).collect();
+            codes.join(", ")
         };
         let verdict = if o.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(
@@ -183,12 +184,16 @@ fn json(outcomes: &[Outcome]) -> String {
         .map(|o| {
             serde_json::json!({
                 "scenario": o.id, "passed": o.passed(), "expected": o.expected, "got": o.got,
-                "problems": o.problems, "elapsed_ms": o.elapsed.as_millis() as u64,
-                "report": serde_json::from_str::<serde_json::Value>(&o.report_json).unwrap_or(serde_json::Value::Null),
+                "problems": problems(o), "elapsed_ms": o.elapsed.as_millis() as u64,
+                "report": serde_json::to_value(&o.report).unwrap_or(serde_json::Value::Null),
             })
         })
         .collect();
     serde_json::Value::Array(list).to_string()
+}
+
+fn problems(outcome: &Outcome) -> Vec<String> {
+    outcome.problems.iter().map(ToString::to_string).collect()
 }
 
 fn junit(outcomes: &[Outcome]) -> String {
@@ -204,7 +209,7 @@ fn junit(outcomes: &[Outcome]) -> String {
         if !o.passed() {
             xml.push_str(&format!(
                 "<failure message=\"{}\"/>",
-                esc(&o.problems.join("; "))
+                esc(&problems(o).join("; "))
             ));
         }
         xml.push_str("</testcase>\n");

@@ -1,11 +1,12 @@
-//! `egresslab up`: start one scenario's lab and keep it running until Ctrl-C.
+//! `egresslab up`: start one scenario's lab and keep it running until Ctrl-C (SIGINT) or SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use egresslab::lab::Lab;
-use egresslab::scenario::prepare::{curl_command, exec_env, prepare, ready_json, target_url};
+use egresslab::scenario::prepare::{curl_command, ready_json, target_url, ReadyFile};
+use egresslab::scenario::Live;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 /// Arguments of `egresslab up`.
 #[derive(Debug, clap::Args)]
@@ -34,28 +35,63 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         args.scenario,
         found.len()
     );
-    let scenario = found.remove(0);
-    let lab = Lab::start(scenario.plan.clone())
-        .await
-        .context("starting the lab")?;
+    let live = Live::start(found.remove(0)).await?;
+    // Installed before anything is announced, so a signal sent once the ready file appears is caught.
+    let mut stop = StopSignals::install()?;
     if let Some(path) = &args.timeline {
-        lab.timeline()
+        live.lab()
+            .timeline()
             .stream_to(path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let prepared = prepare(&lab, &scenario)?;
-    let url = target_url(&scenario, None);
-    let env = exec_env(
-        &scenario,
-        &prepared,
-        &lab,
-        url.as_deref(),
-        args.ready_file.as_deref(),
-    );
-    let ready = ready_json(&scenario, &prepared, &lab, &env);
+    let url = target_url(live.scenario(), None);
+    let env = live.env_for(url.as_deref(), args.ready_file.as_deref())?;
+    print_lab(&live, &env, url.as_deref());
+    let ready = match &args.ready_file {
+        Some(path) => {
+            let json = ready_json(live.scenario(), live.client(), live.lab(), &env);
+            Some(ReadyFile::write(path, &json)?)
+        }
+        None => None,
+    };
+    eprintln!("lab up; Ctrl-C stops it");
+    let signal = stop.wait().await;
+    eprintln!("stopping ({signal})");
+    live.shutdown().await;
+    drop(ready);
+    Ok(ExitCode::SUCCESS)
+}
 
+/// SIGINT (Ctrl-C) and SIGTERM: both stop the lab the same clean way.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<StopSignals> {
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("listening for {name}"))
+        };
+        Ok(StopSignals {
+            interrupt: listen(SignalKind::interrupt(), "SIGINT")?,
+            terminate: listen(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    /// Wait for either; returns its name.
+    async fn wait(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+fn print_lab(live: &Live, env: &[(String, String)], url: Option<&str>) {
+    let scenario = live.scenario();
     println!("scenario {}: {}", scenario.id, scenario.summary);
-    for proxy in lab.proxies() {
+    for proxy in live.lab().proxies() {
         println!(
             "proxy    {:<12} {}{}",
             proxy.name(),
@@ -64,7 +100,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     for endpoint in &scenario.plan.endpoints {
-        if let Some(handle) = lab.endpoint(&endpoint.name) {
+        if let Some(handle) = live.lab().endpoint(&endpoint.name) {
             println!(
                 "endpoint {:<12} {}:{} -> {}",
                 endpoint.name,
@@ -76,28 +112,12 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "CA bundle (what the client trusts): {}",
-        prepared.trust_bundle.display()
+        live.client().trust_bundle.display()
     );
-    for (key, value) in &env {
+    for (key, value) in env {
         println!("export {key}='{value}'");
     }
-    if let Some(url) = &url {
-        println!("{}", curl_command(&prepared, url));
+    if let Some(url) = url {
+        println!("{}", curl_command(live.client(), url));
     }
-    if let Some(path) = &args.ready_file {
-        let text = serde_json::to_string_pretty(&ready)?;
-        let partial = path.with_extension("partial");
-        std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
-        std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
-    }
-    eprintln!("lab up; Ctrl-C stops it");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    eprintln!("stopping");
-    lab.shutdown().await;
-    if let Some(path) = &args.ready_file {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(ExitCode::SUCCESS)
 }

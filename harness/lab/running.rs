@@ -150,7 +150,8 @@ impl Lab {
             .endpoints
             .iter()
             .zip(&endpoint_addresses)
-            .map(|(endpoint, listen_address)| EndpointHandle {
+            .zip(&tls_setups)
+            .map(|((endpoint, listen_address), tls)| EndpointHandle {
                 name: endpoint.name.clone(),
                 hosts: endpoint.hosts.clone(),
                 port: endpoint.port,
@@ -158,6 +159,7 @@ impl Lab {
                     client_address(&world, &owners, host, endpoint.port, *listen_address)
                 }),
                 listen_address: *listen_address,
+                certificate: tls.as_ref().and_then(|tls| tls.leaf.clone()),
             })
             .collect();
         let proxies = plan

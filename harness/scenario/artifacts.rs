@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::check::{ArtifactKind, Probe};
 
 use super::expand::ArtifactSpecs;
+use super::files::{create_private_dir, write_private};
 use super::model::InnerMethod;
 
 /// What the artifact files need from the running lab.
@@ -28,24 +29,24 @@ impl ArtifactContext {
     }
 }
 
-/// Write every artifact of `specs` below `dir` and return the probes that read them.
+/// Write every artifact of `specs` below `dir` (owner-only) and return the probes that read them.
 pub fn write_artifacts(
     dir: &Path,
     specs: &ArtifactSpecs,
     ctx: &ArtifactContext,
 ) -> std::io::Result<Vec<Probe>> {
     let dir = dir.join("artifacts");
-    std::fs::create_dir_all(&dir)?;
+    create_private_dir(&dir)?;
     let store = dir.join("store");
-    std::fs::create_dir_all(&store)?;
+    create_private_dir(&store)?;
     if let Some((_, pem)) = &ctx.client_cert {
-        std::fs::write(store.join("client.pem"), pem)?;
+        write_private(&store.join("client.pem"), pem.as_bytes())?;
     }
     let mut probes = Vec::new();
     let mut put =
         |name: &str, text: String, kind: ArtifactKind, with_store: bool| -> std::io::Result<()> {
             let path: PathBuf = dir.join(name);
-            std::fs::write(&path, text)?;
+            write_private(&path, text.as_bytes())?;
             probes.push(Probe::Artifact {
                 kind,
                 path,

@@ -1,14 +1,55 @@
-//! Running one scenario: start its lab, complete the client, run the checks (and an optional external
-//! command), compare with the expectations, shut the lab down.
+//! Running one scenario as `egresslab run` does, through [`Live`]: start, judge the checks (and an
+//! optional external command) against the expectations, shut down; and the typed outcome.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::check;
-use crate::lab::Lab;
+use crate::check::{Code, Report};
 
-use super::exec::{client_of, judge, run_command};
 use super::expand::Expanded;
-use super::prepare::{exec_env, prepare, target_url};
+use super::live::{error_chain, Live, LiveError};
+
+/// One way a run differed from the scenario's expectations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Problem {
+    /// An expected diagnosis code was not reported.
+    Missing {
+        /// The code.
+        code: String,
+    },
+    /// A code the scenario expects absent was reported.
+    Unexpected {
+        /// The code.
+        code: String,
+    },
+    /// The scenario expects a healthy client, and a finding is at error level.
+    NotHealthy,
+    /// The scenario could not be started; the reason carries the whole error chain.
+    NotStarted {
+        /// What went wrong, with every cause.
+        reason: String,
+    },
+    /// An external command did not do what `[[expect.exec]]` says.
+    Exec {
+        /// The command's client (its first word).
+        client: String,
+        /// The difference.
+        problem: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Missing { code } => write!(f, "expected {code}, not reported"),
+            Problem::Unexpected { code } => write!(f, "{code} reported, expected absent"),
+            Problem::NotHealthy => f.write_str("expected healthy, got findings at error level"),
+            Problem::NotStarted { reason } => f.write_str(reason),
+            Problem::Exec { client, problem } => write!(f, "exec {client}: {problem}"),
+        }
+    }
+}
 
 /// The result of one scenario.
 #[derive(Debug, Clone)]
@@ -18,13 +59,13 @@ pub struct Outcome {
     /// What was expected, as text (codes, or `healthy`).
     pub expected: String,
     /// The non-ok codes the checks produced.
-    pub got: Vec<String>,
+    pub got: Vec<Code>,
     /// Every way the run differed from the expectations; empty means pass.
-    pub problems: Vec<String>,
-    /// Wall-clock time.
+    pub problems: Vec<Problem>,
+    /// Wall-clock time, lab start included.
     pub elapsed: Duration,
-    /// The checks' report as JSON.
-    pub report_json: String,
+    /// The checks' report; `None` when the scenario did not start.
+    pub report: Option<Report>,
 }
 
 impl Outcome {
@@ -32,24 +73,57 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The expectations as text: the codes, and `healthy` when no error may appear.
+    pub fn expected_text(scenario: &Expanded) -> String {
+        let mut expected: Vec<&str> = scenario
+            .expect
+            .diagnoses
+            .iter()
+            .map(|code| code.as_str())
+            .collect();
+        if scenario.expect.healthy {
+            expected.push("healthy");
+        }
+        expected.join(", ")
+    }
+
+    /// The outcome of a scenario that could not be started.
+    pub fn not_started(scenario: &Expanded, error: &LiveError, elapsed: Duration) -> Outcome {
+        Outcome {
+            id: scenario.id.clone(),
+            expected: Outcome::expected_text(scenario),
+            got: Vec::new(),
+            problems: vec![Problem::NotStarted {
+                reason: error_chain(error),
+            }],
+            elapsed,
+            report: None,
+        }
+    }
 }
 
-/// Compare codes with the expectations; returns the problems.
-pub fn compare(scenario: &Expanded, got: &[String], has_errors: bool) -> Vec<String> {
+/// Compare the codes the checks produced with the expectations; returns the problems.
+pub fn compare(scenario: &Expanded, got: &[Code], has_errors: bool) -> Vec<Problem> {
     let e = &scenario.expect;
+    let reported = |code: &str| got.iter().any(|g| g.as_str() == code);
     let mut problems = Vec::new();
     for code in &e.diagnoses {
-        if !got.iter().any(|g| g == code.as_str()) {
-            problems.push(format!("expected {code}, not reported"));
+        if !reported(code.as_str()) {
+            problems.push(Problem::Missing {
+                code: code.as_str().to_owned(),
+            });
         }
     }
     for code in &e.absent {
-        if got.iter().any(|g| g == code.as_str()) {
-            problems.push(format!("{code} reported, expected absent"));
+        if reported(code.as_str()) {
+            problems.push(Problem::Unexpected {
+                code: code.as_str().to_owned(),
+            });
         }
     }
     if e.healthy && has_errors {
-        problems.push("expected healthy, got findings at error level".to_owned());
+        problems.push(Problem::NotHealthy);
     }
     problems
 }
@@ -61,66 +135,12 @@ pub async fn run_scenario(
     exec_timeout: Duration,
 ) -> Outcome {
     let started = Instant::now();
-    let mut expected: Vec<String> = scenario
-        .expect
-        .diagnoses
-        .iter()
-        .map(|c| c.as_str().to_owned())
-        .collect();
-    if scenario.expect.healthy {
-        expected.push("healthy".to_owned());
-    }
-    let mut outcome = Outcome {
-        id: scenario.id.clone(),
-        expected: expected.join(", "),
-        got: Vec::new(),
-        problems: Vec::new(),
-        elapsed: Duration::ZERO,
-        report_json: String::new(),
-    };
-    let lab = match Lab::start(scenario.plan.clone()).await {
-        Ok(lab) => lab,
-        Err(error) => {
+    match Live::start(scenario.clone()).await {
+        Ok(live) => {
+            let outcome = live.run(exec, exec_timeout).await;
+            live.shutdown().await;
             outcome
-                .problems
-                .push(format!("the lab did not start: {error}"));
-            outcome.elapsed = started.elapsed();
-            return outcome;
         }
-    };
-    match prepare(&lab, scenario) {
-        Err(error) => outcome
-            .problems
-            .push(format!("cannot prepare the client: {error}")),
-        Ok(prepared) => {
-            let report = check::run(&prepared.config, &prepared.probes).await;
-            outcome.got = report
-                .codes()
-                .iter()
-                .map(|c| c.as_str().to_owned())
-                .collect();
-            outcome.problems = compare(scenario, &outcome.got, report.has_errors());
-            outcome.report_json = check::report::json(&report);
-            if let Some(command) = exec {
-                let client = client_of(command);
-                for expectation in scenario.expect.exec.iter().filter(|x| x.client == client) {
-                    let url = target_url(scenario, expectation.url.as_deref());
-                    let env = exec_env(scenario, &prepared, &lab, url.as_deref(), None);
-                    match run_command(command, &env, exec_timeout).await {
-                        Ok(result) => outcome.problems.extend(
-                            judge(expectation, &result)
-                                .into_iter()
-                                .map(|p| format!("exec {client}: {p}")),
-                        ),
-                        Err(error) => outcome
-                            .problems
-                            .push(format!("exec {client}: cannot run: {error}")),
-                    }
-                }
-            }
-        }
+        Err(error) => Outcome::not_started(scenario, &error, started.elapsed()),
     }
-    lab.shutdown().await;
-    outcome.elapsed = started.elapsed();
-    outcome
 }

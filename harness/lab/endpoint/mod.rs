@@ -27,6 +27,7 @@ pub struct EndpointHandle {
     pub(crate) port: u16,
     pub(crate) address: SocketAddr,
     pub(crate) listen_address: SocketAddr,
+    pub(crate) certificate: Option<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl EndpointHandle {
@@ -54,6 +55,12 @@ impl EndpointHandle {
     /// Where the endpoint's own listener is, bypassing every firewall rule.
     pub fn listen_address(&self) -> SocketAddr {
         self.listen_address
+    }
+
+    /// The leaf certificate the endpoint serves over TLS (`None` for a plain endpoint): what a client
+    /// legitimately sees, read from the running lab rather than minted again.
+    pub fn certificate(&self) -> Option<&rustls_pki_types::CertificateDer<'static>> {
+        self.certificate.as_ref()
     }
 }
 

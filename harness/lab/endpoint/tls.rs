@@ -15,6 +15,8 @@ use crate::lab::plan::{EndpointPlan, TlsPlan, TlsVersions};
 pub(crate) struct TlsSetup {
     pub(crate) config: Arc<ServerConfig>,
     pub(crate) served: String,
+    /// The leaf certificate served (read back through [`super::EndpointHandle::certificate`]).
+    pub(crate) leaf: Option<rustls_pki_types::CertificateDer<'static>>,
 }
 
 /// Build the endpoint's TLS configuration with a freshly minted certificate.
@@ -64,6 +66,7 @@ pub(crate) fn setup(
             builder.with_client_cert_verifier(verifier)
         }
     };
+    let leaf = minted.served_chain.first().cloned();
     let mut config = builder
         .with_single_cert(minted.served_chain, minted.key)
         .map_err(tls_error)?;
@@ -71,6 +74,7 @@ pub(crate) fn setup(
     Ok(TlsSetup {
         config: Arc::new(config),
         served,
+        leaf,
     })
 }
 

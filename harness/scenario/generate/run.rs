@@ -1,14 +1,12 @@
-//! Judging one generated scenario: start its lab, then either run the built-in checks or an external
-//! diagnoser (`--exec`, see docs/generated-scenarios.md), and reduce what it said to error-level codes.
+//! Judging one generated scenario: start it as a [`Live`] scenario, then either run the built-in
+//! checks or an external diagnoser (`--exec`, see docs/generated-scenarios.md), and reduce what it said to error-level codes.
 
 use std::time::{Duration, Instant};
 
-use crate::check::{self, taxonomy, Probe, Severity, TlsVersions};
-use crate::lab::Lab;
+use crate::check::{taxonomy, Probe, Severity, TlsVersions};
 
-use super::super::exec::run_command;
 use super::super::expand::{Expanded, ProbeSpec};
-use super::super::prepare::{exec_env, prepare, target_url};
+use super::super::live::{error_chain, Live};
 
 /// Who gives the verdict.
 #[derive(Debug, Clone, Copy)]
@@ -80,49 +78,46 @@ fn probe_targets(scenario: &Expanded) -> (Vec<String>, Option<String>) {
 pub async fn judge_scenario(scenario: &Expanded, judge: Judge<'_>) -> Verdict {
     let started = Instant::now();
     let mut verdict = Verdict::default();
-    let lab = match Lab::start(scenario.plan.clone()).await {
-        Ok(lab) => lab,
-        Err(error) => {
-            verdict.error = Some(format!("the lab did not start: {error}"));
-            verdict.elapsed = started.elapsed();
-            return verdict;
+    match Live::start(scenario.clone()).await {
+        Ok(live) => {
+            match judge {
+                Judge::Builtin => {
+                    let report = live.check().await;
+                    verdict.codes = error_codes(report.codes().iter().map(|c| c.as_str()));
+                }
+                Judge::Exec { command, timeout } => match exec(&live, command, timeout).await {
+                    Ok(codes) => verdict.codes = codes,
+                    Err(error) => verdict.error = Some(error),
+                },
+            }
+            live.shutdown().await;
         }
-    };
-    match prepare(&lab, scenario) {
-        Err(error) => verdict.error = Some(format!("cannot prepare the client: {error}")),
-        Ok(prepared) => match judge {
-            Judge::Builtin => {
-                let report = check::run(&prepared.config, &prepared.probes).await;
-                let codes: Vec<&str> = report.codes().iter().map(|c| c.as_str()).collect();
-                verdict.codes = error_codes(codes);
-            }
-            Judge::Exec { command, timeout } => {
-                let url = target_url(scenario, None);
-                let mut env = exec_env(scenario, &prepared, &lab, url.as_deref(), None);
-                let (urls, vpn) = probe_targets(scenario);
-                env.push(("EGRESSLAB_URLS".to_owned(), urls.join(" ")));
-                let versions = match scenario.client.tls_versions {
-                    TlsVersions::Both => "both",
-                    TlsVersions::Tls12Only => "tls12-only",
-                    TlsVersions::Tls13Only => "tls13-only",
-                };
-                env.push(("EGRESSLAB_TLS_VERSIONS".to_owned(), versions.to_owned()));
-                if let Some(host) = vpn {
-                    env.push(("EGRESSLAB_VPN_SERVER".to_owned(), host));
-                }
-                match run_command(command, &env, timeout).await {
-                    Ok(result) if result.timed_out => {
-                        verdict.error = Some(format!("the program ran longer than {timeout:?}"))
-                    }
-                    Ok(result) => verdict.codes = parse_stdout(&result.stdout),
-                    Err(error) => verdict.error = Some(format!("cannot run the program: {error}")),
-                }
-            }
-        },
+        Err(error) => verdict.error = Some(error_chain(&error)),
     }
-    lab.shutdown().await;
     verdict.elapsed = started.elapsed();
     verdict
+}
+
+/// Run an external diagnoser in `live`'s environment (plus the generated scenarios' own variables)
+/// and read the codes it printed.
+async fn exec(live: &Live, command: &str, timeout: Duration) -> Result<Vec<String>, String> {
+    let mut env = live.env().map_err(|error| error_chain(&error))?;
+    let (urls, vpn) = probe_targets(live.scenario());
+    env.push(("EGRESSLAB_URLS".to_owned(), urls.join(" ")));
+    let versions = match live.client().config.tls_versions {
+        TlsVersions::Both => "both",
+        TlsVersions::Tls12Only => "tls12-only",
+        TlsVersions::Tls13Only => "tls13-only",
+    };
+    env.push(("EGRESSLAB_TLS_VERSIONS".to_owned(), versions.to_owned()));
+    if let Some(host) = vpn {
+        env.push(("EGRESSLAB_VPN_SERVER".to_owned(), host));
+    }
+    match live.exec(command, &env, timeout).await {
+        Ok(result) if result.timed_out => Err(format!("the program ran longer than {timeout:?}")),
+        Ok(result) => Ok(parse_stdout(&result.stdout)),
+        Err(error) => Err(format!("cannot run the program: {error}")),
+    }
 }
 
 #[cfg(test)]

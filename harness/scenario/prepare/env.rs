@@ -1,0 +1,165 @@
+//! What an external command run as the scenario's client is given: its environment variables and the
+//! lab's `.curlrc` (the contract is docs/exec-contract.md), and the equivalent curl command line.
+
+use std::path::Path;
+
+use crate::check::{Probe, TlsVersions};
+use crate::lab::Lab;
+
+use super::super::expand::{Expanded, ProbeSpec};
+use super::super::files::write_private;
+use super::super::validate::split_url;
+use super::client::ClientProfile;
+use super::connect::{curl_connect_to, curl_resolve};
+use super::{write_error, PrepareError};
+
+/// The URL an external command is pointed at: the expectation's, else the first `url` probe.
+pub fn target_url(scenario: &Expanded, exec_url: Option<&str>) -> Option<String> {
+    exec_url.map(str::to_owned).or_else(|| {
+        scenario.probes.iter().find_map(|p| match p {
+            ProbeSpec::Ready(Probe::Url { url }) | ProbeSpec::Ready(Probe::Backend { url, .. }) => {
+                Some(url.clone())
+            }
+            _ => None,
+        })
+    })
+}
+
+/// The environment of `--exec` (see docs/exec-contract.md), pointed at `url`; writes the lab's
+/// `.curlrc` that `CURL_HOME` names.
+pub fn exec_env(
+    scenario: &Expanded,
+    client: &ClientProfile,
+    lab: &Lab,
+    url: Option<&str>,
+    ready_file: Option<&Path>,
+) -> Result<Vec<(String, String)>, PrepareError> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+    set("EGRESSLAB_SCENARIO", scenario.id.clone());
+    if let Some(proxy) = &client.proxy_url {
+        for key in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            set(key, proxy.clone());
+        }
+        set("EGRESSLAB_PROXY", proxy.clone());
+    }
+    set("NO_PROXY", "localhost,127.0.0.1,::1".to_owned());
+    set("no_proxy", "localhost,127.0.0.1,::1".to_owned());
+    let bundle = client.trust_bundle.display().to_string();
+    for key in [
+        "SSL_CERT_FILE",
+        "CURL_CA_BUNDLE",
+        "REQUESTS_CA_BUNDLE",
+        "EGRESSLAB_CA_BUNDLE",
+    ] {
+        set(key, bundle.clone());
+    }
+    let words = |form: fn(&crate::check::ConnectTo) -> String| {
+        client
+            .connect_to()
+            .iter()
+            .map(form)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    set("EGRESSLAB_CONNECT_TO", words(curl_connect_to));
+    set("EGRESSLAB_RESOLVE", words(curl_resolve));
+    if let Some(dns) = lab.dns_address() {
+        set("EGRESSLAB_DNS", dns.to_string());
+    }
+    if let Some((cert, key)) = &client.client_files {
+        set("EGRESSLAB_CLIENT_CERT", cert.display().to_string());
+        set("EGRESSLAB_CLIENT_KEY", key.display().to_string());
+    }
+    if let Some(url) = url {
+        set("EGRESSLAB_URL", url.to_owned());
+        if let Some((_, host, port, _)) = split_url(url) {
+            let address = client
+                .connect_to()
+                .iter()
+                .find(|c| c.host == host && c.port == port)
+                .map(|c| c.address);
+            set("EGRESSLAB_HOST", host);
+            set("EGRESSLAB_PORT", port.to_string());
+            if let Some(address) = address {
+                set("EGRESSLAB_ADDRESS", address.to_string());
+            }
+        }
+    }
+    if let Some(path) = ready_file {
+        set("EGRESSLAB_READY_FILE", path.display().to_string());
+    }
+    let curlrc = lab.dir().join(".curlrc");
+    write_private(&curlrc, self::curlrc(client, scenario).as_bytes())
+        .map_err(write_error(&curlrc))?;
+    set("CURL_HOME", lab.dir().display().to_string());
+    Ok(env)
+}
+
+fn curlrc(client: &ClientProfile, scenario: &Expanded) -> String {
+    // Through a proxy the proxy resolves names itself; curl would otherwise send the --connect-to
+    // address in its CONNECT line instead of the host name.
+    let mut lines: Vec<String> = if client.proxy_url.is_some() {
+        Vec::new()
+    } else {
+        client
+            .connect_to()
+            .iter()
+            .map(|c| format!("connect-to = \"{}\"", curl_connect_to(c)))
+            .collect()
+    };
+    lines.push(format!("cacert = \"{}\"", client.trust_bundle.display()));
+    if let Some(proxy) = &client.proxy_url {
+        lines.push(format!("proxy = \"{proxy}\""));
+        // The connector tunnels every destination, port 80 included, with CONNECT (seed 001).
+        lines.push("proxytunnel".to_owned());
+        if proxy.starts_with("https://") {
+            lines.push(format!(
+                "proxy-cacert = \"{}\"",
+                client.trust_bundle.display()
+            ));
+        }
+    }
+    if let Some((cert, key)) = &client.client_files {
+        lines.push(format!("cert = \"{}\"", cert.display()));
+        lines.push(format!("key = \"{}\"", key.display()));
+    }
+    match client.config.tls_versions {
+        TlsVersions::Both => {}
+        TlsVersions::Tls12Only => {
+            lines.push("tlsv1.2".to_owned());
+            lines.push("tls-max = \"1.2\"".to_owned());
+        }
+        TlsVersions::Tls13Only => lines.push("tlsv1.3".to_owned()),
+    }
+    lines.push(format!(
+        "connect-timeout = {}",
+        scenario.client.connect_timeout.as_secs_f64().max(1.0)
+    ));
+    lines.join("\n") + "\n"
+}
+
+/// A curl command line that reaches `url` as the simulated client does: through its proxy (tunnelled,
+/// as the connector) or, without one, with `--connect-to` for every lab name.
+pub fn curl_command(client: &ClientProfile, url: &str) -> String {
+    let bundle = client.trust_bundle.display();
+    let mut words: Vec<String> = Vec::new();
+    match &client.proxy_url {
+        Some(proxy) => {
+            words.push(format!("--proxy {proxy} --proxytunnel"));
+            if proxy.starts_with("https://") {
+                words.push(format!("--proxy-cacert {bundle}"));
+            }
+        }
+        None => words.extend(
+            client
+                .connect_to()
+                .iter()
+                .map(|c| format!("--connect-to {}", curl_connect_to(c))),
+        ),
+    }
+    if let Some((cert, key)) = &client.client_files {
+        words.push(format!("--cert {} --key {}", cert.display(), key.display()));
+    }
+    format!("curl {} --cacert {bundle} {url}", words.join(" "))
+}
