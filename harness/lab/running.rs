@@ -446,18 +446,19 @@ fn validate(plan: &LabPlan) -> Result<(), LabError> {
         ("udp", plan.udp.iter().map(|u| u.name.as_str()).collect()),
     ];
     for (kind, names) in groups {
-        for (index, name) in names.iter().enumerate() {
-            if names[..index].contains(name) {
-                return Err(LabError::DuplicateName {
-                    kind,
-                    name: (*name).to_owned(),
-                });
-            }
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
+        if let Some(name) = names.iter().find(|name| !seen.insert(**name)) {
+            return Err(LabError::DuplicateName {
+                kind,
+                name: (*name).to_owned(),
+            });
         }
     }
+    let proxies: std::collections::HashSet<&str> =
+        plan.proxies.iter().map(|p| p.name.as_str()).collect();
     for proxy in &plan.proxies {
         if let Some(upstream) = &proxy.upstream {
-            if !plan.proxies.iter().any(|other| &other.name == upstream) {
+            if !proxies.contains(upstream.as_str()) {
                 return Err(LabError::UnknownProxy {
                     name: upstream.clone(),
                 });

@@ -261,13 +261,16 @@ impl Resolve for model::Proxy {
         plan.auth = self.auth.as_ref().map(ProxyAuthPlan::from);
         plan.intercept = self.intercept.as_ref().and_then(Intercept::plan);
         if let Some(upstream) = &self.upstream {
-            let others: Vec<&str> = scope
-                .proxies
-                .iter()
-                .copied()
-                .filter(|p| p != self.name.get_ref())
-                .collect();
-            plan.upstream = Some(scope.reference(upstream, "proxy", &others)?);
+            if upstream.get_ref() == self.name.get_ref() || !scope.has_proxy(upstream.get_ref()) {
+                let others: Vec<&str> = scope
+                    .proxies
+                    .iter()
+                    .copied()
+                    .filter(|p| p != self.name.get_ref())
+                    .collect();
+                return Err(scope.unknown(upstream, "proxy", upstream.get_ref(), &others));
+            }
+            plan.upstream = Some(upstream.get_ref().clone());
         }
         plan.tls_profile = self
             .tls_profile
@@ -316,7 +319,7 @@ impl Resolve for model::Firewall {
         let from = match &self.from {
             None => Vantage::Client,
             Some(word) => match word.get_ref().parse::<Vantage>() {
-                Ok(Vantage::Proxy(name)) if !scope.proxies.contains(&name.as_str()) => {
+                Ok(Vantage::Proxy(name)) if !scope.has_proxy(&name) => {
                     return Err(scope.unknown(word, "proxy", &name, &scope.proxies));
                 }
                 Ok(vantage) => vantage,
@@ -401,7 +404,7 @@ fn client_proxy(scope: &Scope<'_>, word: &Spanned<String>) -> Result<ClientProxy
     match ProxyWord::of(word.get_ref()) {
         ProxyWord::Direct => Ok(ClientProxy::Direct),
         ProxyWord::Named(name) => {
-            if scope.proxies.contains(&name.as_str()) {
+            if scope.has_proxy(&name) {
                 return Ok(ClientProxy::Named(name));
             }
             let mut known: Vec<&str> = ProxyWord::MODES.to_vec();

@@ -3,7 +3,7 @@
 //! resolves its names against. A name can be unknown only here and there, and is reported once, with
 //! its file:line:column.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_spanned::Spanned;
 
@@ -19,8 +19,10 @@ pub(crate) struct Scope<'a> {
     pub(crate) text: &'a str,
     /// The whole parsed file.
     pub(crate) scenario: &'a ScenarioFile,
-    /// Proxy names in file order.
+    /// Proxy names in file order (for "expected one of" lists).
     pub(crate) proxies: Vec<&'a str>,
+    /// The same names, for look-ups (loading stays linear in the number of proxies).
+    proxy_names: HashSet<&'a str>,
 }
 
 impl<'a> Scope<'a> {
@@ -30,15 +32,17 @@ impl<'a> Scope<'a> {
         text: &'a str,
         scenario: &'a ScenarioFile,
     ) -> Result<Scope<'a>, ScenarioError> {
+        let proxies: Vec<&str> = scenario
+            .proxy
+            .iter()
+            .map(|p| p.name.get_ref().as_str())
+            .collect();
         let scope = Scope {
             file,
             text,
             scenario,
-            proxies: scenario
-                .proxy
-                .iter()
-                .map(|p| p.name.get_ref().as_str())
-                .collect(),
+            proxy_names: proxies.iter().copied().collect(),
+            proxies,
         };
         let name = &scenario.scenario.name;
         if !is_id(name.get_ref()) {
@@ -96,9 +100,17 @@ impl<'a> Scope<'a> {
         Err(self.unknown(name, kind, name.get_ref(), known))
     }
 
+    /// Whether the scenario defines a proxy of this name.
+    pub(crate) fn has_proxy(&self, name: &str) -> bool {
+        self.proxy_names.contains(name)
+    }
+
     /// `name`, checked to be one of the scenario's proxies.
     pub(crate) fn proxy(&self, name: &Spanned<String>) -> Result<String, ScenarioError> {
-        self.reference(name, "proxy", &self.proxies)
+        if self.has_proxy(name.get_ref()) {
+            return Ok(name.get_ref().clone());
+        }
+        Err(self.unknown(name, "proxy", name.get_ref(), &self.proxies))
     }
 
     /// An unknown `name` of `kind` at `spanned`.
@@ -138,21 +150,20 @@ impl<'a> Scope<'a> {
         kind: &'static str,
         names: impl Iterator<Item = &'n Spanned<String>>,
     ) -> Result<(), ScenarioError> {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
+        // Lines are counted only for an error: counting them for every name made loading quadratic.
+        let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
         for name in names {
-            let at = self.at(name);
             if name.get_ref().is_empty() {
                 return Err(self.invalid(name, format!("empty {kind} name"), "a non-empty name"));
             }
-            if let Some(first_line) = seen.get(name.get_ref().as_str()) {
+            if let Some(first) = seen.insert(name.get_ref(), name) {
                 return Err(ScenarioError::Duplicate {
-                    at,
+                    at: self.at(name),
                     kind,
                     name: name.get_ref().clone(),
-                    first_line: *first_line,
+                    first_line: self.at(first).line,
                 });
             }
-            seen.insert(name.get_ref(), at.line);
         }
         Ok(())
     }
