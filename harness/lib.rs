@@ -2,7 +2,8 @@
 //!
 //! - [`lab`] starts a small fake world (endpoints, proxies, firewalls, names, UDP) and records a timeline.
 //! - [`check`] diagnoses connectivity and certificates the way a careful engineer would, against any network.
-//! - [`scenario`] reads scenario files into a lab plan, a client profile and expectations.
+//! - [`scenario`] reads scenario files into a lab plan, a client profile and expectations, and runs
+//!   them as a [`scenario::Live`] scenario: from a Rust test, from `egresslab run` or `egresslab up`.
 
 pub mod check;
 #[doc(hidden)]
@@ -11,3 +12,8 @@ pub mod lab;
 pub mod scenario;
 
 pub use egresslab_certs as certs;
+
+/// The README's examples, compiled and run by `cargo test --doc` so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
