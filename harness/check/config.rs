@@ -150,7 +150,7 @@ pub enum Probe {
         /// The name the client's profile uses for the server.
         host: String,
     },
-    /// The messaging service: its direct TCP ports ([`crate::check::connector::SERVICEBUS_DIRECT_PORTS`])
+    /// The messaging service: its direct TCP ports ([`crate::check::SERVICEBUS_DIRECT_PORTS`])
     /// and HTTPS 443; blocked direct ports with a working 443 are a warning (the HTTPS fallback).
     ServiceBus {
         /// The Service Bus name (`<namespace>.servicebus.windows.net`).

@@ -6,13 +6,13 @@ use std::sync::Mutex;
 
 use super::codes;
 use super::config::{ClientConfig, ProxySetting};
-use super::connector;
-use super::dns::{self, Resolution};
 use super::finding::{Evidence, Finding};
-use super::https;
-use super::net::Route;
-use super::pac::{self, PacRoute};
-use super::proxy::{self, ProxyUrl};
+use super::probe::connector;
+use super::probe::pac::{self, PacRoute};
+use super::transport::dns::{self, Resolution};
+use super::transport::proxy::{self, ProxyUrl};
+use super::transport::route::Route;
+use super::verify::connect;
 
 /// The route decider of one run.
 #[derive(Debug)]
@@ -43,24 +43,26 @@ impl Router {
                     )],
                 ),
             },
-            ProxySetting::Pac(url) => match https::fetch_body(config, &Route::Direct, url).await {
-                Ok(body) => (
-                    Mode::Pac {
-                        source: url.clone(),
-                        script: String::from_utf8_lossy(&body).into_owned(),
-                    },
-                    vec![],
-                ),
-                Err(f) => (
-                    Mode::Fixed(Route::Direct),
-                    vec![Finding::new(
-                        codes::PROXY_PAC_INVALID,
-                        url.as_str(),
-                        format!("the PAC file {url} cannot be fetched ({})", f.code),
-                    )
-                    .with_all_evidence(f.evidence)],
-                ),
-            },
+            ProxySetting::Pac(url) => {
+                match connect::fetch_body(config, &Route::Direct, url).await {
+                    Ok(body) => (
+                        Mode::Pac {
+                            source: url.clone(),
+                            script: String::from_utf8_lossy(&body).into_owned(),
+                        },
+                        vec![],
+                    ),
+                    Err(f) => (
+                        Mode::Fixed(Route::Direct),
+                        vec![Finding::new(
+                            codes::PROXY_PAC_INVALID,
+                            url.as_str(),
+                            format!("the PAC file {url} cannot be fetched ({})", f.code),
+                        )
+                        .with_all_evidence(f.evidence)],
+                    ),
+                }
+            }
             ProxySetting::Wpad { suffix } => wpad(config, suffix).await,
         };
         (
@@ -203,7 +205,7 @@ async fn wpad(config: &ClientConfig, suffix: &str) -> (Mode, Vec<Finding>) {
             .with_evidence(ev)],
         );
     }
-    match https::fetch_body(config, &Route::Direct, &url).await {
+    match connect::fetch_body(config, &Route::Direct, &url).await {
         Ok(body) => (
             Mode::Pac {
                 source: url,

@@ -3,7 +3,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{malformed, ArtifactError};
+use super::error::{malformed, ArtifactError};
 
 /// One element.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use rquickjs::{Context, Function, Runtime};
 
-use super::proxy::ProxyUrl;
+use crate::check::transport::proxy::ProxyUrl;
 
 /// One entry of a PAC answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
