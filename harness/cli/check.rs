@@ -10,16 +10,7 @@ use egresslab::check::{
     self, report, ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting,
 };
 
-/// Output format of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Human-readable text (colour when stdout is a terminal).
-    Text,
-    /// JSON.
-    Json,
-    /// JUnit XML.
-    Junit,
-}
+pub use super::format::Format;
 
 /// Arguments of `egresslab check`.
 #[derive(Debug, clap::Args)]
