@@ -34,7 +34,7 @@ pub struct ClientConfig {
     pub dns_server: Option<SocketAddr>,
     /// Time-out of one TCP connect (short: a filtered port must not stall the run).
     pub connect_timeout: Duration,
-    /// Time-out of one TLS handshake or HTTP answer.
+    /// Time-out of one TLS handshake or HTTP answer, and the time limit of one PAC evaluation.
     pub io_timeout: Duration,
     /// The TLS versions the client offers.
     pub tls_versions: TlsVersions,
