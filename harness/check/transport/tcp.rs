@@ -27,12 +27,27 @@ pub type BoxIo = Box<dyn Io>;
 pub enum TcpOutcome {
     /// Connected.
     Open(TcpStream),
-    /// Reset by the peer or a firewall.
+    /// Refused: the peer or a firewall answered the SYN with a reset (ECONNREFUSED).
     Refused(String),
     /// No answer within the time-out.
     Filtered,
-    /// Reset during the connect.
+    /// Reset or aborted after the peer had answered, during the connect.
     Reset(String),
+    /// Failed for another reason the system gave (no route, network unreachable …), said as it is.
+    Failed(String),
+}
+
+/// Classify a failed connect by what the system saw: a refusal is only a refusal, a reset or an
+/// abort is a reset, anything else is reported with its own words.
+pub fn classify_connect_error(e: &std::io::Error) -> TcpOutcome {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::ConnectionRefused => TcpOutcome::Refused(e.to_string()),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            TcpOutcome::Reset(e.to_string())
+        }
+        _ => TcpOutcome::Failed(e.to_string()),
+    }
 }
 
 /// Where (host, port) really goes under the client's `--connect-to` overrides.
@@ -57,10 +72,7 @@ pub async fn tcp_connect_addr(config: &ClientConfig, addr: SocketAddr) -> (TcpOu
             let _ = s.set_nodelay(true);
             TcpOutcome::Open(s)
         }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-            TcpOutcome::Reset(e.to_string())
-        }
-        Ok(Err(e)) => TcpOutcome::Refused(e.to_string()),
+        Ok(Err(e)) => classify_connect_error(&e),
     };
     let came_back = match &outcome {
         TcpOutcome::Open(_) => "connected".to_string(),
@@ -70,6 +82,7 @@ pub async fn tcp_connect_addr(config: &ClientConfig, addr: SocketAddr) -> (TcpOu
             config.connect_timeout
         ),
         TcpOutcome::Reset(e) => format!("reset: {e}"),
+        TcpOutcome::Failed(e) => format!("failed: {e}"),
     };
     (outcome, Evidence::new(tried, came_back, start.elapsed()))
 }
@@ -142,6 +155,12 @@ pub fn tcp_finding(target: &str, outcome: &TcpOutcome, ev: Evidence) -> Finding 
             codes::NET_TCP_RESET,
             format!("{target} reset the connection"),
         ),
+        // No route, host or network unreachable: often a firewall's ICMP rejection, so the code is
+        // the refusal's, but the words are what the system said.
+        TcpOutcome::Failed(e) => (
+            codes::NET_TCP_REFUSED,
+            format!("{target} cannot be connected: {e}"),
+        ),
     };
     Finding::new(code, target, summary).with_evidence(ev)
 }
@@ -187,5 +206,46 @@ impl AsyncWrite for Counting {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Issue 20, break 15: a reset is not a refusal. Each failure is told in the words of what was seen.
+    #[test]
+    fn a_reset_or_an_abort_is_never_called_a_refusal() {
+        let said = |kind: ErrorKind, text: &str| {
+            let outcome = classify_connect_error(&Error::new(kind, text.to_string()));
+            let ev = Evidence::new("TCP connect x:443", "", Duration::ZERO);
+            let f = tcp_finding("x:443", &outcome, ev);
+            (f.code.0, f.summary)
+        };
+        assert_eq!(
+            said(ErrorKind::ConnectionRefused, "Connection refused"),
+            (
+                "net.tcp.refused",
+                "x:443 refused the connection".to_string()
+            )
+        );
+        assert_eq!(
+            said(ErrorKind::ConnectionReset, "Connection reset by peer"),
+            ("net.tcp.reset", "x:443 reset the connection".to_string())
+        );
+        assert_eq!(
+            said(
+                ErrorKind::ConnectionAborted,
+                "Software caused connection abort"
+            ),
+            ("net.tcp.reset", "x:443 reset the connection".to_string())
+        );
+        let (code, summary) = said(ErrorKind::HostUnreachable, "No route to host");
+        assert_eq!(code, "net.tcp.refused");
+        assert_eq!(summary, "x:443 cannot be connected: No route to host");
+        assert!(!summary.contains("refused"));
     }
 }
