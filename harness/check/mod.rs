@@ -13,6 +13,8 @@ pub mod artifacts;
 pub mod codes;
 pub mod config;
 pub mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod probe;
 pub mod report;
 pub(crate) mod router;
