@@ -142,6 +142,38 @@ fn vpn_profile_needs_the_conditional_access_eku() {
     );
 }
 
+/// Issue 20, break 10: `egresslab inspect` on an .exe.config nested 150 000 levels deep aborted the
+/// process with a stack overflow. Every XML reader now refuses it with a clear finding or error.
+#[test]
+fn deeply_nested_xml_is_refused_not_a_stack_overflow() {
+    let deep = format!(
+        "<?xml version=\"1.0\"?>\n<configuration>{}{}</configuration>",
+        "<x>".repeat(150_000),
+        "</x>".repeat(150_000)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.exe.config");
+    std::fs::write(&path, &deep).unwrap();
+    let found = artifacts::read(ArtifactKind::ServiceConfig, &path, &ReadOptions::default());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].code.0, "config.config_invalid");
+    assert!(
+        found[0].summary.contains("line 2, column")
+            && found[0]
+                .summary
+                .contains("elements nested deeper than 256 levels"),
+        "{}",
+        found[0].summary
+    );
+    for err in [
+        service_config::parse(&deep).map(|_| ()).unwrap_err(),
+        trust_settings::parse(&deep).map(|_| ()).unwrap_err(),
+        vpn_profile::parse(&deep).map(|_| ()).unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("nested deeper than 256"), "{err}");
+    }
+}
+
 proptest! {
     #[test]
     fn readers_never_panic(s in "\\PC{0,400}") {

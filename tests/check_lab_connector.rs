@@ -27,7 +27,7 @@ fn world() -> LabBuilder {
             EndpointPlan::http(name, &[host], entry.port)
         });
     }
-    for port in egresslab::check::connector::SERVICEBUS_DIRECT_PORTS {
+    for port in egresslab::check::SERVICEBUS_DIRECT_PORTS {
         builder = builder.endpoint(
             EndpointPlan::http(
                 format!("servicebus-{port}"),
@@ -169,7 +169,7 @@ async fn a_rejected_443_is_refused_not_filtered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocked_direct_servicebus_tcp_is_the_https_fallback_warning() {
     let mut builder = world();
-    for port in egresslab::check::connector::SERVICEBUS_DIRECT_PORTS {
+    for port in egresslab::check::SERVICEBUS_DIRECT_PORTS {
         builder = builder.firewall(
             Vantage::Client,
             "*.servicebus.windows.net",

@@ -139,3 +139,43 @@ async fn no_wpad_name_means_not_found_and_direct() {
     assert_problems(&report, &["proxy.wpad.not_found"]);
     lab.shutdown().await;
 }
+
+/// Issue 20, break 2: a PAC script that never returns hung `egresslab check` for ever. Now the
+/// evaluation stops at the client's I/O time-out with its own diagnosis, and the client goes direct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pac_that_never_returns_times_out_and_the_client_goes_direct() {
+    let lab = lab(Some("function FindProxyForURL(u, h) { while (true) {} }")).await;
+    let mut config = wpad_client(&lab);
+    config.io_timeout = std::time::Duration::from_millis(500);
+    let probes = vec![
+        Probe::Url {
+            url: format!("https://{APP}/"),
+        },
+        Probe::Url {
+            url: format!("https://{APP}/second"),
+        },
+    ];
+    let report = tokio::time::timeout(std::time::Duration::from_secs(20), run(&config, &probes))
+        .await
+        .expect("the checks end although the PAC script never returns");
+    let timeout = the(&report, "proxy.pac.timeout");
+    assert!(timeout.target.contains(WPAD), "{}", show(&report));
+    assert!(
+        timeout.summary.contains("did not finish in 500 ms"),
+        "{}",
+        show(&report)
+    );
+    // Reported once, and the application is still probed (direct).
+    assert_eq!(
+        report.with_code("proxy.pac.timeout").count(),
+        1,
+        "{}",
+        show(&report)
+    );
+    assert!(
+        report.with_code("pki.chain.ok").next().is_some(),
+        "{}",
+        show(&report)
+    );
+    lab.shutdown().await;
+}

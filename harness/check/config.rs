@@ -34,7 +34,7 @@ pub struct ClientConfig {
     pub dns_server: Option<SocketAddr>,
     /// Time-out of one TCP connect (short: a filtered port must not stall the run).
     pub connect_timeout: Duration,
-    /// Time-out of one TLS handshake or HTTP answer.
+    /// Time-out of one TLS handshake or HTTP answer, and the time limit of one PAC evaluation.
     pub io_timeout: Duration,
     /// The TLS versions the client offers.
     pub tls_versions: TlsVersions,
@@ -150,7 +150,7 @@ pub enum Probe {
         /// The name the client's profile uses for the server.
         host: String,
     },
-    /// The messaging service: its direct TCP ports ([`crate::check::connector::SERVICEBUS_DIRECT_PORTS`])
+    /// The messaging service: its direct TCP ports ([`crate::check::SERVICEBUS_DIRECT_PORTS`])
     /// and HTTPS 443; blocked direct ports with a working 443 are a warning (the HTTPS fallback).
     ServiceBus {
         /// The Service Bus name (`<namespace>.servicebus.windows.net`).

@@ -1,62 +1,13 @@
 //! Findings: the data every check produces (a diagnosis code, a severity, evidence and steps).
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
 
+pub use super::codes::Code;
+pub use super::taxonomy::Severity;
+
 use super::taxonomy;
-
-/// A stable diagnosis code, a dotted string such as `net.tcp.filtered`; documented in docs/diagnoses.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Code(pub &'static str);
-
-impl Code {
-    /// The dotted string.
-    pub fn as_str(&self) -> &'static str {
-        self.0
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl PartialEq<&str> for Code {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-/// How bad a finding is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// The check passed.
-    Ok,
-    /// Worth knowing, not a problem.
-    Info,
-    /// Works, but not as intended.
-    Warning,
-    /// Broken.
-    Error,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Ok => "ok",
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        })
-    }
-}
 
 /// One thing tried and what came back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

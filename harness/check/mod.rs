@@ -2,35 +2,41 @@
 //!
 //! Checks see only what a real client sees (addresses, sockets, handshakes, HTTP answers, files); they
 //! never import from the lab, so the same checks run against a real network. [`run`] is the entry point.
+//!
+//! The modules sit in layers that import only downwards (kept by `tests/check_boundary.rs`):
+//! the model ([`config`], [`finding`], [`codes`], [`taxonomy`], [`report`]); `transport` (DNS, TCP, the
+//! proxy tunnel, HTTP heads, TLS handshakes); `verify` (certificate facts, chains, revocation);
+//! [`artifacts`] (readers of the files a diagnosis starts from); `probe` (each check); and the dispatch
+//! (`router` and [`run`] here).
 
 pub mod artifacts;
-pub mod certinfo;
-pub mod chain;
 pub mod codes;
 pub mod config;
-pub mod connector;
-pub mod dns;
 pub mod finding;
-pub mod https;
-pub mod net;
-pub mod ocsp;
-pub mod pac;
-pub mod proxy;
+#[doc(hidden)]
+pub mod fuzzing;
+pub(crate) mod probe;
 pub mod report;
-pub mod revocation;
-pub mod router;
+pub(crate) mod router;
 pub mod taxonomy;
-pub mod tls;
-pub mod tls_block;
-pub mod vpn;
+pub(crate) mod transport;
+pub(crate) mod verify;
 
 pub use config::*;
-pub use connector::{connector_endpoints, RequiredEndpoint, SAMPLE_LABEL};
 pub use finding::{Code, Evidence, Finding, Report, Severity};
+pub use probe::connector::{
+    connector_endpoints, RequiredEndpoint, SAMPLE_LABEL, SERVICEBUS_DIRECT_PORTS,
+};
+pub use transport::proxy::ProxyUrl;
+pub use transport::url::{split_host_port, split_url};
 
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
+
+use probe::{connector, https, vpn};
+use transport::{http, tls};
+use verify::connect;
 
 /// How many probes run at once.
 const CONCURRENCY: usize = 8;
@@ -56,9 +62,7 @@ pub async fn run(config: &ClientConfig, probes: &[Probe]) -> Report {
 async fn run_probe(config: &ClientConfig, router: &router::Router, probe: &Probe) -> Vec<Finding> {
     match probe {
         Probe::Url { url } => {
-            let host = net::split_url(url)
-                .map(|(_, h, _, _)| h)
-                .unwrap_or_default();
+            let host = split_url(url).map(|(_, h, _, _)| h).unwrap_or_default();
             let (route, mut out) = router.route(config, url, &host).await;
             let found = https::probe_url(config, &route, url).await;
             out.extend(connector::signin_unreachable(&host, &found));
@@ -70,7 +74,7 @@ async fn run_probe(config: &ClientConfig, router: &router::Router, probe: &Probe
             let scheme = if *port == 443 { "https" } else { "http" };
             let url = format!("{scheme}://{host}:{port}/");
             let (route, mut out) = router.route(config, &url, host).await;
-            match net::open(config, &route, host, *port).await {
+            match connect::open(config, &route, host, *port).await {
                 Ok((_, f)) | Err(f) => out.extend(f),
             }
             out
@@ -119,7 +123,7 @@ async fn revocation(
     // Reachable means the host answers HTTP on its port: an OCSP responder answers a bare GET with an
     // error status, which still proves the path; the status is kept as evidence.
     let jobs = urls.iter().map(|url| async move {
-        let Some((false, host, port, path)) = net::split_url(url) else {
+        let Some((false, host, port, path)) = split_url(url) else {
             let f = Finding::new(
                 codes::CONFIG_CONFIG_INVALID,
                 url.as_str(),
@@ -163,7 +167,7 @@ async fn revocation(
         let names: Vec<String> = bad
             .iter()
             .map(|(u, _)| {
-                net::split_url(u)
+                split_url(u)
                     .map(|(_, h, p, _)| format!("{h}:{p}"))
                     .unwrap_or_else(|| u.clone())
             })
@@ -193,7 +197,7 @@ async fn backend(
     default_timeout: Duration,
     long_timeout: Duration,
 ) -> Vec<Finding> {
-    let Some((https, host, port, path)) = net::split_url(url) else {
+    let Some((https, host, port, path)) = split_url(url) else {
         return vec![Finding::new(
             codes::CONFIG_CONFIG_INVALID,
             url,
@@ -201,7 +205,7 @@ async fn backend(
         )];
     };
     let (route, mut out) = router.route(config, url, &host).await;
-    let (mut io, _) = match net::open(config, &route, &host, port).await {
+    let (mut io, _) = match connect::open(config, &route, &host, port).await {
         Ok(x) => x,
         Err(f) => {
             out.push(
@@ -231,7 +235,7 @@ async fn backend(
             }
         }
     }
-    let answer = net::http_get(&mut io, &host, &path, long_timeout).await;
+    let answer = http::http_get(&mut io, &host, &path, long_timeout).await;
     let took = start.elapsed();
     let ev = Evidence::new(
         format!("GET {url} ({route})"),

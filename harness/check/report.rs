@@ -79,57 +79,159 @@ pub fn xml_escape(s: &str) -> String {
     o
 }
 
-/// One `<testcase>` element for a finding (errors fail, warnings pass with system-out).
-pub fn junit_case(f: &Finding, classname: &str) -> String {
-    let name = xml_escape(&format!("{} {}", f.code, f.target));
-    let mut s = format!(
-        "    <testcase classname=\"{}\" name=\"{name}\" time=\"{:.3}\">\n",
-        xml_escape(classname),
-        f.evidence
+/// How one JUnit `<testcase>` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JunitOutcome {
+    /// Passed, nothing to add.
+    Passed,
+    /// Passed, with a note written to `<system-out>` (a warning, an info).
+    Noted(String),
+    /// Failed: `kind` is the failure's type attribute, `message` its summary, `detail` its text.
+    Failed {
+        /// The failure's `type` attribute (a diagnosis code, `scenario` …).
+        kind: String,
+        /// One-line summary.
+        message: String,
+        /// Evidence and steps, one per line.
+        detail: String,
+    },
+}
+
+/// One `<testcase>` of a JUnit document: the one JUnit writer behind `egresslab check`, `inspect` and
+/// `run` (findings and scenario outcomes become cases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JunitCase {
+    /// The `classname` attribute (the suite, or `scenario`).
+    pub classname: String,
+    /// The `name` attribute.
+    pub name: String,
+    /// How long the case took.
+    pub time: std::time::Duration,
+    /// How it ended.
+    pub outcome: JunitOutcome,
+}
+
+impl JunitCase {
+    /// The case for one finding: errors fail, warnings and infos pass with their summary as output.
+    pub fn of_finding(f: &Finding, classname: &str) -> JunitCase {
+        let detail: String = f
+            .evidence
             .iter()
-            .map(|e| e.elapsed.as_secs_f64())
-            .sum::<f64>()
-    );
-    let detail: String = f
-        .evidence
-        .iter()
-        .map(|e| format!("{} -> {}\n", e.what_tried, e.what_came_back))
-        .collect::<String>()
-        + &f.steps.join("\n");
-    match f.severity {
-        Severity::Error => s.push_str(&format!(
-            "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
-            f.code,
-            xml_escape(&f.summary),
-            xml_escape(&detail)
-        )),
-        Severity::Warning | Severity::Info => s.push_str(&format!(
-            "      <system-out>{}</system-out>\n",
-            xml_escape(&f.summary)
-        )),
-        Severity::Ok => {}
+            .map(|e| format!("{} -> {}\n", e.what_tried, e.what_came_back))
+            .collect::<String>()
+            + &f.steps.join("\n");
+        JunitCase {
+            classname: classname.to_string(),
+            name: format!("{} {}", f.code, f.target),
+            time: f.evidence.iter().map(|e| e.elapsed).sum(),
+            outcome: match f.severity {
+                Severity::Error => JunitOutcome::Failed {
+                    kind: f.code.to_string(),
+                    message: f.summary.clone(),
+                    detail,
+                },
+                Severity::Warning | Severity::Info => JunitOutcome::Noted(f.summary.clone()),
+                Severity::Ok => JunitOutcome::Passed,
+            },
+        }
     }
-    s.push_str("    </testcase>\n");
+}
+
+/// A JUnit XML document with one test suite named `suite` that took `time`.
+pub fn junit_document(suite: &str, time: std::time::Duration, cases: &[JunitCase]) -> String {
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, JunitOutcome::Failed { .. }))
+        .count();
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    let _ = writeln!(
+        s,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">",
+        xml_escape(suite),
+        cases.len(),
+        time.as_secs_f64()
+    );
+    for c in cases {
+        let _ = writeln!(
+            s,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
+            xml_escape(&c.classname),
+            xml_escape(&c.name),
+            c.time.as_secs_f64()
+        );
+        match &c.outcome {
+            JunitOutcome::Failed {
+                kind,
+                message,
+                detail,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "      <failure type=\"{}\" message=\"{}\">{}</failure>",
+                    xml_escape(kind),
+                    xml_escape(message),
+                    xml_escape(detail)
+                );
+            }
+            JunitOutcome::Noted(note) => {
+                let _ = writeln!(s, "      <system-out>{}</system-out>", xml_escape(note));
+            }
+            JunitOutcome::Passed => {}
+        }
+        s.push_str("    </testcase>\n");
+    }
+    s.push_str("  </testsuite>\n</testsuites>\n");
     s
 }
 
 /// The report as a JUnit XML document with one test suite named `suite`.
 pub fn junit(report: &Report, suite: &str) -> String {
-    let failures = report
+    let cases: Vec<JunitCase> = report
         .findings
         .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    s.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">\n",
-        xml_escape(suite),
-        report.findings.len(),
-        report.elapsed.as_secs_f64()
-    ));
-    for f in &report.findings {
-        s.push_str(&junit_case(f, suite));
+        .map(|f| JunitCase::of_finding(f, suite))
+        .collect();
+    junit_document(suite, report.elapsed, &cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::check::codes;
+    use crate::check::finding::Evidence;
+
+    #[test]
+    fn junit_fails_errors_notes_warnings_and_escapes() {
+        let report = Report {
+            findings: vec![
+                Finding::new(codes::NET_TCP_OPEN, "a:443", "a:443 is open"),
+                Finding::new(codes::NET_TCP_REFUSED, "b:443", "b <refused> & \"gone\"")
+                    .with_evidence(Evidence::new(
+                        "TCP connect b:443",
+                        "refused",
+                        Duration::from_millis(1500),
+                    )),
+                Finding::new(codes::PROXY_AUTH_REQUIRED, "c:443", "auth")
+                    .with_severity(Severity::Warning),
+            ],
+            elapsed: Duration::from_millis(2000),
+        };
+        let xml = junit(&report, "egresslab check");
+        assert!(
+            xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"),
+            "{xml}"
+        );
+        assert!(xml.contains("<testsuite name=\"egresslab check\" tests=\"3\" failures=\"1\" errors=\"0\" time=\"2.000\">"), "{xml}");
+        assert!(xml.contains("<testcase classname=\"egresslab check\" name=\"net.tcp.refused b:443\" time=\"1.500\">"), "{xml}");
+        assert!(xml.contains("<failure type=\"net.tcp.refused\" message=\"b &lt;refused&gt; &amp; &quot;gone&quot;\">TCP connect b:443 -&gt; refused\n"), "{xml}");
+        assert!(xml.contains("<system-out>auth</system-out>"), "{xml}");
+        assert_eq!(
+            xml.matches("<testcase ").count(),
+            xml.matches("</testcase>").count()
+        );
+        assert!(xml.ends_with("  </testsuite>\n</testsuites>\n"));
     }
-    s.push_str("  </testsuite>\n</testsuites>\n");
-    s
 }

@@ -2,23 +2,26 @@
 //! directly or through WPAD. Discovery problems become findings.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::codes;
 use super::config::{ClientConfig, ProxySetting};
-use super::connector;
-use super::dns::{self, Resolution};
 use super::finding::{Evidence, Finding};
-use super::https;
-use super::net::Route;
-use super::pac::{self, PacRoute};
-use super::proxy::{self, ProxyUrl};
+use super::probe::connector;
+use super::probe::pac::{self, PacRoute};
+use super::transport::dns::{self, Resolution};
+use super::transport::proxy::{self, ProxyUrl};
+use super::transport::route::Route;
+use super::verify::connect;
 
 /// The route decider of one run.
 #[derive(Debug)]
 pub struct Router {
     mode: Mode,
     reported: Mutex<HashSet<String>>,
+    /// The PAC script ran past its time limit once.
+    hung: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -43,30 +46,33 @@ impl Router {
                     )],
                 ),
             },
-            ProxySetting::Pac(url) => match https::fetch_body(config, &Route::Direct, url).await {
-                Ok(body) => (
-                    Mode::Pac {
-                        source: url.clone(),
-                        script: String::from_utf8_lossy(&body).into_owned(),
-                    },
-                    vec![],
-                ),
-                Err(f) => (
-                    Mode::Fixed(Route::Direct),
-                    vec![Finding::new(
-                        codes::PROXY_PAC_INVALID,
-                        url.as_str(),
-                        format!("the PAC file {url} cannot be fetched ({})", f.code),
-                    )
-                    .with_all_evidence(f.evidence)],
-                ),
-            },
+            ProxySetting::Pac(url) => {
+                match connect::fetch_body(config, &Route::Direct, url).await {
+                    Ok(body) => (
+                        Mode::Pac {
+                            source: url.clone(),
+                            script: String::from_utf8_lossy(&body).into_owned(),
+                        },
+                        vec![],
+                    ),
+                    Err(f) => (
+                        Mode::Fixed(Route::Direct),
+                        vec![Finding::new(
+                            codes::PROXY_PAC_INVALID,
+                            url.as_str(),
+                            format!("the PAC file {url} cannot be fetched ({})", f.code),
+                        )
+                        .with_all_evidence(f.evidence)],
+                    ),
+                }
+            }
             ProxySetting::Wpad { suffix } => wpad(config, suffix).await,
         };
         (
             Router {
                 mode,
                 reported: Mutex::new(HashSet::new()),
+                hung: AtomicBool::new(false),
             },
             findings,
         )
@@ -96,6 +102,10 @@ impl Router {
     ) -> (Route, Vec<Finding>) {
         let (source, script) = match &self.mode {
             Mode::Fixed(r) => return (r.clone(), vec![]),
+            // A script that ran past its limit once is not run again: every probe would wait for it.
+            Mode::Pac { .. } if self.hung.load(Ordering::Relaxed) => {
+                return (Route::Direct, vec![])
+            }
             Mode::Pac { source, script } => (source.clone(), script.clone()),
         };
         let mut out = Vec::new();
@@ -105,14 +115,22 @@ impl Router {
         let routes = match routes {
             Ok(r) => r,
             Err(e) => {
+                let (code, summary) = match &e {
+                    pac::PacError::Timeout { .. } => {
+                        self.hung.store(true, Ordering::Relaxed);
+                        (
+                            codes::PROXY_PAC_TIMEOUT,
+                            format!("the PAC script {source} did not finish for {host}: {e}; going direct"),
+                        )
+                    }
+                    _ => (
+                        codes::PROXY_PAC_INVALID,
+                        format!("the PAC script {source} fails: {e}"),
+                    ),
+                };
                 if self.first_time(&format!("invalid {e}")) {
                     out.push(
-                        Finding::new(
-                            codes::PROXY_PAC_INVALID,
-                            source.as_str(),
-                            format!("the PAC script {source} fails: {e}"),
-                        )
-                        .with_evidence(Evidence::new(
+                        Finding::new(code, source.as_str(), summary).with_evidence(Evidence::new(
                             tried,
                             e.to_string(),
                             start.elapsed(),
@@ -203,7 +221,7 @@ async fn wpad(config: &ClientConfig, suffix: &str) -> (Mode, Vec<Finding>) {
             .with_evidence(ev)],
         );
     }
-    match https::fetch_body(config, &Route::Direct, &url).await {
+    match connect::fetch_body(config, &Route::Direct, &url).await {
         Ok(body) => (
             Mode::Pac {
                 source: url,
@@ -240,29 +258,32 @@ async fn evaluate(
     };
     let my_ip = local_ip(config).await;
     let handle = tokio::runtime::Handle::current();
-    let (script, url, host) = (script.to_string(), url.to_string(), host.to_string());
-    let job = tokio::task::spawn_blocking(move || {
-        let resolve = move |h: &str| -> Option<String> {
-            if let Some(c) = dns_config
-                .connect_to
+    let resolve = move |h: &str| -> Option<String> {
+        if let Some(c) = dns_config
+            .connect_to
+            .iter()
+            .find(|c| c.host.eq_ignore_ascii_case(h))
+        {
+            return Some(c.address.ip().to_string());
+        }
+        match handle.block_on(dns::resolve(&dns_config, h)).0 {
+            Resolution::Resolved(ips) => ips
                 .iter()
-                .find(|c| c.host.eq_ignore_ascii_case(h))
-            {
-                return Some(c.address.ip().to_string());
-            }
-            match handle.block_on(dns::resolve(&dns_config, h)).0 {
-                Resolution::Resolved(ips) => ips
-                    .iter()
-                    .find(|i| i.is_ipv4())
-                    .or(ips.first())
-                    .map(ToString::to_string),
-                _ => None,
-            }
-        };
-        pac::evaluate(&script, &url, &host, &my_ip, resolve)
-    });
-    job.await
-        .map_err(|e| pac::PacError::Engine(e.to_string()))?
+                .find(|i| i.is_ipv4())
+                .or(ips.first())
+                .map(ToString::to_string),
+            _ => None,
+        }
+    };
+    pac::evaluate_bounded(
+        script.to_string(),
+        url.to_string(),
+        host.to_string(),
+        my_ip,
+        config.io_timeout,
+        resolve,
+    )
+    .await
 }
 
 /// The client's own address as myIpAddress() reports it (the source address toward the DNS server, or

@@ -10,16 +10,7 @@ use egresslab::check::{
     self, report, ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting,
 };
 
-/// Output format of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// Human-readable text (colour when stdout is a terminal).
-    Text,
-    /// JSON.
-    Json,
-    /// JUnit XML.
-    Junit,
-}
+pub use super::format::Format;
 
 /// Arguments of `egresslab check`.
 #[derive(Debug, clap::Args)]
@@ -109,7 +100,7 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
     };
     config.proxy = match (&args.proxy, &args.pac, &args.wpad) {
         (Some(p), _, _) => {
-            if check::proxy::ProxyUrl::parse(p).is_none() {
+            if check::ProxyUrl::parse(p).is_none() {
                 bail!("--proxy {p:?} is not http://host:port or https://host:port");
             }
             ProxySetting::Url(p.clone())
@@ -155,7 +146,7 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
         if t.starts_with("https://") || t.starts_with("http://") {
             probes.push(Probe::Url { url: t.clone() });
         } else {
-            let (host, port) = check::net::split_host_port(t, 0)
+            let (host, port) = check::split_host_port(t, 0)
                 .filter(|(_, p)| *p != 0)
                 .with_context(|| format!("target {t:?} is not a URL or host:port"))?;
             probes.push(Probe::Tcp { host, port });

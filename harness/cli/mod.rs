@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod check;
 pub mod explain;
+pub mod format;
 pub mod generate;
 pub mod inspect;
 pub mod list;

@@ -10,16 +10,7 @@ use egresslab::scenario::runner::{run_scenario, Outcome};
 use egresslab::scenario::{find, Catalog, Expanded};
 use futures_util::StreamExt;
 
-/// Output formats of `egresslab run`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    /// A table.
-    Text,
-    /// One JSON document.
-    Json,
-    /// JUnit XML.
-    Junit,
-}
+use super::format::Format;
 
 /// Arguments of `egresslab run`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +20,7 @@ pub struct Args {
     /// Only scenarios carrying this tag.
     #[arg(long)]
     pub filter: Option<String>,
-    /// Output format.
+    /// Output format: a table (text), one JSON document, or JUnit XML.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Run this command (with `sh -c`) inside each scenario and judge it against `[[expect.exec]]`.
@@ -74,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = match args.format {
         Format::Text => table(&outcomes, started.elapsed()),
         Format::Json => json(&outcomes) + "\n",
-        Format::Junit => junit(&outcomes) + "\n",
+        Format::Junit => junit(&outcomes, started.elapsed()),
     };
     // A closed pipe (`egresslab run | head`) is the reader's choice; the exit status still tells.
     if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
@@ -196,24 +187,24 @@ fn problems(outcome: &Outcome) -> Vec<String> {
     outcome.problems.iter().map(ToString::to_string).collect()
 }
 
-fn junit(outcomes: &[Outcome]) -> String {
-    let esc = egresslab::check::report::xml_escape;
-    let failures = outcomes.iter().filter(|o| !o.passed()).count();
-    let mut xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"egresslab\" tests=\"{}\" failures=\"{failures}\">\n", outcomes.len());
-    for o in outcomes {
-        xml.push_str(&format!(
-            "  <testcase classname=\"scenario\" name=\"{}\" time=\"{:.3}\">",
-            esc(&o.id),
-            o.elapsed.as_secs_f64()
-        ));
-        if !o.passed() {
-            xml.push_str(&format!(
-                "<failure message=\"{}\"/>",
-                esc(&problems(o).join("; "))
-            ));
-        }
-        xml.push_str("</testcase>\n");
-    }
-    xml.push_str("</testsuite>");
-    xml
+fn junit(outcomes: &[Outcome], elapsed: Duration) -> String {
+    use egresslab::check::report::{junit_document, JunitCase, JunitOutcome};
+    let cases: Vec<JunitCase> = outcomes
+        .iter()
+        .map(|o| JunitCase {
+            classname: "scenario".into(),
+            name: o.id.clone(),
+            time: o.elapsed,
+            outcome: if o.passed() {
+                JunitOutcome::Passed
+            } else {
+                JunitOutcome::Failed {
+                    kind: "scenario".into(),
+                    message: problems(o).join("; "),
+                    detail: problems(o).join("\n"),
+                }
+            },
+        })
+        .collect();
+    junit_document("egresslab", elapsed, &cases)
 }

@@ -13,14 +13,7 @@ use egresslab::scenario::generate::{
     generate, render, run_cases, shrink, CaseResult, GenOptions, Judge, Scorecard,
 };
 
-/// Output formats of `egresslab score`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Format {
-    /// The matrix as a table.
-    Text,
-    /// One JSON document (for CI).
-    Json,
-}
+use super::format::{self, Format};
 
 /// Arguments of `egresslab score`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Output format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, value_parser = format::only(&[Format::Text, Format::Json]), default_value = "text")]
     pub format: Format,
     /// Where the replay files of misses go (default: a new temporary folder, kept and printed).
     #[arg(long)]
@@ -133,6 +126,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| "built-in checks".to_owned());
     match args.format {
+        // Refused when the arguments are parsed (`format::only`); kept for a caller that builds Args.
+        Format::Junit => anyhow::bail!("egresslab score writes text or json, not junit"),
         Format::Json => {
             let extra = serde_json::json!({
                 "seed": args.seed, "judge": judge_name, "elapsed_ms": elapsed.as_millis() as u64,

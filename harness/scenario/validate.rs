@@ -209,26 +209,9 @@ pub(crate) fn is_host_pattern(host: &str) -> bool {
         })
 }
 
-/// `(https, host, port, path)` of an http(s) URL with the scheme's default port filled in.
-pub fn split_url(url: &str) -> Option<(bool, String, u16, String)> {
-    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else {
-        (false, url.strip_prefix("http://")?)
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(index) => (&rest[..index], &rest[index..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse::<u16>().ok().filter(|p| *p != 0)?),
-        None => (authority, if https { 443 } else { 80 }),
-    };
-    if !is_host_pattern(host) || host.starts_with("*.") {
-        return None;
-    }
-    Some((https, host.to_owned(), port, path.to_owned()))
-}
+/// `(https, host, port, path)` of an http(s) URL: the checks' splitter, so that a URL validation
+/// accepts is one the checks can probe.
+pub use crate::check::split_url;
 
 /// `(host, port)` of `HOST:PORT`.
 pub fn split_host_port(target: &str) -> Option<(String, u16)> {

@@ -1,5 +1,6 @@
 //! Artifact readers: pure functions from a file's text to a typed result and findings.
 
+mod error;
 pub mod event_log;
 pub mod netsh;
 pub mod nps;
@@ -11,52 +12,11 @@ pub mod xml;
 
 use std::path::{Path, PathBuf};
 
-use super::codes;
-use super::config::ArtifactKind;
-use super::finding::Finding;
+pub use error::{line_col, malformed, ArtifactError};
 
-/// Why an artifact could not be read. Malformed content names the place.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArtifactError {
-    /// The file could not be read.
-    #[error("cannot read {path}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The content is malformed at a place.
-    #[error("line {line}, column {column}: {message}")]
-    Malformed {
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong and what was expected.
-        message: String,
-    },
-}
-
-/// 1-based (line, column) of a byte offset in `text`.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let upto = &text.as_bytes()[..offset.min(text.len())];
-    let line = upto.iter().filter(|b| **b == b'\n').count() + 1;
-    let col = upto.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-    (line, col)
-}
-
-/// A malformed-content error at a byte offset.
-pub fn malformed(text: &str, offset: usize, message: impl Into<String>) -> ArtifactError {
-    let (line, column) = line_col(text, offset);
-    ArtifactError::Malformed {
-        line,
-        column,
-        message: message.into(),
-    }
-}
+use crate::check::codes;
+use crate::check::config::ArtifactKind;
+use crate::check::finding::Finding;
 
 /// Guess the kind of an artifact from its name and content.
 pub fn detect_kind(path: &Path, text: &str) -> Option<ArtifactKind> {

@@ -1,6 +1,6 @@
 //! `netsh winhttp show proxy` output (English), which overrides the other proxy settings.
 
-use super::{malformed, ArtifactError};
+use super::error::{malformed, ArtifactError};
 use crate::check::codes;
 use crate::check::finding::Finding;
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{malformed, ArtifactError};
+use super::error::{malformed, ArtifactError};
 use crate::check::codes;
 use crate::check::finding::{Evidence, Finding};
 

@@ -1,7 +1,8 @@
 //! The connector service's `.exe.config` (and machine.config): `system.net/defaultProxy`.
 
+use super::error::{malformed, ArtifactError};
 use super::netsh::Netsh;
-use super::{malformed, xml, ArtifactError};
+use super::xml;
 use crate::check::codes;
 use crate::check::finding::Finding;
 

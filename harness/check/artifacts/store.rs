@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ArtifactError;
-use crate::check::certinfo::{self, CertFacts};
+use super::error::ArtifactError;
+use crate::check::verify::certinfo::{self, CertFacts};
 
 /// One certificate found in a folder.
 #[derive(Debug, Clone)]

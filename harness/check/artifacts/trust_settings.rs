@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use super::{malformed, store, xml, ArtifactError};
-use crate::check::certinfo;
+use super::error::{malformed, ArtifactError};
+use super::{store, xml};
 use crate::check::codes;
 use crate::check::finding::Finding;
+use crate::check::verify::certinfo;
 
 /// The issuer of genuine connector certificates.
 pub const CONNECTOR_REGISTRATION_CA: &str = "connectorregistrationca.msappproxy.net";
@@ -94,7 +95,7 @@ pub fn findings(target: &str, t: &TrustSettings, store_dir: Option<&Path>) -> Ve
                 t.store_name()
             ),
         )
-        .with_severity(crate::check::Severity::Info)];
+        .with_severity(crate::check::finding::Severity::Info)];
     };
     let certs = match store::load_dir(dir, None) {
         Ok(c) => c,

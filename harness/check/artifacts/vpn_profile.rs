@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use super::{store, xml, ArtifactError};
-use crate::check::certinfo::{self, EKU_AAD_CONDITIONAL_ACCESS};
+use super::error::ArtifactError;
+use super::{store, xml};
 use crate::check::codes;
 use crate::check::finding::Finding;
+use crate::check::verify::certinfo::{self, EKU_AAD_CONDITIONAL_ACCESS};
 
 /// The EKU name conditional access expects.
 pub const AAD_CONDITIONAL_ACCESS: &str = "AAD Conditional Access";

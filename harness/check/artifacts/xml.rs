@@ -3,7 +3,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::{malformed, ArtifactError};
+use super::error::{malformed, ArtifactError};
 
 /// One element.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,12 +51,17 @@ impl Element {
     }
 }
 
+/// How deeply elements may nest. The files read here nest a dozen levels; the tree is recursive (its
+/// drop, its searches), so a hostile file nested 150 000 levels would overflow the stack.
+pub const MAX_DEPTH: usize = 256;
+
 fn local(name: &[u8]) -> String {
     let s = String::from_utf8_lossy(name);
     s.rsplit(':').next().unwrap_or(&s).to_string()
 }
 
-/// Parse a document into its root element; errors name line and column.
+/// Parse a document into its root element; errors name line and column. Elements nested deeper than
+/// [`MAX_DEPTH`] are refused.
 pub fn parse(text: &str) -> Result<Element, ArtifactError> {
     let body = text.trim_start_matches('\u{feff}');
     let shift = text.len() - body.len();
@@ -76,6 +81,13 @@ pub fn parse(text: &str) -> Result<Element, ArtifactError> {
         match ev {
             Event::Start(_) | Event::Empty(_) if root.is_some() && stack.is_empty() => {
                 return Err(malformed(text, shift + pos, "a second root element"));
+            }
+            Event::Start(_) if stack.len() >= MAX_DEPTH => {
+                return Err(malformed(
+                    text,
+                    shift + pos,
+                    format!("elements nested deeper than {MAX_DEPTH} levels"),
+                ));
             }
             Event::Start(e) => stack.push(element(text, shift + pos, &e)?),
             Event::Empty(e) => {
@@ -151,4 +163,31 @@ fn element(
         text: String::new(),
         offset,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        "<a>".repeat(depth) + &"</a>".repeat(depth)
+    }
+
+    /// Issue 20, break 10: a file nested 150 000 levels overflowed the stack and aborted the process.
+    #[test]
+    fn deep_nesting_is_refused_with_the_place_and_the_limit() {
+        let text = nested(150_000);
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "line 1, column {}: elements nested deeper than {MAX_DEPTH} levels",
+                3 * MAX_DEPTH + 1
+            )
+        );
+        // Up to the limit, the tree is built (and dropped) as before.
+        let root = parse(&nested(MAX_DEPTH)).unwrap();
+        assert_eq!(root.find_all("a").len(), MAX_DEPTH - 1);
+        assert!(parse(&nested(MAX_DEPTH + 1)).is_err());
+    }
 }

@@ -4,12 +4,12 @@
 
 use rustls::AlertDescription;
 
-use super::certinfo;
-use super::codes;
-use super::config::{ClientConfig, TlsVersions};
-use super::finding::{Evidence, Finding};
-use super::net::{self, Route};
-use super::tls::{self, Handshake, HsOutcome};
+use crate::check::codes;
+use crate::check::config::{ClientConfig, TlsVersions};
+use crate::check::finding::{Evidence, Finding};
+use crate::check::transport::route::Route;
+use crate::check::transport::tls::{self, Handshake, HsOutcome};
+use crate::check::verify::{certinfo, connect};
 
 pub(crate) fn version_label(v: TlsVersions) -> &'static str {
     match v {
@@ -27,7 +27,7 @@ async fn try_version(
     v: TlsVersions,
     with_cert: bool,
 ) -> Option<Handshake> {
-    let (io, _) = net::open(config, route, host, port).await.ok()?;
+    let (io, _) = connect::open(config, route, host, port).await.ok()?;
     Some(tls::handshake(config, io, host, v, with_cert).await)
 }
 
@@ -39,7 +39,7 @@ async fn try_offering(
     v: TlsVersions,
     family: Option<tls::KeyFamily>,
 ) -> Option<Handshake> {
-    let (io, _) = net::open(config, route, host, port).await.ok()?;
+    let (io, _) = connect::open(config, route, host, port).await.ok()?;
     Some(tls::handshake_offering(config, io, host, v, false, family).await)
 }
 

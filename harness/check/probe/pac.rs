@@ -1,9 +1,11 @@
 //! PAC evaluation with a real JavaScript engine (QuickJS): the standard helper functions, with
 //! `dnsResolve` bound to the client's resolver, and `FindProxyForURL`'s answer parsed.
 
+use std::time::{Duration, Instant};
+
 use rquickjs::{Context, Function, Runtime};
 
-use super::proxy::ProxyUrl;
+use crate::check::transport::proxy::ProxyUrl;
 
 /// One entry of a PAC answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,17 @@ pub enum PacError {
     /// FindProxyForURL is missing or returned something unusable.
     #[error("FindProxyForURL returned an unusable answer: {0:?}")]
     Answer(String),
+    /// The script ran past its time limit (an endless loop, a catastrophic regular expression).
+    #[error("PAC script did not finish in {} ms", limit.as_millis())]
+    Timeout {
+        /// The limit it ran past.
+        limit: Duration,
+    },
 }
+
+/// How long past its limit a PAC evaluation is waited for: the engine notices its deadline at its next
+/// interrupt check, which a long native call (a regular expression) can delay.
+const GRACE: Duration = Duration::from_millis(500);
 
 const HELPERS: &str = r#"
 function isPlainHostName(h){return h.indexOf('.')<0;}
@@ -45,18 +57,55 @@ function dateRange(){return true;}
 function timeRange(){return true;}
 "#;
 
-/// Evaluate `script`'s FindProxyForURL(url, host). `resolve` answers dnsResolve (IPv4 text or None);
-/// `my_ip` is myIpAddress(). Runs synchronously: call it from a blocking thread.
+/// Evaluate `script`'s FindProxyForURL(url, host) on a thread of its own, waiting at most `limit` (and
+/// a short grace): the checks never wait for a script without a bound. The engine stops itself at the
+/// deadline; a thread held past it inside one native call is left to finish on its own.
+pub(crate) async fn evaluate_bounded(
+    script: String,
+    url: String,
+    host: String,
+    my_ip: String,
+    limit: Duration,
+    resolve: impl Fn(&str) -> Option<String> + Send + 'static,
+) -> Result<Vec<PacRoute>, PacError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("pac-eval".into())
+        .spawn(move || {
+            let _ = tx.send(evaluate(&script, &url, &host, &my_ip, limit, resolve));
+        })
+        .map_err(|e| PacError::Engine(format!("cannot start the PAC thread: {e}")))?;
+    match tokio::time::timeout(limit + GRACE, rx).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) => Err(PacError::Engine(
+            "the PAC thread ended without an answer".into(),
+        )),
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "PAC evaluation still running past its limit; no longer waited for"
+            );
+            Err(PacError::Timeout { limit })
+        }
+    }
+}
+
+/// Evaluate `script`'s FindProxyForURL(url, host), stopping at `limit` (the engine's interrupt handler
+/// ends the script). `resolve` answers dnsResolve (IPv4 text or None); `my_ip` is myIpAddress(). Runs
+/// synchronously: call it from a thread of its own ([`evaluate_bounded`]).
 pub fn evaluate(
     script: &str,
     url: &str,
     host: &str,
     my_ip: &str,
+    limit: Duration,
     resolve: impl Fn(&str) -> Option<String> + 'static,
 ) -> Result<Vec<PacRoute>, PacError> {
+    let deadline = Instant::now() + limit;
     let rt = Runtime::new().map_err(|e| PacError::Engine(e.to_string()))?;
     rt.set_memory_limit(32 * 1024 * 1024);
     rt.set_max_stack_size(512 * 1024);
+    rt.set_interrupt_handler(Some(Box::new(move || Instant::now() >= deadline)));
     let ctx = Context::full(&rt).map_err(|e| PacError::Engine(e.to_string()))?;
     let answer: Result<String, PacError> = ctx.with(|ctx| {
         let caught = |e: rquickjs::Error, ctx: &rquickjs::Ctx<'_>| {
@@ -94,7 +143,11 @@ pub fn evaluate(
             None => Err(PacError::Answer(format!("{v:?}"))),
         }
     });
-    parse_answer(&answer?)
+    match answer {
+        // The interrupt handler's uncatchable "interrupted", or whatever the script was doing then.
+        Err(PacError::Script(_)) if Instant::now() >= deadline => Err(PacError::Timeout { limit }),
+        answer => parse_answer(&answer?),
+    }
 }
 
 /// Parse "PROXY h:p; DIRECT" (SOCKS entries are skipped: the checks speak HTTP proxies only).
@@ -129,6 +182,8 @@ pub fn parse_answer(answer: &str) -> Result<Vec<PacRoute>, PacError> {
 mod tests {
     use super::*;
 
+    const SECOND: Duration = Duration::from_secs(1);
+
     const PAC: &str = r#"function FindProxyForURL(url, host) {
         if (isPlainHostName(host) || dnsDomainIs(host, ".corp.example")) return "DIRECT";
         if (isInNet(dnsResolve(host), "10.0.0.0", "255.0.0.0")) return "DIRECT";
@@ -147,11 +202,19 @@ mod tests {
     #[test]
     fn helpers_and_answers() {
         assert_eq!(
-            evaluate(PAC, "https://app/", "app", "10.0.0.5", r).unwrap(),
+            evaluate(PAC, "https://app/", "app", "10.0.0.5", SECOND, r).unwrap(),
             vec![PacRoute::Direct]
         );
         assert_eq!(
-            evaluate(PAC, "https://intranet.lab/", "intranet.lab", "10.0.0.5", r).unwrap(),
+            evaluate(
+                PAC,
+                "https://intranet.lab/",
+                "intranet.lab",
+                "10.0.0.5",
+                SECOND,
+                r
+            )
+            .unwrap(),
             vec![PacRoute::Direct]
         );
         let v = evaluate(
@@ -159,6 +222,7 @@ mod tests {
             "https://x.msappproxy.net/",
             "x.msappproxy.net",
             "10.0.0.5",
+            SECOND,
             r,
         )
         .unwrap();
@@ -168,7 +232,15 @@ mod tests {
         );
         assert_eq!(v[1], PacRoute::Direct);
         assert!(matches!(
-            evaluate(PAC, "https://other.example/", "other.example", "1.1.1.1", r).unwrap()[0],
+            evaluate(
+                PAC,
+                "https://other.example/",
+                "other.example",
+                "1.1.1.1",
+                SECOND,
+                r
+            )
+            .unwrap()[0],
             PacRoute::Proxy(_)
         ));
     }
@@ -176,14 +248,14 @@ mod tests {
     #[test]
     fn broken_scripts_are_errors() {
         assert!(
-            matches!(evaluate("function FindProxyForURL(u,h){ throw new Error('boom'); }", "http://a/", "a", "1.1.1.1", r), Err(PacError::Script(m)) if m.contains("boom"))
+            matches!(evaluate("function FindProxyForURL(u,h){ throw new Error('boom'); }", "http://a/", "a", "1.1.1.1", SECOND, r), Err(PacError::Script(m)) if m.contains("boom"))
         );
         assert!(matches!(
-            evaluate("function (", "http://a/", "a", "1.1.1.1", r),
+            evaluate("function (", "http://a/", "a", "1.1.1.1", SECOND, r),
             Err(PacError::Script(_))
         ));
         assert!(matches!(
-            evaluate("var x = 1;", "http://a/", "a", "1.1.1.1", r),
+            evaluate("var x = 1;", "http://a/", "a", "1.1.1.1", SECOND, r),
             Err(PacError::Answer(_))
         ));
         assert!(matches!(
@@ -192,9 +264,70 @@ mod tests {
                 "http://a/",
                 "a",
                 "1.1.1.1",
+                SECOND,
                 r
             ),
             Err(PacError::Answer(_))
         ));
+    }
+
+    /// Issue 20, break 2: an endless script hung `egresslab check` at 100 % of a core for ever.
+    #[test]
+    fn endless_scripts_stop_at_the_limit_with_a_timeout() {
+        let limit = Duration::from_millis(200);
+        for script in [
+            "function FindProxyForURL(u,h){while(true){}}",
+            "for(;;){}",
+            "function FindProxyForURL(u,h){try{for(;;){}}catch(e){}return 'DIRECT';}",
+            "function FindProxyForURL(u,h){return FindProxyForURL(u,h)+'';}",
+        ] {
+            let start = Instant::now();
+            let got = evaluate(script, "http://a/", "a", "1.1.1.1", limit, r);
+            let took = start.elapsed();
+            assert!(took < Duration::from_secs(3), "{script}: took {took:?}");
+            if script.contains("return FindProxyForURL") {
+                // Deep recursion hits the stack limit first: an error, not a hang.
+                assert!(got.is_err(), "{script}: {got:?}");
+            } else {
+                assert_eq!(got, Err(PacError::Timeout { limit }), "{script}");
+            }
+        }
+        assert_eq!(
+            PacError::Timeout { limit }.to_string(),
+            "PAC script did not finish in 200 ms"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_script_stuck_in_native_code_is_not_waited_for_past_the_limit() {
+        // A catastrophic regular expression never reaches the engine's interrupt check.
+        let script = "function FindProxyForURL(u,h){ var s=''; for (var i=0;i<64;i++) s+='a'; /^(a+)+$/.test(s+'!'); return 'DIRECT'; }";
+        let limit = Duration::from_millis(200);
+        let start = Instant::now();
+        let got = evaluate_bounded(
+            script.into(),
+            "http://a/".into(),
+            "a".into(),
+            "1.1.1.1".into(),
+            limit,
+            r,
+        )
+        .await;
+        assert_eq!(got, Err(PacError::Timeout { limit }));
+        assert!(
+            start.elapsed() < limit + GRACE + Duration::from_secs(1),
+            "{:?}",
+            start.elapsed()
+        );
+        let quick = evaluate_bounded(
+            "function FindProxyForURL(u,h){return 'DIRECT';}".into(),
+            "http://a/".into(),
+            "a".into(),
+            "1.1.1.1".into(),
+            limit,
+            r,
+        )
+        .await;
+        assert_eq!(quick, Ok(vec![PacRoute::Direct]));
     }
 }

@@ -6,10 +6,15 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use tokio::io::{AsyncWriteExt, BufReader};
 
-use super::codes;
-use super::config::{ClientConfig, TlsVersions};
-use super::finding::{Evidence, Finding};
-use super::net::{self, BoxIo, TcpOutcome};
+use rustls_pki_types::CertificateDer;
+
+use super::http;
+use super::tcp::{self, BoxIo, TcpOutcome};
+use super::tls;
+use super::url::split_host_port;
+use crate::check::codes;
+use crate::check::config::{ClientConfig, TlsVersions};
+use crate::check::finding::{Evidence, Finding};
 
 /// A parsed proxy URL (`http://host:port` or `https://host:port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +53,7 @@ impl ProxyUrl {
             (false, s)
         };
         let rest = rest.rsplit('@').next().unwrap_or(rest);
-        let (host, port) = net::split_host_port(rest, if https { 443 } else { 8080 })?;
+        let (host, port) = split_host_port(rest, if https { 443 } else { 8080 })?;
         Some(ProxyUrl { https, host, port })
     }
 }
@@ -59,9 +64,9 @@ pub async fn tunnel(
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
-) -> Result<(BoxIo, Vec<Finding>), Vec<Finding>> {
+) -> Result<(BoxIo, Vec<Finding>), OpenError> {
     let target = format!("{host}:{port}");
-    let io = connect_proxy(config, proxy).await.map_err(|f| vec![f])?;
+    let io = connect_proxy(config, proxy).await?;
     let start = Instant::now();
     let mut io = BufReader::new(io);
     let mut req =
@@ -84,7 +89,7 @@ pub async fn tunnel(
             .await
             .map_err(|e| format!("write failed: {e}"))?;
         io.flush().await.map_err(|e| format!("write failed: {e}"))?;
-        net::read_head(&mut io).await
+        http::read_head(&mut io).await
     };
     let answer = tokio::time::timeout(config.io_timeout, exchange).await;
     let elapsed = start.elapsed();
@@ -95,16 +100,16 @@ pub async fn tunnel(
                 format!("no answer within {:?}", config.io_timeout),
                 elapsed,
             );
-            return Err(vec![Finding::new(
+            return Err(OpenError::Findings(vec![Finding::new(
                 codes::PROXY_SLOW,
                 &target,
                 format!("proxy {proxy} did not answer CONNECT {target}"),
             )
-            .with_evidence(ev)]);
+            .with_evidence(ev)]));
         }
         Ok(Err(why)) => {
             let ev = Evidence::new(tried, why.clone(), elapsed);
-            let (code, summary) = if why.starts_with(net::NOT_HTTP) {
+            let (code, summary) = if why.starts_with(http::NOT_HTTP) {
                 (
                     codes::PROXY_GARBAGE,
                     format!(
@@ -119,7 +124,10 @@ pub async fn tunnel(
                     ),
                 )
             };
-            return Err(vec![Finding::new(code, &target, summary).with_evidence(ev)]);
+            return Err(OpenError::Findings(vec![Finding::new(
+                code, &target, summary,
+            )
+            .with_evidence(ev)]));
         }
         Ok(Ok(head)) => head,
     };
@@ -143,13 +151,14 @@ pub async fn tunnel(
         .with_evidence(ev);
         return Ok((Box::new(io), vec![ok]));
     }
-    Err(vec![
-        classify_refusal(proxy, host, port, &head).with_evidence(ev)
-    ])
+    Err(OpenError::Findings(vec![classify_refusal(
+        proxy, host, port, &head,
+    )
+    .with_evidence(ev)]))
 }
 
 /// The finding for a CONNECT answer other than 200.
-pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &net::HttpHead) -> Finding {
+pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &http::HttpHead) -> Finding {
     let target = format!("{host}:{port}");
     let status = head.status;
     match status {
@@ -210,15 +219,21 @@ pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &net::Htt
 }
 
 /// Open the connection to the proxy itself (TLS for `https://` proxies, trusting `config.trust`).
-pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<BoxIo, Finding> {
+async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<BoxIo, OpenError> {
     let pt = proxy.to_string();
-    let stream = match net::direct(config, &proxy.host, proxy.port).await {
+    let unreachable = |summary: String| {
+        OpenError::Findings(vec![Finding::new(codes::PROXY_UNREACHABLE, &pt, summary)])
+    };
+    let stream = match tcp::direct(config, &proxy.host, proxy.port).await {
         Ok((s, _)) => s,
         Err(f) => {
             let summary = format!("proxy {pt} is unreachable ({})", f.code);
-            return Err(
-                Finding::new(codes::PROXY_UNREACHABLE, &pt, summary).with_all_evidence(f.evidence)
-            );
+            return Err(OpenError::Findings(vec![Finding::new(
+                codes::PROXY_UNREACHABLE,
+                &pt,
+                summary,
+            )
+            .with_all_evidence(f.evidence)]));
         }
     };
     if !proxy.https {
@@ -234,29 +249,17 @@ pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<Bo
         .with_safe_default_protocol_versions()
     {
         Ok(b) => b.with_root_certificates(roots).with_no_client_auth(),
-        Err(e) => {
-            return Err(Finding::new(
-                codes::PROXY_UNREACHABLE,
-                &pt,
-                format!("cannot build TLS for {pt}: {e}"),
-            ))
-        }
+        Err(e) => return Err(unreachable(format!("cannot build TLS for {pt}: {e}"))),
     };
     let name = match rustls_pki_types::ServerName::try_from(proxy.host.clone()) {
         Ok(n) => n,
-        Err(e) => {
-            return Err(Finding::new(
-                codes::PROXY_UNREACHABLE,
-                &pt,
-                format!("bad proxy name {}: {e}", proxy.host),
-            ))
-        }
+        Err(e) => return Err(unreachable(format!("bad proxy name {}: {e}", proxy.host))),
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     match tokio::time::timeout(config.io_timeout, connector.connect(name, stream)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
         Ok(Err(e)) if is_certificate_error(&e) => Err(proxy_certificate(config, proxy, &e).await),
-        Ok(Err(e)) => Err(Finding::new(
+        Ok(Err(e)) => Err(OpenError::Findings(vec![Finding::new(
             codes::PROXY_UNREACHABLE,
             &pt,
             format!("TLS to proxy {pt} failed: {e}"),
@@ -265,8 +268,8 @@ pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<Bo
             format!("TLS handshake with {pt}"),
             e.to_string(),
             start.elapsed(),
-        ))),
-        Err(_) => Err(Finding::new(
+        ))])),
+        Err(_) => Err(OpenError::Findings(vec![Finding::new(
             codes::PROXY_UNREACHABLE,
             &pt,
             format!("TLS to proxy {pt} timed out"),
@@ -275,7 +278,7 @@ pub async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<Bo
             format!("TLS handshake with {pt}"),
             "timed out",
             start.elapsed(),
-        ))),
+        ))])),
     }
 }
 
@@ -286,57 +289,71 @@ fn is_certificate_error(e: &std::io::Error) -> bool {
     )
 }
 
-/// The proxy's certificate was refused: fetch its chain once more and name the exact pki.* reason
-/// (untrusted root, expired, name mismatch ...) about the proxy, as for any server.
+/// Why a stream could not be opened.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The findings that explain the failure.
+    Findings(Vec<Finding>),
+    /// An `https://` proxy's certificate was refused; what it presented is left to the verification
+    /// layer to judge (the transport records, it does not judge chains).
+    ProxyCertificate(RefusedCertificate),
+}
+
+/// An `https://` proxy's certificate that the client refused, with the chain it presented.
+#[derive(Debug)]
+pub(crate) struct RefusedCertificate {
+    /// The proxy.
+    pub proxy: ProxyUrl,
+    /// What the TLS stack said.
+    pub error: String,
+    /// The chain the proxy presented (fetched once more with a recording handshake; never empty).
+    pub chain: Vec<CertificateDer<'static>>,
+}
+
+/// The proxy's certificate was refused: fetch its chain once more so that the verification layer can
+/// name the exact pki.* reason (untrusted root, expired, name mismatch ...) about the proxy.
 async fn proxy_certificate(
     config: &ClientConfig,
     proxy: &ProxyUrl,
     error: &std::io::Error,
-) -> Finding {
-    let pt = proxy.to_string();
-    let ev = Evidence::new(
-        format!("TLS handshake with proxy {pt}"),
-        error.to_string(),
-        Duration::ZERO,
-    );
-    let chain = match net::direct(config, &proxy.host, proxy.port).await {
+) -> OpenError {
+    let chain = match tcp::direct(config, &proxy.host, proxy.port).await {
         Ok((s, _)) => {
-            let hs =
-                super::tls::handshake(config, Box::new(s), &proxy.host, TlsVersions::Both, false)
-                    .await;
-            hs.chain
+            tls::handshake(config, Box::new(s), &proxy.host, TlsVersions::Both, false)
+                .await
+                .chain
         }
         Err(_) => Vec::new(),
     };
     if chain.is_empty() {
-        return Finding::new(
+        let pt = proxy.to_string();
+        let ev = Evidence::new(
+            format!("TLS handshake with proxy {pt}"),
+            error.to_string(),
+            Duration::ZERO,
+        );
+        return OpenError::Findings(vec![Finding::new(
             codes::PROXY_UNREACHABLE,
             &pt,
             format!("TLS to proxy {pt} failed: {error}"),
         )
-        .with_evidence(ev);
+        .with_evidence(ev)]);
     }
-    let verdict = super::chain::verify(super::chain::Trust::of(config), &proxy.host, &chain, &[]);
-    let leaf = super::certinfo::facts(&chain[0]);
-    let mut f = super::chain::pki_finding(&format!("proxy {pt}"), &verdict, leaf.as_ref());
-    if verdict == super::chain::Verdict::Ok {
-        f = Finding::new(
-            codes::PROXY_UNREACHABLE,
-            &pt,
-            format!("TLS to proxy {pt} failed: {error}"),
-        );
-    }
-    f.with_evidence(ev)
+    OpenError::ProxyCertificate(RefusedCertificate {
+        proxy: proxy.clone(),
+        error: error.to_string(),
+        chain,
+    })
 }
 
 /// Whether the proxy accepts TCP connections at all (for PAC dead-proxy detection).
 pub async fn reachable(config: &ClientConfig, proxy: &ProxyUrl) -> Result<(), Finding> {
-    match net::connect_to_override(config, &proxy.host, proxy.port) {
-        Some(addr) => match net::tcp_connect_addr(config, addr).await {
+    match tcp::connect_to_override(config, &proxy.host, proxy.port) {
+        Some(addr) => match tcp::tcp_connect_addr(config, addr).await {
             (TcpOutcome::Open(_), _) => Ok(()),
-            (o, ev) => Err(net::tcp_finding(&proxy.to_string(), &o, ev)),
+            (o, ev) => Err(tcp::tcp_finding(&proxy.to_string(), &o, ev)),
         },
-        None => net::direct(config, &proxy.host, proxy.port)
+        None => tcp::direct(config, &proxy.host, proxy.port)
             .await
             .map(|_| ()),
     }
@@ -367,7 +384,7 @@ mod tests {
     #[test]
     fn refusals_are_classified() {
         let p = ProxyUrl::parse("http://p:1").unwrap();
-        let head = |status, headers: Vec<(&str, &str)>| net::HttpHead {
+        let head = |status, headers: Vec<(&str, &str)>| http::HttpHead {
             status,
             reason: "x".into(),
             headers: headers

@@ -1,5 +1,5 @@
 //! TLS handshakes that record what the server presented: a verifier that keeps the chain (the chain is
-//! judged afterwards by [`super::chain`], so one handshake yields the exact reason), and a client
+//! judged afterwards by the verification layer (`check::verify::chain`), so one handshake yields the exact reason), and a client
 //! certificate resolver that notes whether the server asked for one.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,8 +13,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{AlertDescription, DigitallySignedStruct, ProtocolVersion, SignatureScheme};
 
-use super::config::{ClientConfig, TlsVersions};
-use super::net::{BoxIo, Counting};
+use super::tcp::{BoxIo, Counting};
+use crate::check::config::{ClientConfig, TlsVersions};
 
 /// The aws-lc-rs provider every check uses.
 pub fn provider() -> Arc<CryptoProvider> {

@@ -7,15 +7,16 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
-use super::artifacts::store;
-use super::certinfo::{self, EKU_CLIENT_AUTH, EKU_SERVER_AUTH};
-use super::chain::{self, Verdict};
-use super::codes;
-use super::config::ClientConfig;
-use super::dns::{self, Resolution};
-use super::finding::{Evidence, Finding};
-use super::net::{self, Route};
-use super::tls::{self, HsOutcome};
+use crate::check::artifacts::store;
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Evidence, Finding};
+use crate::check::transport::dns::{self, Resolution};
+use crate::check::transport::route::Route;
+use crate::check::transport::tls::{self, HsOutcome};
+use crate::check::verify::certinfo::{self, EKU_CLIENT_AUTH, EKU_SERVER_AUTH};
+use crate::check::verify::chain::{self, Verdict};
+use crate::check::verify::connect;
 
 /// A 28-byte IKEv2 header opening an IKE_SA_INIT (exchange type 34, initiator flag 0x08), no payloads.
 pub fn ike_sa_init_header(initiator_spi: u64) -> [u8; 28] {
@@ -179,7 +180,7 @@ pub async fn probe_ike(
 /// the VPN client does: EKU, expiry, name, root — each reported on its own.
 pub async fn probe_server_cert(config: &ClientConfig, host: &str) -> Vec<Finding> {
     let target = format!("{host}:443");
-    let io = match net::open(config, &Route::Direct, host, 443).await {
+    let io = match connect::open(config, &Route::Direct, host, 443).await {
         Ok((io, _)) => io,
         Err(f) => {
             let mut v = vec![Finding::new(

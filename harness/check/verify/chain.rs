@@ -13,9 +13,10 @@ use webpki::{
 };
 
 use super::certinfo::{self, CertFacts};
-use super::codes;
-use super::config::ClientConfig;
-use super::finding::{Code, Finding};
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Code, Finding};
+use crate::check::transport::tls;
 
 /// Why a chain is not acceptable, or that it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +110,7 @@ fn verify_path(
         .iter()
         .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
         .collect();
-    let provider = super::tls::provider();
+    let provider = tls::provider();
     let lists: Vec<CertRevocationList<'_>> =
         crls.iter().cloned().map(CertRevocationList::from).collect();
     let refs: Vec<&CertRevocationList<'_>> = lists.iter().collect();

@@ -3,12 +3,12 @@
 
 use std::time::Instant;
 
-use super::codes;
-use super::config::ClientConfig;
-use super::finding::{Evidence, Finding};
-use super::https::fetch_body;
-use super::net::Route;
+use super::connect::fetch_body;
 use super::ocsp;
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Evidence, Finding};
+use crate::check::transport::route::Route;
 
 /// Fetch CRLs over HTTP along `route`; returns the parsed lists and revocation.unreachable findings.
 pub async fn fetch_crls(

@@ -131,7 +131,7 @@ pub fn status(answer: &[u8], leaf: &[u8], issuer: &[u8]) -> Result<OcspStatus, O
     let spki = children(want(Some(&spki), 0x30, "issuer key")?)?;
     let key_alg = want(spki.first(), 0x30, "issuer key algorithm")?;
     let key = &issuer.public_key().subject_public_key.data;
-    let provider = super::tls::provider();
+    let provider = crate::check::transport::tls::provider();
     let signed = provider
         .signature_verification_algorithms
         .all

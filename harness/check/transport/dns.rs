@@ -7,9 +7,9 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
-use super::codes;
-use super::config::ClientConfig;
-use super::finding::{Evidence, Finding};
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Evidence, Finding};
 
 /// The outcome of resolving one name.
 #[derive(Debug, Clone, PartialEq, Eq)]

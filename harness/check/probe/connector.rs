@@ -3,11 +3,13 @@
 
 use futures_util::stream::{self, StreamExt};
 
-use super::codes;
-use super::config::ClientConfig;
-use super::finding::{Evidence, Finding, Severity};
 use super::https;
-use super::net::{self, Route, TcpOutcome};
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Evidence, Finding, Severity};
+use crate::check::transport::dns::{self, Resolution};
+use crate::check::transport::route::Route;
+use crate::check::transport::tcp::{self, TcpOutcome};
 
 /// The label that stands in for `*` when a wildcard entry is exercised: `*.msappproxy.net` is probed as
 /// `connector-sample.msappproxy.net`. Public so a lab can serve the sample names.
@@ -246,16 +248,14 @@ pub async fn probe_servicebus(config: &ClientConfig, route: &Route, host: &str) 
 async fn servicebus_fallback(config: &ClientConfig, host: &str) -> Option<Finding> {
     let mut evidence = Vec::new();
     for port in SERVICEBUS_DIRECT_PORTS {
-        let addr = match net::connect_to_override(config, host, port) {
+        let addr = match tcp::connect_to_override(config, host, port) {
             Some(a) => a,
-            None => match super::dns::resolve(config, host).await {
-                (super::dns::Resolution::Resolved(ips), _) => {
-                    std::net::SocketAddr::new(*ips.first()?, port)
-                }
+            None => match dns::resolve(config, host).await {
+                (Resolution::Resolved(ips), _) => std::net::SocketAddr::new(*ips.first()?, port),
                 _ => return None,
             },
         };
-        let (outcome, ev) = net::tcp_connect_addr(config, addr).await;
+        let (outcome, ev) = tcp::tcp_connect_addr(config, addr).await;
         if let TcpOutcome::Open(_) = outcome {
             return None;
         }

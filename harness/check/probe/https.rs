@@ -4,19 +4,21 @@ use std::time::Instant;
 
 use rustls::AlertDescription;
 
-use super::certinfo;
-use super::chain::{self, Verdict};
-use super::codes;
-use super::config::ClientConfig;
-use super::finding::{Evidence, Finding};
-use super::net::{self, Route};
-use super::revocation;
-use super::tls::{self, Handshake, HsOutcome};
 use super::tls_block;
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Evidence, Finding};
+use crate::check::transport::http;
+use crate::check::transport::route::Route;
+use crate::check::transport::tcp::BoxIo;
+use crate::check::transport::tls::{self, Handshake, HsOutcome};
+use crate::check::transport::url::split_url;
+use crate::check::verify::chain::{self, Verdict};
+use crate::check::verify::{certinfo, connect, revocation};
 
 /// Probe an `https://` or `http://` URL along `route`.
 pub async fn probe_url(config: &ClientConfig, route: &Route, url: &str) -> Vec<Finding> {
-    let Some((https, host, port, path)) = net::split_url(url) else {
+    let Some((https, host, port, path)) = split_url(url) else {
         return vec![Finding::new(
             codes::CONFIG_CONFIG_INVALID,
             url,
@@ -37,14 +39,14 @@ pub async fn probe_http(
     host: &str,
     port: u16,
     path: &str,
-) -> (Option<net::HttpHead>, Vec<Finding>) {
+) -> (Option<http::HttpHead>, Vec<Finding>) {
     let target = format!("{host}:{port}");
-    let (mut io, mut out) = match net::open(config, route, host, port).await {
+    let (mut io, mut out) = match connect::open(config, route, host, port).await {
         Ok(x) => x,
         Err(f) => return (None, f),
     };
     let start = Instant::now();
-    match net::http_get(&mut io, host, path, config.io_timeout).await {
+    match http::http_get(&mut io, host, path, config.io_timeout).await {
         Ok(head) => {
             if let Some(last) = out.last_mut() {
                 last.evidence.push(Evidence::new(
@@ -82,7 +84,7 @@ pub async fn probe_https(
     path: &str,
 ) -> Vec<Finding> {
     let target = format!("{host}:{port}");
-    let (io, mut out) = match net::open(config, route, host, port).await {
+    let (io, mut out) = match connect::open(config, route, host, port).await {
         Ok(x) => x,
         Err(f) => return f,
     };
@@ -182,9 +184,9 @@ async fn after_handshake(
     let Some(stream) = hs.stream.take() else {
         return out;
     };
-    let mut io: net::BoxIo = Box::new(stream);
+    let mut io: BoxIo = Box::new(stream);
     let start = Instant::now();
-    let answer = net::http_get(&mut io, host, path, config.io_timeout).await;
+    let answer = http::http_get(&mut io, host, path, config.io_timeout).await;
     let ev = Evidence::new(
         format!("GET https://{target}{path}"),
         match &answer {
@@ -223,7 +225,7 @@ async fn after_handshake(
 }
 
 /// After a failed read, look for the alert rustls saw (it surfaces as the read error).
-async fn alert_in(io: &mut net::BoxIo) -> Option<AlertDescription> {
+async fn alert_in(io: &mut BoxIo) -> Option<AlertDescription> {
     use tokio::io::AsyncReadExt;
     let mut b = [0u8; 1];
     match tokio::time::timeout(std::time::Duration::from_millis(200), io.read(&mut b)).await {
@@ -266,65 +268,4 @@ fn client_cert_refused(
         )
         .with_evidence(ev)
     }
-}
-
-/// GET a URL and read its whole body (bounded to 1 MiB); Err is the finding that explains the failure.
-pub async fn fetch_body(
-    config: &ClientConfig,
-    route: &Route,
-    url: &str,
-) -> Result<Vec<u8>, Finding> {
-    use tokio::io::AsyncReadExt;
-    let Some((false, host, port, path)) = net::split_url(url) else {
-        return Err(Finding::new(
-            codes::CONFIG_CONFIG_INVALID,
-            url,
-            format!("{url} is not an http:// URL"),
-        ));
-    };
-    let (mut io, _) = net::open(config, route, &host, port).await.map_err(|f| {
-        f.into_iter()
-            .next()
-            .unwrap_or_else(|| Finding::new(codes::NET_TCP_REFUSED, url, "unreachable"))
-    })?;
-    let start = Instant::now();
-    let head = net::http_get(&mut io, &host, &path, config.io_timeout)
-        .await
-        .map_err(|e| {
-            Finding::new(codes::NET_TCP_RESET, url, format!("{url}: {e}"))
-                .with_evidence(Evidence::new(format!("GET {url}"), e, start.elapsed()))
-        })?;
-    if head.status != 200 {
-        return Err(Finding::new(
-            codes::APP_UNREACHABLE,
-            url,
-            format!("{url} answered {}", head.status),
-        )
-        .with_evidence(Evidence::new(
-            format!("GET {url}"),
-            format!("HTTP {}", head.status),
-            start.elapsed(),
-        )));
-    }
-    let mut body = head.rest.clone();
-    let limit = 1024 * 1024;
-    let read = async {
-        let mut chunk = [0u8; 8192];
-        // Bounded by the size limit; the server closes (Connection: close).
-        while body.len() < limit {
-            match io.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(config.io_timeout, read).await;
-    let length = head
-        .all("Content-Length")
-        .first()
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if let Some(n) = length {
-        body.truncate(n);
-    }
-    Ok(body)
 }

@@ -1,0 +1,11 @@
+//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT), plain HTTP
+//! heads and the TLS handshake. It records what the network did; judging chains is the verification
+//! layer's job. Imports only the model (config, finding, codes).
+
+pub(crate) mod dns;
+pub(crate) mod http;
+pub(crate) mod proxy;
+pub(crate) mod route;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod url;

@@ -1,0 +1,116 @@
+//! Opening a stream for the checks above the transport: the transport's failures, with an `https://`
+//! proxy's refused certificate judged here (the exact pki.* reason about the proxy), and fetching a
+//! small HTTP body (CRLs, OCSP answers, PAC files) along a route.
+
+use std::time::{Duration, Instant};
+
+use super::certinfo;
+use super::chain::{self, Verdict};
+use crate::check::codes;
+use crate::check::config::ClientConfig;
+use crate::check::finding::{Evidence, Finding};
+use crate::check::transport::http;
+use crate::check::transport::proxy::{OpenError, RefusedCertificate};
+use crate::check::transport::route::{self, Route};
+use crate::check::transport::tcp::BoxIo;
+use crate::check::transport::url::split_url;
+
+/// Open a byte stream to (host, port) along `route`. Err carries the findings that explain the failure.
+pub(crate) async fn open(
+    config: &ClientConfig,
+    route: &Route,
+    host: &str,
+    port: u16,
+) -> Result<(BoxIo, Vec<Finding>), Vec<Finding>> {
+    route::open(config, route, host, port)
+        .await
+        .map_err(|e| match e {
+            OpenError::Findings(found) => found,
+            OpenError::ProxyCertificate(refused) => vec![proxy_certificate(config, &refused)],
+        })
+}
+
+/// The proxy's certificate was refused: name the exact pki.* reason (untrusted root, expired, name
+/// mismatch ...) about the proxy, as for any server.
+fn proxy_certificate(config: &ClientConfig, refused: &RefusedCertificate) -> Finding {
+    let proxy = &refused.proxy;
+    let pt = proxy.to_string();
+    let ev = Evidence::new(
+        format!("TLS handshake with proxy {pt}"),
+        refused.error.clone(),
+        Duration::ZERO,
+    );
+    let verdict = chain::verify(chain::Trust::of(config), &proxy.host, &refused.chain, &[]);
+    let leaf = refused.chain.first().and_then(|c| certinfo::facts(c));
+    let f = if verdict == Verdict::Ok {
+        Finding::new(
+            codes::PROXY_UNREACHABLE,
+            &pt,
+            format!("TLS to proxy {pt} failed: {}", refused.error),
+        )
+    } else {
+        chain::pki_finding(&format!("proxy {pt}"), &verdict, leaf.as_ref())
+    };
+    f.with_evidence(ev)
+}
+
+/// GET a URL and read its whole body (bounded to 1 MiB); Err is the finding that explains the failure.
+pub(crate) async fn fetch_body(
+    config: &ClientConfig,
+    route: &Route,
+    url: &str,
+) -> Result<Vec<u8>, Finding> {
+    use tokio::io::AsyncReadExt;
+    let Some((false, host, port, path)) = split_url(url) else {
+        return Err(Finding::new(
+            codes::CONFIG_CONFIG_INVALID,
+            url,
+            format!("{url} is not an http:// URL"),
+        ));
+    };
+    let (mut io, _) = open(config, route, &host, port).await.map_err(|f| {
+        f.into_iter()
+            .next()
+            .unwrap_or_else(|| Finding::new(codes::NET_TCP_REFUSED, url, "unreachable"))
+    })?;
+    let start = Instant::now();
+    let head = http::http_get(&mut io, &host, &path, config.io_timeout)
+        .await
+        .map_err(|e| {
+            Finding::new(codes::NET_TCP_RESET, url, format!("{url}: {e}"))
+                .with_evidence(Evidence::new(format!("GET {url}"), e, start.elapsed()))
+        })?;
+    if head.status != 200 {
+        return Err(Finding::new(
+            codes::APP_UNREACHABLE,
+            url,
+            format!("{url} answered {}", head.status),
+        )
+        .with_evidence(Evidence::new(
+            format!("GET {url}"),
+            format!("HTTP {}", head.status),
+            start.elapsed(),
+        )));
+    }
+    let mut body = head.rest.clone();
+    let limit = 1024 * 1024;
+    let read = async {
+        let mut chunk = [0u8; 8192];
+        // Bounded by the size limit; the server closes (Connection: close).
+        while body.len() < limit {
+            match io.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(config.io_timeout, read).await;
+    let length = head
+        .all("Content-Length")
+        .first()
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(n) = length {
+        body.truncate(n);
+    }
+    Ok(body)
+}
