@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use crate::lab::plan::Personality;
 
 use super::answers::Failure;
-use super::request::{Request, Target};
+use super::request::{Framing, Request, Target};
 use super::tunnel::{relay, Relayed};
 use super::{upstream, Proxy};
 
@@ -60,11 +60,19 @@ where
 }
 
 /// The request head as the origin (or parent) receives it: hop-by-hop fields removed, the
-/// connection closed after one answer, a `Via` naming this proxy.
+/// connection closed after one answer, a `Via` naming this proxy. The body's framing goes on as
+/// the parser decided it: a chunked body loses any `Content-Length` (RFC 9112 §6.3 says a proxy
+/// must remove it), a `Transfer-Encoding` other than chunked (`identity`) is dropped.
 fn origin_head(proxy: &Proxy, request: &Request, target: &str) -> String {
     let mut head = format!("{} {target} HTTP/1.{}\r\n", request.method, request.minor);
     for (name, value) in &request.headers {
-        if !HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
+        let name_lower = name.to_ascii_lowercase();
+        let framing_dropped = match name_lower.as_str() {
+            "content-length" => request.framing == Framing::Chunked,
+            "transfer-encoding" => request.framing != Framing::Chunked,
+            _ => false,
+        };
+        if !framing_dropped && !HOP_BY_HOP.contains(&name_lower.as_str()) {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
     }

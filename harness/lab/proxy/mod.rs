@@ -344,7 +344,7 @@ impl Proxy {
         self.record(EventKind::Request {
             peer,
             method: request.method.clone(),
-            target: request.raw_target.clone(),
+            target: request::redact_userinfo(&request.raw_target).into_owned(),
             user: checked
                 .as_ref()
                 .and_then(AuthOutcome::user)
@@ -402,7 +402,11 @@ impl Proxy {
             match forward::forward(self, &mut *client, request, leftover).await {
                 Ok(relayed) => {
                     self.record(EventKind::Note {
-                        message: format!("forwarded {} {}", request.method, request.raw_target),
+                        message: format!(
+                            "forwarded {} {}",
+                            request.method,
+                            request::redact_userinfo(&request.raw_target)
+                        ),
                     });
                     Next::Done(relayed)
                 }

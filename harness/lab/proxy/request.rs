@@ -25,6 +25,21 @@ pub(crate) enum Malformed {
     UriTooLong,
     /// 431 `ERR_TOO_BIG`: the header block exceeds the head limit.
     HeadersTooLarge,
+    /// 411 `ERR_INVALID_REQ`: a `Content-Length` that is not plain decimal, or two that disagree.
+    InvalidLength,
+    /// 501 `ERR_UNSUP_REQ`: a `Transfer-Encoding` other than `chunked` alone.
+    UnsupportedCoding,
+}
+
+/// How the body of a request is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body.
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
 }
 
 /// What the client asked for.
@@ -77,6 +92,8 @@ pub(crate) struct Request {
     pub minor: u8,
     /// Header fields in order, names as sent.
     pub headers: Vec<(String, String)>,
+    /// How the body is delimited.
+    pub framing: Framing,
 }
 
 impl Request {
@@ -110,7 +127,8 @@ pub(crate) enum ReadOutcome {
 }
 
 /// Read one request head of at most `limit` bytes into `buf` (which may already hold bytes) within
-/// `timeout`.
+/// `timeout`. Every byte counts against `limit`, leading empty lines included, so `buf` never
+/// grows past `limit` plus one read; each byte is scanned once, however the client splits them.
 pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
@@ -118,16 +136,17 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
     limit: usize,
 ) -> ReadOutcome {
     let deadline = tokio::time::Instant::now() + timeout;
-    // A head only completes (or breaks) when a line ends or the limit is crossed: parsing again after
-    // every chunk would let a client trickling one byte at a time cost quadratic work.
-    let mut parse_now = true;
+    let mut scan = HeadScan::default();
     loop {
-        if parse_now {
-            match parse_limited(buf, limit) {
-                Ok(Some((request, used))) => return ReadOutcome::Request(request, used),
-                Ok(None) => {}
-                Err(malformed) => return ReadOutcome::Malformed(malformed),
+        match scan.advance(buf, limit) {
+            Ok(Some(head)) => {
+                return match finish(buf, head) {
+                    Ok(request) => ReadOutcome::Request(request, head.end),
+                    Err(malformed) => ReadOutcome::Malformed(malformed),
+                }
             }
+            Ok(None) => {}
+            Err(malformed) => return ReadOutcome::Malformed(malformed),
         }
         let mut chunk = [0u8; 8192];
         let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
@@ -139,10 +158,7 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
                     partial: buf.iter().any(|b| !b.is_ascii_whitespace()),
                 }
             }
-            Ok(Ok(n)) => {
-                buf.extend_from_slice(&chunk[..n]);
-                parse_now = chunk[..n].contains(&b'\n') || buf.len() >= limit;
-            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
         }
     }
 }
@@ -158,40 +174,127 @@ pub(crate) fn parse_limited(
     buf: &[u8],
     limit: usize,
 ) -> Result<Option<(Request, usize)>, Malformed> {
-    // Squid ignores empty lines before a request line.
-    let skip = buf
-        .iter()
-        .take_while(|b| **b == b'\r' || **b == b'\n')
-        .count();
-    let rest = &buf[skip..];
-    let Some(line_end) = rest.iter().position(|b| *b == b'\n') else {
-        return if rest.len() >= limit {
-            Err(Malformed::UriTooLong)
+    match HeadScan::default().advance(buf, limit)? {
+        Some(head) => finish(buf, head).map(|request| Some((request, head.end))),
+        None => Ok(None),
+    }
+}
+
+/// Where the parts of a complete head lie in the buffer.
+#[derive(Debug, Clone, Copy)]
+struct HeadSpan {
+    /// First byte of the request line (after any leading empty lines).
+    start: usize,
+    /// The request line's LF.
+    line_end: usize,
+    /// One past the empty line that ends the head.
+    end: usize,
+}
+
+/// An incremental scan for the end of a head: it remembers how far it looked, so feeding it a
+/// growing buffer costs linear time in total. RFC 9112 §2.2 lets a server ignore empty lines
+/// before the request line; they are skipped here but counted against the limit, as Squid 5.7's
+/// 400 `ERR_PROTOCOL_UNKNOWN` for a flood of them suggests.
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// The next byte to look at.
+    pos: usize,
+    /// The start of the request line, once a byte other than CR or LF came.
+    start: Option<usize>,
+    /// The request line's LF and its parts, once the line is complete.
+    line: Option<(usize, Line)>,
+}
+
+/// The request line's method, target and minor version.
+type Line = (String, String, u8);
+
+impl HeadScan {
+    /// Look at the bytes not yet seen: the head's span when it is complete, `None` when more
+    /// bytes are needed, or why it is refused (a broken request line as soon as it ends).
+    fn advance(&mut self, buf: &[u8], limit: usize) -> Result<Option<HeadSpan>, Malformed> {
+        let start = match self.start {
+            Some(start) => start,
+            None => {
+                let blank = buf[self.pos..]
+                    .iter()
+                    .take_while(|b| matches!(b, b'\r' | b'\n'))
+                    .count();
+                self.pos += blank;
+                if self.pos >= limit {
+                    return Err(Malformed::ProtocolUnknown);
+                }
+                if self.pos == buf.len() {
+                    return if buf.len() >= limit {
+                        Err(Malformed::ProtocolUnknown)
+                    } else {
+                        Ok(None)
+                    };
+                }
+                self.start = Some(self.pos);
+                self.pos
+            }
+        };
+        let line_end = match &self.line {
+            Some((line_end, _)) => *line_end,
+            None => {
+                let Some(offset) = buf[self.pos..].iter().position(|b| *b == b'\n') else {
+                    self.pos = buf.len();
+                    return if buf.len() >= limit {
+                        Err(Malformed::UriTooLong)
+                    } else {
+                        Ok(None)
+                    };
+                };
+                let line_end = self.pos + offset;
+                if line_end >= limit {
+                    return Err(Malformed::UriTooLong);
+                }
+                let raw = &buf[start..line_end];
+                let line = parse_line(raw.strip_suffix(b"\r").unwrap_or(raw))?;
+                self.line = Some((line_end, line));
+                self.pos = line_end + 1;
+                line_end
+            }
+        };
+        // The head ends at the first empty line: an LF preceded by LF or by CR LF. The request
+        // line's own LF may be the first of the pair (a head without header fields).
+        for at in self.pos..buf.len() {
+            if buf[at] != b'\n' {
+                continue;
+            }
+            let before = buf[at - 1];
+            let empty = before == b'\n' || (before == b'\r' && buf[at - 2] == b'\n');
+            if empty {
+                self.pos = at + 1;
+                if at + 1 > limit {
+                    return Err(Malformed::HeadersTooLarge);
+                }
+                return Ok(Some(HeadSpan {
+                    start,
+                    line_end,
+                    end: at + 1,
+                }));
+            }
+        }
+        self.pos = buf.len();
+        if buf.len() >= limit {
+            Err(Malformed::HeadersTooLarge)
         } else {
             Ok(None)
-        };
-    };
-    if line_end >= limit {
-        return Err(Malformed::UriTooLong);
-    }
-    let line = rest[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&rest[..line_end]);
-    let (method, raw_target, minor) = parse_line(line)?;
-    let fields = &rest[line_end + 1..];
-    let mut storage = [httparse::EMPTY_HEADER; 128];
-    let (used, parsed) = match httparse::parse_headers(fields, &mut storage) {
-        Ok(httparse::Status::Complete((used, parsed))) => (used, parsed),
-        Ok(httparse::Status::Partial) if buf.len() >= limit => {
-            return Err(Malformed::HeadersTooLarge)
         }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(Malformed::InvalidRequest),
-    };
-    let consumed = skip + line_end + 1 + used;
-    if consumed > limit {
-        return Err(Malformed::HeadersTooLarge);
     }
+}
+
+/// Turn a complete head into a request: header fields, target and message framing.
+fn finish(buf: &[u8], head: HeadSpan) -> Result<Request, Malformed> {
+    let raw = &buf[head.start..head.line_end];
+    let (method, raw_target, minor) = parse_line(raw.strip_suffix(b"\r").unwrap_or(raw))?;
+    let fields = unfold(&buf[head.line_end + 1..head.end]);
+    let mut storage = [httparse::EMPTY_HEADER; 128];
+    let parsed = match httparse::parse_headers(&fields, &mut storage) {
+        Ok(httparse::Status::Complete((_, parsed))) => parsed,
+        Ok(httparse::Status::Partial) | Err(_) => return Err(Malformed::InvalidRequest),
+    };
     let mut headers = Vec::with_capacity(parsed.len());
     for field in parsed.iter() {
         if field.value.contains(&0) {
@@ -200,20 +303,107 @@ pub(crate) fn parse_limited(
         let value = String::from_utf8_lossy(field.value).trim().to_owned();
         headers.push((field.name.to_owned(), value));
     }
-    let connect = method.eq_ignore_ascii_case("CONNECT");
-    let target = if connect {
+    let target = if method.eq_ignore_ascii_case("CONNECT") {
         parse_authority(&raw_target)?
     } else {
         parse_absolute(&raw_target)?
     };
-    let request = Request {
+    let framing = framing(&headers)?;
+    Ok(Request {
         method,
         raw_target,
         target,
         minor,
         headers,
+        framing,
+    })
+}
+
+/// Replace each obs-fold (a line break followed by spaces or tabs) with one space, as RFC 9112
+/// §5.2 allows and Squid 5.7 does (it forwards `X: a\r\n b` as `X: a b`).
+fn unfold(fields: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let folded = |at: usize| {
+        fields[at] == b'\n' && matches!(fields.get(at + 1), Some(b' ' | b'\t')) && at > 0
     };
-    Ok(Some((request, consumed)))
+    if !(0..fields.len()).any(folded) {
+        return std::borrow::Cow::Borrowed(fields);
+    }
+    let mut out = Vec::with_capacity(fields.len());
+    let mut at = 0;
+    while at < fields.len() {
+        if folded(at) {
+            if out.last() == Some(&b'\r') {
+                out.pop();
+            }
+            while out.last().is_some_and(|b| matches!(b, b' ' | b'\t')) {
+                out.pop();
+            }
+            out.push(b' ');
+            at += 1;
+            while matches!(fields.get(at), Some(b' ' | b'\t')) {
+                at += 1;
+            }
+        } else {
+            out.push(fields[at]);
+            at += 1;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// How the request's body is delimited (RFC 9112 §6.3), refused where Squid 5.7 refuses it:
+/// `Content-Length` values that are not plain decimal or disagree get 411 `ERR_INVALID_REQ`; a
+/// `Transfer-Encoding` other than exactly `chunked` (or `identity`, which Squid ignores) gets
+/// 501 `ERR_UNSUP_REQ`. With `chunked`, any `Content-Length` is ignored (and not forwarded).
+fn framing(headers: &[(String, String)]) -> Result<Framing, Malformed> {
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+    };
+    let mut length = None;
+    for value in values("Content-Length") {
+        let parsed = match value.bytes().all(|b| b.is_ascii_digit()) {
+            true => value.parse::<u64>().ok(),
+            false => None,
+        };
+        match (parsed, length) {
+            (None, _) => return Err(Malformed::InvalidLength),
+            (Some(n), Some(seen)) if n != seen => return Err(Malformed::InvalidLength),
+            (Some(n), _) => length = Some(n),
+        }
+    }
+    let coded = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("Transfer-Encoding"));
+    if !coded {
+        return Ok(length.map_or(Framing::None, Framing::Length));
+    }
+    let codings: Vec<String> = values("Transfer-Encoding")
+        .filter(|c| !c.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    match codings.as_slice() {
+        [only] if only == "chunked" => Ok(Framing::Chunked),
+        [only] if only == "identity" => Ok(length.map_or(Framing::None, Framing::Length)),
+        _ => Err(Malformed::UnsupportedCoding),
+    }
+}
+
+/// `target` with any userinfo (`user:password@`) in its authority replaced by `***@`, for logs
+/// and the timeline. The parser refuses such targets; this keeps a refused one out of the logs too.
+pub(crate) fn redact_userinfo(target: &str) -> std::borrow::Cow<'_, str> {
+    let (prefix, rest) = match target.find("://") {
+        Some(at) => target.split_at(at + 3),
+        None => ("", target),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => std::borrow::Cow::Owned(format!("{prefix}***{}", &rest[at..])),
+        None => std::borrow::Cow::Borrowed(target),
+    }
 }
 
 /// `METHOD SP target SP HTTP/x.y`, classified as Squid does.
@@ -263,7 +453,8 @@ fn parse_authority(target: &str) -> Result<Target, Malformed> {
     } else {
         target.split_once(':').unwrap_or((target, ""))
     };
-    if host.is_empty() {
+    // A userinfo (`user:password@host`) has no place in CONNECT: Squid 5.7 reads `user` as the host.
+    if host.is_empty() || target.contains('@') {
         return Err(Malformed::InvalidUrl);
     }
     let port = atoi_port(port_text)?.unwrap_or(443);

@@ -99,10 +99,17 @@ fn malformed_connect_requests_get_squid_answers() {
             b"CONNECT http://localhost:443/ HTTP/1.1\r\n\r\n".to_vec(),
             Tunnel("http", 443),
         ),
+        // lab: Squid 5.7 looks up the host "user@localhost" (or "user", when a password follows);
+        // a userinfo has no place in CONNECT and would carry a password into the logs: refused.
         (
             "userinfo in authority",
             b"CONNECT user@localhost:443 HTTP/1.1\r\n\r\n".to_vec(),
-            Tunnel("user@localhost", 443),
+            Refuse(Malformed::InvalidUrl),
+        ),
+        (
+            "userinfo with password in authority",
+            b"CONNECT user:S3cretPassw0rd@localhost:443 HTTP/1.1\r\n\r\n".to_vec(),
+            Refuse(Malformed::InvalidUrl),
         ),
         (
             "duplicate Host ignored",
@@ -157,6 +164,57 @@ fn malformed_connect_requests_get_squid_answers() {
         (
             "leading empty lines",
             b"\r\n\r\nCONNECT localhost:443 HTTP/1.1\r\n\r\n".to_vec(),
+            Tunnel("localhost", 443),
+        ),
+        (
+            "a few thousand leading empty lines within the limit",
+            [b"\r\n".repeat(4000).as_slice(), b"CONNECT localhost:443 HTTP/1.1\r\n\r\n"].concat(),
+            Tunnel("localhost", 443),
+        ),
+        // Squid 5.7 answered 400 ERR_PROTOCOL_UNKNOWN to 2 MB of CRLF before a request line.
+        (
+            "leading empty lines past the limit",
+            [b"\r\n".repeat(40_000).as_slice(), b"CONNECT localhost:443 HTTP/1.1\r\n\r\n"].concat(),
+            Refuse(Malformed::ProtocolUnknown),
+        ),
+        (
+            "leading empty lines and a request line past the limit",
+            [b"\r\n".repeat(32_000).as_slice(), b"CONNECT ", &[b'a'; 2000], b":443 HTTP/1.1\r\n\r\n"].concat(),
+            Refuse(Malformed::UriTooLong),
+        ),
+        (
+            "leading empty lines and header fields past the limit",
+            [b"\r\n".repeat(32_000).as_slice(), b"CONNECT a:443 HTTP/1.1\r\nX: ", &[b'a'; 2000], b"\r\n\r\n"].concat(),
+            Refuse(Malformed::HeadersTooLarge),
+        ),
+        (
+            "two different Content-Length values",
+            b"CONNECT localhost:443 HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 40\r\n\r\n".to_vec(),
+            Refuse(Malformed::InvalidLength),
+        ),
+        (
+            "a Content-Length list that disagrees",
+            b"CONNECT localhost:443 HTTP/1.1\r\nContent-Length: 3, 4\r\n\r\n".to_vec(),
+            Refuse(Malformed::InvalidLength),
+        ),
+        (
+            "a Content-Length that is not decimal",
+            b"CONNECT localhost:443 HTTP/1.1\r\nContent-Length: abc\r\n\r\n".to_vec(),
+            Refuse(Malformed::InvalidLength),
+        ),
+        (
+            "a Transfer-Encoding Squid does not implement",
+            b"CONNECT localhost:443 HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            Refuse(Malformed::UnsupportedCoding),
+        ),
+        (
+            "Transfer-Encoding with Content-Length",
+            b"CONNECT localhost:443 HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n".to_vec(),
+            Tunnel("localhost", 443),
+        ),
+        (
+            "a folded header field",
+            b"CONNECT localhost:443 HTTP/1.1\r\nX-F: a\r\n b\r\n\r\n".to_vec(),
             Tunnel("localhost", 443),
         ),
         (
@@ -253,6 +311,153 @@ fn incomplete_heads_ask_for_more_and_report_what_was_used() {
     assert_eq!(request.header("proxy-authorization"), Some("Basic eA=="));
 }
 
+/// Message framing as Squid 5.7 decided it for each request (every row sent to a real one).
+#[test]
+fn framing_follows_squid() {
+    let framing = |fields: &str| {
+        let raw = format!("POST http://a.test/ HTTP/1.1\r\n{fields}\r\n");
+        parse(raw.as_bytes()).map(|r| r.map(|(request, _)| request.framing))
+    };
+    let table: Vec<(&str, Result<Option<Framing>, Malformed>)> = vec![
+        ("", Ok(Some(Framing::None))),
+        ("Content-Length: 3\r\n", Ok(Some(Framing::Length(3)))),
+        ("Content-Length: 003\r\n", Ok(Some(Framing::Length(3)))),
+        (
+            "Content-Length: 3\r\nContent-Length: 3\r\n",
+            Ok(Some(Framing::Length(3))),
+        ),
+        ("Content-Length: 3, 3\r\n", Ok(Some(Framing::Length(3)))),
+        (
+            "Content-Length: 0\r\nContent-Length: 40\r\n",
+            Err(Malformed::InvalidLength),
+        ),
+        ("Content-Length: 3, 4\r\n", Err(Malformed::InvalidLength)),
+        ("Content-Length: +3\r\n", Err(Malformed::InvalidLength)),
+        ("Content-Length: -1\r\n", Err(Malformed::InvalidLength)),
+        ("Content-Length: 0x3\r\n", Err(Malformed::InvalidLength)),
+        ("Content-Length: 3abc\r\n", Err(Malformed::InvalidLength)),
+        ("Content-Length: \r\n", Err(Malformed::InvalidLength)),
+        (
+            "Content-Length: 99999999999999999999999\r\n",
+            Err(Malformed::InvalidLength),
+        ),
+        ("Transfer-Encoding: chunked\r\n", Ok(Some(Framing::Chunked))),
+        ("Transfer-Encoding: Chunked\r\n", Ok(Some(Framing::Chunked))),
+        (
+            "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+            Ok(Some(Framing::Chunked)),
+        ),
+        ("Transfer-Encoding: identity\r\n", Ok(Some(Framing::None))),
+        (
+            "Transfer-Encoding: gzip\r\n",
+            Err(Malformed::UnsupportedCoding),
+        ),
+        (
+            "Transfer-Encoding: gzip, chunked\r\n",
+            Err(Malformed::UnsupportedCoding),
+        ),
+        (
+            "Transfer-Encoding: chunked, gzip\r\n",
+            Err(Malformed::UnsupportedCoding),
+        ),
+        (
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            Err(Malformed::UnsupportedCoding),
+        ),
+        ("Transfer-Encoding: \r\n", Err(Malformed::UnsupportedCoding)),
+        ("Content-Length : 3\r\n", Err(Malformed::InvalidRequest)),
+    ];
+    let mut wrong = Vec::new();
+    for (fields, expected) in table {
+        let got = framing(fields);
+        if got != expected {
+            wrong.push(format!("{fields:?}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn folded_fields_are_joined_with_one_space() {
+    let raw = b"GET http://a.test/ HTTP/1.1\r\nX-Folded: a\r\n \t b\r\nX-Next: c\r\n\tc2\nHost: a.test\r\n\r\n";
+    let (request, used) = parse(raw).unwrap().unwrap();
+    assert_eq!(used, raw.len());
+    assert_eq!(request.header("x-folded"), Some("a b"));
+    assert_eq!(request.header("x-next"), Some("c c2"));
+    assert_eq!(request.header("host"), Some("a.test"));
+}
+
+#[test]
+fn userinfo_is_redacted_from_logged_targets() {
+    for (target, logged) in [
+        ("user:S3cret@host:443", "***@host:443"),
+        ("http://user:S3cret@host/a@b", "http://***@host/a@b"),
+        ("http://host/a@b", "http://host/a@b"),
+        ("host:443", "host:443"),
+        ("a:b@c@host:443", "***@host:443"),
+    ] {
+        assert_eq!(redact_userinfo(target), logged, "{target}");
+    }
+}
+
+/// Feeding a head in pieces gives the same answer as feeding it whole, and a flood of empty lines
+/// is refused once the limit is reached without the buffer growing past it.
+#[tokio::test]
+async fn leading_empty_lines_count_against_the_limit() {
+    let (mut client, mut server) = tokio::io::duplex(1 << 16);
+    let writer = tokio::spawn(async move {
+        let chunk = b"\r\n".repeat(4096);
+        for _ in 0..64 {
+            if tokio::io::AsyncWriteExt::write_all(&mut client, &chunk)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        client
+    });
+    let mut buf = Vec::new();
+    let outcome = read_head(&mut server, &mut buf, Duration::from_secs(10), HEAD_LIMIT).await;
+    assert!(
+        matches!(outcome, ReadOutcome::Malformed(Malformed::ProtocolUnknown)),
+        "{outcome:?}"
+    );
+    assert!(
+        buf.len() < HEAD_LIMIT + 8192,
+        "buffer grew to {}",
+        buf.len()
+    );
+    drop(server);
+    let _ = writer.await;
+}
+
+#[tokio::test]
+async fn a_head_split_at_every_byte_parses_as_a_whole() {
+    let raw = b"\r\n\r\nCONNECT a.test:8443 HTTP/1.1\r\nHost: a\r\n\r\nEXTRA";
+    let (mut client, mut server) = tokio::io::duplex(1);
+    let writer = tokio::spawn(async move {
+        for byte in raw {
+            if tokio::io::AsyncWriteExt::write_all(&mut client, &[*byte])
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        client
+    });
+    let mut buf = Vec::new();
+    let outcome = read_head(&mut server, &mut buf, Duration::from_secs(10), HEAD_LIMIT).await;
+    let ReadOutcome::Request(request, used) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(used, raw.len() - 5);
+    assert_eq!(request.target.port(), 8443);
+    drop(server);
+    drop(writer.await);
+}
+
 #[tokio::test]
 async fn a_trickling_client_is_cut_off_by_the_header_timeout() {
     let (mut client, mut server) = tokio::io::duplex(64);
@@ -270,10 +475,39 @@ async fn a_trickling_client_is_cut_off_by_the_header_timeout() {
     assert!(matches!(outcome, ReadOutcome::TimedOut), "{outcome:?}");
 }
 
+/// Whether a prefix alone leaves the head undecided.
+fn first_is_pending(prefix: &[u8]) -> bool {
+    matches!(parse_limited(prefix, 128), Ok(None))
+}
+
 proptest::proptest! {
     #[test]
     fn parse_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
         let _ = parse(&bytes);
+    }
+
+    #[test]
+    fn scanning_in_pieces_agrees_with_scanning_whole(
+        bytes in proptest::collection::vec(proptest::sample::select(b"\r\n :aC@T/1.HPO0-x,".to_vec()), 0..200),
+        cut in 0usize..200,
+    ) {
+        let whole = parse_limited(&bytes, 128);
+        let mut scan = HeadScan::default();
+        let cut = cut.min(bytes.len());
+        let first = scan.advance(&bytes[..cut], 128);
+        let pieces = match first {
+            Ok(None) => scan.advance(&bytes, 128),
+            other => other,
+        };
+        let pieces = match pieces {
+            Ok(Some(head)) => finish(&bytes, head).map(|r| Some((r, head.end))),
+            Ok(None) => Ok(None),
+            Err(m) => Err(m),
+        };
+        // A prefix may already be refused or complete; otherwise both agree exactly.
+        if cut == bytes.len() || first_is_pending(&bytes[..cut]) {
+            proptest::prop_assert_eq!(pieces, whole);
+        }
     }
 
     #[test]
