@@ -15,6 +15,7 @@ pub mod plan;
 pub(crate) mod proxy;
 mod routes;
 mod running;
+mod status;
 pub mod timeline;
 mod udp;
 pub mod world;
