@@ -27,5 +27,5 @@ pub use error::LabError;
 pub use handles::ProxyHandle;
 pub use plan::*;
 pub use running::Lab;
-pub use timeline::{Event, EventKind, Timeline};
+pub use timeline::{Event, EventKind, Timeline, WaitTimedOut};
 pub use world::{Route, RouteEntry, World};
