@@ -6,6 +6,52 @@ use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 use super::error::LabError;
 use super::firewall::blackhole::{closed_port, listen};
+use super::plan::LabPlan;
+
+/// Every socket of phase one except the firewall's, in plan order.
+pub(crate) struct Bound {
+    /// Each endpoint's listener and address.
+    pub(crate) endpoints: Vec<(TcpListener, SocketAddr)>,
+    /// Each proxy's socket and address.
+    pub(crate) proxies: Vec<(ProxySocket, SocketAddr)>,
+    /// The DNS server's sockets, if the plan runs one.
+    pub(crate) dns: Option<(UdpSocket, Option<TcpListener>, SocketAddr)>,
+    /// Each UDP responder's socket and address.
+    pub(crate) udp: Vec<(UdpSocket, SocketAddr)>,
+}
+
+impl Bound {
+    /// Where each endpoint listens, in plan order.
+    pub(crate) fn endpoint_addresses(&self) -> Vec<SocketAddr> {
+        self.endpoints.iter().map(|(_, address)| *address).collect()
+    }
+}
+
+/// Bind the endpoints, proxies, DNS server and UDP responders of `plan` on `ip`.
+pub(crate) fn all(plan: &LabPlan, ip: IpAddr) -> Result<Bound, LabError> {
+    let endpoints = plan
+        .endpoints
+        .iter()
+        .map(|endpoint| endpoint_socket(ip, &endpoint.name))
+        .collect::<Result<_, _>>()?;
+    let proxies = plan
+        .proxies
+        .iter()
+        .map(|p| proxy(ip, &p.name, p.down))
+        .collect::<Result<_, _>>()?;
+    let dns = plan.names.dns.then(|| dns(ip)).transpose()?;
+    let udp = plan
+        .udp
+        .iter()
+        .map(|responder| udp(ip, &format!("udp {}", responder.name)))
+        .collect::<Result<_, _>>()?;
+    Ok(Bound {
+        endpoints,
+        proxies,
+        dns,
+        udp,
+    })
+}
 
 /// A proxy's socket: listening, or bound and refusing (a proxy that is down).
 pub(crate) enum ProxySocket {
@@ -14,11 +60,7 @@ pub(crate) enum ProxySocket {
 }
 
 /// Bind a proxy's socket.
-pub(crate) fn proxy(
-    ip: IpAddr,
-    name: &str,
-    down: bool,
-) -> Result<(ProxySocket, SocketAddr), LabError> {
+fn proxy(ip: IpAddr, name: &str, down: bool) -> Result<(ProxySocket, SocketAddr), LabError> {
     let what = format!("proxy {name}");
     if down {
         let (socket, address) = closed_port(ip, &what)?;
@@ -30,7 +72,7 @@ pub(crate) fn proxy(
 }
 
 /// Bind a listening endpoint socket.
-pub(crate) fn endpoint(ip: IpAddr, name: &str) -> Result<(TcpListener, SocketAddr), LabError> {
+fn endpoint_socket(ip: IpAddr, name: &str) -> Result<(TcpListener, SocketAddr), LabError> {
     let what = format!("endpoint {name}");
     let listener = listen(ip, &what)?;
     let address = local_tcp(&listener, &what, ip)?;
@@ -38,7 +80,7 @@ pub(crate) fn endpoint(ip: IpAddr, name: &str) -> Result<(TcpListener, SocketAdd
 }
 
 /// Bind a UDP socket on an ephemeral port.
-pub(crate) fn udp(ip: IpAddr, what: &str) -> Result<(UdpSocket, SocketAddr), LabError> {
+fn udp(ip: IpAddr, what: &str) -> Result<(UdpSocket, SocketAddr), LabError> {
     let requested = SocketAddr::new(ip, 0);
     let bind_error = |source| LabError::Bind {
         what: what.to_owned(),
@@ -55,7 +97,7 @@ pub(crate) fn udp(ip: IpAddr, what: &str) -> Result<(UdpSocket, SocketAddr), Lab
 /// The DNS server's sockets: UDP on an ephemeral port, and TCP on the same port. The UDP port is chosen by
 /// the kernel, so its TCP twin may be taken by another socket; a few fresh ports are tried before the
 /// server settles for UDP alone.
-pub(crate) fn dns(ip: IpAddr) -> Result<(UdpSocket, Option<TcpListener>, SocketAddr), LabError> {
+fn dns(ip: IpAddr) -> Result<(UdpSocket, Option<TcpListener>, SocketAddr), LabError> {
     const ATTEMPTS: usize = 16;
     let mut attempt = 1;
     loop {

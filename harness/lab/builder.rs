@@ -12,19 +12,38 @@ use super::plan::{
     HttpAnswer, LabPlan, PassthroughPlan, ProxyPlan, TlsPlan, TlsVersions, UdpBehaviour, UdpPlan,
     Vantage,
 };
-use super::running::Lab;
+use super::running::{Lab, LaunchOptions};
 
 /// Assembles a [`LabPlan`] in code and starts it.
+///
+/// ```
+/// use egresslab::lab::{EndpointPlan, Lab, ProxyPlan};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let builder = Lab::builder()
+///     .name("branch office")
+///     .endpoint(EndpointPlan::http("intranet", &["intranet.egresslab.test"], 80))
+///     .proxy(ProxyPlan::new("corp"))
+///     .timeline_capacity(1_000);
+/// assert_eq!(builder.plan().endpoints.len(), 1);
+/// let lab = builder.start().await.unwrap();
+/// assert_eq!(lab.timeline().capacity(), 1_000);
+/// lab.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct LabBuilder {
     plan: LabPlan,
-    certs: Option<Arc<Factory>>,
+    options: LaunchOptions,
 }
 
 impl LabBuilder {
     /// Start from an existing plan.
     pub fn from_plan(plan: LabPlan) -> Self {
-        LabBuilder { plan, certs: None }
+        LabBuilder {
+            plan,
+            options: LaunchOptions::default(),
+        }
     }
 
     /// The lab's name (timeline and reports).
@@ -126,7 +145,14 @@ impl LabBuilder {
 
     /// Use this certificate factory instead of creating one (labs sharing CAs, benches).
     pub fn certs(mut self, certs: Arc<Factory>) -> Self {
-        self.certs = Some(certs);
+        self.options.certs = Some(certs);
+        self
+    }
+
+    /// Keep at most `events` timeline events in memory (older ones are dropped and counted; a
+    /// stream file still gets all). The default is [`crate::lab::timeline::DEFAULT_CAPACITY`].
+    pub fn timeline_capacity(mut self, events: usize) -> Self {
+        self.options.timeline_capacity = events;
         self
     }
 
@@ -137,7 +163,7 @@ impl LabBuilder {
 
     /// Start the lab.
     pub async fn start(self) -> Result<Lab, LabError> {
-        Lab::launch(self.plan, self.certs).await
+        Lab::launch(self.plan, self.options).await
     }
 }
 

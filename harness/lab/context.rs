@@ -1,22 +1,26 @@
 //! What a lab hands to each forward proxy it starts.
 //!
 //! The proxy gets its plan, the lab's routing table (to resolve and reach origins as the proxy's
-//! vantage sees them), the timeline, the certificate factory (for interception and an `https://`
-//! listener) and the lab's shutdown signal and task tracker, so every task it spawns is tracked.
+//! vantage sees them), the timeline, its TLS (interception and an `https://` listener, ready before
+//! the lab binds) and the lab's shutdown signal and task tracker, so every task it spawns is tracked.
 
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use egresslab_certs::Factory;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::plan::ProxyPlan;
+use super::setup::ProxyTls;
 use super::timeline::Timeline;
 use super::world::World;
 
 /// Everything a proxy task needs from its lab.
 #[derive(Clone)]
-#[allow(dead_code)] // Read by the proxy; the placeholder in proxy/mod.rs uses only part of it.
 pub(crate) struct ProxyContext {
     /// The proxy's plan (rules, authentication, interception, faults).
     pub plan: Arc<ProxyPlan>,
@@ -24,9 +28,8 @@ pub(crate) struct ProxyContext {
     pub world: Arc<World>,
     /// The lab's timeline; the proxy records under `proxy:<name>`.
     pub timeline: Timeline,
-    /// The lab's certificate factory: the inspection CA mints interception leaves, and an
-    /// `https://` proxy its own certificate.
-    pub certs: Arc<Factory>,
+    /// The proxy's `https://` listener and interception, set up before its port was bound.
+    pub tls: ProxyTls,
     /// Cancelled when the lab shuts down; every proxy task must stop soon after.
     pub shutdown: CancellationToken,
     /// The lab's task tracker; every task the proxy spawns goes through it.
@@ -44,28 +47,86 @@ pub(crate) struct Serving {
     pub tasks: TaskTracker,
 }
 
-/// A second handle on an accepted connection, so a task cancelled by shutdown can reset it (RST, no
-/// FIN_WAIT socket left holding the lab's port) even though the stream itself is owned elsewhere.
+/// An accepted connection that closes with RST (SO_LINGER 0) when it is dropped after the lab's
+/// shutdown began, so no FIN_WAIT or TIME_WAIT socket keeps the lab's port; before shutdown it
+/// closes normally. It owns the one file descriptor of the connection: the linger option is set on
+/// that socket just before its close, never on a descriptor number that may have been reused.
 #[derive(Debug)]
-pub(crate) struct ResetOnShutdown(tokio::net::TcpSocket);
+pub(crate) struct ResetOnShutdown {
+    stream: TcpStream,
+    shutdown: CancellationToken,
+}
 
 impl ResetOnShutdown {
-    /// Split an accepted stream into itself and its reset handle.
-    pub(crate) fn guard(
-        stream: tokio::net::TcpStream,
-    ) -> std::io::Result<(tokio::net::TcpStream, ResetOnShutdown)> {
-        let std = stream.into_std()?;
-        let handle = tokio::net::TcpSocket::from_std_stream(std.try_clone()?);
-        Ok((
-            tokio::net::TcpStream::from_std(std)?,
-            ResetOnShutdown(handle),
-        ))
+    /// Wrap an accepted stream; `shutdown` is the lab's shutdown signal.
+    pub(crate) fn new(stream: TcpStream, shutdown: &CancellationToken) -> ResetOnShutdown {
+        ResetOnShutdown {
+            stream,
+            shutdown: shutdown.clone(),
+        }
+    }
+}
+
+impl Drop for ResetOnShutdown {
+    fn drop(&mut self) {
+        if self.shutdown.is_cancelled() {
+            if let Err(error) = self.stream.set_zero_linger() {
+                tracing::debug!(%error, "cannot set SO_LINGER 0");
+            }
+        }
+    }
+}
+
+impl Deref for ResetOnShutdown {
+    type Target = TcpStream;
+
+    fn deref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl DerefMut for ResetOnShutdown {
+    fn deref_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+}
+
+impl AsyncRead for ResetOnShutdown {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ResetOnShutdown {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
-    /// Make the connection's close an RST.
-    pub(crate) fn reset(&self) {
-        if let Err(error) = self.0.set_zero_linger() {
-            tracing::debug!(%error, "cannot set SO_LINGER 0");
-        }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

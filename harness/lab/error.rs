@@ -50,6 +50,18 @@ pub enum LabError {
         #[source]
         source: rustls::server::VerifierBuilderError,
     },
+    /// A proxy's TLS could not be set up: the certificate of its `https://` listener or its
+    /// interception CA. The lab does not start rather than leave the proxy's port bound but dead.
+    #[error("cannot set up the {part} of proxy {proxy}")]
+    ProxyTls {
+        /// The proxy.
+        proxy: String,
+        /// `TLS listener` or `interception CA`.
+        part: &'static str,
+        /// What went wrong (boxed: a certificate error is large, the other variants are not).
+        #[source]
+        source: Box<crate::lab::proxy::ProxyTlsError>,
+    },
     /// A proxy names an upstream proxy the plan does not define.
     #[error("unknown proxy {name:?}")]
     UnknownProxy {

@@ -1,14 +1,30 @@
 //! Typed handles to the parts of a running lab that are not endpoints.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::cache::{CacheCounters, CacheStats};
 
 /// Where a proxy of a running lab listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// ```
+/// use egresslab::lab::{Lab, ProxyPlan};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let lab = Lab::builder().proxy(ProxyPlan::new("corp")).start().await.unwrap();
+/// let corp = lab.expect_proxy("corp");
+/// assert_eq!(corp.url(), format!("http://{}", corp.address()));
+/// assert!(!corp.is_down());
+/// lab.shutdown().await;
+/// # });
+/// ```
+#[derive(Debug, Clone)]
 pub struct ProxyHandle {
     pub(crate) name: String,
     pub(crate) address: SocketAddr,
     pub(crate) tls: bool,
     pub(crate) down: bool,
+    pub(crate) leaf_cache: Option<Arc<CacheCounters>>,
 }
 
 impl ProxyHandle {
@@ -32,5 +48,34 @@ impl ProxyHandle {
     /// Whether the plan says the proxy is down.
     pub fn is_down(&self) -> bool {
         self.down
+    }
+
+    /// For an intercepting proxy, what its cache of interception leaves holds and did (hits,
+    /// misses, evictions): the cache is bounded in size and age, so memory stays flat.
+    pub fn leaf_cache(&self) -> Option<CacheStats> {
+        self.leaf_cache.as_deref().map(CacheCounters::stats)
+    }
+}
+
+/// Two handles are equal when they name the same proxy at the same place (the cache's counters move).
+impl PartialEq for ProxyHandle {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.name, self.address, self.tls, self.down)
+            == (&other.name, other.address, other.tls, other.down)
+    }
+}
+
+impl Eq for ProxyHandle {}
+
+/// For the `expect_*` lookups: the panic message naming what was asked and what there is.
+pub(crate) fn missing<'a>(kind: &str, name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    let known: Vec<&str> = known.collect();
+    if known.is_empty() {
+        format!("the lab has no {kind} named {name:?}; it has none")
+    } else {
+        format!(
+            "the lab has no {kind} named {name:?}; it has: {}",
+            known.join(", ")
+        )
     }
 }

@@ -4,6 +4,7 @@
 
 mod bind;
 mod builder;
+mod cache;
 pub(crate) mod context;
 mod dns;
 pub(crate) mod endpoint;
@@ -15,16 +16,21 @@ pub mod plan;
 pub(crate) mod proxy;
 mod routes;
 mod running;
+mod setup;
+mod spawn;
+mod status;
 pub mod timeline;
 mod udp;
 pub mod world;
 
 pub use builder::LabBuilder;
+pub use cache::CacheStats;
 pub(crate) use context::Serving;
 pub use endpoint::EndpointHandle;
 pub use error::LabError;
 pub use handles::ProxyHandle;
 pub use plan::*;
+pub use proxy::ProxyTlsError;
 pub use running::Lab;
-pub use timeline::{Event, EventKind, Timeline};
+pub use timeline::{Event, EventKind, Timeline, WaitTimedOut};
 pub use world::{Route, RouteEntry, World};

@@ -1,6 +1,6 @@
-//! A running lab: start (bind everything, build the routing table, serve), handles, shutdown.
+//! A running lab: start (in phases: set-up, bind, routes, serve), handles, shutdown.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,21 +8,38 @@ use egresslab_certs::{CaRole, Factory};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::bind::{self, ProxySocket};
 use super::builder::LabBuilder;
-use super::context::{ProxyContext, Serving};
-use super::endpoint::{self, Endpoint, EndpointHandle, Responder};
+use super::context::Serving;
+use super::endpoint::EndpointHandle;
 use super::error::LabError;
 use super::firewall::{Firewall, Target};
-use super::handles::ProxyHandle;
+use super::handles::{self, ProxyHandle};
 use super::pattern::host_matches;
 use super::plan::{LabPlan, Vantage};
-use super::timeline::Timeline;
+use super::setup::{self, ProxyTls};
+use super::spawn::{self, Ready};
+use super::timeline::{self, Timeline};
 use super::world::{Route, World};
-use super::{dns, proxy, routes, udp};
+use super::{bind, routes};
 
 /// A running lab. Every listener is bound when [`Lab::start`] returns; dropping the lab cancels every
 /// task without waiting, [`Lab::shutdown`] also waits until every task ended and every port is free.
+///
+/// ```
+/// use egresslab::lab::{EndpointPlan, Lab};
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let lab = Lab::builder()
+///     .endpoint(EndpointPlan::http("portal", &["portal.egresslab.test"], 80))
+///     .start()
+///     .await
+///     .unwrap();
+/// let portal = lab.expect_endpoint("portal");
+/// assert!(portal.address().ip().is_loopback());
+/// assert_eq!(portal.port(), 80);
+/// lab.shutdown().await;
+/// # });
+/// ```
 #[derive(Debug)]
 pub struct Lab {
     plan: LabPlan,
@@ -41,16 +58,40 @@ pub struct Lab {
     tasks: TaskTracker,
 }
 
+/// How a lab is started beyond its plan.
+#[derive(Debug, Clone)]
+pub(crate) struct LaunchOptions {
+    /// A certificate factory to share; `None` opens the plan's CA folder or mints fresh CAs.
+    pub(crate) certs: Option<Arc<Factory>>,
+    /// How many events the in-memory timeline keeps.
+    pub(crate) timeline_capacity: usize,
+}
+
+impl Default for LaunchOptions {
+    fn default() -> Self {
+        LaunchOptions {
+            certs: None,
+            timeline_capacity: timeline::DEFAULT_CAPACITY,
+        }
+    }
+}
+
 impl Lab {
-    /// Start a lab from a plan: bind every socket, build the routing table, then serve.
+    /// Start a lab from a plan: set up its TLS and files, bind every socket, build the routing table,
+    /// then serve. Anything that cannot be set up (a certificate, a proxy's TLS listener or
+    /// interception CA, a port) is an error here, never a dead listener later.
     pub async fn start(plan: LabPlan) -> Result<Lab, LabError> {
-        Lab::launch(plan, None).await
+        Lab::launch(plan, LaunchOptions::default()).await
     }
 
     /// Start a lab with an existing certificate factory (shared between labs, e.g. in benches, so no
     /// CA is created per lab).
     pub async fn start_with_certs(plan: LabPlan, certs: Arc<Factory>) -> Result<Lab, LabError> {
-        Lab::launch(plan, Some(certs)).await
+        let options = LaunchOptions {
+            certs: Some(certs),
+            ..LaunchOptions::default()
+        };
+        Lab::launch(plan, options).await
     }
 
     /// A builder for labs written in code.
@@ -58,16 +99,8 @@ impl Lab {
         LabBuilder::default()
     }
 
-    pub(crate) async fn launch(
-        plan: LabPlan,
-        certs: Option<Arc<Factory>>,
-    ) -> Result<Lab, LabError> {
-        validate(&plan)?;
-        let certs = match (certs, &plan.ca_dir) {
-            (Some(certs), _) => certs,
-            (None, Some(dir)) => Arc::new(Factory::open(dir).map_err(LabError::Certs)?),
-            (None, None) => Arc::new(Factory::ephemeral().map_err(LabError::Certs)?),
-        };
+    pub(crate) async fn launch(plan: LabPlan, options: LaunchOptions) -> Result<Lab, LabError> {
+        let prepared = setup::prepare(&plan, options.certs)?;
         let ip = plan.bind.ip();
         if !ip.is_loopback() {
             tracing::warn!(
@@ -75,62 +108,13 @@ impl Lab {
                 "lab binds a non-loopback address: its proxies and endpoints are reachable from other machines"
             );
         }
-        let dir = tempfile::Builder::new()
-            .prefix("egresslab-")
-            .tempdir()
-            .map_err(|source| LabError::Write {
-                path: std::env::temp_dir(),
-                source,
-            })?;
-        let ca_bundle = write_ca_files(dir.path(), &certs)?;
-        let mut tls_setups = Vec::with_capacity(plan.endpoints.len());
-        for endpoint in &plan.endpoints {
-            let setup = match &endpoint.tls {
-                Some(tls) => Some(endpoint::tls::setup(endpoint, tls, &certs)?),
-                None => None,
-            };
-            tls_setups.push(setup);
-        }
-
-        // Phase 1: bind everything.
-        let mut endpoint_sockets = Vec::with_capacity(plan.endpoints.len());
-        for endpoint in &plan.endpoints {
-            endpoint_sockets.push(bind::endpoint(ip, &endpoint.name)?);
-        }
-        let mut proxy_sockets = Vec::with_capacity(plan.proxies.len());
-        for proxy in &plan.proxies {
-            proxy_sockets.push(bind::proxy(ip, &proxy.name, proxy.down)?);
-        }
-        let dns_sockets = if plan.names.dns {
-            Some(bind::dns(ip)?)
-        } else {
-            None
-        };
-        let mut udp_sockets = Vec::with_capacity(plan.udp.len());
-        for responder in &plan.udp {
-            udp_sockets.push(bind::udp(ip, &format!("udp {}", responder.name))?);
-        }
-        let endpoint_addresses: Vec<SocketAddr> = endpoint_sockets
-            .iter()
-            .map(|(_, address)| *address)
-            .collect();
-        let targets: Vec<Target<'_>> = plan
-            .endpoints
-            .iter()
-            .zip(&endpoint_addresses)
-            .map(|(endpoint, address)| Target {
-                hosts: &endpoint.hosts,
-                port: endpoint.port,
-                address: *address,
-            })
-            .collect();
-        let mut firewall = Firewall::bind(&plan.firewall, &targets, ip).await?;
-
-        // Phase 2: the routing table.
+        let bound = bind::all(&plan, ip)?;
+        let endpoint_addresses = bound.endpoint_addresses();
+        let mut firewall = bind_firewall(&plan, &endpoint_addresses, ip).await?;
         let proxy_addresses: Vec<(String, SocketAddr)> = plan
             .proxies
             .iter()
-            .zip(&proxy_sockets)
+            .zip(&bound.proxies)
             .map(|(proxy, (_, address))| (proxy.name.clone(), *address))
             .collect();
         let mut owners: Vec<(SocketAddr, SocketAddr)> = firewall.relay_targets();
@@ -146,109 +130,35 @@ impl Lab {
             &endpoint_addresses,
             &proxy_addresses,
         ));
-        let endpoints = plan
-            .endpoints
-            .iter()
-            .zip(&endpoint_addresses)
-            .zip(&tls_setups)
-            .map(|((endpoint, listen_address), tls)| EndpointHandle {
-                name: endpoint.name.clone(),
-                hosts: endpoint.hosts.clone(),
-                port: endpoint.port,
-                address: endpoint.hosts.first().map_or(*listen_address, |host| {
-                    client_address(&world, &owners, host, endpoint.port, *listen_address)
-                }),
-                listen_address: *listen_address,
-                certificate: tls.as_ref().and_then(|tls| tls.leaf.clone()),
-            })
-            .collect();
-        let proxies = plan
-            .proxies
-            .iter()
-            .zip(&proxy_addresses)
-            .map(|(proxy, (name, address))| ProxyHandle {
-                name: name.clone(),
-                address: *address,
-                tls: proxy.tls_profile.is_some(),
-                down: proxy.down,
-            })
-            .collect();
+        let endpoints = endpoint_handles(&plan, &world, &owners, &endpoint_addresses, &prepared.endpoint_tls);
+        let proxies = proxy_handles(&plan, &proxy_addresses, &prepared.proxy_tls);
 
-        // Phase 3: serve.
         let serving = Serving {
-            timeline: Timeline::new(),
+            timeline: Timeline::with_capacity(options.timeline_capacity),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
-        let bound = plan.endpoints.iter().zip(endpoint_sockets).zip(tls_setups);
-        for ((endpoint, (listener, _)), tls) in bound {
-            let endpoint = Endpoint {
-                plan: Arc::new(endpoint.clone()),
-                listener,
-                responder: Arc::new(Responder::for_lab(
-                    endpoint.behaviour.clone(),
-                    certs.clone(),
-                    &world,
-                )),
-                tls,
-            };
-            serving
-                .tasks
-                .spawn(endpoint::serve(endpoint, serving.clone()));
-        }
-        let mut held_down = Vec::new();
-        for (plan, (socket, _)) in plan.proxies.iter().zip(proxy_sockets) {
-            match socket {
-                ProxySocket::Down(socket) => held_down.push(socket),
-                ProxySocket::Listening(listener) => {
-                    let ctx = ProxyContext {
-                        plan: Arc::new(plan.clone()),
-                        world: world.clone(),
-                        timeline: serving.timeline.clone(),
-                        certs: certs.clone(),
-                        shutdown: serving.shutdown.clone(),
-                        tasks: serving.tasks.clone(),
-                    };
-                    serving.tasks.spawn(proxy::serve(listener, ctx));
-                }
-            }
-        }
-        let token = serving.shutdown.clone();
-        serving.tasks.spawn(async move {
-            token.cancelled().await;
-            drop(held_down);
-        });
-        let dns = dns_sockets.map(|(socket, tcp, address)| {
-            serving
-                .tasks
-                .spawn(dns::serve_udp(socket, world.clone(), serving.clone()));
-            if let Some(listener) = tcp {
-                serving
-                    .tasks
-                    .spawn(dns::serve_tcp(listener, world.clone(), serving.clone()));
-            }
-            address
-        });
-        let mut udp_addresses = Vec::with_capacity(plan.udp.len());
-        for (responder, (socket, address)) in plan.udp.iter().zip(udp_sockets) {
-            udp_addresses.push((responder.name.clone(), address));
-            serving
-                .tasks
-                .spawn(udp::serve(socket, responder.clone(), serving.clone()));
-        }
-        firewall.spawn(&serving);
-
+        let ready = Ready {
+            plan: &plan,
+            world: &world,
+            certs: &prepared.certs,
+            endpoint_tls: prepared.endpoint_tls,
+            proxy_tls: prepared.proxy_tls,
+            bound,
+            firewall,
+        };
+        let served = spawn::spawn(ready, &serving);
         Ok(Lab {
             plan,
             world,
             timeline: serving.timeline,
             endpoints,
             proxies,
-            udp: udp_addresses,
-            dns,
-            dir,
-            certs,
-            ca_bundle,
+            udp: served.udp,
+            dns: served.dns,
+            dir: prepared.dir,
+            certs: prepared.certs,
+            ca_bundle: prepared.ca_bundle,
             owners,
             shutdown: serving.shutdown,
             tasks: serving.tasks,
@@ -260,6 +170,18 @@ impl Lab {
         self.endpoints.iter().find(|endpoint| endpoint.name == name)
     }
 
+    /// An endpoint by name, for tests that know it exists.
+    ///
+    /// # Panics
+    ///
+    /// When the lab has no endpoint of that name; the message lists the names there are.
+    pub fn expect_endpoint(&self, name: &str) -> &EndpointHandle {
+        self.endpoint(name).unwrap_or_else(|| {
+            let known = self.endpoints.iter().map(EndpointHandle::name);
+            panic!("{}", handles::missing("endpoint", name, known))
+        })
+    }
+
     /// Every endpoint, in plan order.
     pub fn endpoints(&self) -> &[EndpointHandle] {
         &self.endpoints
@@ -268,6 +190,32 @@ impl Lab {
     /// A proxy by name.
     pub fn proxy(&self, name: &str) -> Option<&ProxyHandle> {
         self.proxies.iter().find(|proxy| proxy.name == name)
+    }
+
+    /// A proxy by name, for tests that know it exists.
+    ///
+    /// ```
+    /// use egresslab::lab::{Lab, ProxyPlan};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let lab = Lab::builder().proxy(ProxyPlan::new("corp")).start().await.unwrap();
+    /// assert!(lab.proxy("branch").is_none());
+    /// let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     lab.expect_proxy("branch");
+    /// }));
+    /// let message = missing.unwrap_err();
+    /// assert!(message.downcast_ref::<String>().unwrap().ends_with("it has: corp"));
+    /// # });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When the lab has no proxy of that name; the message lists the names there are.
+    pub fn expect_proxy(&self, name: &str) -> &ProxyHandle {
+        self.proxy(name).unwrap_or_else(|| {
+            let known = self.proxies.iter().map(ProxyHandle::name);
+            panic!("{}", handles::missing("proxy", name, known))
+        })
     }
 
     /// Every proxy, in plan order.
@@ -318,7 +266,31 @@ impl Lab {
             .map(|(_, address)| *address)
     }
 
-    /// The lab's own folder (CA bundle and other files); removed when the lab is dropped.
+    /// A UDP responder's address by name, for tests that know it exists.
+    ///
+    /// # Panics
+    ///
+    /// When the lab has no UDP responder of that name; the message lists the names there are.
+    pub fn expect_udp(&self, name: &str) -> SocketAddr {
+        self.udp(name).unwrap_or_else(|| {
+            let known = self.udp.iter().map(|(name, _)| name.as_str());
+            panic!("{}", handles::missing("UDP responder", name, known))
+        })
+    }
+
+    /// Write a private file (a key, a credential) into [`Lab::dir`]: created owner-only (0600), in a
+    /// folder that is itself owner-only (0700). `name` is a plain file name.
+    pub fn write_private_file(&self, name: &str, contents: &[u8]) -> Result<PathBuf, LabError> {
+        let path = self.dir.path().join(name);
+        setup::write_private(&path, contents).map_err(|source| LabError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+
+    /// The lab's own folder (CA bundle and other files), readable by its owner only (0700); removed
+    /// when the lab is dropped.
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -378,6 +350,22 @@ impl Lab {
     }
 
     /// Stop the lab: cancel every task, wait until all ended, and so free every port.
+    ///
+    /// ```
+    /// use egresslab::lab::{EndpointPlan, Lab};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let lab = Lab::builder()
+    ///     .endpoint(EndpointPlan::http("portal", &["portal.egresslab.test"], 80))
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// let address = lab.expect_endpoint("portal").listen_address();
+    /// lab.shutdown().await;
+    /// // The port is free again at once: it can be bound by someone else.
+    /// std::net::TcpListener::bind(address).unwrap();
+    /// # });
+    /// ```
     pub async fn shutdown(self) {
         self.shutdown.cancel();
         self.tasks.close();
@@ -392,20 +380,68 @@ impl Drop for Lab {
     }
 }
 
-/// Write the public CA certificates into the lab folder; returns the lab root's file.
-fn write_ca_files(dir: &Path, certs: &Factory) -> Result<PathBuf, LabError> {
-    let files = [
-        ("lab.pem", CaRole::Lab),
-        ("inspection.pem", CaRole::Inspection),
-        ("untrusted.pem", CaRole::Untrusted),
-        ("connector-registration.pem", CaRole::ConnectorRegistration),
-    ];
-    for (file, role) in files {
-        let path = dir.join(file);
-        std::fs::write(&path, certs.authority(role).cert_pem())
-            .map_err(|source| LabError::Write { path, source })?;
-    }
-    Ok(dir.join("lab.pem"))
+/// The firewall's listeners, relays and closed port, in front of the endpoints bound at `addresses`.
+async fn bind_firewall(
+    plan: &LabPlan,
+    addresses: &[SocketAddr],
+    ip: IpAddr,
+) -> Result<Firewall, LabError> {
+    let targets: Vec<Target<'_>> = plan
+        .endpoints
+        .iter()
+        .zip(addresses)
+        .map(|(endpoint, address)| Target {
+            hosts: &endpoint.hosts,
+            port: endpoint.port,
+            address: *address,
+        })
+        .collect();
+    Firewall::bind(&plan.firewall, &targets, ip).await
+}
+
+/// Each endpoint's handle: where it listens and where a direct client lands for its first host.
+fn endpoint_handles(
+    plan: &LabPlan,
+    world: &World,
+    owners: &[(SocketAddr, SocketAddr)],
+    addresses: &[SocketAddr],
+    tls: &[Option<TlsSetup>],
+) -> Vec<EndpointHandle> {
+    plan.endpoints
+        .iter()
+        .zip(addresses)
+        .zip(tls)
+        .map(|((endpoint, listen_address), tls)| EndpointHandle {
+            name: endpoint.name.clone(),
+            hosts: endpoint.hosts.clone(),
+            port: endpoint.port,
+            address: endpoint.hosts.first().map_or(*listen_address, |host| {
+                client_address(world, owners, host, endpoint.port, *listen_address)
+            }),
+            listen_address: *listen_address,
+            certificate: tls.as_ref().and_then(|tls| tls.leaf.clone()),
+        })
+        .collect()
+}
+
+/// Each proxy's handle.
+fn proxy_handles(
+    plan: &LabPlan,
+    addresses: &[(String, SocketAddr)],
+    tls: &[ProxyTls],
+) -> Vec<ProxyHandle> {
+    plan.proxies
+        .iter()
+        .zip(addresses)
+        .zip(tls)
+        .map(|((proxy, (name, address)), tls)| ProxyHandle {
+            name: name.clone(),
+            address: *address,
+            tls: proxy.tls_profile.is_some(),
+            down: proxy.down,
+            leaf_cache: tls.leaf_cache.clone(),
+        })
+        .collect()
 }
 
 /// Where a direct client lands for `host:port` on the endpoint listening at `own`: the first routing
@@ -431,39 +467,4 @@ fn client_address(
         }
     }
     own
-}
-
-fn validate(plan: &LabPlan) -> Result<(), LabError> {
-    let groups: [(&'static str, Vec<&str>); 3] = [
-        (
-            "endpoint",
-            plan.endpoints.iter().map(|e| e.name.as_str()).collect(),
-        ),
-        (
-            "proxy",
-            plan.proxies.iter().map(|p| p.name.as_str()).collect(),
-        ),
-        ("udp", plan.udp.iter().map(|u| u.name.as_str()).collect()),
-    ];
-    for (kind, names) in groups {
-        let mut seen = std::collections::HashSet::with_capacity(names.len());
-        if let Some(name) = names.iter().find(|name| !seen.insert(**name)) {
-            return Err(LabError::DuplicateName {
-                kind,
-                name: (*name).to_owned(),
-            });
-        }
-    }
-    let proxies: std::collections::HashSet<&str> =
-        plan.proxies.iter().map(|p| p.name.as_str()).collect();
-    for proxy in &plan.proxies {
-        if let Some(upstream) = &proxy.upstream {
-            if !proxies.contains(upstream.as_str()) {
-                return Err(LabError::UnknownProxy {
-                    name: upstream.clone(),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::lab::status::reason_phrase;
+
 /// Largest request head accepted.
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body accepted (OCSP requests are a few hundred bytes).
@@ -200,32 +202,6 @@ async fn write_response<S: AsyncWrite + Unpin>(
     stream.flush().await?;
     counts.down += bytes.len() as u64;
     Ok(())
-}
-
-/// The standard reason phrase of a status code.
-pub(crate) fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
 }
 
 #[cfg(test)]

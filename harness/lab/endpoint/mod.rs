@@ -9,11 +9,11 @@ use std::sync::Arc;
 use base64::Engine;
 use egresslab_certs::Factory;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_rustls::LazyConfigAcceptor;
 
 use self::http::{Counts, Request, Response};
-use self::tls::TlsSetup;
+pub(crate) use self::tls::TlsSetup;
 use super::context::{ResetOnShutdown, Serving};
 use super::plan::{EndpointBehaviour, EndpointPlan};
 use super::timeline::EventKind;
@@ -224,13 +224,7 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
         serving
             .timeline
             .record(&source, EventKind::Accepted { peer });
-        let (stream, guard) = match ResetOnShutdown::guard(stream) {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::debug!(%error, "cannot keep a reset handle");
-                continue;
-            }
-        };
+        let stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let token = serving.shutdown.clone();
         let timeline = serving.timeline.clone();
         let (plan, responder, source) = (
@@ -241,10 +235,7 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
         let tls = endpoint.tls.clone();
         serving.tasks.spawn(async move {
             let (counts, reason) = tokio::select! {
-                () = token.cancelled() => {
-                    guard.reset();
-                    (Counts::default(), "shutdown".to_owned())
-                }
+                () = token.cancelled() => (Counts::default(), "shutdown".to_owned()),
                 done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source) => done,
             };
             timeline.record(
@@ -260,7 +251,7 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
 }
 
 async fn connection(
-    stream: TcpStream,
+    stream: ResetOnShutdown,
     plan: &EndpointPlan,
     responder: &Responder,
     tls: Option<&TlsSetup>,

@@ -213,9 +213,7 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
         let Ok((stream, peer)) = accepted else {
             continue;
         };
-        let Ok((mut stream, guard)) = ResetOnShutdown::guard(stream) else {
-            continue;
-        };
+        let mut stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let timeline = serving.timeline.clone();
         timeline.record("firewall", EventKind::Accepted { peer });
         timeline.record(
@@ -232,10 +230,7 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
             let mut received = 0u64;
             let reason = loop {
                 tokio::select! {
-                    () = token.cancelled() => {
-                        guard.reset();
-                        break "shutdown";
-                    }
+                    () = token.cancelled() => break "shutdown",
                     read = stream.read(&mut sink) => match read {
                         Ok(0) | Err(_) => break "client closed",
                         Ok(n) => received += n as u64,

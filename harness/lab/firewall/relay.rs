@@ -51,9 +51,7 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
         serving
             .timeline
             .record(SOURCE, EventKind::Accepted { peer });
-        let Ok((stream, guard)) = ResetOnShutdown::guard(stream) else {
-            continue;
-        };
+        let stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let connection = Connection {
             kind: relay.kind,
             target: relay.target,
@@ -63,7 +61,7 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
         let token = serving.shutdown.clone();
         serving.tasks.spawn(async move {
             tokio::select! {
-                () = token.cancelled() => guard.reset(),
+                () = token.cancelled() => {}
                 () = connection.run(stream) => {}
             }
         });
@@ -84,7 +82,7 @@ enum Direction {
 }
 
 impl Connection {
-    async fn run(self, mut client: TcpStream) {
+    async fn run(self, mut client: ResetOnShutdown) {
         let mut first = Vec::new();
         if self.kind == Middlebox::KillTls12 {
             match read_hello(&mut client, &mut first).await {
@@ -121,7 +119,7 @@ impl Connection {
     }
 
     /// Relay both directions until both sides close or the middlebox resets them.
-    async fn pump(&self, mut client: TcpStream, mut origin: TcpStream, already_up: u64) {
+    async fn pump(&self, mut client: ResetOnShutdown, mut origin: TcpStream, already_up: u64) {
         let (mut up, mut down) = (already_up, 0u64);
         let (mut sniff_up, mut sniff_down) =
             (CertificateSniffer::default(), CertificateSniffer::default());
@@ -138,7 +136,7 @@ impl Connection {
             };
             let (buf, writer, open): (&[u8], &mut TcpStream, &mut bool) = match direction {
                 Direction::Up => (&from_client, &mut origin, &mut client_open),
-                Direction::Down => (&from_origin, &mut client, &mut origin_open),
+                Direction::Down => (&from_origin, &mut *client, &mut origin_open),
             };
             let n = match read {
                 Ok(0) | Err(_) => {

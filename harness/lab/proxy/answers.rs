@@ -7,6 +7,7 @@
 //! failure to reach the origin.
 
 use crate::lab::plan::Personality;
+use crate::lab::status::reason_phrase;
 
 use super::request::Malformed;
 
@@ -165,7 +166,7 @@ impl Failure {
         let mut head = format!(
             "HTTP/1.1 {status} {}\r\nServer: squid/5.7\r\nMime-Version: 1.0\r\nDate: {}\r\n\
              Content-Type: text/html;charset=utf-8\r\nContent-Length: {}\r\n",
-            reason(status),
+            reason_phrase(status),
             http_date(),
             body.len()
         );
@@ -208,7 +209,7 @@ impl Failure {
         let keep_alive = matches!(self, Failure::AuthRequired(_));
         let mut head = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
-            reason(status),
+            reason_phrase(status),
             body.len()
         );
         if let Failure::AuthRequired(challenges) = self {
@@ -251,31 +252,6 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// The standard reason phrase of a status code.
-pub(crate) fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        411 => "Length Required",
-        414 => "URI Too Long",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version not supported",
-        _ => "Unknown",
-    }
 }
 
 /// The current time as an HTTP date (`Sun, 22 Nov 2026 04:16:27 GMT`).

@@ -1,12 +1,11 @@
 //! TLS for the proxy: the `https://` listener, and interception of CONNECT tunnels with leaf
-//! certificates minted per host by the inspection CA and cached.
+//! certificates from the interception CA (see [`super::authority`]).
 //!
 //! The proxy opens its own TLS session to the origin without any client certificate, so an origin
 //! that requires one refuses: the failure TLS inspection causes for certificate-authenticated clients.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use egresslab_certs::{CaRole, CertError, Factory, Profile};
 use rustls::client::ResolvesClientCert;
@@ -21,13 +20,15 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use crate::lab::timeline::EventKind;
 
 use super::answers::Failure;
+use super::authority::CertificateAuthority;
 use super::tunnel::{relay, Prefixed, Relayed};
 use super::{tls_version, Proxy};
 
-/// Why TLS could not be set up for the proxy.
+/// Why TLS could not be set up for a proxy: its `https://` listener, its interception CA, or one
+/// interception leaf.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub(crate) enum TlsSetupError {
+pub enum ProxyTlsError {
     /// The certificate could not be minted.
     #[error("cannot mint a certificate for {host}")]
     Mint {
@@ -47,16 +48,16 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A server configuration serving `chain` with `key` over TLS 1.2 and 1.3.
-fn server_config(
+pub(crate) fn server_config(
     minted: egresslab_certs::Minted,
     alpn: &[&[u8]],
-) -> Result<ServerConfig, TlsSetupError> {
+) -> Result<ServerConfig, ProxyTlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(TlsSetupError::Rustls)?
+        .map_err(ProxyTlsError::Rustls)?
         .with_no_client_auth()
         .with_single_cert(minted.served_chain, minted.key)
-        .map_err(TlsSetupError::Rustls)?;
+        .map_err(ProxyTlsError::Rustls)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
@@ -66,79 +67,57 @@ fn server_config(
 pub(crate) fn listener_config(
     certs: &Factory,
     profile: Profile,
-) -> Result<Arc<ServerConfig>, TlsSetupError> {
+) -> Result<Arc<ServerConfig>, ProxyTlsError> {
     let hosts = ["127.0.0.1", "::1", "localhost"].map(str::to_owned);
     let minted = certs
         .mint(profile, &hosts)
-        .map_err(|source| TlsSetupError::Mint {
+        .map_err(|source| ProxyTlsError::Mint {
             host: hosts.join(", "),
             source,
         })?;
     Ok(Arc::new(server_config(minted, &[b"http/1.1"])?))
 }
 
-/// Mints, caches and serves interception certificates; connects to origins as a TLS client.
+/// Serves interception certificates from a [`CertificateAuthority`]; connects to origins as a TLS
+/// client trusting every authority of the lab.
 pub(crate) struct Interceptor {
-    certs: Arc<Factory>,
-    leaves: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    authority: Arc<dyn CertificateAuthority>,
     client: Arc<ClientConfig>,
-    issuer: String,
 }
 
 impl Interceptor {
-    /// An interceptor trusting every authority of the lab for its origin connections.
-    pub(crate) fn new(certs: Arc<Factory>) -> Result<Self, TlsSetupError> {
+    /// An interceptor serving leaves from `authority` and trusting every authority of `certs` for
+    /// its origin connections.
+    pub(crate) fn new(
+        certs: &Factory,
+        authority: Arc<dyn CertificateAuthority>,
+    ) -> Result<Self, ProxyTlsError> {
         let mut roots = RootCertStore::empty();
         for role in CaRole::ALL {
-            let authority = certs.authority(*role);
+            let ca = certs.authority(*role);
             // A CA the store cannot parse is simply not trusted; the origin handshake then says why.
-            let _ = roots.add(authority.root_der().clone());
-            let _ = roots.add(authority.cert_der().clone());
+            let _ = roots.add(ca.root_der().clone());
+            let _ = roots.add(ca.cert_der().clone());
         }
         let client = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(TlsSetupError::Rustls)?
+            .map_err(ProxyTlsError::Rustls)?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let issuer = certs.authority(CaRole::Inspection).common_name().to_owned();
         Ok(Interceptor {
-            certs,
-            leaves: Mutex::new(HashMap::new()),
+            authority,
             client: Arc::new(client),
-            issuer,
         })
     }
 
     /// The inspection CA's common name (recorded as the issuer of what the client is served).
     pub(crate) fn issuer(&self) -> &str {
-        &self.issuer
+        self.authority.issuer()
     }
 
-    /// The server configuration for `host`, minted once and cached.
-    pub(crate) fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, TlsSetupError> {
-        let key = host.to_ascii_lowercase();
-        if let Some(config) = self.lock().get(&key) {
-            return Ok(Arc::clone(config));
-        }
-        let inspection = self.certs.authority(CaRole::Inspection);
-        let mut minted =
-            inspection
-                .issue_server_leaf(&key)
-                .map_err(|source| TlsSetupError::Mint {
-                    host: key.clone(),
-                    source,
-                })?;
-        // As Squid's ssl-bump does, the signing CA follows the leaf: [leaf, inspection CA].
-        minted.served_chain.push(inspection.cert_der().clone());
-        let config = Arc::new(server_config(minted, &[b"http/1.1"])?);
-        // Two first requests for one host may both mint; the first stored wins, both work.
-        Ok(Arc::clone(self.lock().entry(key).or_insert(config)))
-    }
-
-    /// How many hosts have a cached configuration.
-    #[cfg(test)]
-    pub(crate) fn cached(&self) -> usize {
-        self.lock().len()
+    /// The server configuration for `host`, from the authority (and its cache).
+    pub(crate) fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, ProxyTlsError> {
+        self.authority.server_config(host)
     }
 
     /// A client configuration for one origin connection, and a flag that turns true when the
@@ -155,12 +134,6 @@ impl Interceptor {
     /// The SNI to send for `host`.
     pub(crate) fn server_name(host: &str) -> Option<ServerName<'static>> {
         ServerName::try_from(host.to_owned()).ok()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ServerConfig>>> {
-        self.leaves
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -247,9 +220,7 @@ where
                 sni: Some(host.to_owned()),
                 error: error.to_string(),
             });
-            return ended(format!(
-                "client refused the inspection certificate: {error}"
-            ));
+            return ended(client_handshake_end(&error));
         }
         Err(_) => return ended("client TLS handshake timed out"),
     };
@@ -302,18 +273,48 @@ where
     relayed
 }
 
+/// How the client's side of an intercepted handshake ended, in the words of what was seen: a TLS
+/// alert is a refusal of the inspection certificate, a reset or a close is only that.
+fn client_handshake_end(error: &std::io::Error) -> String {
+    let alert = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|tls| match tls {
+            rustls::Error::AlertReceived(alert) => Some(*alert),
+            _ => None,
+        });
+    if let Some(alert) = alert {
+        return format!("client refused the inspection certificate: alert {alert:?} received");
+    }
+    match error.kind() {
+        std::io::ErrorKind::ConnectionReset => {
+            "client reset the connection during the TLS handshake".to_owned()
+        }
+        std::io::ErrorKind::UnexpectedEof => {
+            "client closed the connection during the TLS handshake".to_owned()
+        }
+        _ => format!("client TLS handshake failed: {error}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn one_configuration_per_host_ever() {
-        let certs = Arc::new(Factory::ephemeral().unwrap());
-        let interceptor = Interceptor::new(certs).unwrap();
-        let first = interceptor.server_config("a.egresslab.test").unwrap();
-        let again = interceptor.server_config("A.egresslab.test").unwrap();
-        assert!(Arc::ptr_eq(&first, &again));
-        interceptor.server_config("b.egresslab.test").unwrap();
-        assert_eq!(interceptor.cached(), 2);
+    fn a_reset_is_not_called_a_refusal_and_an_alert_is() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            client_handshake_end(&reset),
+            "client reset the connection during the TLS handshake"
+        );
+        let alert = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
+        );
+        assert_eq!(
+            client_handshake_end(&alert),
+            "client refused the inspection certificate: alert UnknownCA received"
+        );
     }
 }

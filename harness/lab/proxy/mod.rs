@@ -7,9 +7,10 @@
 
 mod answers;
 pub(crate) mod auth;
+mod authority;
 mod faults;
 mod forward;
-mod intercept;
+pub(crate) mod intercept;
 pub(crate) mod request;
 mod rules;
 mod tcp_relay;
@@ -42,6 +43,9 @@ use request::{ReadOutcome, Request};
 use tcp_relay::AsTcp;
 use tunnel::{Prefixed, Relayed};
 
+pub(crate) use authority::LabAuthority;
+pub use intercept::ProxyTlsError;
+
 /// The answer to a connection beyond the plan's connection cap, written without waiting.
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
@@ -68,7 +72,7 @@ pub(crate) struct Proxy {
     /// TLS for an `https://` proxy listener.
     pub(crate) tls: Option<TlsAcceptor>,
     /// TLS interception, when the plan asks for it.
-    pub(crate) interceptor: Option<Interceptor>,
+    pub(crate) interceptor: Option<Arc<Interceptor>>,
 }
 
 /// What a connection does after one request.
@@ -91,43 +95,19 @@ impl Next {
 
 /// Serve proxy clients on `listener` until `ctx.shutdown` is cancelled. Every connection runs as a
 /// task on `ctx.tasks`; a failing connection never stops the accept loop. The listener is dropped
-/// (and its port freed) when this returns.
+/// (and its port freed) when this returns. Its TLS was set up before the port was bound.
 pub(crate) async fn serve(listener: TcpListener, ctx: ProxyContext) {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    let source = format!("proxy:{}", ctx.plan.name);
-    let tls = match ctx.plan.tls_profile {
-        None => Ok(None),
-        Some(profile) => {
-            intercept::listener_config(&ctx.certs, profile).map(|c| Some(TlsAcceptor::from(c)))
-        }
-    };
-    let interceptor = match ctx.plan.intercept {
-        None => Ok(None),
-        Some(_) => Interceptor::new(Arc::clone(&ctx.certs)).map(Some),
-    };
-    let (tls, interceptor) = match (tls, interceptor) {
-        (Ok(tls), Ok(interceptor)) => (tls, interceptor),
-        (Err(error), _) | (_, Err(error)) => {
-            tracing::error!(proxy = %ctx.plan.name, %error, "proxy TLS setup failed; not serving");
-            ctx.timeline.record(
-                &source,
-                EventKind::Note {
-                    message: format!("proxy not serving: {error}"),
-                },
-            );
-            return;
-        }
-    };
     let proxy = Arc::new(Proxy {
-        source,
+        source: format!("proxy:{}", ctx.plan.name),
         plan: ctx.plan,
         world: ctx.world,
         timeline: ctx.timeline,
         port,
         shutdown: ctx.shutdown,
         tasks: ctx.tasks,
-        tls,
-        interceptor,
+        tls: ctx.tls.listener,
+        interceptor: ctx.tls.interceptor,
     });
     run(listener, proxy).await;
 }
@@ -220,22 +200,14 @@ impl Proxy {
     /// Take a new connection: record it, serve it, and reset it if shutdown cut it off.
     async fn accept(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
         self.record(EventKind::Accepted { peer });
-        let (stream, guard) = match ResetOnShutdown::guard(stream) {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::debug!(%error, "cannot keep a reset handle; dropping the connection");
-                return;
-            }
-        };
-        Arc::clone(&self).accepted(stream, peer).await;
-        // Cut off by shutdown: close with RST so no FIN_WAIT or TIME_WAIT socket keeps the port.
-        if self.shutdown.is_cancelled() {
-            guard.reset();
-        }
+        // Cut off by shutdown, the connection closes with RST so no FIN_WAIT or TIME_WAIT socket
+        // keeps the port.
+        let stream = ResetOnShutdown::new(stream, &self.shutdown);
+        self.accepted(stream, peer).await;
     }
 
     /// Complete the TLS handshake of an `https://` proxy, then serve.
-    async fn accepted(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
+    async fn accepted(self: Arc<Self>, stream: ResetOnShutdown, peer: SocketAddr) {
         let Some(acceptor) = self.tls.clone() else {
             return self.connection(stream, peer).await;
         };

@@ -28,6 +28,12 @@ impl AsTcp for TcpStream {
     }
 }
 
+impl AsTcp for crate::lab::context::ResetOnShutdown {
+    fn as_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
 impl<S> AsTcp for tokio_rustls::server::TlsStream<S> {
     fn as_tcp(&self) -> Option<&TcpStream> {
         None
