@@ -10,7 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::builder::LabBuilder;
 use super::context::Serving;
-use super::endpoint::EndpointHandle;
+use super::endpoint::{EndpointHandle, TlsSetup};
 use super::error::LabError;
 use super::firewall::{Firewall, Target};
 use super::handles::{self, ProxyHandle};
@@ -130,7 +130,13 @@ impl Lab {
             &endpoint_addresses,
             &proxy_addresses,
         ));
-        let endpoints = endpoint_handles(&plan, &world, &owners, &endpoint_addresses, &prepared.endpoint_tls);
+        let endpoints = endpoint_handles(
+            &plan,
+            &world,
+            &owners,
+            &endpoint_addresses,
+            &prepared.endpoint_tls,
+        );
         let proxies = proxy_handles(&plan, &proxy_addresses, &prepared.proxy_tls);
 
         let serving = Serving {

@@ -94,7 +94,6 @@ fn proxy_tls(plan: &ProxyPlan, certs: &Arc<Factory>) -> Result<ProxyTls, LabErro
     };
     let listener = plan
         .tls_profile
-        .as_deref()
         .map(|profile| intercept::listener_config(certs, profile).map(TlsAcceptor::from))
         .transpose()
         .map_err(failed("TLS listener"))?;
