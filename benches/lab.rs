@@ -84,7 +84,7 @@ fn handshake(c: &mut Criterion) {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let address = lab.endpoint("login").expect("endpoint").address();
+    let address = lab.expect_endpoint("login").address();
     let name = ServerName::try_from("login.egresslab.test").expect("name");
     c.bench_function("direct TLS 1.3 handshake to an endpoint", |b| {
         b.to_async(&runtime).iter(|| async {

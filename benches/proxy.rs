@@ -81,8 +81,8 @@ fn lab(rt: &tokio::runtime::Runtime) -> Lab {
 }
 
 fn tunnel_setup(c: &mut Criterion, rt: &tokio::runtime::Runtime, lab: &Lab) {
-    let proxy = lab.proxy("corp").expect("proxy").address();
-    let direct = lab.endpoint("echo").expect("echo").address();
+    let proxy = lab.expect_proxy("corp").address();
+    let direct = lab.expect_endpoint("echo").address();
     let mut group = c.benchmark_group("tunnel_setup");
     group.bench_function("direct", |b| {
         b.to_async(rt).iter(|| async {
@@ -102,8 +102,8 @@ fn tunnel_setup(c: &mut Criterion, rt: &tokio::runtime::Runtime, lab: &Lab) {
 
 fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime, lab: &Lab) {
     const TOTAL: usize = 8 * 1024 * 1024;
-    let proxy = lab.proxy("corp").expect("proxy").address();
-    let direct = lab.endpoint("echo").expect("echo").address();
+    let proxy = lab.expect_proxy("corp").address();
+    let direct = lab.expect_endpoint("echo").address();
     let mut group = c.benchmark_group("tunnel_throughput");
     group.throughput(Throughput::Bytes(TOTAL as u64));
     group.bench_function(BenchmarkId::new("direct", "8MiB"), |b| {
@@ -118,7 +118,7 @@ fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime, lab: &Lab) {
 }
 
 fn intercepted_handshake(c: &mut Criterion, rt: &tokio::runtime::Runtime, lab: &Lab) {
-    let proxy = lab.proxy("inspect").expect("proxy").address();
+    let proxy = lab.expect_proxy("inspect").address();
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(lab.certs().authority(CaRole::Inspection).cert_der().clone())

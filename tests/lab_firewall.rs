@@ -24,7 +24,7 @@ async fn lab_with(action: FirewallAction, from: Vantage) -> Lab {
 }
 
 fn client(lab: &Lab) -> std::net::SocketAddr {
-    lab.endpoint("app").unwrap().address()
+    lab.expect_endpoint("app").address()
 }
 
 #[tokio::test]
@@ -44,7 +44,7 @@ async fn reject_refuses_and_drop_times_out() {
         "a dropped SYN must not be answered: {attempt:?}"
     );
     // The endpoint itself is untouched and the proxy's view is not filtered.
-    let listen = dropping.endpoint("app").unwrap().listen_address();
+    let listen = dropping.expect_endpoint("app").listen_address();
     assert_eq!(
         dropping.route(HOST, 80, &Vantage::Proxy("corp".into())),
         Route::Connect(listen)
@@ -128,7 +128,7 @@ async fn reset_after_n_bytes_forwards_exactly_n_then_resets() {
 #[tokio::test]
 async fn allow_rule_leads_to_the_endpoint() {
     let lab = lab_with(FirewallAction::Allow, Vantage::Client).await;
-    let endpoint = lab.endpoint("app").unwrap();
+    let endpoint = lab.expect_endpoint("app");
     assert_eq!(endpoint.address(), endpoint.listen_address());
     let mut stream = TcpStream::connect(endpoint.address()).await.unwrap();
     stream.write_all(b"ping").await.unwrap();

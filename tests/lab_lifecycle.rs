@@ -60,7 +60,7 @@ fn tcp_ports(lab: &Lab) -> Vec<SocketAddr> {
 #[tokio::test]
 async fn start_reports_addresses_that_answer_at_once() {
     let lab = sample_lab().await;
-    let app = lab.endpoint("app").unwrap();
+    let app = lab.expect_endpoint("app");
     assert_eq!(app.port(), 80);
     assert_eq!(app.hosts(), ["app.egresslab.test"]);
     assert_eq!(app.address(), app.listen_address());
@@ -70,10 +70,10 @@ async fn start_reports_addresses_that_answer_at_once() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.ends_with("\r\n\r\napp\n"), "{answer}");
 
-    let corp = lab.proxy("corp").unwrap();
+    let corp = lab.expect_proxy("corp");
     assert_eq!(corp.url(), format!("http://{}", corp.address()));
     TcpStream::connect(corp.address()).await.unwrap();
-    let refused = TcpStream::connect(lab.proxy("down").unwrap().address()).await;
+    let refused = TcpStream::connect(lab.expect_proxy("down").address()).await;
     assert_eq!(
         refused.unwrap_err().kind(),
         std::io::ErrorKind::ConnectionRefused
@@ -94,7 +94,7 @@ async fn start_reports_addresses_that_answer_at_once() {
     assert!(mapping.contains(&(
         "login.egresslab.test".to_owned(),
         443,
-        lab.endpoint("login").unwrap().address()
+        lab.expect_endpoint("login").address()
     )));
     assert_eq!(
         lab.curl_resolve_args()[..2],
@@ -119,9 +119,9 @@ async fn start_reports_addresses_that_answer_at_once() {
 async fn shutdown_frees_every_port() {
     let lab = sample_lab().await;
     let tcp = tcp_ports(&lab);
-    let udp = [lab.udp("ike").unwrap(), lab.dns_address().unwrap()];
+    let udp = [lab.expect_udp("ike"), lab.dns_address().unwrap()];
     // An open client connection must not keep the lab alive.
-    let mut open = TcpStream::connect(lab.endpoint("app").unwrap().address())
+    let mut open = TcpStream::connect(lab.expect_endpoint("app").address())
         .await
         .unwrap();
     let dir = lab.dir().to_path_buf();
@@ -142,7 +142,7 @@ async fn shutdown_frees_every_port() {
 #[tokio::test]
 async fn drop_cancels_without_blocking() {
     let lab = sample_lab().await;
-    let address = lab.endpoint("app").unwrap().listen_address();
+    let address = lab.expect_endpoint("app").listen_address();
     drop(lab);
     // The cancelled tasks end as soon as they are polled again; no sleeping, a bounded number of yields.
     let mut freed = false;
@@ -170,7 +170,7 @@ async fn five_labs_side_by_side() {
     let labs: Vec<Lab> = futures_join(starts).await;
     for (index, lab) in labs.iter().enumerate() {
         let answer = http_get(
-            lab.endpoint("app").unwrap().address(),
+            lab.expect_endpoint("app").address(),
             "app.egresslab.test",
             "/",
         )
@@ -240,7 +240,7 @@ async fn http_answers_keep_alive_status_headers_and_delay() {
         .start()
         .await
         .unwrap();
-    let mut stream = TcpStream::connect(lab.endpoint("slow").unwrap().address())
+    let mut stream = TcpStream::connect(lab.expect_endpoint("slow").address())
         .await
         .unwrap();
     let started = std::time::Instant::now();
@@ -264,5 +264,71 @@ async fn http_answers_keep_alive_status_headers_and_delay() {
     let events = lab.timeline().to_json_lines();
     assert!(events.contains("\"source\":\"endpoint:slow\""), "{events}");
     assert!(events.contains("\"event\":\"closed\""), "{events}");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_proxy_whose_tls_listener_cannot_be_set_up_fails_the_start() {
+    // rustls cannot load the weak-key profile's 1024-bit RSA key: the https:// listener cannot
+    // exist, so the lab must not start (it used to start with the proxy's port bound but dead).
+    let mut https = ProxyPlan::new("secure-proxy");
+    https.tls_profile = Some("weak-key".parse().unwrap());
+    let error = Lab::builder()
+        .endpoint(EndpointPlan::http("app", &["app.egresslab.test"], 80))
+        .proxy(https)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            LabError::ProxyTls { proxy, part: "TLS listener", .. } if proxy == "secure-proxy"
+        ),
+        "{error:?}"
+    );
+    let chain = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(
+        chain.contains("cannot set up the TLS listener of proxy secure-proxy"),
+        "{chain}"
+    );
+}
+
+#[tokio::test]
+async fn the_lab_folder_is_owner_only_and_its_private_files_are_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = sample_lab().await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(lab.dir()), 0o700, "{}", lab.dir().display());
+    let key = lab
+        .write_private_file("client.key", b"-----BEGIN PRIVATE KEY-----\n")
+        .unwrap();
+    assert_eq!(key.parent(), Some(lab.dir()));
+    assert_eq!(mode(&key), 0o600);
+    // Overwriting a file someone left readable makes it private too.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    lab.write_private_file("client.key", b"again").unwrap();
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(std::fs::read(&key).unwrap(), b"again");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn expect_lookups_name_what_the_lab_has() {
+    let lab = sample_lab().await;
+    assert_eq!(lab.expect_proxy("corp").name(), "corp");
+    assert_eq!(Some(lab.expect_udp("ike")), lab.udp("ike"));
+    let missing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        lab.expect_endpoint("nope");
+    }))
+    .unwrap_err();
+    let message = missing.downcast_ref::<String>().unwrap();
+    assert_eq!(
+        message,
+        "the lab has no endpoint named \"nope\"; it has: app, login"
+    );
     lab.shutdown().await;
 }

@@ -80,7 +80,7 @@ async fn dns_answers_lab_names_wpad_and_nxdomain() {
         "{lines:?}"
     );
     let pac = http_get(
-        lab.endpoint("pac").unwrap().address(),
+        lab.expect_endpoint("pac").address(),
         "wpad.corp.egresslab.test",
         "/wpad.dat",
     )
@@ -136,9 +136,9 @@ async fn ike_responder_answers_and_silent_does_not() {
         .await
         .unwrap();
     let (ike, natt, dropped) = (
-        lab.udp("ike").unwrap(),
-        lab.udp("natt").unwrap(),
-        lab.udp("dropped").unwrap(),
+        lab.expect_udp("ike"),
+        lab.expect_udp("natt"),
+        lab.expect_udp("dropped"),
     );
     let (reply, natt_reply, silence) = tokio::task::spawn_blocking(move || {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -198,7 +198,7 @@ async fn revocation_responder_serves_crl_and_ocsp() {
     lab.certs()
         .mint(Profile::Revoked, &["revoked.egresslab.test".to_owned()])
         .unwrap();
-    let address = lab.endpoint("crl").unwrap().address();
+    let address = lab.expect_endpoint("crl").address();
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream
         .write_all(
@@ -254,7 +254,7 @@ async fn tls_endpoint_records_handshakes_and_refusals() {
         .await
         .unwrap();
     assert!(Arc::ptr_eq(lab.certs(), &factory));
-    let address = lab.endpoint("login").unwrap().address();
+    let address = lab.expect_endpoint("login").address();
     let name = ServerName::try_from("login.egresslab.test").unwrap();
     let connector =
         tokio_rustls::TlsConnector::from(Arc::new(client_config(&lab, &[&rustls::version::TLS13])));

@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::proxy::{exchange, header_values, proxy_addr, read_head, status, world, ECHO};
-use common::reliab::eventually;
-use egresslab::lab::{EventKind, Lab, ProxyPlan, Timeline};
+use egresslab::lab::{Event, EventKind, Lab, ProxyPlan, Timeline};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -29,14 +28,34 @@ fn closed_reasons(timeline: &Timeline) -> Vec<String> {
         .collect()
 }
 
+fn is_proxy_close(event: &Event) -> bool {
+    event.source.starts_with("proxy:") && matches!(event.kind, EventKind::Closed { .. })
+}
+
 async fn wait_for_reason(timeline: &Timeline, wanted: &str) -> Vec<String> {
-    let found = eventually(Duration::from_secs(10), || {
-        closed_reasons(timeline).iter().any(|r| r.contains(wanted))
-    })
-    .await;
-    let reasons = closed_reasons(timeline);
-    assert!(found, "no close reason containing {wanted:?}: {reasons:?}");
-    reasons
+    let expected = format!("a proxy close with a reason containing {wanted:?}");
+    timeline
+        .assert_event(&expected, Duration::from_secs(10), |event| {
+            is_proxy_close(event)
+                && matches!(&event.kind, EventKind::Closed { reason, .. } if reason.contains(wanted))
+        })
+        .await;
+    closed_reasons(timeline)
+}
+
+/// Wait until the proxy recorded `count` closed connections in all.
+async fn wait_for_closes(timeline: &Timeline, count: usize) {
+    let mut closes = 0;
+    timeline
+        .assert_event(
+            &format!("the proxy's close number {count}"),
+            Duration::from_secs(10),
+            |event| {
+                closes += usize::from(is_proxy_close(event));
+                closes == count
+            },
+        )
+        .await;
 }
 
 /// A full tunnel round trip: the proxy still serves.
@@ -113,12 +132,8 @@ async fn clients_vanishing_mid_request_or_mid_tunnel_are_recorded() {
     assert_eq!(status(&read_head(&mut gone).await), 200);
     gone.set_zero_linger().unwrap();
     drop(gone);
-    let two = eventually(Duration::from_secs(10), || {
-        closed_reasons(lab.timeline()).len() == 2
-    })
-    .await;
+    wait_for_closes(lab.timeline(), 2).await;
     let reasons = closed_reasons(lab.timeline());
-    assert!(two, "{reasons:?}");
     assert!(
         reasons[1].starts_with("client error") || reasons[1] == "client closed first",
         "{reasons:?}"
@@ -310,11 +325,7 @@ async fn a_flood_beyond_the_connection_cap_is_refused_at_once() {
     assert_eq!(refused, 20);
     // Slots free up when tunnels close; then the proxy serves again.
     drop(held);
-    let served = eventually(Duration::from_secs(5), || {
-        closed_reasons(lab.timeline()).len() == 20 + cap
-    })
-    .await;
-    assert!(served, "{:?}", closed_reasons(lab.timeline()));
+    wait_for_closes(lab.timeline(), 20 + cap).await;
     still_serving(proxy).await;
     lab.shutdown().await;
 }

@@ -248,7 +248,8 @@ impl Timeline {
     }
 
     /// Wait until an event matching `predicate` is in the timeline (one recorded earlier counts) and
-    /// return it, or give up after `timeout`. Woken by each new event, it never polls.
+    /// return it, or give up after `timeout`. Woken by each new event, it never polls. `predicate`
+    /// sees each event once, oldest first, so it may count (`n += 1; n == 3`).
     ///
     /// ```
     /// use std::time::Duration;

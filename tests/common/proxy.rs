@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use egresslab::certs::Profile;
-use egresslab::lab::{EndpointBehaviour, EndpointPlan, Lab, LabBuilder, ProxyPlan};
+use egresslab::lab::{EndpointBehaviour, EndpointPlan, InterceptPlan, Lab, LabBuilder, ProxyPlan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,6 +25,38 @@ pub fn world() -> LabBuilder {
         .endpoint(EndpointPlan::https("secure", &[SECURE], Profile::Valid))
 }
 
+/// A proxy that intercepts TLS to every host.
+pub fn intercepting(name: &str) -> ProxyPlan {
+    let mut proxy = ProxyPlan::new(name);
+    proxy.intercept = Some(InterceptPlan {
+        passthrough: Vec::new(),
+    });
+    proxy
+}
+
+/// A TLS client configuration that trusts no authority: it refuses every certificate with an alert.
+pub fn client_trusting_nothing() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("default versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    )
+}
+
+/// The ClientHello a real TLS client sends first to `host`.
+pub fn client_hello(config: &Arc<rustls::ClientConfig>, host: &str) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).expect("a server name");
+    let mut hello = Vec::new();
+    rustls::ClientConnection::new(Arc::clone(config), name)
+        .expect("a client connection")
+        .write_tls(&mut hello)
+        .expect("a ClientHello");
+    hello
+}
+
 /// A lab with the usual world and one proxy.
 pub async fn lab_with(proxy: ProxyPlan) -> Lab {
     world().proxy(proxy).start().await.expect("lab starts")
@@ -30,7 +64,7 @@ pub async fn lab_with(proxy: ProxyPlan) -> Lab {
 
 /// The address of a proxy of the lab.
 pub fn proxy_addr(lab: &Lab, name: &str) -> SocketAddr {
-    lab.proxy(name).expect("proxy exists").address()
+    lab.expect_proxy(name).address()
 }
 
 /// Read one answer head (up to the blank line) without consuming anything after it.

@@ -56,27 +56,33 @@ mod tests {
 
     #[tokio::test]
     async fn slow_answer_waits_then_continues_and_yields_to_shutdown() {
+        tokio::time::pause();
         let (mut a, _b) = tokio::io::duplex(64);
         let token = CancellationToken::new();
         let started = tokio::time::Instant::now();
         let step = apply(
-            Some(&ProxyFault::SlowAnswer(Duration::from_millis(150))),
+            Some(&ProxyFault::SlowAnswer(Duration::from_secs(90))),
             &mut a,
             &token,
         )
         .await;
         assert_eq!(step, FaultStep::Continue);
-        assert!(started.elapsed() >= Duration::from_millis(150));
+        // The paused clock jumps to the deadline (rounded up to the timer's millisecond).
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(90) && waited <= Duration::from_millis(90_001),
+            "{waited:?}"
+        );
         let started = tokio::time::Instant::now();
         token.cancel();
         let step = apply(
-            Some(&ProxyFault::SlowAnswer(Duration::from_millis(150))),
+            Some(&ProxyFault::SlowAnswer(Duration::from_secs(90))),
             &mut a,
             &token,
         )
         .await;
         assert_eq!(step, FaultStep::Close("shutdown"));
-        assert!(started.elapsed() < Duration::from_millis(150));
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 
     #[tokio::test]
