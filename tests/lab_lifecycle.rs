@@ -332,3 +332,18 @@ async fn expect_lookups_name_what_the_lab_has() {
     );
     lab.shutdown().await;
 }
+
+/// Issue 20, break 1: a plan written in code whose proxies chain in a loop does not start; before,
+/// one CONNECT filled the process's descriptor table.
+#[tokio::test]
+async fn a_plan_whose_upstreams_loop_does_not_start() {
+    let mut a = ProxyPlan::new("a");
+    a.upstream = Some("b".into());
+    let mut b = ProxyPlan::new("b");
+    b.upstream = Some("a".into());
+    let looped = Lab::builder().proxy(a).proxy(b).start().await;
+    match looped {
+        Err(LabError::UpstreamCycle { cycle }) => assert_eq!(cycle, ["a", "b", "a"]),
+        other => panic!("expected an upstream cycle, got {other:?}"),
+    }
+}

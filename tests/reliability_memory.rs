@@ -109,7 +109,7 @@ async fn resident_memory_stays_flat_across_waves_of_tunnels_and_intercepted_name
         .endpoint(EndpointPlan::https(
             "inspected",
             &["*.inspected.egresslab.test"],
-            "valid",
+            egresslab::certs::Profile::Valid,
         ))
         .proxy(ProxyPlan::new("corp"))
         .proxy(intercepting("inspect"))

@@ -153,3 +153,61 @@ proptest! {
         let _ = load_str("tail.toml", &text);
     }
 }
+
+/// Issue 20, break 1: upstream chains that loop are refused at load time with the loop named.
+#[test]
+fn upstream_loops_are_refused_with_the_loop_named() {
+    let two = r#"
+[scenario]
+name = "loop"
+summary = "two proxies that chain to each other"
+seed = "issue 20"
+[[proxy]]
+name = "a"
+upstream = "b"
+[[proxy]]
+name = "b"
+upstream = "a"
+[client]
+proxy = "a"
+probes = [{ url = "https://x.egresslab.test/" }]
+[expect]
+healthy = true
+"#;
+    let error = egresslab::scenario::load_str("loop.toml", two)
+        .expect_err("a loop must not load")
+        .to_string();
+    assert!(error.contains("a -> b -> a"), "{error}");
+    assert!(error.starts_with("loop.toml:8:"), "{error}");
+
+    let own = two
+        .replace("upstream = \"b\"", "upstream = \"a\"")
+        .replace("[[proxy]]\nname = \"b\"\nupstream = \"a\"\n", "");
+    let error = egresslab::scenario::load_str("own.toml", &own)
+        .expect_err("a proxy naming itself must not load")
+        .to_string();
+    assert!(error.contains("names itself as its upstream"), "{error}");
+}
+
+/// Issue 20, break 3: a name that could break out of a generated script is refused at load time.
+#[test]
+fn part_names_outside_the_documented_set_are_refused() {
+    let hostile = r#"
+[scenario]
+name = "inject"
+summary = "a proxy whose name carries script"
+seed = "issue 20"
+[[proxy]]
+name = 'a}"; } while(true){} function z(){ return "'
+[client]
+proxy = 'a}"; } while(true){} function z(){ return "'
+probes = [{ url = "https://x.egresslab.test/" }]
+[expect]
+healthy = true
+"#;
+    let error = egresslab::scenario::load_str("inject.toml", hostile)
+        .expect_err("a hostile name must not load")
+        .to_string();
+    assert!(error.starts_with("inject.toml:7:"), "{error}");
+    assert!(error.contains("ASCII letters, digits"), "{error}");
+}

@@ -68,6 +68,12 @@ pub enum LabError {
         /// The name as written.
         name: String,
     },
+    /// Proxies name each other as upstream in a loop (`a -> b -> a`).
+    #[error("proxy upstreams loop: {}", .cycle.join(" -> "))]
+    UpstreamCycle {
+        /// The proxy names along the loop, the first repeated at the end.
+        cycle: Vec<String>,
+    },
     /// Two parts of the plan share a name that must be unique.
     #[error("duplicate {kind} name {name:?}")]
     DuplicateName {

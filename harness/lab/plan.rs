@@ -432,6 +432,48 @@ pub struct PassthroughPlan {
     pub address: SocketAddr,
 }
 
+/// The first upstream chain that loops, as the names along it with the first repeated at the end
+/// (`["a", "b", "a"]`), or `None` when every chain ends. `edges` gives each proxy's name and upstream;
+/// a chain through a proxy that is not in `edges` ends there (unknown names are reported elsewhere).
+/// A cycle would let one CONNECT open connections to itself until the process runs out of descriptors.
+///
+/// ```
+/// use egresslab::lab::upstream_cycle;
+///
+/// let looped = [("a", Some("b")), ("b", Some("a"))];
+/// assert_eq!(upstream_cycle(looped), Some(vec!["a", "b", "a"]));
+/// assert_eq!(upstream_cycle([("a", Some("b")), ("b", None)]), None);
+/// ```
+pub fn upstream_cycle<'a>(
+    edges: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Option<Vec<&'a str>> {
+    let next: std::collections::HashMap<&str, Option<&str>> = edges.into_iter().collect();
+    // Proxies whose chain is known to end: each is walked at most once, so the search stays linear.
+    let mut ends: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut starts: Vec<&str> = next.keys().copied().collect();
+    starts.sort_unstable();
+    for start in starts {
+        let mut path: Vec<&str> = Vec::new();
+        let mut on_path: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut current = Some(start);
+        while let Some(name) = current {
+            if ends.contains(name) {
+                break;
+            }
+            if !on_path.insert(name) {
+                let from = path.iter().position(|p| *p == name).unwrap_or(0);
+                let mut cycle = path[from..].to_vec();
+                cycle.push(name);
+                return Some(cycle);
+            }
+            path.push(name);
+            current = next.get(name).copied().flatten();
+        }
+        ends.extend(path);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,15 @@ fn validate(plan: &LabPlan) -> Result<(), LabError> {
             }
         }
     }
+    let edges = plan
+        .proxies
+        .iter()
+        .map(|p| (p.name.as_str(), p.upstream.as_deref()));
+    if let Some(cycle) = super::plan::upstream_cycle(edges) {
+        return Err(LabError::UpstreamCycle {
+            cycle: cycle.into_iter().map(str::to_owned).collect(),
+        });
+    }
     Ok(())
 }
 

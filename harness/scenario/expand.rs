@@ -155,7 +155,9 @@ pub fn pac_script(proxy: Option<&str>) -> String {
         Some(name) => format!("PROXY ${{proxy:{name}}}"),
         None => "DIRECT".to_owned(),
     };
-    format!("function FindProxyForURL(url, host) {{\n  return \"{answer}\";\n}}\n")
+    // A JSON string is a JavaScript string literal: whatever the answer holds stays inside the quotes.
+    let literal = serde_json::Value::String(answer).to_string();
+    format!("function FindProxyForURL(url, host) {{\n  return {literal};\n}}\n")
 }
 
 /// Check and convert a parsed file, part by part; the first problem is returned with its location.

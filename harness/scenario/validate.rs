@@ -55,6 +55,7 @@ impl<'a> Scope<'a> {
         scope.unique("endpoint", scenario.endpoint.iter().map(|e| &e.name))?;
         scope.unique("proxy", scenario.proxy.iter().map(|p| &p.name))?;
         scope.unique("udp", scenario.udp.iter().map(|u| &u.name))?;
+        scope.acyclic_upstreams()?;
         Ok(scope)
     }
 
@@ -153,8 +154,12 @@ impl<'a> Scope<'a> {
         // Lines are counted only for an error: counting them for every name made loading quadratic.
         let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
         for name in names {
-            if name.get_ref().is_empty() {
-                return Err(self.invalid(name, format!("empty {kind} name"), "a non-empty name"));
+            if !is_part_name(name.get_ref()) {
+                return Err(self.invalid(
+                    name,
+                    format!("{kind} name {:?}", name.get_ref()),
+                    PART_NAME_RULE,
+                ));
             }
             if let Some(first) = seen.insert(name.get_ref(), name) {
                 return Err(ScenarioError::Duplicate {
@@ -167,6 +172,52 @@ impl<'a> Scope<'a> {
         }
         Ok(())
     }
+
+    /// No chain of `upstream` keys loops back (`a -> b -> a`, or a proxy naming itself): one CONNECT
+    /// would otherwise open connections to itself until the process has no descriptor left.
+    fn acyclic_upstreams(&self) -> Result<(), ScenarioError> {
+        let proxies = &self.scenario.proxy;
+        let edges = proxies.iter().map(|p| {
+            (
+                p.name.get_ref().as_str(),
+                p.upstream.as_ref().map(|u| u.get_ref().as_str()),
+            )
+        });
+        let Some(cycle) = crate::lab::upstream_cycle(edges) else {
+            return Ok(());
+        };
+        let first = cycle.first().copied().unwrap_or_default();
+        let Some(at) = proxies
+            .iter()
+            .find(|p| p.name.get_ref() == first)
+            .and_then(|p| p.upstream.as_ref())
+        else {
+            return Ok(());
+        };
+        let what = if cycle.len() == 2 {
+            format!("proxy `{first}` names itself as its upstream")
+        } else {
+            format!("proxy upstreams loop: {}", cycle.join(" -> "))
+        };
+        Err(self.invalid(
+            at,
+            what,
+            "an upstream chain that ends at a proxy without `upstream`",
+        ))
+    }
+}
+
+/// What a name of an endpoint, proxy or UDP responder may hold (docs/scenario-format.md): the names are
+/// pasted into generated PAC scripts, curl configuration and the timeline, so the set is kept to what
+/// needs no quoting anywhere.
+pub const PART_NAME_RULE: &str = "1 to 63 ASCII letters, digits, `-`, `_` or `.`";
+
+/// Whether `name` follows [`PART_NAME_RULE`].
+pub fn is_part_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A regular expression of `[[expect.exec]]`, checked to compile.
