@@ -211,3 +211,81 @@ healthy = true
     assert!(error.starts_with("inject.toml:7:"), "{error}");
     assert!(error.contains("ASCII letters, digits"), "{error}");
 }
+
+/// Issue 20, break 13: values that parse but make no sense are refused with their place.
+#[test]
+fn out_of_range_values_are_refused_with_their_place() {
+    let base = |endpoint_http: &str, proxy_extra: &str, client_extra: &str| {
+        format!(
+            r#"
+[scenario]
+name = "values"
+summary = "values outside their range"
+seed = "issue 20"
+[[endpoint]]
+name = "app"
+hosts = ["app.egresslab.test"]
+port = 80
+http = {{ {endpoint_http} }}
+[[proxy]]
+name = "corp"
+{proxy_extra}
+[client]
+proxy = "corp"
+{client_extra}
+probes = [{{ url = "http://app.egresslab.test/" }}]
+[expect]
+healthy = true
+"#
+        )
+    };
+    let cases = [
+        (
+            base("status = 0", "", ""),
+            ":10:",
+            "HTTP status 0, expected a status from 100 to 599",
+        ),
+        (base("status = 65535", "", ""), ":10:", "HTTP status 65535"),
+        (
+            base(r#"headers = { "X-A" = "a\r\nSet-Cookie: x=1" }"#, "", ""),
+            ":10:",
+            "expected a value without CR, LF or NUL",
+        ),
+        (
+            base(r#"headers = { "X A" = "b" }"#, "", ""),
+            ":10:",
+            "header name \"X A\"",
+        ),
+        (
+            base(
+                "status = 200",
+                r#"rules = [{ hosts = "*", ports = [0], action = "allow" }]"#,
+                "",
+            ),
+            ":13:",
+            "port 0, expected a port from 1 to 65535",
+        ),
+        (
+            base(
+                "status = 200",
+                "",
+                "connect_timeout_ms = 9223372036854775807",
+            ),
+            ":16:",
+            "expected at most 3600000 ms (one hour)",
+        ),
+        (base("delay_ms = 3600001", "", ""), ":10:", "3600001 ms"),
+    ];
+    for (text, line, message) in cases {
+        let error = egresslab::scenario::load_str("values.toml", &text)
+            .expect_err("an out-of-range value must not load")
+            .to_string();
+        assert!(
+            error.starts_with("values.toml") && error.contains(line),
+            "{error}\n{text}"
+        );
+        assert!(error.contains(message), "{error}\n{text}");
+    }
+    // The same file with sane values loads.
+    egresslab::scenario::load_str("values.toml", &base("status = 200", "", "")).expect("loads");
+}

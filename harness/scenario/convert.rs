@@ -228,22 +228,22 @@ impl Resolve for model::Tls {
 impl Resolve for model::Http {
     type Plan = HttpAnswer;
 
-    fn resolve(&self, _scope: &Scope<'_>) -> Result<HttpAnswer, ScenarioError> {
+    fn resolve(&self, scope: &Scope<'_>) -> Result<HttpAnswer, ScenarioError> {
         let mut answer = HttpAnswer::default();
         if let Some(status) = &self.status {
-            answer.status = *status.get_ref();
+            answer.status = scope.status(status)?;
         }
         if let Some(body) = &self.body {
             answer.body = body.clone();
         }
         if let Some(delay) = &self.delay_ms {
-            answer.delay = Duration::from_millis(*delay.get_ref());
+            answer.delay = scope.millis(delay)?;
         }
         answer.headers = self
             .headers
             .iter()
-            .map(|(name, value)| (name.get_ref().clone(), value.get_ref().clone()))
-            .collect();
+            .map(|(name, value)| scope.header(name, value))
+            .collect::<Result<_, _>>()?;
         Ok(answer)
     }
 }
@@ -255,6 +255,9 @@ impl Resolve for model::Proxy {
         let mut plan = ProxyPlan::new(self.name.get_ref().clone());
         plan.personality = self.personality.into();
         if let Some(rules) = &self.rules {
+            for port in rules.iter().flat_map(|rule| &rule.ports) {
+                scope.port(port)?;
+            }
             plan.rules = rules.iter().map(ProxyRule::from).collect();
         }
         plan.squid_default_ports = self.squid_default_ports;
@@ -279,7 +282,7 @@ impl Resolve for model::Proxy {
             .transpose()?;
         plan.fault = self.fault.as_ref().map(|f| f.resolve(scope)).transpose()?;
         if let Some(ms) = &self.connect_timeout_ms {
-            plan.connect_timeout = Duration::from_millis(*ms.get_ref());
+            plan.connect_timeout = scope.millis(ms)?;
         }
         plan.down = self.down;
         Ok(plan)
@@ -299,14 +302,12 @@ impl From<&model::Rule> for ProxyRule {
 impl Resolve for model::Fault {
     type Plan = ProxyFault;
 
-    fn resolve(&self, _scope: &Scope<'_>) -> Result<ProxyFault, ScenarioError> {
+    fn resolve(&self, scope: &Scope<'_>) -> Result<ProxyFault, ScenarioError> {
         Ok(match self {
             model::Fault::CloseAfterConnect => ProxyFault::CloseAfterConnect,
             model::Fault::Garbage => ProxyFault::Garbage,
-            model::Fault::Status(status) => ProxyFault::Status(*status.get_ref()),
-            model::Fault::SlowMs(ms) => {
-                ProxyFault::SlowAnswer(Duration::from_millis(*ms.get_ref()))
-            }
+            model::Fault::Status(status) => ProxyFault::Status(scope.status(status)?),
+            model::Fault::SlowMs(ms) => ProxyFault::SlowAnswer(scope.millis(ms)?),
         })
     }
 }
@@ -380,8 +381,9 @@ impl Resolve for model::Client {
                 Some((scope.word::<Profile>(&cert.profile)?, hosts))
             }
         };
-        let millis = |ms: &Option<Spanned<u64>>, default: u64| {
-            Duration::from_millis(ms.as_ref().map_or(default, |ms| *ms.get_ref()))
+        let millis = |ms: &Option<Spanned<u64>>, default: u64| match ms {
+            Some(ms) => scope.millis(ms),
+            None => Ok(Duration::from_millis(default)),
         };
         Ok(ClientSpec {
             proxy,
@@ -393,8 +395,8 @@ impl Resolve for model::Client {
             expected_issuers: self.expected_issuers.clone(),
             client_cert,
             tls_versions: self.tls_versions.into(),
-            connect_timeout: millis(&self.connect_timeout_ms, 1_000),
-            io_timeout: millis(&self.io_timeout_ms, 3_000),
+            connect_timeout: millis(&self.connect_timeout_ms, 1_000)?,
+            io_timeout: millis(&self.io_timeout_ms, 3_000)?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! its file:line:column.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use serde_spanned::Spanned;
 
@@ -138,6 +139,60 @@ impl<'a> Scope<'a> {
         Ok(*port.get_ref())
     }
 
+    /// An HTTP status code a scenario may make a server or proxy answer: 100 to 599 (RFC 9110 §15).
+    pub(crate) fn status(&self, status: &Spanned<u16>) -> Result<u16, ScenarioError> {
+        let code = *status.get_ref();
+        if !(100..=599).contains(&code) {
+            return Err(self.invalid(
+                status,
+                format!("HTTP status {code}"),
+                "a status from 100 to 599",
+            ));
+        }
+        Ok(code)
+    }
+
+    /// A duration in milliseconds, at most [`MAX_MILLIS`]: a larger one would only hang the run.
+    pub(crate) fn millis(&self, ms: &Spanned<u64>) -> Result<Duration, ScenarioError> {
+        if *ms.get_ref() > MAX_MILLIS {
+            return Err(self.invalid(
+                ms,
+                format!("{} ms", ms.get_ref()),
+                "at most 3600000 ms (one hour)",
+            ));
+        }
+        Ok(Duration::from_millis(*ms.get_ref()))
+    }
+
+    /// A response header: its name an RFC 9110 token, its value free of CR, LF and NUL, so that it
+    /// cannot end the header block or add one of its own.
+    pub(crate) fn header(
+        &self,
+        name: &Spanned<String>,
+        value: &Spanned<String>,
+    ) -> Result<(String, String), ScenarioError> {
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.get_ref().is_empty() || !name.get_ref().bytes().all(tchar) {
+            return Err(self.invalid(
+                name,
+                format!("header name {:?}", name.get_ref()),
+                "a token: letters, digits and !#$%&'*+-.^_`|~",
+            ));
+        }
+        if value
+            .get_ref()
+            .bytes()
+            .any(|b| matches!(b, b'\r' | b'\n' | 0))
+        {
+            return Err(self.invalid(
+                value,
+                format!("header value {:?}", value.get_ref()),
+                "a value without CR, LF or NUL",
+            ));
+        }
+        Ok((name.get_ref().clone(), value.get_ref().clone()))
+    }
+
     /// The first endpoint that serves PAC.
     pub(crate) fn pac_endpoint(&self) -> Option<&'a Endpoint> {
         self.scenario
@@ -206,6 +261,9 @@ impl<'a> Scope<'a> {
         ))
     }
 }
+
+/// The longest delay or time-out a scenario may set, in milliseconds (one hour).
+pub const MAX_MILLIS: u64 = 3_600_000;
 
 /// What a name of an endpoint, proxy or UDP responder may hold (docs/scenario-format.md): the names are
 /// pasted into generated PAC scripts, curl configuration and the timeline, so the set is kept to what
