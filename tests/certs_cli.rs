@@ -170,3 +170,34 @@ fn errors_teach_what_was_expected() {
     let help = egresslab(&["certs", "mint", "--help"], dir.path());
     assert!(stdout(&help).contains("key.pem"), "{}", stdout(&help));
 }
+
+/// Issue 20, break 8: processes that create one CA folder at once all end up with the same root, the
+/// one on disk; before, each minted its own and one of them was lost.
+#[test]
+fn concurrent_processes_agree_on_one_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let children: Vec<std::process::Child> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_egresslab"))
+                .args(["certs", "ca", "--ca-dir", ca.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let on_disk = egresslab_certs::inspect_file(&ca.join("lab.pem"), None).unwrap();
+    for out in &outputs {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert!(
+            stdout(out).contains(&on_disk[0].thumbprint_sha1),
+            "a process printed another root than the one on disk:\n{}",
+            stdout(out)
+        );
+    }
+}

@@ -25,6 +25,10 @@ pub(crate) fn open(dir: &Path, options: &FactoryOptions) -> Result<Factory, Cert
     if !exists(dir)? {
         create_dir(dir)?;
     }
+    // Two processes opening a fresh folder at once would each mint a root and one would overwrite the
+    // other's files: the whole look-create-load step runs under an exclusive lock on the folder, so the
+    // second process waits and then loads what the first wrote.
+    let _lock = lock_dir(dir)?;
     let mut present = Vec::new();
     let mut missing = Vec::new();
     for role in CaRole::ALL {
@@ -42,6 +46,21 @@ pub(crate) fn open(dir: &Path, options: &FactoryOptions) -> Result<Factory, Cert
         (false, None) => load(dir),
         (false, Some(missing)) => Err(CertError::IncompleteStore { missing }),
     }
+}
+
+/// The exclusive lock on a CA folder, held while the returned file is open.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, CertError> {
+    let path = dir.join(".lock");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(CertError::io(&path))?;
+    file.lock().map_err(CertError::io(&path))?;
+    Ok(file)
 }
 
 fn create_dir(dir: &Path) -> Result<(), CertError> {
