@@ -264,7 +264,8 @@ impl Resolve for model::Proxy {
         plan.auth = self.auth.as_ref().map(ProxyAuthPlan::from);
         plan.intercept = self.intercept.as_ref().and_then(Intercept::plan);
         if let Some(upstream) = &self.upstream {
-            if upstream.get_ref() == self.name.get_ref() || !scope.has_proxy(upstream.get_ref()) {
+            // A proxy naming itself was refused with the loop check (`Scope::new`); this is an unknown name.
+            if !scope.has_proxy(upstream.get_ref()) {
                 let others: Vec<&str> = scope
                     .proxies
                     .iter()

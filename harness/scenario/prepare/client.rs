@@ -1,13 +1,12 @@
 //! The client profile: a scenario's client completed against its running lab — proxy URL, trust roots,
 //! client certificate, name mapping, DNS server, TLS versions, probes and artifact files.
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 
-use egresslab_certs::{CaRole, CertError, Profile};
+use egresslab_certs::{CaRole, Profile};
 use rustls_pki_types::CertificateDer;
 
-use crate::check::{self, ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting};
+use crate::check::{ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting};
 use crate::lab::Lab;
 
 use super::super::artifacts::{write_artifacts, ArtifactContext};
@@ -38,54 +37,6 @@ impl ClientProfile {
     }
 }
 
-/// What the profile needs from a name the typed plan resolves: a CA role, a certificate profile, TLS
-/// versions. The plan carries these as names today and as the types themselves once it is typed; both
-/// are accepted here, so the change of the plan needs no edit on this side (then drop the name impls).
-trait Resolved<T> {
-    fn resolved(&self) -> Result<T, CertError>;
-}
-
-impl Resolved<CaRole> for CaRole {
-    fn resolved(&self) -> Result<CaRole, CertError> {
-        Ok(*self)
-    }
-}
-
-impl Resolved<CaRole> for String {
-    fn resolved(&self) -> Result<CaRole, CertError> {
-        CaRole::from_str(self)
-    }
-}
-
-impl Resolved<Profile> for Profile {
-    fn resolved(&self) -> Result<Profile, CertError> {
-        Ok(*self)
-    }
-}
-
-impl Resolved<Profile> for String {
-    fn resolved(&self) -> Result<Profile, CertError> {
-        Profile::from_str(self)
-    }
-}
-
-impl Resolved<check::TlsVersions> for check::TlsVersions {
-    fn resolved(&self) -> Result<check::TlsVersions, CertError> {
-        Ok(*self)
-    }
-}
-
-impl Resolved<check::TlsVersions> for crate::lab::TlsVersions {
-    fn resolved(&self) -> Result<check::TlsVersions, CertError> {
-        use crate::lab::TlsVersions as Lab;
-        Ok(match self {
-            Lab::Both => check::TlsVersions::Both,
-            Lab::Tls12Only => check::TlsVersions::Tls12Only,
-            Lab::Tls13Only => check::TlsVersions::Tls13Only,
-        })
-    }
-}
-
 fn write(path: PathBuf, text: &str) -> Result<PathBuf, PrepareError> {
     write_private(&path, text.as_bytes()).map_err(write_error(&path))?;
     Ok(path)
@@ -93,13 +44,9 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, PrepareError> {
 
 fn mint(
     lab: &Lab,
-    profile: &impl Resolved<Profile>,
+    profile: Profile,
     hosts: &[String],
 ) -> Result<egresslab_certs::Minted, PrepareError> {
-    let profile = profile.resolved().map_err(|source| PrepareError::Mint {
-        profile: "unknown".to_owned(),
-        source,
-    })?;
     lab.certs()
         .mint(profile, hosts)
         .map_err(|source| PrepareError::Mint {
@@ -120,7 +67,7 @@ fn client_certificate(lab: &Lab, spec: &ClientSpec) -> Result<Option<ClientCert>
     let Some((profile, hosts)) = &spec.client_cert else {
         return Ok(None);
     };
-    let minted = mint(lab, profile, hosts)?;
+    let minted = mint(lab, *profile, hosts)?;
     let thumbprint = minted.info().map(|i| i.thumbprint_sha1).unwrap_or_default();
     let cert = write(lab.dir().join("client-cert.pem"), &minted.full_chain_pem())?;
     let key = write(lab.dir().join("client-key.pem"), &minted.key_pem())?;
@@ -172,7 +119,7 @@ fn lab_probes(lab: &Lab, scenario: &Expanded) -> Result<Vec<Probe>, PrepareError
                 let store = lab.dir().join("machine-store");
                 create_private_dir(&store).map_err(write_error(&store))?;
                 for (index, profile) in profiles.iter().enumerate() {
-                    let minted = mint(lab, profile, &["client.egresslab.test".to_owned()])?;
+                    let minted = mint(lab, *profile, &["client.egresslab.test".to_owned()])?;
                     write(
                         store.join(format!("machine-{index}.pem")),
                         &minted.full_chain_pem(),
@@ -214,16 +161,10 @@ fn pem_certs(what: &'static str, pem: &str) -> Result<Vec<CertificateDer<'static
 }
 
 /// Complete the client of `scenario` against its running `lab`, writing its files (owner-only) into
-/// the lab folder, which is narrowed to its owner since the client key goes there.
+/// the lab folder (which the lab creates owner-only).
 pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<ClientProfile, PrepareError> {
     let spec = &scenario.client;
-    restrict(lab.dir())?;
-    let roles: Vec<CaRole> = spec
-        .trust
-        .iter()
-        .filter_map(|role| role.resolved().ok())
-        .collect();
-    let trust_pem: String = roles.iter().map(|role| lab.ca_pem(*role)).collect();
+    let trust_pem: String = spec.trust.iter().map(|role| lab.ca_pem(*role)).collect();
     let trust_bundle = write(lab.dir().join("client-trust.pem"), &trust_pem)?;
     let client_cert = client_certificate(lab, spec)?;
     let (proxy, proxy_url) = proxy_setting(lab, &spec.proxy);
@@ -233,7 +174,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<ClientProfile, PrepareE
 
     // A client that trusts the lab root also holds the lab's issuing CA in its intermediate store, as a
     // domain-joined Windows machine does; that is what lets the checks prove an incomplete chain.
-    let intermediates = if roles.contains(&CaRole::Lab) {
+    let intermediates = if spec.trust.contains(&CaRole::Lab) {
         vec![lab
             .certs()
             .authority(CaRole::Intermediate)
@@ -260,10 +201,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<ClientProfile, PrepareE
         dns_server: lab.dns_address(),
         connect_timeout: spec.connect_timeout,
         io_timeout: spec.io_timeout,
-        tls_versions: spec
-            .tls_versions
-            .resolved()
-            .unwrap_or(check::TlsVersions::Both),
+        tls_versions: spec.tls_versions,
         // Fields the checks add later keep their defaults until wired here.
         ..ClientConfig::default()
     };
@@ -274,11 +212,6 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<ClientProfile, PrepareE
         client_files,
         proxy_url,
     })
-}
-
-/// Narrow the lab folder to its owner (it is created with the process's umask).
-fn restrict(dir: &Path) -> Result<(), PrepareError> {
-    create_private_dir(dir).map_err(write_error(dir))
 }
 
 /// The issuers of the certificates the lab's endpoints really serve (issuer CN, else the issuer DN), in
