@@ -73,6 +73,12 @@ fn mint_writes_the_files_and_inspect_reads_them_back() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(&out_dir).unwrap().permissions().mode();
+    assert_eq!(
+        dir_mode & 0o777,
+        0o700,
+        "the folder holding the key is owner-only"
+    );
     assert!(
         text.contains("Client Authentication (1.3.6.1.5.5.7.3.2)"),
         "{text}"

@@ -13,6 +13,8 @@ fn opening_twice_reuses_the_same_authorities() {
     let ca = dir.path().join("ca");
     let first = Factory::open(&ca).unwrap();
     let second = Factory::open(&ca).unwrap();
+    let dir_mode = std::fs::metadata(&ca).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700, "the CA folder is owner-only");
     for role in CaRole::ALL {
         let a = egresslab_certs::inspect(first.authority(*role).cert_der()).unwrap();
         let b = egresslab_certs::inspect(second.authority(*role).cert_der()).unwrap();

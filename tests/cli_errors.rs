@@ -63,3 +63,68 @@ fn a_lab_that_cannot_bind_reports_the_operating_system_error() {
         "{stdout}"
     );
 }
+
+/// A FIFO (which blocks a plain open) and a link to /dev/zero (which a plain read consumes until
+/// memory runs out) are refused at once by every command that reads a file the user names.
+#[test]
+fn special_files_are_refused_by_every_reader_without_hanging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo.pem");
+    let c_path = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("no NUL");
+    // SAFETY: mkfifo with a valid, NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let zero = dir.path().join("zero.pem");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    // A CA folder whose root certificate is the FIFO.
+    let ca_dir = dir.path().join("ca");
+    let made = egresslab_in_sh(r#""$1" certs ca --ca-dir "$2" >/dev/null"#, &ca_dir);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let root = std::fs::read_dir(&ca_dir)
+        .expect("ca dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "pem") && !p.to_string_lossy().contains("key"))
+        .expect("a root certificate file");
+    std::fs::remove_file(&root).expect("remove root");
+    std::os::unix::fs::symlink(&fifo, &root).expect("link root to the FIFO");
+
+    for (what, script, path) in [
+        ("run", r#""$1" run "$2""#, &fifo),
+        ("run", r#""$1" run "$2""#, &zero),
+        ("inspect", r#""$1" inspect "$2""#, &zero),
+        ("inspect --kind", r#""$1" inspect --kind event "$2""#, &fifo),
+        ("certs inspect", r#""$1" certs inspect "$2""#, &fifo),
+        ("certs inspect", r#""$1" certs inspect "$2""#, &zero),
+        (
+            "check --ca",
+            r#""$1" check --ca "$2" https://127.0.0.1:9/"#,
+            &zero,
+        ),
+        ("certs ca", r#""$1" certs ca --ca-dir "$2""#, &ca_dir),
+    ] {
+        // `timeout` turns a hang into exit 124 instead of a test that never ends.
+        let out = egresslab_in_sh(&format!("timeout 20 {script}"), path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(
+            out.status.code(),
+            Some(124),
+            "{what} {} hung",
+            path.display()
+        );
+        assert!(!out.status.success(), "{what} {} succeeded", path.display());
+        // `run` resolves its argument first and names a special file as no scenario at all.
+        let said = |text: &str| stderr.contains(text) || stdout_of(&out).contains(text);
+        assert!(
+            said("not a regular file") || (what == "run" && said("expected a file, a folder")),
+            "{what} {}: {stderr}",
+            path.display()
+        );
+    }
+}
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -275,6 +275,14 @@ healthy = true
             "expected at most 3600000 ms (one hour)",
         ),
         (base("delay_ms = 3600001", "", ""), ":10:", "3600001 ms"),
+        (
+            base("status = 200", "", "").replace(
+                r#"probes = [{ url = "http://app.egresslab.test/" }]"#,
+                r#"probes = [{ backend = { url = "http://app.egresslab.test/", default_timeout_ms = 1000, long_timeout_ms = 9223372036854775807 } }]"#,
+            ),
+            ":17:",
+            "long_timeout_ms 9223372036854775807, expected at most 3600000 ms (one hour)",
+        ),
     ];
     for (text, line, message) in cases {
         let error = egresslab::scenario::load_str("values.toml", &text)

@@ -89,7 +89,8 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, CertError> {
 /// Reads every certificate in a PEM file (many blocks), a DER file or a PKCS#12 file (which
 /// needs `pfx_password`; none means the empty password).
 pub fn inspect_file(path: &Path, pfx_password: Option<&str>) -> Result<Vec<CertInfo>, CertError> {
-    let bytes = std::fs::read(path).map_err(CertError::io(path))?;
+    let bytes = crate::fs::read_regular_file(path, crate::fs::MAX_INPUT_FILE)
+        .map_err(CertError::io(path))?;
     let ders = certificates_in(&bytes, pfx_password)?;
     if ders.is_empty() {
         return Err(CertError::NoCertificate {

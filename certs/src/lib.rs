@@ -8,6 +8,7 @@ mod authority;
 pub mod der;
 mod error;
 mod factory;
+pub mod fs;
 mod inspect;
 mod leaf;
 mod minted;

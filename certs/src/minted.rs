@@ -160,14 +160,15 @@ impl Minted {
     }
 
     /// Writes `<stem>.pem`, `<stem>-chain.pem`, `<stem>.key` (0600), `<stem>.cer`, `<stem>.pfx`
-    /// (protected by `pfx_password`) and `<stem>-root.pem` into `dir`, creating it if needed.
+    /// (protected by `pfx_password`) and `<stem>-root.pem` into `dir`, creating it owner-only (0700)
+    /// if needed.
     pub fn write_to(
         &self,
         dir: &Path,
         stem: &str,
         pfx_password: &str,
     ) -> Result<WrittenFiles, CertError> {
-        std::fs::create_dir_all(dir).map_err(CertError::io(dir))?;
+        crate::fs::create_private_dir(dir).map_err(CertError::io(dir))?;
         let files = WrittenFiles {
             leaf_pem: dir.join(format!("{stem}.pem")),
             chain_pem: dir.join(format!("{stem}-chain.pem")),

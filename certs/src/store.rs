@@ -23,7 +23,7 @@ fn exists(path: &Path) -> Result<bool, CertError> {
 
 pub(crate) fn open(dir: &Path, options: &FactoryOptions) -> Result<Factory, CertError> {
     if !exists(dir)? {
-        create_dir(dir)?;
+        crate::fs::create_private_dir(dir).map_err(CertError::io(dir))?;
     }
     // Two processes opening a fresh folder at once would each mint a root and one would overwrite the
     // other's files: the whole look-create-load step runs under an exclusive lock on the folder, so the
@@ -63,17 +63,6 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, CertError> {
     Ok(file)
 }
 
-fn create_dir(dir: &Path) -> Result<(), CertError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(CertError::io(dir))
-}
-
 fn create(dir: &Path, options: &FactoryOptions) -> Result<Factory, CertError> {
     let factory = Factory::ephemeral_with(options)?;
     for role in CaRole::ALL {
@@ -96,7 +85,8 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> CertError {
 
 fn load_one(dir: &Path, role: CaRole, parent: Option<&Authority>) -> Result<Authority, CertError> {
     let (cert_path, key_path) = paths(dir, role);
-    let cert_text = std::fs::read_to_string(&cert_path).map_err(CertError::io(&cert_path))?;
+    let cert_text = crate::fs::read_regular_text(&cert_path, crate::fs::MAX_INPUT_FILE)
+        .map_err(CertError::io(&cert_path))?;
     let cert_pem = pem::parse(&cert_text).map_err(|e| CertError::CorruptFile {
         path: cert_path.clone(),
         reason: "not a PEM certificate".into(),
@@ -114,7 +104,8 @@ fn load_one(dir: &Path, role: CaRole, parent: Option<&Authority>) -> Result<Auth
         reason: "not an X.509 certificate".into(),
         source: Some(Box::new(e)),
     })?;
-    let key_text = std::fs::read_to_string(&key_path).map_err(CertError::io(&key_path))?;
+    let key_text = crate::fs::read_regular_text(&key_path, crate::fs::MAX_INPUT_FILE)
+        .map_err(CertError::io(&key_path))?;
     warn_if_open(&key_path);
     let key = KeyPair::from_pem(&key_text).map_err(|e| CertError::CorruptFile {
         path: key_path.clone(),

@@ -141,7 +141,8 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
     let out_dir = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("egresslab-{}", args.profile)));
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    egresslab_certs::fs::create_private_dir(&out_dir)
+        .with_context(|| format!("creating {}", out_dir.display()))?;
     let write = |name: &str, bytes: &[u8], secret: bool| -> anyhow::Result<PathBuf> {
         let path = out_dir.join(name);
         egresslab_certs::write_file(&path, bytes, secret)?;

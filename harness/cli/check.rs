@@ -81,8 +81,11 @@ pub fn parse_connect_to(s: &str) -> anyhow::Result<ConnectTo> {
     })
 }
 
-fn read_certs(path: &PathBuf) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn read_certs(
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    let bytes = egresslab_certs::fs::read_regular_file(path, egresslab_certs::fs::MAX_INPUT_FILE)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let ders = check::artifacts::store::certificates_in(path, &bytes, None);
     if ders.is_empty() {
         bail!("{} holds no certificate", path.display());
@@ -124,7 +127,9 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
     config.expected_issuers = args.expect_issuer.clone();
     if let (Some(c), Some(k)) = (&args.client_cert, &args.client_key) {
         let chain = read_certs(c)?;
-        let key_bytes = std::fs::read(k).with_context(|| format!("cannot read {}", k.display()))?;
+        let key_bytes =
+            egresslab_certs::fs::read_regular_file(k, egresslab_certs::fs::MAX_INPUT_FILE)
+                .with_context(|| format!("cannot read {}", k.display()))?;
         let key = rustls_pemfile::private_key(&mut key_bytes.as_slice())?
             .with_context(|| format!("{} holds no private key", k.display()))?;
         config.client_cert = Some(ClientCertificate { chain, key });

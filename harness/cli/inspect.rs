@@ -76,7 +76,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let kind = match args.kind {
             Some(k) => k.into(),
             None => {
-                let text = match std::fs::read(f) {
+                let text = match egresslab_certs::fs::read_regular_file(
+                    f,
+                    egresslab_certs::fs::MAX_INPUT_FILE,
+                ) {
                     Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                     Err(e) => {
                         eprintln!("egresslab inspect: cannot read {}: {e}", f.display());

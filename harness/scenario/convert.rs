@@ -494,6 +494,12 @@ impl Resolve for Spanned<ProbeKey> {
                         "an http:// or https:// URL",
                     );
                 }
+                if backend.long_timeout_ms > super::validate::MAX_MILLIS {
+                    return invalid(
+                        format!("long_timeout_ms {}", backend.long_timeout_ms),
+                        "at most 3600000 ms (one hour)",
+                    );
+                }
                 if backend.default_timeout_ms >= backend.long_timeout_ms {
                     return invalid(
                         "default_timeout_ms not below long_timeout_ms".to_owned(),

@@ -17,9 +17,10 @@ pub fn load_str(file: &str, text: &str) -> Result<Expanded, ScenarioError> {
 
 /// Read and load the scenario file at `path`.
 pub fn load_file(path: &Path) -> Result<Expanded, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        file: path.to_owned(),
-        source,
-    })?;
+    let text = egresslab_certs::fs::read_regular_text(path, egresslab_certs::fs::MAX_INPUT_FILE)
+        .map_err(|source| ScenarioError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
     load_str(&path.display().to_string(), &text)
 }

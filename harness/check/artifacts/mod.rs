@@ -75,22 +75,22 @@ pub struct ReadOptions {
 /// Read one artifact file of `kind` and return its findings (read errors become a finding naming the place).
 pub fn read(kind: ArtifactKind, path: &Path, options: &ReadOptions) -> Vec<Finding> {
     let target = path.display().to_string();
-    let text = match std::fs::read(path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => {
-            return vec![Finding::new(
-                codes::CONFIG_CONFIG_INVALID,
-                &target,
-                format!("cannot read {target}: {e}"),
-            )]
-        }
-    };
+    let text =
+        match egresslab_certs::fs::read_regular_file(path, egresslab_certs::fs::MAX_INPUT_FILE) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => {
+                return vec![Finding::new(
+                    codes::CONFIG_CONFIG_INVALID,
+                    &target,
+                    format!("cannot read {target}: {e}"),
+                )]
+            }
+        };
     let result = match kind {
         ArtifactKind::ServiceConfig => {
-            let machine = options
-                .machine_config
-                .as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok());
+            let machine = options.machine_config.as_ref().and_then(|p| {
+                egresslab_certs::fs::read_regular_text(p, egresslab_certs::fs::MAX_INPUT_FILE).ok()
+            });
             service_config::parse(&text)
                 .map(|c| service_config::findings(&target, &c, machine.as_deref()))
         }

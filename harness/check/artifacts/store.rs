@@ -31,10 +31,12 @@ pub fn load_dir(dir: &Path, pfx_password: Option<&str>) -> Result<Vec<StoredCert
         .collect();
     paths.sort();
     for path in paths {
-        let bytes = std::fs::read(&path).map_err(|source| ArtifactError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes =
+            egresslab_certs::fs::read_regular_file(&path, egresslab_certs::fs::MAX_INPUT_FILE)
+                .map_err(|source| ArtifactError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
         for der in certificates_in(&path, &bytes, pfx_password) {
             if let Some(facts) = certinfo::facts(&der) {
                 out.push(StoredCert {
