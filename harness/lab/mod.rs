@@ -6,6 +6,7 @@ mod bind;
 mod builder;
 mod cache;
 pub(crate) mod context;
+pub mod control;
 mod dns;
 pub(crate) mod endpoint;
 pub mod error;

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use super::builder::LabBuilder;
 use super::context::Serving;
+use super::control::{Control, ControlError, ControlOptions, Upstreams};
 use super::endpoint::{EndpointHandle, TlsSetup};
 use super::error::LabError;
 use super::firewall::{Firewall, Target};
@@ -320,6 +321,34 @@ impl Lab {
     /// Everything that happened so far.
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
+    }
+
+    /// Start the Toxiproxy-compatible control API of this lab (see [`super::control`]). Links made
+    /// through it may relay to this lab's endpoints and proxies (by name, or an endpoint host with
+    /// its port) and to loopback addresses, nowhere else. It stops when the lab stops.
+    pub fn start_control(&self, options: ControlOptions) -> Result<Control, ControlError> {
+        let mut upstreams = Upstreams::default();
+        for endpoint in &self.endpoints {
+            upstreams
+                .names
+                .push((endpoint.name().to_owned(), endpoint.address()));
+            for host in endpoint.hosts().iter().filter(|h| !h.contains('*')) {
+                upstreams
+                    .hosts
+                    .push((host.clone(), endpoint.port(), endpoint.address()));
+            }
+        }
+        for proxy in &self.proxies {
+            upstreams
+                .names
+                .push((proxy.name().to_owned(), proxy.address()));
+        }
+        let serving = Serving {
+            timeline: self.timeline.clone(),
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+        };
+        Control::start(options, upstreams, serving)
     }
 
     /// The plan the lab was started from.

@@ -1,0 +1,439 @@
+//! Live control of a running lab through Toxiproxy's REST API, so every Toxiproxy client drives a
+//! lab unchanged: links (Toxiproxy's "proxies") relay from a loopback port to a lab name or a
+//! loopback address, and toxics on them slow, cut, hold or reset the traffic while it flows.
+//!
+//! Opt-in and loopback-only by default: [`crate::lab::Lab::start_control`]. Every change made
+//! through the API is a `control` event in the lab's timeline; every connection through a link is
+//! recorded under `link:NAME`.
+//!
+//! ```
+//! use egresslab::lab::{control::ControlOptions, EndpointPlan, Lab};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let lab = Lab::builder()
+//!     .endpoint(EndpointPlan::http("portal", &["portal.egresslab.test"], 80))
+//!     .start()
+//!     .await
+//!     .unwrap();
+//! let control = lab.start_control(ControlOptions::default()).unwrap();
+//! let link = control
+//!     .create_link("portal-slow", "127.0.0.1:0", "portal", true)
+//!     .unwrap();
+//! assert!(link.listen.ip().is_loopback());
+//! assert_eq!(link.upstream_address, lab.expect_endpoint("portal").address());
+//! lab.shutdown().await;
+//! # });
+//! ```
+
+mod api;
+mod draw;
+mod error;
+mod link;
+mod pipe;
+mod toxic;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use error::{ApiError, ControlError};
+pub use toxic::{Stream, Toxic, ToxicKind, MAX_TOXIC_MILLIS, TOXIC_TYPES};
+
+use super::context::Serving;
+use super::timeline::EventKind;
+use link::{Link, Settings};
+
+/// How the control API is started.
+#[derive(Debug, Clone)]
+pub struct ControlOptions {
+    /// Where the API listens; port 0 picks one. Loopback unless `allow_remote`.
+    pub address: SocketAddr,
+    /// Allow a non-loopback API address (a warning is logged): anyone who reaches it can change the lab.
+    pub allow_remote: bool,
+    /// The seed of every toxicity and jitter draw, so that a run replays.
+    pub seed: u64,
+}
+
+impl Default for ControlOptions {
+    fn default() -> Self {
+        ControlOptions {
+            address: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            allow_remote: false,
+            seed: 0,
+        }
+    }
+}
+
+/// The names an upstream may be given by: each lab endpoint and proxy by its name, and each
+/// endpoint host (not a wildcard) with the endpoint's port.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Upstreams {
+    pub(crate) names: Vec<(String, SocketAddr)>,
+    pub(crate) hosts: Vec<(String, u16, SocketAddr)>,
+}
+
+impl Upstreams {
+    /// Where `upstream` goes, or why the lab must not relay there.
+    fn resolve(&self, upstream: &str) -> Result<SocketAddr, ApiError> {
+        if let Some((_, address)) = self.names.iter().find(|(name, _)| name == upstream) {
+            return Ok(*address);
+        }
+        if let Ok(address) = upstream.parse::<SocketAddr>() {
+            if address.ip().is_loopback() && address.port() != 0 {
+                return Ok(address);
+            }
+        }
+        if let Some((host, port)) = upstream.rsplit_once(':') {
+            if let Ok(port) = port.parse::<u16>() {
+                if let Some((_, _, address)) = self
+                    .hosts
+                    .iter()
+                    .find(|(h, p, _)| h.eq_ignore_ascii_case(host) && *p == port)
+                {
+                    return Ok(*address);
+                }
+                if host == "localhost" && port != 0 {
+                    return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+                }
+            }
+        }
+        Err(ApiError::forbidden(format!(
+            "upstream {upstream:?} is neither a lab name (an endpoint or proxy name, or an endpoint \
+             host:port) nor a loopback address: egresslab relays only inside the lab"
+        )))
+    }
+}
+
+/// A link's state as the API shows it.
+#[derive(Debug, Clone)]
+pub struct LinkView {
+    /// Its name.
+    pub name: String,
+    /// Where it listens (the real port).
+    pub listen: SocketAddr,
+    /// The upstream as given.
+    pub upstream: String,
+    /// Where the upstream is.
+    pub upstream_address: SocketAddr,
+    /// Whether it accepts connections.
+    pub enabled: bool,
+    /// Its toxics, in order.
+    pub toxics: Vec<Toxic>,
+}
+
+struct State {
+    links: Mutex<BTreeMap<String, Arc<Link>>>,
+    upstreams: Upstreams,
+    serving: Serving,
+    seed: u64,
+}
+
+/// The running control API of one lab. It stops with the lab.
+#[derive(Clone)]
+pub struct Control {
+    address: SocketAddr,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_listen(listen: &str) -> Result<SocketAddr, ApiError> {
+    let address = if let Some(port) = listen.strip_prefix("localhost:") {
+        format!("127.0.0.1:{port}")
+    } else if listen.is_empty() {
+        "127.0.0.1:0".to_owned()
+    } else {
+        listen.to_owned()
+    };
+    let address: SocketAddr = address.parse().map_err(|_| {
+        ApiError::bad_body(format!(
+            "listen {listen:?}: expected ADDRESS:PORT, e.g. 127.0.0.1:0"
+        ))
+    })?;
+    if !address.ip().is_loopback() {
+        return Err(ApiError::forbidden(format!(
+            "listen {listen:?}: a link listens on loopback only"
+        )));
+    }
+    Ok(address)
+}
+
+impl Control {
+    pub(crate) fn start(
+        options: ControlOptions,
+        upstreams: Upstreams,
+        serving: Serving,
+    ) -> Result<Control, ControlError> {
+        if !options.address.ip().is_loopback() {
+            if !options.allow_remote {
+                return Err(ControlError::Bind {
+                    address: options.address,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        "not a loopback address; allow it explicitly to expose the control API",
+                    ),
+                });
+            }
+            tracing::warn!(address = %options.address, "the control API listens on a non-loopback address: anyone who reaches it can change the lab");
+        }
+        let bind = |source| ControlError::Bind {
+            address: options.address,
+            source,
+        };
+        let listener = std::net::TcpListener::bind(options.address).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(bind)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(bind)?;
+        let address = listener.local_addr().map_err(bind)?;
+        let control = Control {
+            address,
+            state: Arc::new(State {
+                links: Mutex::new(BTreeMap::new()),
+                upstreams,
+                serving,
+                seed: options.seed,
+            }),
+        };
+        let serving = control.state.serving.clone();
+        serving.tasks.spawn(api::serve(
+            listener,
+            control.clone(),
+            serving.shutdown.clone(),
+        ));
+        control.event(format!("control API listening on {address}"));
+        Ok(control)
+    }
+
+    /// Where the API listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn links(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Link>>> {
+        self.state
+            .links
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn event(&self, message: String) {
+        tracing::info!(target: "egresslab::control", "{message}");
+        self.state
+            .serving
+            .timeline
+            .record("control", EventKind::Note { message });
+    }
+
+    fn view(link: &Link) -> LinkView {
+        let settings = link.settings();
+        LinkView {
+            name: link.name.clone(),
+            listen: settings.listen,
+            upstream: settings.upstream,
+            upstream_address: settings.upstream_address,
+            enabled: settings.enabled,
+            toxics: link.toxics().to_vec(),
+        }
+    }
+
+    /// Every link, by name.
+    pub fn list(&self) -> Vec<LinkView> {
+        self.links().values().map(|l| Control::view(l)).collect()
+    }
+
+    /// One link.
+    pub fn get(&self, name: &str) -> Result<LinkView, ApiError> {
+        self.links()
+            .get(name)
+            .map(|l| Control::view(l))
+            .ok_or_else(ApiError::proxy_not_found)
+    }
+
+    fn settings(&self, listen: &str, upstream: &str, enabled: bool) -> Result<Settings, ApiError> {
+        Ok(Settings {
+            listen: parse_listen(listen)?,
+            upstream: upstream.to_owned(),
+            upstream_address: self.state.upstreams.resolve(upstream)?,
+            enabled,
+        })
+    }
+
+    /// Create a link (Toxiproxy's `POST /proxies`).
+    pub fn create_link(
+        &self,
+        name: &str,
+        listen: &str,
+        upstream: &str,
+        enabled: bool,
+    ) -> Result<LinkView, ApiError> {
+        toxic::check_name(name)?;
+        let settings = self.settings(listen, upstream, enabled)?;
+        let mut links = self.links();
+        if links.contains_key(name) {
+            return Err(ApiError::proxy_exists());
+        }
+        let link = Link::start(
+            name.to_owned(),
+            settings,
+            self.state.seed,
+            self.state.serving.clone(),
+        )?;
+        let view = Control::view(&link);
+        links.insert(name.to_owned(), link);
+        drop(links);
+        self.event(format!(
+            "link {name} created: {} -> {upstream} ({}), {}",
+            view.listen,
+            view.upstream_address,
+            if enabled { "enabled" } else { "disabled" }
+        ));
+        Ok(view)
+    }
+
+    /// Change a link's listen address, upstream or state (Toxiproxy's `POST|PATCH /proxies/{proxy}`).
+    pub fn update_link(
+        &self,
+        name: &str,
+        listen: Option<&str>,
+        upstream: Option<&str>,
+        enabled: Option<bool>,
+    ) -> Result<LinkView, ApiError> {
+        let link = self
+            .links()
+            .get(name)
+            .cloned()
+            .ok_or_else(ApiError::proxy_not_found)?;
+        let old = link.settings();
+        let new = Settings {
+            listen: match listen {
+                Some(listen) => parse_listen(listen)?,
+                None => old.listen,
+            },
+            upstream: upstream.map_or(old.upstream.clone(), str::to_owned),
+            upstream_address: match upstream {
+                Some(upstream) => self.state.upstreams.resolve(upstream)?,
+                None => old.upstream_address,
+            },
+            enabled: enabled.unwrap_or(old.enabled),
+        };
+        link.update(new)?;
+        let view = Control::view(&link);
+        self.event(format!(
+            "link {name} updated: {} -> {} ({}), {}",
+            view.listen,
+            view.upstream,
+            view.upstream_address,
+            if view.enabled { "enabled" } else { "disabled" }
+        ));
+        Ok(view)
+    }
+
+    /// Remove a link: its port closes and its connections drop.
+    pub fn delete_link(&self, name: &str) -> Result<(), ApiError> {
+        let link = self
+            .links()
+            .remove(name)
+            .ok_or_else(ApiError::proxy_not_found)?;
+        link.stop();
+        self.event(format!("link {name} deleted"));
+        Ok(())
+    }
+
+    /// Enable every link and remove every toxic (Toxiproxy's `POST /reset`).
+    pub fn reset(&self) -> Result<(), ApiError> {
+        let links: Vec<Arc<Link>> = self.links().values().cloned().collect();
+        for link in links {
+            link.set_toxics(Vec::new());
+            let settings = link.settings();
+            if !settings.enabled {
+                link.update(Settings {
+                    enabled: true,
+                    ..settings
+                })?;
+            }
+        }
+        self.event("reset: every link enabled, every toxic removed".to_owned());
+        Ok(())
+    }
+
+    fn link(&self, name: &str) -> Result<Arc<Link>, ApiError> {
+        self.links()
+            .get(name)
+            .cloned()
+            .ok_or_else(ApiError::proxy_not_found)
+    }
+
+    /// Add a toxic to a link; open connections feel it from their next chunk.
+    pub fn add_toxic(&self, link_name: &str, toxic: Toxic) -> Result<Toxic, ApiError> {
+        let link = self.link(link_name)?;
+        let mut toxics = link.toxics().to_vec();
+        if toxics.iter().any(|t| t.name == toxic.name) {
+            return Err(ApiError::toxic_exists());
+        }
+        toxics.push(toxic.clone());
+        link.set_toxics(toxics);
+        self.event(format!(
+            "toxic {} added to link {link_name}: {} {} toxicity {} {}",
+            toxic.name,
+            toxic.kind.word(),
+            toxic.stream.word(),
+            toxic.toxicity,
+            serde_json::Value::Object(toxic.kind.attributes())
+        ));
+        Ok(toxic)
+    }
+
+    /// One toxic of a link.
+    pub fn toxic(&self, link_name: &str, toxic_name: &str) -> Result<Toxic, ApiError> {
+        let link = self.link(link_name)?;
+        let toxics = link.toxics();
+        toxics
+            .iter()
+            .find(|t| t.name == toxic_name)
+            .cloned()
+            .ok_or_else(ApiError::toxic_not_found)
+    }
+
+    /// Change a toxic with `change`, keeping its place in the list.
+    pub fn update_toxic(
+        &self,
+        link_name: &str,
+        toxic_name: &str,
+        change: impl FnOnce(&Toxic) -> Result<Toxic, ApiError>,
+    ) -> Result<Toxic, ApiError> {
+        let link = self.link(link_name)?;
+        let mut toxics = link.toxics().to_vec();
+        let slot = toxics
+            .iter_mut()
+            .find(|t| t.name == toxic_name)
+            .ok_or_else(ApiError::toxic_not_found)?;
+        let updated = change(slot)?;
+        *slot = updated.clone();
+        link.set_toxics(toxics);
+        self.event(format!(
+            "toxic {toxic_name} of link {link_name} updated: toxicity {} {}",
+            updated.toxicity,
+            serde_json::Value::Object(updated.kind.attributes())
+        ));
+        Ok(updated)
+    }
+
+    /// Remove a toxic from a link.
+    pub fn remove_toxic(&self, link_name: &str, toxic_name: &str) -> Result<(), ApiError> {
+        let link = self.link(link_name)?;
+        let mut toxics = link.toxics().to_vec();
+        let before = toxics.len();
+        toxics.retain(|t| t.name != toxic_name);
+        if toxics.len() == before {
+            return Err(ApiError::toxic_not_found());
+        }
+        link.set_toxics(toxics);
+        self.event(format!("toxic {toxic_name} removed from link {link_name}"));
+        Ok(())
+    }
+}
