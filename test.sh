@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine or an old one:
-#   1. installs what the tests drive (curl, openssl, dig, squid; Python requests),
+#   1. installs what the tests drive (curl, openssl, dig, squid; Python requests, toxiproxy-python),
 #   2. checks formatting and lints,
 #   3. runs every test of the workspace (unit, integration, real-client, doc) and compiles the benches.
 # Needs the Rust toolchain and either root or sudo for apt-get.
@@ -24,6 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
+# The published Toxiproxy client the control API is tested with.
+python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy-python
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -19,6 +19,16 @@ pub struct Args {
     /// Write the timeline here as JSON lines while the lab runs.
     #[arg(long)]
     pub timeline: Option<PathBuf>,
+    /// Serve the Toxiproxy-compatible control API here (port 0 picks one; see docs/control.md).
+    /// Any Toxiproxy client can then add links and toxics, e.g. `--control 127.0.0.1:8474`.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub control: Option<std::net::SocketAddr>,
+    /// Allow --control on a non-loopback address: anyone who reaches it can change the lab.
+    #[arg(long, requires = "control")]
+    pub control_remote: bool,
+    /// The seed of the control API's toxicity and jitter draws, so that a run replays.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Run `egresslab up`.
@@ -44,12 +54,28 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
             .stream_to(path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    let control = match args.control {
+        Some(address) => {
+            let options = egresslab::lab::control::ControlOptions {
+                address,
+                allow_remote: args.control_remote,
+                seed: args.seed,
+            };
+            let control = live.lab().start_control(options)?;
+            println!("control  http://{} (Toxiproxy API)", control.address());
+            Some(control)
+        }
+        None => None,
+    };
     let url = target_url(live.scenario(), None);
     let env = live.env_for(url.as_deref(), args.ready_file.as_deref())?;
     print_lab(&live, &env, url.as_deref());
     let ready = match &args.ready_file {
         Some(path) => {
-            let json = ready_json(live.scenario(), live.client(), live.lab(), &env);
+            let mut json = ready_json(live.scenario(), live.client(), live.lab(), &env);
+            if let Some(control) = &control {
+                json["control"] = serde_json::json!(control.address().to_string());
+            }
             Some(ReadyFile::write(path, &json)?)
         }
         None => None,
