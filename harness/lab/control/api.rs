@@ -10,11 +10,11 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::toxic::Toxic;
 use super::{Control, LinkView};
+use crate::lab::context::Serving;
 
 /// The largest body the API reads: a populate of a few thousand links fits.
 const MAX_BODY: usize = 1024 * 1024;
@@ -23,7 +23,8 @@ const MAX_BODY: usize = 1024 * 1024;
 const VERSION: &str = concat!("egresslab ", env!("CARGO_PKG_VERSION"));
 
 /// Serve the API on `listener` until `shutdown`.
-pub(super) async fn serve(listener: TcpListener, control: Control, shutdown: CancellationToken) {
+pub(super) async fn serve(listener: TcpListener, control: Control, serving: Serving) {
+    let shutdown = serving.shutdown.clone();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -35,7 +36,7 @@ pub(super) async fn serve(listener: TcpListener, control: Control, shutdown: Can
         };
         let control = control.clone();
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
+        serving.tasks.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let control = control.clone();
                 async move { Ok::<_, Infallible>(answer(&control, request).await) }

@@ -105,6 +105,12 @@ impl ApiError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {
+    /// A non-loopback address was asked for without allowing it.
+    #[error("the control API address {address} is not loopback; allow it explicitly (--control-remote) to expose the API")]
+    NotLoopback {
+        /// The address asked for.
+        address: SocketAddr,
+    },
     /// Its listener could not be bound.
     #[error("cannot bind the control API on {address}")]
     Bind {

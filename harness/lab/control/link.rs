@@ -93,19 +93,16 @@ impl Link {
     /// connections (as Toxiproxy does); `enabled` starts or stops it.
     pub(crate) fn update(self: &Arc<Self>, new: Settings) -> Result<(), ApiError> {
         let old = self.settings();
+        let mut new = new;
+        // Port 0 on the same address keeps the port the link has: re-binding would move it.
+        if new.listen.port() == 0 && new.listen.ip() == old.listen.ip() {
+            new.listen = old.listen;
+        }
         let moved = old.listen != new.listen || old.upstream_address != new.upstream_address;
         if old.enabled && (moved || !new.enabled) {
             self.stop();
         }
-        *lock(&self.settings) = Settings {
-            // Re-binding port 0 would move the link: keep the port it has unless a new one is named.
-            listen: if new.listen.port() == 0 && new.listen.ip() == old.listen.ip() {
-                old.listen
-            } else {
-                new.listen
-            },
-            ..new.clone()
-        };
+        *lock(&self.settings) = new.clone();
         if new.enabled && (moved || !old.enabled) {
             if let Err(error) = self.listen() {
                 lock(&self.settings).enabled = false;

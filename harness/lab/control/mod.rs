@@ -172,12 +172,8 @@ impl Control {
     ) -> Result<Control, ControlError> {
         if !options.address.ip().is_loopback() {
             if !options.allow_remote {
-                return Err(ControlError::Bind {
+                return Err(ControlError::NotLoopback {
                     address: options.address,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::PermissionDenied,
-                        "not a loopback address; allow it explicitly to expose the control API",
-                    ),
                 });
             }
             tracing::warn!(address = %options.address, "the control API listens on a non-loopback address: anyone who reaches it can change the lab");
@@ -200,11 +196,9 @@ impl Control {
             }),
         };
         let serving = control.state.serving.clone();
-        serving.tasks.spawn(api::serve(
-            listener,
-            control.clone(),
-            serving.shutdown.clone(),
-        ));
+        serving
+            .tasks
+            .spawn(api::serve(listener, control.clone(), serving.clone()));
         control.event(format!("control API listening on {address}"));
         Ok(control)
     }

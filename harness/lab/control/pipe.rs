@@ -143,7 +143,7 @@ fn acting(shared: &Shared<'_>, stream: Stream, all: &[Toxic]) -> Vec<Toxic> {
 }
 
 /// The settings of one chunk's journey, gathered from the acting toxics.
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 struct Plan {
     latency: Option<(u64, u64)>,
     rate: Option<u64>,
@@ -155,7 +155,7 @@ struct Plan {
     reset_at: Option<Instant>,
 }
 
-fn plan(toxics: &[Toxic], first_seen: &mut HashMap<String, Instant>) -> Plan {
+fn make_plan(toxics: &[Toxic], first_seen: &mut HashMap<String, Instant>) -> Plan {
     let now = Instant::now();
     let mut plan = Plan::default();
     for toxic in toxics {
@@ -167,11 +167,11 @@ fn plan(toxics: &[Toxic], first_seen: &mut HashMap<String, Instant>) -> Plan {
             ToxicKind::Bandwidth { .. } => {}
             ToxicKind::SlowClose { delay } => plan.slow_close = Some(delay),
             ToxicKind::Timeout { timeout } => {
-                let close = (timeout > 0).then(|| since + ToxicKind::wait(timeout));
+                let close = (timeout > 0).then(|| since + Duration::from_millis(timeout));
                 plan.hold = Some(close);
             }
             ToxicKind::ResetPeer { timeout } => {
-                let at = since + ToxicKind::wait(timeout);
+                let at = since + Duration::from_millis(timeout);
                 plan.reset_at = Some(plan.reset_at.map_or(at, |other: Instant| other.min(at)));
             }
             ToxicKind::Slicer {
@@ -230,10 +230,15 @@ async fn direction(
     let mut first_seen = HashMap::new();
     let mut sent: u64 = 0;
     let mut next_free = Instant::now();
+    let mut plan = Plan::default();
+    let mut stale = true;
     loop {
-        let all = toxics.borrow_and_update().clone();
-        let acting = acting(shared, stream, &all);
-        let plan = plan(&acting, &mut first_seen);
+        // The acting toxics and their plan change only when the list does, not per chunk.
+        if stale || toxics.has_changed().unwrap_or(false) {
+            let all = toxics.borrow_and_update().clone();
+            plan = make_plan(&acting(shared, stream, &all), &mut first_seen);
+            stale = false;
+        }
         if let Some(at) = plan.reset_at {
             if at <= Instant::now() {
                 shared.finish(Close::ToxicReset("reset by the reset_peer toxic"));
@@ -248,7 +253,10 @@ async fn direction(
                 (a, b) => a.or(b),
             };
             match wait(shared, until, &mut toxics).await {
-                Woke::ToxicsChanged => continue,
+                Woke::ToxicsChanged => {
+                    stale = true;
+                    continue;
+                }
                 Woke::Over => return (sent, from, to),
                 Woke::Ready => {
                     if plan.reset_at.is_some_and(|at| at <= Instant::now()) {
@@ -267,6 +275,7 @@ async fn direction(
                 if changed.is_err() {
                     return (sent, from, to);
                 }
+                stale = true;
                 continue;
             }
             () = async {
@@ -280,7 +289,7 @@ async fn direction(
         let n = match read {
             Ok(0) | Err(_) => {
                 if let Some(delay) = plan.slow_close {
-                    let at = Instant::now() + ToxicKind::wait(delay);
+                    let at = Instant::now() + Duration::from_millis(delay);
                     if let Woke::Over = wait_ignoring_changes(shared, at).await {
                         return (sent, from, to);
                     }

@@ -4,8 +4,6 @@
 //! Toxiproxy client sends means the same here. Unlike Toxiproxy, which ignores what it does not know,
 //! an unknown field, a wrong type or an out-of-range value is refused with a 400 that says which.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -271,11 +269,6 @@ impl ToxicKind {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         }
-    }
-
-    /// The time an attribute names, for the toxics that wait.
-    pub(crate) fn wait(ms: u64) -> Duration {
-        Duration::from_millis(ms)
     }
 }
 
