@@ -404,6 +404,18 @@ mod tests {
         );
     }
 
+    /// The fuzzer's find (fuzz/artifacts/control_json): a toxicity written with many digits
+    /// printed back as a different number until serde_json parsed floats exactly.
+    #[test]
+    fn a_long_toxicity_prints_back_as_the_same_number() {
+        let body = include_bytes!(
+            "../../../fuzz/artifacts/control_json/crash-df499297585a7c703e246d1398f65832f861d264"
+        );
+        let toxic = Toxic::from_body(body).unwrap();
+        let again = Toxic::from_body(toxic.to_json().to_string().as_bytes()).unwrap();
+        assert_eq!(again, toxic);
+    }
+
     #[test]
     fn an_update_merges_attributes_and_keeps_the_rest() {
         let toxic = Toxic::from_body(
