@@ -3,13 +3,14 @@
 
 mod common;
 
+use common::control::{api, curl, with_seed};
+
 use std::net::SocketAddr;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use egresslab::lab::control::{Control, ControlOptions};
+use egresslab::lab::control::Control;
 use egresslab::lab::{EndpointPlan, Lab};
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -45,44 +46,8 @@ async fn lab_and_control(seed: u64) -> (Lab, Control) {
         .start()
         .await
         .unwrap();
-    let control = lab
-        .start_control(ControlOptions {
-            seed,
-            ..ControlOptions::default()
-        })
-        .unwrap();
+    let control = with_seed(&lab, seed);
     (lab, control)
-}
-
-async fn curl(args: &[&str]) -> Output {
-    tokio::process::Command::new("curl")
-        .args(args)
-        .output()
-        .await
-        .expect("curl runs")
-}
-
-/// One API call with curl: the status and the JSON body (Null when empty).
-async fn api(control: &Control, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let url = format!("http://{}{path}", control.address());
-    let mut args = vec!["-s", "-X", method, "-w", "\n%{http_code}", url.as_str()];
-    if let Some(body) = body {
-        args.extend([
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            body,
-        ]);
-    }
-    let out = curl(&args).await;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (json, status) = text.rsplit_once('\n').expect("status line");
-    let value = if json.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(json).unwrap_or(Value::String(json.to_owned()))
-    };
-    (status.trim().parse().expect("status"), value)
 }
 
 async fn link(control: &Control, name: &str, upstream: &str) -> SocketAddr {
@@ -141,12 +106,13 @@ async fn the_rest_shape_is_toxiproxys() {
     let (status, all) = api(&control, "GET", "/proxies", None).await;
     assert_eq!(status, 200);
     assert_eq!(all["app"]["upstream"], origin.to_string());
-    // A lab name is an upstream too.
+    // The lab's own endpoint is listed beside the links, and a lab name is an upstream too.
+    assert_eq!(all["portal"]["upstream"], "endpoint portal");
     let (status, portal) = api(
         &control,
         "POST",
         "/proxies",
-        Some(r#"{"name":"portal","upstream":"portal.egresslab.test:80"}"#),
+        Some(r#"{"name":"portal-link","upstream":"portal.egresslab.test:80"}"#),
     )
     .await;
     assert_eq!(status, 201, "{portal}");
@@ -447,10 +413,10 @@ async fn bad_input_gets_toxiproxys_error_shape_and_the_api_keeps_serving() {
     ])
     .await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
-    // Still serving, and nothing was created by the bad calls.
+    // Still serving, and nothing was created by the bad calls: the link and the lab's endpoint.
     let (status, all) = api(&control, "GET", "/proxies", None).await;
     assert_eq!(status, 200);
-    assert_eq!(all.as_object().unwrap().len(), 1, "{all}");
+    assert_eq!(all.as_object().unwrap().len(), 2, "{all}");
     lab.shutdown().await;
 }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::live::{Gate, LiveProxy, Switchboard};
 use super::plan::ProxyPlan;
 use super::setup::ProxyTls;
 use super::timeline::Timeline;
@@ -34,6 +35,10 @@ pub(crate) struct ProxyContext {
     pub shutdown: CancellationToken,
     /// The lab's task tracker; every task the proxy spawns goes through it.
     pub tasks: TaskTracker,
+    /// What the control API may change while the proxy runs.
+    pub live: Arc<LiveProxy>,
+    /// The gate of the proxy's route to its parent, if it has one.
+    pub route: Option<Arc<Gate>>,
 }
 
 /// What every serving task of a lab shares: where to record, when to stop, and who tracks it.
@@ -45,6 +50,8 @@ pub(crate) struct Serving {
     pub shutdown: CancellationToken,
     /// The lab's task tracker.
     pub tasks: TaskTracker,
+    /// What the control API may change while the lab runs.
+    pub live: Switchboard,
 }
 
 /// An accepted connection that closes with RST (SO_LINGER 0) when it is dropped after the lab's

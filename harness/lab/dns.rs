@@ -138,6 +138,7 @@ mod tests {
             timeline: super::super::timeline::Timeline::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            live: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@ pub(crate) mod endpoint;
 pub mod error;
 pub(crate) mod firewall;
 mod handles;
+pub(crate) mod live;
 pub mod pattern;
 pub mod plan;
 pub(crate) mod proxy;

@@ -29,6 +29,19 @@ pub fn sample_host(pattern: &str, sample: &str) -> String {
     }
 }
 
+/// Whether `host` is a host pattern the lab can match: a dotted name or `*.` and a dotted name,
+/// each label ASCII letters, digits, `-` or `_`.
+pub fn is_host_pattern(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

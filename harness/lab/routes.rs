@@ -18,6 +18,7 @@ pub(crate) fn build(
     for entry in firewall {
         world.push(entry);
     }
+    world.end_firewall_entries();
     for (endpoint, address) in plan.endpoints.iter().zip(endpoints) {
         for host in &endpoint.hosts {
             world.declare_name(host);

@@ -15,6 +15,7 @@ use super::endpoint::{EndpointHandle, TlsSetup};
 use super::error::LabError;
 use super::firewall::{Firewall, Target};
 use super::handles::{self, ProxyHandle};
+use super::live::Switchboard;
 use super::pattern::host_matches;
 use super::plan::{LabPlan, Vantage};
 use super::setup::{self, ProxyTls};
@@ -57,6 +58,8 @@ pub struct Lab {
     owners: Vec<(SocketAddr, SocketAddr)>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// What the control API may change while the lab runs.
+    live: Switchboard,
 }
 
 /// How a lab is started beyond its plan.
@@ -144,6 +147,7 @@ impl Lab {
             timeline: Timeline::with_capacity(options.timeline_capacity),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            live: Default::default(),
         };
         let ready = Ready {
             plan: &plan,
@@ -169,6 +173,7 @@ impl Lab {
             owners,
             shutdown: serving.shutdown,
             tasks: serving.tasks,
+            live: serving.live,
         })
     }
 
@@ -347,8 +352,9 @@ impl Lab {
             timeline: self.timeline.clone(),
             shutdown: self.shutdown.clone(),
             tasks: self.tasks.clone(),
+            live: self.live.clone(),
         };
-        Control::start(options, upstreams, serving)
+        Control::start(options, upstreams, serving, Arc::clone(&self.world))
     }
 
     /// The plan the lab was started from.

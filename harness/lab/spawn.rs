@@ -10,6 +10,8 @@ use super::bind::{Bound, ProxySocket};
 use super::context::{ProxyContext, Serving};
 use super::endpoint::{self, Endpoint, Responder, TlsSetup};
 use super::firewall::Firewall;
+use super::live::proxy::ProxyState;
+use super::live::{Gate, GateKind, GatedListener, LiveEndpoint, LiveProxy};
 use super::plan::LabPlan;
 use super::setup::ProxyTls;
 use super::world::World;
@@ -46,22 +48,26 @@ pub(crate) fn spawn(ready: Ready<'_>, serving: &Serving) -> Served {
         firewall,
     } = ready;
     let sockets = plan.endpoints.iter().zip(bound.endpoints).zip(endpoint_tls);
-    for ((endpoint, (listener, _)), tls) in sockets {
+    for ((endpoint, (listener, address)), tls) in sockets {
+        let gate = gate(serving, &endpoint.name, GateKind::Endpoint, address, true);
+        let plan = Arc::new(endpoint.clone());
+        let live = Arc::new(LiveEndpoint::new(Arc::clone(&plan), tls, Arc::clone(certs)));
+        serving.live.add_endpoint(Arc::clone(&live));
         let endpoint = Endpoint {
-            plan: Arc::new(endpoint.clone()),
-            listener,
+            plan,
+            listener: GatedListener::new(gate, Some(listener), None),
             responder: Arc::new(Responder::for_lab(
                 endpoint.behaviour.clone(),
                 certs.clone(),
                 world,
             )),
-            tls,
+            tls: live.subscribe(),
         };
         serving
             .tasks
             .spawn(endpoint::serve(endpoint, serving.clone()));
     }
-    spawn_proxies(plan, world, bound.proxies, proxy_tls, serving);
+    spawn_proxies(plan, world, certs, bound.proxies, proxy_tls, serving);
     let dns = bound.dns.map(|(socket, tcp, address)| {
         serving
             .tasks
@@ -76,9 +82,10 @@ pub(crate) fn spawn(ready: Ready<'_>, serving: &Serving) -> Served {
     let mut udp_addresses = Vec::with_capacity(plan.udp.len());
     for (responder, (socket, address)) in plan.udp.iter().zip(bound.udp) {
         udp_addresses.push((responder.name.clone(), address));
+        let gate = gate(serving, &responder.name, GateKind::Udp, address, true);
         serving
             .tasks
-            .spawn(udp::serve(socket, responder.clone(), serving.clone()));
+            .spawn(udp::serve(socket, responder.clone(), gate, serving.clone()));
     }
     firewall.spawn(serving);
     Served {
@@ -87,34 +94,78 @@ pub(crate) fn spawn(ready: Ready<'_>, serving: &Serving) -> Served {
     }
 }
 
-/// Serve every proxy that is up; hold the sockets of those that are down until shutdown.
+/// A gate for one listener, registered on the lab's switchboard.
+fn gate(
+    serving: &Serving,
+    name: &str,
+    kind: GateKind,
+    address: SocketAddr,
+    enabled: bool,
+) -> Arc<Gate> {
+    let gate = Arc::new(Gate::new(
+        name.to_owned(),
+        kind,
+        address,
+        enabled,
+        serving.live.seed_cell(),
+        serving.clone(),
+    ));
+    serving.live.add_gate(Arc::clone(&gate));
+    gate
+}
+
+/// Serve every proxy: one that is down holds its port, refusing, until the control API turns it on.
 fn spawn_proxies(
     plan: &LabPlan,
     world: &Arc<World>,
+    certs: &Arc<Factory>,
     sockets: Vec<(ProxySocket, SocketAddr)>,
     tls: Vec<ProxyTls>,
     serving: &Serving,
 ) {
-    let mut held_down = Vec::new();
-    for ((plan, (socket, _)), tls) in plan.proxies.iter().zip(sockets).zip(tls) {
-        match socket {
-            ProxySocket::Down(socket) => held_down.push(socket),
-            ProxySocket::Listening(listener) => {
-                let ctx = ProxyContext {
-                    plan: Arc::new(plan.clone()),
-                    world: world.clone(),
-                    timeline: serving.timeline.clone(),
-                    tls,
-                    shutdown: serving.shutdown.clone(),
-                    tasks: serving.tasks.clone(),
-                };
-                serving.tasks.spawn(proxy::serve(listener, ctx));
-            }
-        }
+    let addresses: Vec<(String, SocketAddr)> = plan
+        .proxies
+        .iter()
+        .zip(&sockets)
+        .map(|(p, (_, address))| (p.name.clone(), *address))
+        .collect();
+    for ((plan, (socket, address)), tls) in plan.proxies.iter().zip(sockets).zip(tls) {
+        let (listener, held, up) = match socket {
+            ProxySocket::Down(socket) => (None, Some(socket), false),
+            ProxySocket::Listening(listener) => (Some(listener), None, true),
+        };
+        let gate = gate(serving, &plan.name, GateKind::Proxy, address, up);
+        let route = plan.upstream.as_ref().and_then(|parent| {
+            let (_, parent_address) = addresses.iter().find(|(name, _)| name == parent)?;
+            let name = format!("{}~{parent}", plan.name);
+            Some(self::gate(
+                serving,
+                &name,
+                GateKind::Route,
+                *parent_address,
+                true,
+            ))
+        });
+        let live = Arc::new(LiveProxy::new(
+            ProxyState {
+                plan: Arc::new(plan.clone()),
+                interceptor: tls.interceptor.clone(),
+            },
+            Arc::clone(certs),
+        ));
+        serving.live.add_proxy(Arc::clone(&live));
+        let ctx = ProxyContext {
+            plan: Arc::new(plan.clone()),
+            world: world.clone(),
+            timeline: serving.timeline.clone(),
+            tls,
+            shutdown: serving.shutdown.clone(),
+            tasks: serving.tasks.clone(),
+            live,
+            route,
+        };
+        serving
+            .tasks
+            .spawn(proxy::serve(GatedListener::new(gate, listener, held), ctx));
     }
-    let token = serving.shutdown.clone();
-    serving.tasks.spawn(async move {
-        token.cancelled().await;
-        drop(held_down);
-    });
 }

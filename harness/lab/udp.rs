@@ -1,8 +1,14 @@
 //! UDP responders: an IKEv2 responder that answers IKE_SA_INIT, or a silent sink (UDP dropped).
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokio::net::UdpSocket;
 
 use super::context::Serving;
+use super::control::draw::touches;
+use super::control::{Stream, Toxic, ToxicKind};
+use super::live::Gate;
 use super::plan::{UdpBehaviour, UdpPlan};
 use super::timeline::EventKind;
 
@@ -13,22 +19,42 @@ const FLAG_RESPONSE: u8 = 0x20;
 /// NAT-T port 4500 prefixes IKE messages with four zero bytes (the non-ESP marker).
 const NON_ESP_MARKER: [u8; 4] = [0; 4];
 
-/// Serve one UDP responder until the lab shuts down.
-pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, serving: Serving) {
+/// Serve one UDP responder until the lab shuts down. Its gate's toxics act per datagram:
+/// `packet_loss` drops the share `toxicity` of datagrams (upstream: requests, downstream: replies),
+/// `latency` delays the reply; a gate turned off drops everything, as a stopped service behind a
+/// firewall that drops would.
+pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, gate: Arc<Gate>, serving: Serving) {
     let source = format!("udp:{}", plan.name);
     let mut buffer = vec![0u8; 65536];
+    let toxics = gate.watch_toxics();
+    let mut number: u64 = 0;
     loop {
         let received = tokio::select! {
             () = serving.shutdown.cancelled() => return,
             received = socket.recv_from(&mut buffer) => received,
         };
         let Ok((n, peer)) = received else { continue };
+        number += 1;
+        let toxics = toxics.borrow().clone();
+        let fate = Fate::of(&toxics, gate.seed(), &gate.name, number);
         let reply = match plan.behaviour {
-            UdpBehaviour::IkeResponder => ike_reply(&buffer[..n]),
-            UdpBehaviour::Silent => None,
+            UdpBehaviour::IkeResponder if gate.enabled() && !fate.drop_request => {
+                ike_reply(&buffer[..n])
+            }
+            _ => None,
         };
         let answered = match reply {
-            Some(reply) => socket.send_to(&reply, peer).await.is_ok(),
+            Some(_) if fate.drop_reply => false,
+            Some(reply) => {
+                if fate.delay_ms > 0 {
+                    // Bounded by MAX_TOXIC_MILLIS; replies of one responder keep their order.
+                    tokio::select! {
+                        () = serving.shutdown.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_millis(fate.delay_ms)) => {}
+                    }
+                }
+                socket.send_to(&reply, peer).await.is_ok()
+            }
             None => false,
         };
         serving.timeline.record(
@@ -39,6 +65,47 @@ pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, serving: Serving) {
                 answered,
             },
         );
+        if fate.drop_request || fate.drop_reply {
+            serving.timeline.record(
+                &source,
+                EventKind::Note {
+                    message: format!(
+                        "packet_loss dropped the {} of datagram {number} from {peer}",
+                        if fate.drop_request {
+                            "request"
+                        } else {
+                            "reply"
+                        }
+                    ),
+                },
+            );
+        }
+    }
+}
+
+/// What the toxics do to one datagram and its reply.
+#[derive(Debug, Default, PartialEq)]
+struct Fate {
+    drop_request: bool,
+    drop_reply: bool,
+    delay_ms: u64,
+}
+
+impl Fate {
+    fn of(toxics: &[Toxic], seed: u64, gate: &str, number: u64) -> Fate {
+        let mut fate = Fate::default();
+        for toxic in toxics {
+            if !touches(seed, gate, number, &toxic.name, toxic.toxicity) {
+                continue;
+            }
+            match (&toxic.kind, toxic.stream) {
+                (ToxicKind::PacketLoss, Stream::Upstream) => fate.drop_request = true,
+                (ToxicKind::PacketLoss, Stream::Downstream) => fate.drop_reply = true,
+                (ToxicKind::Latency { latency, .. }, _) => fate.delay_ms += latency,
+                _ => {}
+            }
+        }
+        fate
     }
 }
 

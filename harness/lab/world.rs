@@ -5,6 +5,7 @@
 //! endpoint. Clients and proxies then simply connect, and see what they would see on a real network.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::pattern::host_matches;
 use super::plan::Vantage;
@@ -34,7 +35,40 @@ pub struct RouteEntry {
     pub address: SocketAddr,
 }
 
-/// The routing table of one lab, fixed once every listener is bound.
+/// What a firewall rule set through the control API does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveAction {
+    /// Let the traffic through to the endpoint, past any firewall rule of the scenario.
+    Allow,
+    /// Send it here instead (the lab's closed port for reject, a black hole for drop).
+    Connect(SocketAddr),
+}
+
+/// A firewall rule set while the lab runs; the newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRule {
+    /// Whose traffic it applies to.
+    pub from: Vantage,
+    /// Host pattern.
+    pub hosts: String,
+    /// Port; `None` covers every port.
+    pub port: Option<u16>,
+    /// What it does.
+    pub action: LiveAction,
+}
+
+/// Changes to names and routes made while the lab runs.
+#[derive(Debug, Default)]
+struct LiveRoutes {
+    rules: Vec<LiveRule>,
+    /// Names made NXDOMAIN.
+    removed: Vec<String>,
+    /// Names given back (a scenario's NXDOMAIN lifted).
+    restored: Vec<String>,
+}
+
+/// The routing table of one lab: fixed entries from the scenario once every listener is bound,
+/// and the changes the control API makes on top of them.
 #[derive(Debug, Clone, Default)]
 pub struct World {
     /// Entries in priority order: the first that matches wins.
@@ -49,6 +83,10 @@ pub struct World {
     proxies: Vec<(String, SocketAddr)>,
     /// Per-host addresses in 127.0.0.0/8, if the plan asked for them.
     host_addresses: Vec<(String, IpAddr)>,
+    /// How many of `entries` come from the scenario's firewall rules (they come first).
+    firewall_entries: usize,
+    /// Changes made while the lab runs.
+    live: Arc<RwLock<LiveRoutes>>,
 }
 
 impl World {
@@ -63,6 +101,41 @@ impl World {
     /// Add a routing entry after the existing ones.
     pub fn push(&mut self, entry: RouteEntry) {
         self.entries.push(entry);
+    }
+
+    /// Mark every entry pushed so far as a firewall entry (a live `allow` skips them).
+    pub fn end_firewall_entries(&mut self) {
+        self.firewall_entries = self.entries.len();
+    }
+
+    fn live(&self) -> RwLockReadGuard<'_, LiveRoutes> {
+        self.live.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Put a firewall rule in front of every other (the control API's firewall route).
+    pub fn add_live_rule(&self, rule: LiveRule) {
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        live.rules
+            .retain(|r| !(r.from == rule.from && r.hosts == rule.hosts && r.port == rule.port));
+        live.rules.insert(0, rule);
+    }
+
+    /// Make `name` exist (`true`) or answer NXDOMAIN (`false`) from now on.
+    pub fn set_name_exists(&self, name: &str, exists: bool) {
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        let name = name.to_ascii_lowercase();
+        live.removed.retain(|n| *n != name);
+        live.restored.retain(|n| *n != name);
+        if exists {
+            live.restored.push(name);
+        } else {
+            live.removed.push(name);
+        }
+    }
+
+    /// Undo every change made while the lab ran.
+    pub fn reset_live(&self) {
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = LiveRoutes::default();
     }
 
     /// Declare that a host pattern exists in the lab's namespace.
@@ -94,7 +167,19 @@ impl World {
         if !self.resolves(host) {
             return Route::UnknownHost;
         }
-        let hit = self.entries.iter().find(|entry| {
+        let live = self.live();
+        let rule = live.rules.iter().find(|rule| {
+            rule.from.covers(from)
+                && rule.port.is_none_or(|p| p == port)
+                && host_matches(&rule.hosts, host)
+        });
+        let skip = match rule.map(|rule| rule.action) {
+            Some(LiveAction::Connect(address)) => return Route::Connect(address),
+            Some(LiveAction::Allow) => self.firewall_entries,
+            None => 0,
+        };
+        drop(live);
+        let hit = self.entries[skip..].iter().find(|entry| {
             entry.from.covers(from)
                 && entry.port.is_none_or(|p| p == port)
                 && host_matches(&entry.hosts, host)
@@ -121,8 +206,18 @@ impl World {
 
     /// Whether a name exists in the lab (what the lab DNS server and the proxies' resolvers answer).
     pub fn resolves(&self, host: &str) -> bool {
-        let forced_nx = self.nxdomain.iter().any(|name| host_matches(name, host));
+        let live = self.live();
+        if live.removed.iter().any(|name| host_matches(name, host)) {
+            return false;
+        }
+        let restored = live.restored.iter().any(|name| host_matches(name, host));
+        let forced_nx = !restored && self.nxdomain.iter().any(|name| host_matches(name, host));
         !forced_nx && self.names.iter().any(|pattern| host_matches(pattern, host))
+    }
+
+    /// The lab's refused address, if it has one.
+    pub fn closed_address(&self) -> Option<SocketAddr> {
+        self.closed
     }
 
     /// The address the lab DNS server answers for `host`, if it exists.

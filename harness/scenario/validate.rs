@@ -307,16 +307,7 @@ pub fn is_id(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-pub(crate) fn is_host_pattern(host: &str) -> bool {
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    !name.is_empty()
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
+pub(crate) use crate::lab::pattern::is_host_pattern;
 
 /// `(https, host, port, path)` of an http(s) URL: the checks' splitter, so that a URL validation
 /// accepts is one the checks can probe.

@@ -108,7 +108,7 @@ async fn answer(control: &Control, request: Request<Incoming>) -> Response<Full<
             )))
         }
     };
-    match route(control, &method, &path, &body) {
+    match route(control, &method, &path, &body).await {
         Ok(response) => response,
         Err(error) => error_response(&error),
     }
@@ -174,7 +174,7 @@ fn populate(control: &Control, body: &[u8]) -> Result<Vec<LinkView>, ApiError> {
     Ok(out)
 }
 
-fn route(
+async fn route(
     control: &Control,
     method: &Method,
     path: &str,
@@ -256,6 +256,45 @@ fn route(
                 .map(|()| empty(StatusCode::NO_CONTENT)),
             _ => Err(not_allowed()),
         },
+        ["egresslab", rest @ ..] => egresslab_route(control, method, path, rest, body).await,
         _ => Err(ApiError::no_route(method.as_str(), path)),
     }
+}
+
+/// egresslab's own routes (see [`super::lab`]), under a prefix no Toxiproxy route uses.
+async fn egresslab_route(
+    control: &Control,
+    method: &Method,
+    path: &str,
+    rest: &[&str],
+    body: &[u8],
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let not_allowed = || ApiError::method(method.as_str(), path);
+    let post = *method == Method::POST;
+    let answer = match rest {
+        ["proxies", name] if *method == Method::GET => control.proxy_state(name)?,
+        ["proxies", name, word @ ("up" | "down")] if post => {
+            control.proxy_state(name)?;
+            control.update_link(name, None, None, Some(*word == "up"))?;
+            control.proxy_state(name)?
+        }
+        ["proxies", name, "rules"] if post => control.add_rule(name, parse(body)?)?,
+        ["proxies", name, "rules"] if *method == Method::DELETE => control.restore_rules(name)?,
+        ["proxies", name, "auth"] if post => control.set_auth(name, parse(body)?)?,
+        ["proxies", name, "interception"] if post => {
+            control.set_interception(name, parse(body)?)?
+        }
+        ["firewall"] if post => control.set_firewall(parse(body)?).await?,
+        ["endpoints", name, "certificate"] if post => {
+            control.set_certificate(name, parse(body)?)?
+        }
+        ["names", name] if post => control.set_name(name, parse(body)?)?,
+        ["proxies", _]
+        | ["proxies", _, _]
+        | ["firewall"]
+        | ["endpoints", _, "certificate"]
+        | ["names", _] => return Err(not_allowed()),
+        _ => return Err(ApiError::no_route(method.as_str(), path)),
+    };
+    Ok(json_response(200, &answer))
 }

@@ -31,6 +31,17 @@ impl ApiError {
         ApiError::bad_body(error.to_string())
     }
 
+    /// 404 for a lab part egresslab's own routes name and the lab does not have.
+    pub fn no_such(kind: &str, name: &str, known: &[String]) -> ApiError {
+        ApiError::new(
+            format!(
+                "this lab has no {kind} {name:?} (it has: {})",
+                known.join(", ")
+            ),
+            404,
+        )
+    }
+
     /// 400 `missing required field: FIELD`.
     pub fn missing(field: &str) -> ApiError {
         ApiError::new(format!("missing required field: {field}"), 400)

@@ -199,6 +199,7 @@ impl Link {
             link: &self.name,
             number,
             stop: token,
+            destination: None,
         })
         .await;
         let reason = match outcome.close {

@@ -26,10 +26,11 @@
 //! ```
 
 mod api;
-mod draw;
+pub(crate) mod draw;
 mod error;
+mod lab;
 mod link;
-mod pipe;
+pub(crate) mod pipe;
 mod toxic;
 
 use std::collections::BTreeMap;
@@ -40,7 +41,10 @@ pub use error::{ApiError, ControlError};
 pub use toxic::{Stream, Toxic, ToxicKind, MAX_TOXIC_MILLIS, TOXIC_TYPES};
 
 use super::context::Serving;
+use super::firewall::blackhole::BlackHole;
+use super::live::{Gate, GateKind, Switchboard};
 use super::timeline::EventKind;
+use super::world::World;
 use link::{Link, Settings};
 
 /// How the control API is started.
@@ -126,6 +130,64 @@ struct State {
     upstreams: Upstreams,
     serving: Serving,
     seed: u64,
+    /// The lab's routing table (live firewall rules and names).
+    world: Arc<World>,
+    /// Where a live `drop` rule sends connections, once one was set.
+    black_hole: tokio::sync::Mutex<Option<BlackHole>>,
+}
+
+/// What a toxic can be put on: a link made through the API, or the gate of a lab listener.
+enum Target {
+    Link(Arc<Link>),
+    Gate(Arc<Gate>),
+}
+
+impl Target {
+    fn toxics(&self) -> Arc<Vec<Toxic>> {
+        match self {
+            Target::Link(link) => link.toxics(),
+            Target::Gate(gate) => gate.toxics(),
+        }
+    }
+
+    fn set_toxics(&self, toxics: Vec<Toxic>) {
+        match self {
+            Target::Link(link) => link.set_toxics(toxics),
+            Target::Gate(gate) => gate.set_toxics(toxics),
+        }
+    }
+
+    /// Whether `toxic` may act here: `packet_loss` only on UDP responders, which take only it,
+    /// `latency` and `noop`; a destination only on a lab proxy.
+    fn accepts(&self, toxic: &Toxic) -> Result<(), ApiError> {
+        let kind = match self {
+            Target::Link(_) => None,
+            Target::Gate(gate) => Some(gate.kind),
+        };
+        let udp = kind == Some(GateKind::Udp);
+        let fits_udp = matches!(
+            toxic.kind,
+            ToxicKind::PacketLoss | ToxicKind::Latency { .. } | ToxicKind::Noop
+        );
+        if udp && !fits_udp {
+            return Err(ApiError::bad_body(format!(
+                "a UDP responder takes packet_loss, latency or noop, not {}",
+                toxic.kind.word()
+            )));
+        }
+        if !udp && toxic.kind == ToxicKind::PacketLoss {
+            return Err(ApiError::bad_body(
+                "packet_loss acts on UDP responders only; on TCP use timeout or reset_peer"
+                    .to_owned(),
+            ));
+        }
+        if toxic.destination.is_some() && kind != Some(GateKind::Proxy) {
+            return Err(ApiError::bad_body(
+                "destination limits a toxic to a lab proxy's connections to matching hosts; this is not a lab proxy".to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The running control API of one lab. It stops with the lab.
@@ -169,6 +231,7 @@ impl Control {
         options: ControlOptions,
         upstreams: Upstreams,
         serving: Serving,
+        world: Arc<World>,
     ) -> Result<Control, ControlError> {
         if !options.address.ip().is_loopback() {
             if !options.allow_remote {
@@ -193,9 +256,12 @@ impl Control {
                 upstreams,
                 serving,
                 seed: options.seed,
+                world,
+                black_hole: tokio::sync::Mutex::new(None),
             }),
         };
         let serving = control.state.serving.clone();
+        serving.live.set_seed(options.seed);
         serving
             .tasks
             .spawn(api::serve(listener, control.clone(), serving.clone()));
@@ -235,13 +301,39 @@ impl Control {
         }
     }
 
-    /// Every link, by name.
-    pub fn list(&self) -> Vec<LinkView> {
-        self.links().values().map(|l| Control::view(l)).collect()
+    fn gate_view(gate: &Gate) -> LinkView {
+        LinkView {
+            name: gate.name.clone(),
+            listen: gate.address,
+            upstream: gate.upstream.clone(),
+            upstream_address: gate.address,
+            enabled: gate.enabled(),
+            toxics: gate.toxics().to_vec(),
+        }
     }
 
-    /// One link.
+    fn live(&self) -> &Switchboard {
+        &self.state.serving.live
+    }
+
+    /// Every lab listener (endpoints, proxies, routes to parent proxies, UDP responders) and
+    /// every link, by name.
+    pub fn list(&self) -> Vec<LinkView> {
+        let mut all: Vec<LinkView> = self
+            .live()
+            .gates()
+            .iter()
+            .map(|g| Control::gate_view(g))
+            .collect();
+        all.extend(self.links().values().map(|l| Control::view(l)));
+        all
+    }
+
+    /// One lab listener or link.
     pub fn get(&self, name: &str) -> Result<LinkView, ApiError> {
+        if let Some(gate) = self.live().gate(name) {
+            return Ok(Control::gate_view(&gate));
+        }
         self.links()
             .get(name)
             .map(|l| Control::view(l))
@@ -268,7 +360,7 @@ impl Control {
         toxic::check_name(name)?;
         let settings = self.settings(listen, upstream, enabled)?;
         let mut links = self.links();
-        if links.contains_key(name) {
+        if links.contains_key(name) || self.live().gate(name).is_some() {
             return Err(ApiError::proxy_exists());
         }
         let link = Link::start(
@@ -297,6 +389,9 @@ impl Control {
         upstream: Option<&str>,
         enabled: Option<bool>,
     ) -> Result<LinkView, ApiError> {
+        if let Some(gate) = self.live().gate(name) {
+            return self.update_gate(&gate, listen, upstream, enabled);
+        }
         let link = self
             .links()
             .get(name)
@@ -327,8 +422,44 @@ impl Control {
         Ok(view)
     }
 
+    /// A lab listener can be turned off and on; it cannot move. A client that sends the whole
+    /// proxy back (as Toxiproxy clients do) may repeat its listen address and upstream.
+    fn update_gate(
+        &self,
+        gate: &Gate,
+        listen: Option<&str>,
+        upstream: Option<&str>,
+        enabled: Option<bool>,
+    ) -> Result<LinkView, ApiError> {
+        let moves_listen = listen.is_some_and(|l| parse_listen(l).ok() != Some(gate.address));
+        let moves_upstream = upstream.is_some_and(|u| u != gate.upstream);
+        if moves_listen || moves_upstream {
+            return Err(ApiError::bad_body(format!(
+                "{} is a lab listener: it can be enabled or disabled but not moved; create a link \
+                 with \"upstream\": \"{}\" to listen elsewhere",
+                gate.name, gate.name
+            )));
+        }
+        if let Some(enabled) = enabled {
+            if enabled != gate.enabled() {
+                gate.set_enabled(enabled);
+                self.event(format!(
+                    "{} {}",
+                    gate.upstream,
+                    if enabled { "turned on" } else { "turned off" }
+                ));
+            }
+        }
+        Ok(Control::gate_view(gate))
+    }
+
     /// Remove a link: its port closes and its connections drop.
     pub fn delete_link(&self, name: &str) -> Result<(), ApiError> {
+        if self.live().gate(name).is_some() {
+            return Err(ApiError::forbidden(format!(
+                "{name} is part of the lab and cannot be deleted; disable it with {{\"enabled\": false}}"
+            )));
+        }
         let link = self
             .links()
             .remove(name)
@@ -351,20 +482,34 @@ impl Control {
                 })?;
             }
         }
-        self.event("reset: every link enabled, every toxic removed".to_owned());
+        for gate in self.live().gates() {
+            gate.set_toxics(Vec::new());
+            gate.set_enabled(gate.enabled_at_start());
+        }
+        self.live().reset_plans();
+        self.state.world.reset_live();
+        self.event(
+            "reset: every link enabled, every toxic removed, the lab as the scenario started it"
+                .to_owned(),
+        );
         Ok(())
     }
 
-    fn link(&self, name: &str) -> Result<Arc<Link>, ApiError> {
+    fn target(&self, name: &str) -> Result<Target, ApiError> {
+        if let Some(gate) = self.live().gate(name) {
+            return Ok(Target::Gate(gate));
+        }
         self.links()
             .get(name)
             .cloned()
+            .map(Target::Link)
             .ok_or_else(ApiError::proxy_not_found)
     }
 
     /// Add a toxic to a link; open connections feel it from their next chunk.
     pub fn add_toxic(&self, link_name: &str, toxic: Toxic) -> Result<Toxic, ApiError> {
-        let link = self.link(link_name)?;
+        let link = self.target(link_name)?;
+        link.accepts(&toxic)?;
         let mut toxics = link.toxics().to_vec();
         if toxics.iter().any(|t| t.name == toxic.name) {
             return Err(ApiError::toxic_exists());
@@ -384,7 +529,7 @@ impl Control {
 
     /// One toxic of a link.
     pub fn toxic(&self, link_name: &str, toxic_name: &str) -> Result<Toxic, ApiError> {
-        let link = self.link(link_name)?;
+        let link = self.target(link_name)?;
         let toxics = link.toxics();
         toxics
             .iter()
@@ -400,13 +545,14 @@ impl Control {
         toxic_name: &str,
         change: impl FnOnce(&Toxic) -> Result<Toxic, ApiError>,
     ) -> Result<Toxic, ApiError> {
-        let link = self.link(link_name)?;
+        let link = self.target(link_name)?;
         let mut toxics = link.toxics().to_vec();
         let slot = toxics
             .iter_mut()
             .find(|t| t.name == toxic_name)
             .ok_or_else(ApiError::toxic_not_found)?;
         let updated = change(slot)?;
+        link.accepts(&updated)?;
         *slot = updated.clone();
         link.set_toxics(toxics);
         self.event(format!(
@@ -419,7 +565,7 @@ impl Control {
 
     /// Remove a toxic from a link.
     pub fn remove_toxic(&self, link_name: &str, toxic_name: &str) -> Result<(), ApiError> {
-        let link = self.link(link_name)?;
+        let link = self.target(link_name)?;
         let mut toxics = link.toxics().to_vec();
         let before = toxics.len();
         toxics.retain(|t| t.name != toxic_name);

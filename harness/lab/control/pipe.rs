@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::draw::{touches, Draws};
 use super::toxic::{Stream, Toxic, ToxicKind};
+use crate::lab::pattern::host_matches;
 
 /// The size of one read: Toxiproxy's chunks are of this order, and a bulk transfer with no toxic
 /// moves at memory speed with it.
@@ -29,6 +30,9 @@ pub(crate) struct Connection<'a> {
     pub number: u64,
     /// Cancelled when the link is disabled, removed or changed, or the lab stops.
     pub stop: CancellationToken,
+    /// The destination host of a proxy's origin connection: only toxics whose destination pattern
+    /// matches act on it. `None` (a client connection) takes the toxics without a destination.
+    pub destination: Option<&'a str>,
 }
 
 /// How a connection ended.
@@ -54,6 +58,7 @@ pub(crate) struct Outcome {
 /// What both directions of one connection share.
 struct Shared<'a> {
     seed: u64,
+    destination: Option<&'a str>,
     link: &'a str,
     number: u64,
     stop: CancellationToken,
@@ -80,9 +85,11 @@ pub(crate) async fn connection(connection: Connection<'_>) -> Outcome {
         link,
         number,
         stop,
+        destination,
     } = connection;
     let shared = Shared {
         seed,
+        destination,
         link,
         number,
         stop,
@@ -137,6 +144,11 @@ pub(crate) async fn connection(connection: Connection<'_>) -> Outcome {
 fn acting(shared: &Shared<'_>, stream: Stream, all: &[Toxic]) -> Vec<Toxic> {
     all.iter()
         .filter(|t| t.stream == stream)
+        .filter(|t| match (&t.destination, shared.destination) {
+            (None, None) => true,
+            (Some(pattern), Some(host)) => host_matches(pattern, host),
+            _ => false,
+        })
         .filter(|t| touches(shared.seed, shared.link, shared.number, &t.name, t.toxicity))
         .cloned()
         .collect()
@@ -161,7 +173,7 @@ fn make_plan(toxics: &[Toxic], first_seen: &mut HashMap<String, Instant>) -> Pla
     for toxic in toxics {
         let since = *first_seen.entry(toxic.name.clone()).or_insert(now);
         match toxic.kind {
-            ToxicKind::Noop => {}
+            ToxicKind::Noop | ToxicKind::PacketLoss => {}
             ToxicKind::Latency { latency, jitter } => plan.latency = Some((latency, jitter)),
             ToxicKind::Bandwidth { rate } if rate > 0 => plan.rate = Some(rate),
             ToxicKind::Bandwidth { .. } => {}

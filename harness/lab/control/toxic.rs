@@ -88,6 +88,9 @@ pub enum ToxicKind {
         /// Bytes.
         bytes: u64,
     },
+    /// egresslab's own, for UDP responders: drops a datagram; `toxicity` is the share of datagrams
+    /// dropped, drawn per datagram from the seed.
+    PacketLoss,
 }
 
 /// The type words, in the order `invalid toxic type` lists them.
@@ -100,6 +103,7 @@ pub const TOXIC_TYPES: &[&str] = &[
     "slicer",
     "limit_data",
     "noop",
+    "packet_loss",
 ];
 
 #[derive(Deserialize, Serialize, Default)]
@@ -224,6 +228,10 @@ impl ToxicKind {
                 let a: BytesAttrs = attrs(attributes)?;
                 ToxicKind::LimitData { bytes: a.bytes }
             }
+            "packet_loss" => {
+                let NoAttrs {} = attrs(attributes)?;
+                ToxicKind::PacketLoss
+            }
             _ => return Err(ApiError::invalid_type()),
         })
     }
@@ -239,13 +247,14 @@ impl ToxicKind {
             ToxicKind::ResetPeer { .. } => "reset_peer",
             ToxicKind::Slicer { .. } => "slicer",
             ToxicKind::LimitData { .. } => "limit_data",
+            ToxicKind::PacketLoss => "packet_loss",
         }
     }
 
     /// The attributes as Toxiproxy prints them: every attribute of the type, defaults included.
     pub fn attributes(&self) -> Map<String, Value> {
         let value = match *self {
-            ToxicKind::Noop => serde_json::to_value(NoAttrs {}),
+            ToxicKind::Noop | ToxicKind::PacketLoss => serde_json::to_value(NoAttrs {}),
             ToxicKind::Latency { latency, jitter } => {
                 serde_json::to_value(LatencyAttrs { latency, jitter })
             }
@@ -283,6 +292,10 @@ pub struct Toxic {
     pub stream: Stream,
     /// The probability, per connection, that it acts on that connection (0.0 to 1.0).
     pub toxicity: f64,
+    /// egresslab's own: on a lab proxy, a host pattern (`*.servicebus.windows.net`) that limits
+    /// the toxic to the proxy's connections to matching destinations; `None` acts on the whole
+    /// client connection, as in Toxiproxy.
+    pub destination: Option<String>,
 }
 
 /// A toxic as a client posts it.
@@ -295,6 +308,7 @@ struct ToxicBody {
     stream: Option<String>,
     toxicity: Option<f64>,
     attributes: Option<Map<String, Value>>,
+    destination: Option<String>,
 }
 
 /// An update as a client posts it: Toxiproxy reads only `attributes` and `toxicity`; the other
@@ -311,6 +325,9 @@ struct ToxicUpdate {
     #[serde(default)]
     #[allow(dead_code)]
     stream: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    destination: Option<Value>,
     toxicity: Option<f64>,
     attributes: Option<Map<String, Value>>,
 }
@@ -342,6 +359,7 @@ impl Toxic {
             kind,
             stream,
             toxicity: toxicity(body.toxicity, 1.0)?,
+            destination: body.destination.map(destination).transpose()?,
         })
     }
 
@@ -356,18 +374,35 @@ impl Toxic {
             kind: ToxicKind::from_json(self.kind.word(), attributes)?,
             stream: self.stream,
             toxicity: toxicity(body.toxicity, self.toxicity)?,
+            destination: self.destination.clone(),
         })
     }
 
     /// Toxiproxy's JSON for this toxic.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "name": self.name,
             "type": self.kind.word(),
             "stream": self.stream.word(),
             "toxicity": self.toxicity,
             "attributes": self.kind.attributes(),
-        })
+        });
+        if let (Some(destination), Some(object)) = (&self.destination, json.as_object_mut()) {
+            object.insert("destination".to_owned(), Value::from(destination.clone()));
+        }
+        json
+    }
+}
+
+/// A destination pattern: `*`, a host name, or `*.suffix`.
+fn destination(pattern: String) -> Result<String, ApiError> {
+    let ok = pattern == "*" || crate::lab::pattern::is_host_pattern(&pattern);
+    if ok {
+        Ok(pattern.to_ascii_lowercase())
+    } else {
+        Err(ApiError::bad_body(format!(
+            "destination {pattern:?}: expected `*`, a host name or `*.suffix`"
+        )))
     }
 }
 

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use base64::Engine;
 use egresslab_certs::Factory;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::live::GatedListener;
 use tokio_rustls::LazyConfigAcceptor;
 
 use self::http::{Counts, Request, Response};
@@ -67,9 +69,9 @@ impl EndpointHandle {
 /// A bound endpoint waiting to be served.
 pub(crate) struct Endpoint {
     pub(crate) plan: Arc<EndpointPlan>,
-    pub(crate) listener: TcpListener,
+    pub(crate) listener: GatedListener,
     pub(crate) responder: Arc<Responder>,
-    pub(crate) tls: Option<TlsSetup>,
+    pub(crate) tls: watch::Receiver<Option<TlsSetup>>,
 }
 
 /// Answers an endpoint's HTTP requests according to its behaviour.
@@ -209,33 +211,33 @@ fn percent_decode(text: &str) -> String {
 /// Serve an endpoint until the lab shuts down.
 pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
     let source = format!("endpoint:{}", endpoint.plan.name);
-    loop {
-        let accepted = tokio::select! {
-            () = serving.shutdown.cancelled() => return,
-            accepted = endpoint.listener.accept() => accepted,
-        };
+    let Endpoint {
+        plan,
+        mut listener,
+        responder,
+        tls,
+    } = endpoint;
+    while let Some(accepted) = listener.accept(&serving.shutdown).await {
         let (stream, peer) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
-                tracing::debug!(%error, endpoint = %endpoint.plan.name, "accept failed");
+                tracing::debug!(%error, endpoint = %plan.name, "accept failed");
                 continue;
             }
         };
         serving
             .timeline
             .record(&source, EventKind::Accepted { peer });
-        let stream = ResetOnShutdown::new(stream, &serving.shutdown);
-        let token = serving.shutdown.clone();
+        let gate = Arc::clone(listener.gate());
+        let token = gate.session();
+        let shutdown = serving.shutdown.clone();
         let timeline = serving.timeline.clone();
-        let (plan, responder, source) = (
-            endpoint.plan.clone(),
-            endpoint.responder.clone(),
-            source.clone(),
-        );
-        let tls = endpoint.tls.clone();
+        let (plan, responder, source) = (plan.clone(), responder.clone(), source.clone());
+        let tls = tls.borrow().clone();
         serving.tasks.spawn(async move {
+            let stream = ResetOnShutdown::new(gate.tap_accepted(stream).await, &shutdown);
             let (counts, reason) = tokio::select! {
-                () = token.cancelled() => (Counts::default(), "shutdown".to_owned()),
+                () = token.cancelled() => (Counts::default(), "shutdown or endpoint turned off".to_owned()),
                 done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source) => done,
             };
             timeline.record(

@@ -23,13 +23,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::lab::context::{ProxyContext, ResetOnShutdown};
+use crate::lab::live::proxy::ProxyState;
+use crate::lab::live::{Gate, GatedListener};
 use crate::lab::pattern::host_matches;
 use crate::lab::plan::ProxyPlan;
 use crate::lab::timeline::{EventKind, Timeline};
@@ -73,6 +76,10 @@ pub(crate) struct Proxy {
     pub(crate) tls: Option<TlsAcceptor>,
     /// TLS interception, when the plan asks for it.
     pub(crate) interceptor: Option<Arc<Interceptor>>,
+    /// The gate in front of its listener (toxics per destination act on its origin connections).
+    pub(crate) gate: Arc<Gate>,
+    /// The gate of its route to the parent proxy, if it has one.
+    pub(crate) route: Option<Arc<Gate>>,
 }
 
 /// What a connection does after one request.
@@ -96,30 +103,39 @@ impl Next {
 /// Serve proxy clients on `listener` until `ctx.shutdown` is cancelled. Every connection runs as a
 /// task on `ctx.tasks`; a failing connection never stops the accept loop. The listener is dropped
 /// (and its port freed) when this returns. Its TLS was set up before the port was bound.
-pub(crate) async fn serve(listener: TcpListener, ctx: ProxyContext) {
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+pub(crate) async fn serve(listener: GatedListener, ctx: ProxyContext) {
+    let port = listener.gate().address.port();
+    let mut live = ctx.live.subscribe();
+    let state = live.borrow_and_update().clone();
     let proxy = Arc::new(Proxy {
         source: format!("proxy:{}", ctx.plan.name),
-        plan: ctx.plan,
+        plan: state.plan,
         world: ctx.world,
         timeline: ctx.timeline,
         port,
         shutdown: ctx.shutdown,
         tasks: ctx.tasks,
         tls: ctx.tls.listener,
-        interceptor: ctx.tls.interceptor,
+        interceptor: state.interceptor,
+        gate: Arc::clone(listener.gate()),
+        route: ctx.route,
     });
-    run(listener, proxy).await;
+    run(listener, proxy, live).await;
 }
 
-/// Accept connections until `proxy.shutdown` is cancelled; each runs on `proxy.tasks`.
-async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
+/// Accept connections until `proxy.shutdown` is cancelled; each runs on `proxy.tasks` with the
+/// proxy's plan as it was when the connection arrived (the control API may change it).
+async fn run(
+    mut listener: GatedListener,
+    mut proxy: Arc<Proxy>,
+    mut live: watch::Receiver<ProxyState>,
+) {
     let active = Arc::new(AtomicUsize::new(0));
-    loop {
-        let accepted = tokio::select! {
-            () = proxy.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
+    while let Some(accepted) = listener.accept(&proxy.shutdown).await {
+        if live.has_changed().unwrap_or(false) {
+            let state = live.borrow_and_update().clone();
+            proxy = Arc::new(proxy.with_state(state));
+        }
         match accepted {
             Ok((stream, peer)) => {
                 if active.load(Ordering::Acquire) >= proxy.plan.max_connections {
@@ -130,10 +146,15 @@ async fn run(listener: TcpListener, proxy: Arc<Proxy>) {
                 let span = tracing::info_span!("proxy_connection", proxy = %proxy.plan.name, %peer);
                 let handler = Arc::clone(&proxy);
                 let slot = Slot::take(&active);
+                let session = proxy.gate.session();
                 proxy.tasks.spawn(
                     async move {
                         let _slot = slot;
-                        handler.accept(stream, peer).await;
+                        let stream = handler.gate.tap_accepted(stream).await;
+                        tokio::select! {
+                            () = session.cancelled() => {}
+                            () = handler.accept(stream, peer) => {}
+                        }
                     }
                     .instrument(span),
                 );
@@ -167,6 +188,23 @@ impl Drop for Slot {
 }
 
 impl Proxy {
+    /// This proxy with a new plan and interception, for the connections accepted from now on.
+    fn with_state(&self, state: ProxyState) -> Proxy {
+        Proxy {
+            plan: state.plan,
+            world: Arc::clone(&self.world),
+            timeline: self.timeline.clone(),
+            source: self.source.clone(),
+            port: self.port,
+            shutdown: self.shutdown.clone(),
+            tasks: self.tasks.clone(),
+            tls: self.tls.clone(),
+            interceptor: state.interceptor,
+            gate: Arc::clone(&self.gate),
+            route: self.route.clone(),
+        }
+    }
+
     /// Refuse a connection beyond the cap: 503 if the socket takes it at once, then close.
     fn over_capacity(&self, stream: &TcpStream, peer: SocketAddr) {
         let cap = self.plan.max_connections;

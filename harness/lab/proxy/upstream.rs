@@ -29,7 +29,8 @@ pub(crate) async fn connect_direct(
         Route::UnknownHost => return Err(Failure::DnsFail),
         Route::UndeclaredAddress => return Err(Failure::Undeclared),
     };
-    connect(address, proxy.plan.connect_timeout).await
+    let stream = connect(address, proxy.plan.connect_timeout).await?;
+    Ok(proxy.gate.tap_connected(stream, Some(host)).await)
 }
 
 /// Connect with a time-out, mapping errors to Squid's view of them.
@@ -61,7 +62,19 @@ pub(crate) async fn connect_parent(proxy: &Proxy, parent: &str) -> Result<TcpStr
             text: format!("parent proxy {parent} is not part of this lab"),
         });
     };
-    connect(address, proxy.plan.connect_timeout).await
+    let Some(route) = &proxy.route else {
+        return connect(address, proxy.plan.connect_timeout).await;
+    };
+    if !route.enabled() {
+        // The route was turned off through the control API: the parent is as unreachable as a
+        // refused port.
+        return Err(Failure::ConnectFail {
+            errno: ECONNREFUSED,
+            text: "Connection refused".to_owned(),
+        });
+    }
+    let stream = connect(address, proxy.plan.connect_timeout).await?;
+    Ok(route.tap_connected(stream, None).await)
 }
 
 /// Open a tunnel to `host:port`: directly, or by a CONNECT to the parent proxy.

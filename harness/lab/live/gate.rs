@@ -1,0 +1,370 @@
+//! A gate: the live switch in front of one lab listener (an endpoint, a proxy, a proxy's route to
+//! its parent, a UDP responder). The control API turns it off and on and puts toxics on it; the
+//! listener's accept loop asks it what to do with each connection.
+//!
+//! A gate with no toxic costs one `watch` read per accepted connection: the connection goes to its
+//! handler untouched. With toxics, the connection is spliced through a loopback socket pair and
+//! the control API's pipe, so the handler still gets a real `TcpStream`.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::lab::context::Serving;
+use crate::lab::control::pipe::{self, Close};
+use crate::lab::control::Toxic;
+use crate::lab::timeline::EventKind;
+
+/// What a gate stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateKind {
+    /// A lab endpoint's listener.
+    Endpoint,
+    /// A forward proxy's listener.
+    Proxy,
+    /// A proxy's connections to its parent proxy.
+    Route,
+    /// A UDP responder.
+    Udp,
+}
+
+impl GateKind {
+    /// The word used in the API and the timeline.
+    pub fn word(self) -> &'static str {
+        match self {
+            GateKind::Endpoint => "endpoint",
+            GateKind::Proxy => "proxy",
+            GateKind::Route => "route",
+            GateKind::Udp => "udp",
+        }
+    }
+}
+
+/// The live switch of one lab listener.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    /// The scenario's name for it (`corp`, `site`, `corp~parent` for a route).
+    pub(crate) name: String,
+    pub(crate) kind: GateKind,
+    /// Where clients reach it (for a route: the parent proxy's address).
+    pub(crate) address: SocketAddr,
+    /// What it serves, in words (`endpoint site`, `proxy corp`).
+    pub(crate) upstream: String,
+    enabled: watch::Sender<bool>,
+    /// Whether the scenario started it on (`POST /reset` goes back to it).
+    enabled_at_start: bool,
+    toxics: watch::Sender<Arc<Vec<Toxic>>>,
+    /// Cancelled when the gate is turned off, so that open connections end as Toxiproxy's do.
+    sessions: Mutex<CancellationToken>,
+    connections: AtomicU64,
+    seed: Arc<AtomicU64>,
+    serving: Serving,
+}
+
+impl Gate {
+    pub(crate) fn new(
+        name: String,
+        kind: GateKind,
+        address: SocketAddr,
+        enabled: bool,
+        seed: Arc<AtomicU64>,
+        serving: Serving,
+    ) -> Gate {
+        Gate {
+            upstream: format!("{} {name}", kind.word()),
+            name,
+            kind,
+            address,
+            enabled: watch::Sender::new(enabled),
+            enabled_at_start: enabled,
+            toxics: watch::Sender::new(Arc::new(Vec::new())),
+            sessions: Mutex::new(serving.shutdown.child_token()),
+            connections: AtomicU64::new(0),
+            seed,
+            serving,
+        }
+    }
+
+    /// Whether it lets connections in.
+    pub(crate) fn enabled(&self) -> bool {
+        *self.enabled.borrow()
+    }
+
+    /// Whether the scenario started it on.
+    pub(crate) fn enabled_at_start(&self) -> bool {
+        self.enabled_at_start
+    }
+
+    /// Turn it on or off; off refuses new connections and ends open ones.
+    pub(crate) fn set_enabled(&self, enabled: bool) {
+        let was = self.enabled.send_replace(enabled);
+        if was && !enabled {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            sessions.cancel();
+            *sessions = self.serving.shutdown.child_token();
+        }
+    }
+
+    /// Its toxics, in order.
+    pub(crate) fn toxics(&self) -> Arc<Vec<Toxic>> {
+        self.toxics.borrow().clone()
+    }
+
+    /// Replace its toxics.
+    pub(crate) fn set_toxics(&self, toxics: Vec<Toxic>) {
+        self.toxics.send_replace(Arc::new(toxics));
+    }
+
+    /// Follow its toxics (the UDP responders read them per datagram).
+    pub(crate) fn watch_toxics(&self) -> watch::Receiver<Arc<Vec<Toxic>>> {
+        self.toxics.subscribe()
+    }
+
+    /// The seed of its toxicity draws.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.load(Ordering::Relaxed)
+    }
+
+    /// A token that is cancelled when the gate is next turned off (or the lab stops): every
+    /// connection task of the listener ends with it.
+    pub(crate) fn session(&self) -> CancellationToken {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Record `message` in the timeline under `gate:NAME`.
+    fn note(&self, message: String) {
+        self.serving
+            .timeline
+            .record(&format!("gate:{}", self.name), EventKind::Note { message });
+    }
+
+    /// Whether a toxic that acts on whole connections (no destination) is on the gate.
+    fn has_connection_toxics(&self) -> bool {
+        self.toxics.borrow().iter().any(|t| t.destination.is_none())
+    }
+
+    /// `accepted` as its handler should see it: itself when no toxic is on, else the inner end of a
+    /// splice through the toxics.
+    pub(crate) async fn tap_accepted(&self, accepted: TcpStream) -> TcpStream {
+        if !self.has_connection_toxics() {
+            return accepted;
+        }
+        match pair().await {
+            Ok((outer, inner)) => {
+                self.splice(accepted, outer, None);
+                inner
+            }
+            Err(error) => {
+                tracing::warn!(gate = %self.name, %error, "cannot splice a connection through its toxics; serving it without");
+                accepted
+            }
+        }
+    }
+
+    /// `connected` (a connection the proxy opened) as the proxy should use it: itself when no
+    /// toxic acts on it, else spliced through the toxics. On a route gate every toxic without a
+    /// destination acts; with `destination`, only those whose pattern matches it.
+    pub(crate) async fn tap_connected(
+        &self,
+        connected: TcpStream,
+        destination: Option<&str>,
+    ) -> TcpStream {
+        let acts = match destination {
+            None => self.has_connection_toxics(),
+            Some(host) => self.toxics.borrow().iter().any(|t| {
+                t.destination
+                    .as_deref()
+                    .is_some_and(|pattern| crate::lab::pattern::host_matches(pattern, host))
+            }),
+        };
+        if !acts {
+            return connected;
+        }
+        match pair().await {
+            Ok((inner, outer)) => {
+                self.splice(outer, connected, destination.map(str::to_owned));
+                inner
+            }
+            Err(error) => {
+                tracing::warn!(gate = %self.name, %error, "cannot splice a connection through its toxics; relaying it without");
+                connected
+            }
+        }
+    }
+
+    /// Relay `client` and `upstream` through the toxics until either ends or the gate turns off.
+    fn splice(&self, client: TcpStream, upstream: TcpStream, destination: Option<String>) {
+        let number = self.connections.fetch_add(1, Ordering::Relaxed);
+        let toxics = self.toxics.subscribe();
+        let stop = self.session();
+        let seed = self.seed();
+        let name = self.name.clone();
+        let timeline = self.serving.timeline.clone();
+        self.serving.tasks.spawn(async move {
+            let _ = client.set_nodelay(true);
+            let _ = upstream.set_nodelay(true);
+            let outcome = pipe::connection(pipe::Connection {
+                client,
+                upstream,
+                toxics,
+                seed,
+                link: &name,
+                number,
+                stop,
+                destination: destination.as_deref(),
+            })
+            .await;
+            if let Close::ToxicClosed(why) | Close::ToxicReset(why) = outcome.close {
+                timeline.record(
+                    &format!("gate:{name}"),
+                    EventKind::Note {
+                        message: format!(
+                            "a toxic ended a connection{}: {why}",
+                            destination.map_or(String::new(), |d| format!(" to {d}"))
+                        ),
+                    },
+                );
+            }
+        });
+    }
+}
+
+/// A connected loopback pair: what one end writes the other reads.
+async fn pair() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await?;
+    let address = listener.local_addr()?;
+    let (connected, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());
+    Ok((connected?, accepted?.0))
+}
+
+/// A listener behind a gate: it listens while the gate is on and holds its port bound but not
+/// listening (so connections are refused, as by a stopped service) while it is off.
+pub(crate) struct GatedListener {
+    gate: Arc<Gate>,
+    state: Listening,
+    enabled: watch::Receiver<bool>,
+}
+
+enum Listening {
+    Open(TcpListener),
+    /// Off: the port held by a bound socket that does not listen, if it could be bound again.
+    Closed(Option<TcpSocket>),
+}
+
+/// The accept-queue length of a listener re-opened by its gate (as the lab's own listeners).
+const BACKLOG: u32 = 8192;
+
+impl GatedListener {
+    /// A gated listener; `listener` is `None` when the listener starts off (a proxy that is down:
+    /// `held` keeps its port).
+    pub(crate) fn new(
+        gate: Arc<Gate>,
+        listener: Option<TcpListener>,
+        held: Option<TcpSocket>,
+    ) -> GatedListener {
+        let enabled = gate.enabled.subscribe();
+        let state = match listener {
+            Some(listener) => Listening::Open(listener),
+            None => Listening::Closed(held),
+        };
+        GatedListener {
+            gate,
+            state,
+            enabled,
+        }
+    }
+
+    /// The gate in front of it.
+    pub(crate) fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    /// The next connection, or `None` once `stop` is cancelled. While the gate is off it waits.
+    pub(crate) async fn accept(
+        &mut self,
+        stop: &CancellationToken,
+    ) -> Option<io::Result<(TcpStream, SocketAddr)>> {
+        loop {
+            let wanted = *self.enabled.borrow_and_update();
+            self.follow(wanted);
+            let changed = async {
+                if self.enabled.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            match &self.state {
+                Listening::Open(listener) => tokio::select! {
+                    () = stop.cancelled() => return None,
+                    () = changed => {}
+                    accepted = listener.accept() => return Some(accepted),
+                },
+                Listening::Closed(_) => tokio::select! {
+                    () = stop.cancelled() => return None,
+                    () = changed => {}
+                },
+            }
+        }
+    }
+
+    /// Open or close the listener as the gate says.
+    fn follow(&mut self, enabled: bool) {
+        let address = self.gate.address;
+        match (&mut self.state, enabled) {
+            (Listening::Open(_), false) => {
+                // Dropping the listener refuses new connections; the held socket keeps the port.
+                self.state = Listening::Closed(None);
+                let held = bound_socket(address);
+                if let Err(error) = &held {
+                    tracing::warn!(gate = %self.gate.name, %address, %error, "cannot hold the port while off");
+                }
+                self.state = Listening::Closed(held.ok());
+                self.gate.note(format!(
+                    "{} off: {address} refuses connections",
+                    self.gate.upstream
+                ));
+            }
+            (Listening::Closed(held), true) => {
+                let socket = match held.take() {
+                    Some(socket) => Ok(socket),
+                    None => bound_socket(address),
+                };
+                match socket.and_then(|socket| socket.listen(BACKLOG)) {
+                    Ok(listener) => {
+                        self.state = Listening::Open(listener);
+                        self.gate.note(format!(
+                            "{} on: {address} accepts connections",
+                            self.gate.upstream
+                        ));
+                    }
+                    Err(error) => {
+                        tracing::warn!(gate = %self.gate.name, %address, %error, "cannot listen again");
+                        self.gate.note(format!(
+                            "{} cannot listen again on {address}: {error}",
+                            self.gate.upstream
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A socket bound to `address` (address reuse on, as the lab's listeners) that does not listen.
+fn bound_socket(address: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = match address.ip() {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket)
+}
