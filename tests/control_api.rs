@@ -425,7 +425,14 @@ async fn latency_adds_its_delay_and_jitter_spreads_it() {
     let (lab, control) = lab_and_control(1).await;
     let origin = origin(10, Duration::ZERO).await;
     let address = link(&control, "app", &origin.to_string()).await;
-    let (_, base) = timed_get(address, &[]).await;
+    // The time to first byte without the toxic: the quickest of three, so that one slow sample on
+    // a loaded machine does not make the toxic look shorter than it is.
+    let mut base = Vec::new();
+    for _ in 0..3 {
+        let (_, figures) = timed_get(address, &[]).await;
+        base.push(figures[1]);
+    }
+    let base = [0.0, base.iter().copied().fold(f64::MAX, f64::min)];
     api(
         &control,
         "POST",

@@ -120,6 +120,13 @@ wait_file "$WORK/lab.env"
 # shellcheck disable=SC1091
 . "$WORK/lab.env"
 
+# The same lab again with the control API on (no toxic anywhere): what having it on costs.
+"$LOAD" lab --ca-dir "$WORK/ca" --origins "$WORK/origins.env" --ready-file "$WORK/lab-control.env" --control &
+CONTROL_PID=$!
+PIDS+=($CONTROL_PID)
+wait_file "$WORK/lab-control.env"
+PLAIN_CONTROL=$(sed -n 's/^PLAIN=//p' "$WORK/lab-control.env")
+
 # Squid, one process in the foreground.
 SQUID_PORT=$(free_port)
 sed -e "s|@PORT@|$SQUID_PORT|" -e "s|@WORK@|$WORK|" "$HERE/squid.conf" >"$WORK/squid.conf"
@@ -150,15 +157,15 @@ PIDS+=($!)
 for port in "$SQUID_PORT" "$TINY_PORT" "$MITM_PORT" "$MITMI_PORT"; do wait_port "$port"; done
 
 # The peers reach the origins by address; egresslab by its passthrough names.
-NAMES=(direct egresslab squid tinyproxy mitmproxy)
-declare -A VIA=([egresslab]="$PLAIN" [squid]="127.0.0.1:$SQUID_PORT"
+NAMES=(direct egresslab control squid tinyproxy mitmproxy)
+declare -A VIA=([egresslab]="$PLAIN" [control]="$PLAIN_CONTROL" [squid]="127.0.0.1:$SQUID_PORT"
     [tinyproxy]="127.0.0.1:$TINY_PORT" [mitmproxy]="127.0.0.1:$MITM_PORT")
 declare -A PID=([egresslab]=$EGRESSLAB_PID [squid]=$SQUID_PID [tinyproxy]=$TINY_PID [mitmproxy]=$MITM_PID)
 route() { # route NAME ORIGIN-VAR NAMED-HOST
     local name=$1 address=$2 host=$3
     case $name in
     direct) printf -- '--to %s' "$address" ;;
-    egresslab) printf -- '--via %s --to %s:%s' "${VIA[$name]}" "$host" "${address##*:}" ;;
+    egresslab | control) printf -- '--via %s --to %s:%s' "${VIA[$name]}" "$host" "${address##*:}" ;;
     *) printf -- '--via %s --to %s' "${VIA[$name]}" "$address" ;;
     esac
 }
@@ -218,10 +225,14 @@ printf "$fmt" "bulk tunnel MB/s (1 stream, ${BULK_MIB} MiB)" "${BULK[direct]}" "
 printf "$fmt" "  as a fraction of direct" 1.00 "$(ratio "${BULK[egresslab]}" "${BULK[direct]}")" \
     "$(ratio "${BULK[squid]}" "${BULK[direct]}")" "$(ratio "${BULK[tinyproxy]}" "${BULK[direct]}")" \
     "$(ratio "${BULK[mitmproxy]}" "${BULK[direct]}")" "(iperf3 direct: $IPERF MB/s)"
+printf "$fmt" "  egresslab with the control API on" - "${BULK[control]}" - - - \
+    "$(ratio "${BULK[control]}" "${BULK[egresslab]}") x control off (>=0.95)"
 printf "$fmt" "set-ups/s, concurrency 1" "${SET1[direct]}" "${SET1[egresslab]}" "${SET1[squid]}" \
     "${SET1[tinyproxy]}" "${SET1[mitmproxy]}" "$(ratio "${SET1[egresslab]}" "${SET1[squid]}") x Squid (>=2)"
 printf "$fmt" "set-ups/s, concurrency 64" "${SET64[direct]}" "${SET64[egresslab]}" "${SET64[squid]}" \
     "${SET64[tinyproxy]}" "${SET64[mitmproxy]}" "$(ratio "${SET64[egresslab]}" "${SET64[squid]}") x Squid (>=2)"
+printf "$fmt" "  set-ups/s c=64, control API on" - "${SET64[control]}" - - - \
+    "$(ratio "${SET64[control]}" "${SET64[egresslab]}") x control off"
 printf "$fmt" "intercepted TLS handshakes/s (c=4)" "$HS_DIRECT" "$HS_EGRESSLAB" - - "$HS_MITM" \
     "$(ratio "$HS_EGRESSLAB" "$HS_MITM") x mitmproxy (>=10)"
 printf "$fmt" "  as a fraction of direct TLS" 1.00 "$(ratio "$HS_EGRESSLAB" "$HS_DIRECT")" - - \

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use egresslab::lab::control::ControlOptions;
 use egresslab::lab::{InterceptPlan, Lab, ProxyPlan};
 
 use crate::origins::{wait_for_stop, TLS_HOST};
@@ -28,6 +29,10 @@ pub struct Args {
     /// Stop after this many seconds whatever happens.
     #[arg(long, default_value_t = 1800)]
     pub max_seconds: u64,
+    /// Also start the control API on a loopback port (`CONTROL=` in the ready file), to measure
+    /// what having it on costs the proxies.
+    #[arg(long)]
+    pub control: bool,
 }
 
 /// The address assigned to `name` in a ready file of `NAME=address` lines.
@@ -61,14 +66,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("starting the lab")?;
     let up = started.elapsed();
     let address_of = |name: &str| lab.proxy(name).map(|proxy| proxy.address());
-    let ready = format!(
+    let mut ready = format!(
         "PLAIN={}\nINSPECT={}\nUP_MS={:.1}\n",
         address_of("plain").context("no plain proxy")?,
         address_of("inspect").context("no inspect proxy")?,
         up.as_secs_f64() * 1000.0
     );
+    let control = if args.control {
+        let control = lab
+            .start_control(ControlOptions::default())
+            .context("starting the control API")?;
+        ready.push_str(&format!("CONTROL={}\n", control.address()));
+        Some(control)
+    } else {
+        None
+    };
     std::fs::write(&args.ready_file, ready).context("writing the ready file")?;
     wait_for_stop(Duration::from_secs(args.max_seconds)).await;
+    drop(control);
     lab.shutdown().await;
     Ok(())
 }
