@@ -237,7 +237,8 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
         serving.tasks.spawn(async move {
             let stream = ResetOnShutdown::new(gate.tap_accepted(stream).await, &shutdown);
             let (counts, reason) = tokio::select! {
-                () = token.cancelled() => (Counts::default(), "shutdown or endpoint turned off".to_owned()),
+                () = shutdown.cancelled() => (Counts::default(), "shutdown".to_owned()),
+                () = gate.turned_off(&token) => (Counts::default(), "endpoint turned off through the control API".to_owned()),
                 done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source) => done,
             };
             timeline.record(

@@ -18,7 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::lab::context::Serving;
 use crate::lab::control::pipe::{self, Close};
 use crate::lab::control::Toxic;
-use crate::lab::timeline::EventKind;
+use tokio_util::task::TaskTracker;
+
+use crate::lab::timeline::{EventKind, Timeline};
 
 /// What a gate stands in front of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +65,11 @@ pub(crate) struct Gate {
     sessions: Mutex<CancellationToken>,
     connections: AtomicU64,
     seed: Arc<AtomicU64>,
-    serving: Serving,
+    /// The lab's timeline, shutdown and task tracker (not its whole `Serving`, which holds the
+    /// switchboard that holds this gate: that cycle would keep the lab's memory after it stops).
+    timeline: Timeline,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl Gate {
@@ -86,7 +92,9 @@ impl Gate {
             sessions: Mutex::new(serving.shutdown.child_token()),
             connections: AtomicU64::new(0),
             seed,
-            serving,
+            timeline: serving.timeline.clone(),
+            shutdown: serving.shutdown.clone(),
+            tasks: serving.tasks.clone(),
         }
     }
 
@@ -106,7 +114,7 @@ impl Gate {
         if was && !enabled {
             let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
             sessions.cancel();
-            *sessions = self.serving.shutdown.child_token();
+            *sessions = self.shutdown.child_token();
         }
     }
 
@@ -139,10 +147,18 @@ impl Gate {
             .clone()
     }
 
+    /// Resolves when `session` ends because the gate was turned off; never when the lab stops
+    /// (then the listener's own shutdown handling closes the connection and records it).
+    pub(crate) async fn turned_off(&self, session: &CancellationToken) {
+        session.cancelled().await;
+        if self.shutdown.is_cancelled() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Record `message` in the timeline under `gate:NAME`.
     fn note(&self, message: String) {
-        self.serving
-            .timeline
+        self.timeline
             .record(&format!("gate:{}", self.name), EventKind::Note { message });
     }
 
@@ -207,8 +223,8 @@ impl Gate {
         let stop = self.session();
         let seed = self.seed();
         let name = self.name.clone();
-        let timeline = self.serving.timeline.clone();
-        self.serving.tasks.spawn(async move {
+        let timeline = self.timeline.clone();
+        self.tasks.spawn(async move {
             let _ = client.set_nodelay(true);
             let _ = upstream.set_nodelay(true);
             let outcome = pipe::connection(pipe::Connection {

@@ -151,8 +151,13 @@ async fn run(
                     async move {
                         let _slot = slot;
                         let stream = handler.gate.tap_accepted(stream).await;
+                        let recorder = Arc::clone(&handler);
                         tokio::select! {
-                            () = session.cancelled() => {}
+                            () = recorder.gate.turned_off(&session) => recorder.record(EventKind::Closed {
+                                bytes_up: 0,
+                                bytes_down: 0,
+                                reason: "proxy turned off through the control API".to_owned(),
+                            }),
                             () = handler.accept(stream, peer) => {}
                         }
                     }
