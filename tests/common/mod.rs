@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod checklab;
+pub mod control_lab;
 pub mod lab;
 pub mod proxy;
 pub mod reliab;
