@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine or an old one:
-#   1. installs what the tests drive (curl, openssl, dig, squid; Python requests, toxiproxy-python),
+#   1. installs what the tests drive (curl, openssl, dig, squid, Node.js; Python requests,
+#      toxiproxy-python; npm toxiproxy-node-client),
 #   2. checks formatting and lints,
 #   3. runs every test of the workspace (unit, integration, real-client, doc) and compiles the benches.
 # Needs the Rust toolchain and either root or sudo for apt-get.
@@ -12,6 +13,8 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v dig >/dev/null || missing+=(dnsutils)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   sudo=""
@@ -26,6 +29,12 @@ fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 # The published Toxiproxy client the control API is tested with.
 python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy-python
+# The published Node client, at the version tests/clients/package.json pins, into tests/clients/node_modules.
+node_pin=$(node -p 'require("./tests/clients/package.json").dependencies["toxiproxy-node-client"]')
+node_have=$(node -p 'require("./tests/clients/node_modules/toxiproxy-node-client/package.json").version' 2>/dev/null || true)
+if [ "$node_have" != "$node_pin" ]; then
+  npm install --prefix tests/clients --no-save --no-package-lock --no-audit --no-fund --loglevel=error
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
