@@ -26,6 +26,7 @@
 //! ```
 
 mod api;
+pub mod client;
 mod draw;
 mod error;
 mod link;
