@@ -81,6 +81,17 @@ pub enum ClientError {
         /// The API's `error` text (or the start of a body that was not that JSON).
         message: String,
     },
+    /// A request body that could not be written as JSON.
+    #[error("cannot write the body of {method} {path}")]
+    Encode {
+        /// The request's method.
+        method: Method,
+        /// The request's path.
+        path: String,
+        /// serde's words for what did not fit.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A success whose body is not the JSON expected.
     #[error("unexpected answer to {method} {path}")]
     Decode {
@@ -257,11 +268,7 @@ impl ControlClient {
     /// filled in.
     pub async fn add_toxic(&self, link: &str, toxic: &NewToxic) -> Result<ToxicInfo, ClientError> {
         let path = format!("/proxies/{}/toxics", segment(link)?);
-        let body = serde_json::to_value(toxic).map_err(|source| ClientError::Decode {
-            method: Method::POST,
-            path: path.clone(),
-            source,
-        })?;
+        let body = encode(Method::POST, &path, toxic)?;
         self.call(Method::POST, &path, Some(body)).await
     }
 
@@ -273,11 +280,7 @@ impl ControlClient {
         change: &ToxicChange,
     ) -> Result<ToxicInfo, ClientError> {
         let path = format!("/proxies/{}/toxics/{}", segment(link)?, segment(toxic)?);
-        let body = serde_json::to_value(change).map_err(|source| ClientError::Decode {
-            method: Method::PATCH,
-            path: path.clone(),
-            source,
-        })?;
+        let body = encode(Method::PATCH, &path, change)?;
         self.call(Method::PATCH, &path, Some(body)).await
     }
 
@@ -383,6 +386,14 @@ impl ControlClient {
         let (answer, _connection) = tokio::join!(answer, connection);
         answer.map_err(http)
     }
+}
+
+fn encode(method: Method, path: &str, body: &impl Serialize) -> Result<Value, ClientError> {
+    serde_json::to_value(body).map_err(|source| ClientError::Encode {
+        method,
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// A name as one path segment, refused when it has a character a path segment cannot carry as it is
