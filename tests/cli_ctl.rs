@@ -339,6 +339,8 @@ fn ctl_help_teaches_with_examples() {
     for expected in [
         "TOXIPROXY_URL",
         "http://127.0.0.1:8474",
+        "is a TCP relay",
+        "Exits 0 on success and 2 on any error",
         "egresslab ctl toxic add site-slow -t latency -a latency=300",
         "egresslab up tls-healthy --control",
         "toggle",

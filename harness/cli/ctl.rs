@@ -12,20 +12,22 @@ use egresslab::lab::control::client::{
 use egresslab::lab::control::Stream;
 use serde_json::{Map, Value};
 
-const LONG_ABOUT: &str = "\
+/// The long help of `egresslab ctl` (set on its `Command` variant, whose doc comment would win).
+pub const LONG_ABOUT: &str = "\
 Change a running lab through its control API (the Toxiproxy-compatible API of `egresslab up
 --control`), with toxiproxy-cli's commands and flags. A link (Toxiproxy's \"proxy\") is a TCP relay
 from a loopback port to a lab name (an endpoint or proxy name such as `site`, or an endpoint
 `host:port`) or a loopback address; toxics on it slow, cut, hold or reset what flows through.
 
-The API's address comes from --host, else TOXIPROXY_URL, else http://127.0.0.1:8474 (the address
-toxiproxy-cli uses too). Exits 0 on success and 2 on any error, with the API's own message.";
+The API's address comes from --host, else TOXIPROXY_URL, else http://127.0.0.1:8474 (toxiproxy-cli's
+default port). Exits 0 on success and 2 on any error, with the API's own message.";
 
-const EXAMPLES: &str = "\
+/// The examples after the long help of `egresslab ctl`.
+pub const EXAMPLES: &str = "\
 Examples:
   egresslab up tls-healthy --control 127.0.0.1:8474 &      # a lab with its control API
   egresslab ctl create site-slow --listen 127.0.0.1:0 --upstream site
-  egresslab ctl list                                        # the port 0 was given is shown as real
+  egresslab ctl list                                        # with the real port 0 picked
   egresslab ctl toxic add site-slow -t latency -a latency=300 -a jitter=50
   egresslab ctl toxic add site-slow -t limit_data --upstream -n cut --toxicity 0.5 -a bytes=2000
   egresslab ctl inspect site-slow
@@ -41,7 +43,6 @@ size_variation: bytes; delay: µs), limit_data (bytes), noop. See docs/control.m
 
 /// Arguments of `egresslab ctl`.
 #[derive(Debug, clap::Args)]
-#[command(long_about = LONG_ABOUT, after_long_help = EXAMPLES)]
 pub struct Args {
     /// The control API: the `control` address `egresslab up --control` printed.
     #[arg(

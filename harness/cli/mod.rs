@@ -37,6 +37,7 @@ pub enum Command {
     /// Start one scenario's lab and keep it running until Ctrl-C.
     Up(up::Args),
     /// Change a running lab through its control API (`up --control`), as toxiproxy-cli does.
+    #[command(long_about = ctl::LONG_ABOUT, after_long_help = ctl::EXAMPLES)]
     Ctl(ctl::Args),
     /// Run the diagnostic checks against any network, lab or real.
     Check(check::Args),
