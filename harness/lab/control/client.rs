@@ -495,6 +495,38 @@ mod tests {
         );
     }
 
+    /// A loopback peer that accepts, writes `answer` and then holds the connection open.
+    async fn peer(answer: &'static [u8]) -> (ControlClient, tokio::task::JoinHandle<()>) {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = ControlClient::new(&listener.local_addr().unwrap().to_string()).unwrap();
+        let held = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            stream.write_all(answer).await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        (client, held)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_says_nothing_is_given_up_on() {
+        let (client, held) = peer(b"").await;
+        let error = client.links().await.unwrap_err();
+        assert!(
+            matches!(error, ClientError::TimedOut { limit, .. } if limit == CALL_LIMIT),
+            "{error:?}"
+        );
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_is_not_http_is_an_http_error() {
+        let (client, held) = peer(b"SSH-2.0-OpenSSH_9.2\r\n").await;
+        let error = client.links().await.unwrap_err();
+        assert!(matches!(error, ClientError::Http { .. }), "{error:?}");
+        held.abort();
+    }
+
     #[test]
     fn a_new_toxic_leaves_defaults_to_the_server() {
         let toxic = NewToxic {
