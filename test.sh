@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine or an old one:
-#   1. installs what the tests drive (curl, openssl, dig, squid; Python requests, toxiproxy-python),
+#   1. installs what the tests drive (curl, openssl, dig, squid, Node.js; Python requests,
+#      toxiproxy-python; npm toxiproxy-node-client) and what the toxiproxy_rust crate builds with
+#      (pkg-config, libssl-dev),
 #   2. checks formatting and lints,
-#   3. runs every test of the workspace (unit, integration, real-client, doc) and compiles the benches.
+#   3. runs every test of the workspace (unit, integration, real-client, doc), compiles the benches,
+#      and runs tests/clients/toxiproxy-rust, a crate of its own, against the built egresslab.
 # Needs the Rust toolchain and either root or sudo for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -12,6 +15,11 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v dig >/dev/null || missing+=(dnsutils)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+# reqwest 0.11, under toxiproxy_rust, links OpenSSL through openssl-sys.
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   sudo=""
@@ -26,8 +34,23 @@ fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 # The published Toxiproxy client the control API is tested with.
 python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy-python
+# The published Node client, at the version tests/clients/package.json pins, into tests/clients/node_modules.
+node_pin=$(node -p 'require("./tests/clients/package.json").dependencies["toxiproxy-node-client"]')
+node_have=$(node -p 'require("./tests/clients/node_modules/toxiproxy-node-client/package.json").version' 2>/dev/null || true)
+if [ "$node_have" != "$node_pin" ]; then
+  npm install --prefix tests/clients --no-save --no-package-lock --no-audit --no-fund --loglevel=error
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+# The published Rust client, toxiproxy_rust, in its own crate (reqwest 0.11 and OpenSSL stay out of the
+# workspace), sharing the workspace's target folder and driving the egresslab binary its tests built.
+rust_client=tests/clients/toxiproxy-rust/Cargo.toml
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+export CARGO_TARGET_DIR="$target_dir"
+cargo fmt --manifest-path "$rust_client" -- --check
+cargo clippy --manifest-path "$rust_client" --all-targets -- -D warnings
+EGRESSLAB_BIN="$target_dir/debug/egresslab" cargo test --manifest-path "$rust_client"

@@ -1,62 +1,39 @@
-//! Toxiproxy clients written elsewhere drive `egresslab up --control` unchanged (issue 13).
+//! Toxiproxy clients written elsewhere drive `egresslab up --control` unchanged (issue 13): the
+//! published toxiproxy-python (PyPI) and toxiproxy-node-client (npm) packages. The published Rust
+//! crate has its own test crate, `tests/clients/toxiproxy-rust`, run by test.sh.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// `egresslab up tls-healthy --control 127.0.0.1:0`: the child and the control address from its
-/// ready file.
-fn lab_with_control(dir: &std::path::Path) -> (std::process::Child, String) {
-    let ready = dir.join("ready.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_egresslab"))
-        .args([
-            "up",
-            "tls-healthy",
-            "--control",
-            "127.0.0.1:0",
-            "--seed",
-            "7",
-            "--ready-file",
-        ])
-        .arg(&ready)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("egresslab up starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "no ready file");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&ready).expect("ready file")).expect("JSON");
-    let control = json["control"]
-        .as_str()
-        .expect("control in the ready file")
-        .to_owned();
-    (child, control)
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::control_lab::ControlLab;
+use serde_json::{json, Value};
+
+fn lab() -> ControlLab {
+    ControlLab::start(Path::new(env!("CARGO_BIN_EXE_egresslab")), "tls-healthy", 7)
+        .expect("the lab starts")
 }
 
-fn stop(mut child: std::process::Child) {
-    // SAFETY: kill with a valid pid and signal number.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let _ = child.wait();
+fn client_script(name: &str) -> String {
+    format!("{}/tests/clients/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[test]
 fn toxiproxy_python_creates_lists_updates_and_deletes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (child, control) = lab_with_control(dir.path());
-    let (host, port) = control.rsplit_once(':').expect("host:port");
+    let lab = lab();
+    let control = lab.control();
     let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/clients/toxiproxy_python.py"
-        ))
-        .args([host, port, "site"])
+        .arg(client_script("toxiproxy_python.py"))
+        .args([
+            &control.ip().to_string(),
+            &control.port().to_string(),
+            "site",
+        ])
         .output()
         .expect("python3 runs");
-    stop(child);
+    lab.stop().expect("the lab stops");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -77,4 +54,145 @@ fn toxiproxy_python_creates_lists_updates_and_deletes() {
             "{step} missing:\n{stdout}"
         );
     }
+}
+
+/// The node script's JSON lines, by step; a line that is not JSON fails the test.
+fn steps(stdout: &str) -> HashMap<String, Value> {
+    stdout
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{stdout}"));
+            let step = value["step"].as_str().expect("a step").to_owned();
+            (step, value)
+        })
+        .collect()
+}
+
+/// The port of a `host:port` the server answered; never the 0 that was asked for.
+fn port_of(listen: &Value) -> u16 {
+    let text = listen.as_str().expect("listen is a string");
+    let address: std::net::SocketAddr = text.parse().expect("listen is an address");
+    assert_ne!(address.port(), 0, "port 0 answered with the real port");
+    address.port()
+}
+
+#[test]
+fn toxiproxy_node_client_creates_lists_updates_and_deletes() {
+    let lab = lab();
+    let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/node_modules");
+    assert!(
+        modules.join("toxiproxy-node-client").is_dir(),
+        "toxiproxy-node-client is not installed in {}: test.sh installs it (npm install --prefix tests/clients)",
+        modules.display()
+    );
+    let out = Command::new("node")
+        .arg(client_script("toxiproxy_node.js"))
+        .args([&lab.url(), "site"])
+        .output()
+        .expect("node runs");
+    lab.stop().expect("the lab stops");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{report}");
+    let steps = steps(&stdout);
+    let step = |name: &str| -> &Value {
+        steps
+            .get(name)
+            .unwrap_or_else(|| panic!("step {name} missing:\n{report}"))
+    };
+
+    assert!(step("version")["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("egresslab")));
+
+    let created = step("created");
+    assert_eq!(created["name"], "site-node");
+    assert_eq!(created["upstream"], "site");
+    assert_eq!(created["enabled"], true);
+    let port = port_of(&created["listen"]);
+    assert_eq!(
+        step("duplicate")["error"],
+        "Request failed with status code 409"
+    );
+    assert_eq!(
+        step("outside")["error"],
+        "Request failed with status code 403"
+    );
+
+    let listed = step("listed");
+    assert_eq!(listed["names"], json!(["site-node"]));
+    assert_eq!(port_of(&listed["listen"]), port);
+    assert_eq!(listed["enabled"], true);
+
+    let by_post = step("updated_post");
+    assert_eq!(by_post["name"], "site-node");
+    assert_eq!(by_post["enabled"], false);
+    assert_eq!(
+        port_of(&by_post["listen"]),
+        port,
+        "an update keeps the port"
+    );
+    assert_eq!(
+        by_post["connect"], "ECONNREFUSED",
+        "a disabled link refuses"
+    );
+
+    let by_patch = step("updated_patch");
+    assert_eq!(by_patch["status"], 200);
+    assert_eq!(by_patch["enabled"], true);
+    assert_eq!(by_patch["fetched_enabled"], true);
+    assert_eq!(by_patch["connect"], "connected", "an enabled link accepts");
+
+    let added = step("toxic_added");
+    assert_eq!(added["name"], "slow");
+    assert_eq!(added["type"], "latency");
+    assert_eq!(added["stream"], "downstream");
+    assert_eq!(added["toxicity"], 1.0);
+    assert_eq!(added["attributes"], json!({"latency": 100, "jitter": 5}));
+
+    let defaulted = step("toxic_defaulted");
+    assert_eq!(defaulted["name"], "bandwidth_downstream");
+    assert_eq!(defaulted["stream"], "downstream");
+    assert_eq!(defaulted["toxicity"], 1.0);
+    assert_eq!(defaulted["attributes"], json!({"rate": 1000}));
+
+    let updated = step("toxic_updated");
+    assert_eq!(updated["name"], "slow");
+    assert_eq!(updated["toxicity"], 0.5);
+    assert_eq!(
+        updated["attributes"],
+        json!({"latency": 250, "jitter": 5}),
+        "attributes are merged"
+    );
+    let patched = step("toxic_patched");
+    assert_eq!(patched["status"], 200);
+    assert_eq!(patched["toxicity"], 0.5);
+    assert_eq!(patched["attributes"], json!({"latency": 250, "jitter": 20}));
+    assert_eq!(step("toxic_got")["attributes"], patched["attributes"]);
+
+    assert_eq!(
+        step("toxics_listed")["names"],
+        json!(["bandwidth_downstream", "slow"])
+    );
+    let removed = step("toxic_removed");
+    assert_eq!(removed["names"], json!(["bandwidth_downstream"]));
+    assert_eq!(removed["get_error"], "Request failed with status code 404");
+    assert_eq!(
+        removed["body"],
+        json!({"error": "toxic not found", "status": 404})
+    );
+
+    let deleted = step("deleted");
+    assert_eq!(deleted["get_error"], "Request failed with status code 404");
+    assert_eq!(
+        deleted["body"],
+        json!({"error": "proxy not found", "status": 404})
+    );
+    assert_eq!(deleted["names"], json!([]));
+    assert_eq!(
+        deleted["connect"], "ECONNREFUSED",
+        "a deleted link frees its port"
+    );
+    step("done");
 }

@@ -2,6 +2,7 @@
 
 pub mod certs;
 pub mod check;
+pub mod ctl;
 pub mod explain;
 pub mod format;
 pub mod generate;
@@ -35,6 +36,9 @@ pub enum Command {
     Run(run::Args),
     /// Start one scenario's lab and keep it running until Ctrl-C.
     Up(up::Args),
+    /// Change a running lab through its control API (`up --control`), as toxiproxy-cli does.
+    #[command(long_about = ctl::LONG_ABOUT, after_long_help = ctl::EXAMPLES)]
+    Ctl(ctl::Args),
     /// Run the diagnostic checks against any network, lab or real.
     Check(check::Args),
     /// Read artifact files (service .exe.config, netsh output, TrustSettings.xml, NPS logs, VPN profile XML).
@@ -71,6 +75,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Up(args) => up::run(args),
+        Command::Ctl(args) => ctl::run(args),
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),

@@ -26,6 +26,7 @@
 //! ```
 
 mod api;
+pub mod client;
 pub(crate) mod draw;
 mod error;
 mod lab;
