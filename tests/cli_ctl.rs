@@ -123,9 +123,17 @@ fn ctl_creates_poisons_lists_toggles_cleans_and_deletes_a_link() {
         ),
         "Added upstream limit_data toxic 'cut' on proxy 'site-ctl'\n"
     );
+    // The lab's own endpoint `site` is listed first, untouched; then the link.
+    let listed = ok(&host, &["list"]);
+    let lab_line = listed.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        lab_line.starts_with("site\t127.0.0.1:")
+            && lab_line.ends_with("\tendpoint site\tenabled\t0"),
+        "{listed}"
+    );
     assert_eq!(
-        ok(&host, &["list"]),
-        format!("site-ctl\t{listen}\tsite\tenabled\t2\n")
+        listed,
+        format!("{lab_line}\nsite-ctl\t{listen}\tsite\tenabled\t2\n")
     );
     assert_eq!(
         ok(&host, &["inspect", "site-ctl"]),
@@ -181,7 +189,7 @@ fn ctl_creates_poisons_lists_toggles_cleans_and_deletes_a_link() {
     assert!(by_env.status.success(), "{}", describe(&by_env));
     assert_eq!(
         String::from_utf8_lossy(&by_env.stdout),
-        format!("site-ctl\t{listen}\tsite\tdisabled\t2\n")
+        format!("{lab_line}\nsite-ctl\t{listen}\tsite\tdisabled\t2\n")
     );
     assert_eq!(
         ok(&host, &["tog", "site-ctl"]),
@@ -199,13 +207,17 @@ fn ctl_creates_poisons_lists_toggles_cleans_and_deletes_a_link() {
     );
     assert_eq!(
         ok(&host, &["list"]),
-        format!("site-ctl\t{listen}\tsite\tenabled\t0\n")
+        format!("{lab_line}\nsite-ctl\t{listen}\tsite\tenabled\t0\n")
     );
     assert_eq!(
         ok(&host, &["delete", "site-ctl"]),
         "Deleted proxy site-ctl\n"
     );
-    assert_eq!(ok(&host, &["list"]), "");
+    assert_eq!(
+        ok(&host, &["list"]),
+        format!("{lab_line}\n"),
+        "only the lab's own listener is left"
+    );
     assert_eq!(
         connect(address),
         Err(ErrorKind::ConnectionRefused),
@@ -301,8 +313,8 @@ fn ctl_reports_the_api_refusals_in_its_words() {
 
     assert_eq!(
         ok(&host, &["list"]).lines().count(),
-        1,
-        "nothing but the one link was made"
+        2,
+        "nothing but the one link was made (beside the lab's own endpoint)"
     );
     assert!(lab.stop().expect("the lab stops").success());
 }

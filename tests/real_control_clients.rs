@@ -121,7 +121,8 @@ fn toxiproxy_node_client_creates_lists_updates_and_deletes() {
     );
 
     let listed = step("listed");
-    assert_eq!(listed["names"], json!(["site-node"]));
+    // The lab's own endpoint `site` is listed beside the link (docs/control.md).
+    assert_eq!(listed["names"], json!(["site", "site-node"]));
     assert_eq!(port_of(&listed["listen"]), port);
     assert_eq!(listed["enabled"], true);
 
@@ -189,7 +190,11 @@ fn toxiproxy_node_client_creates_lists_updates_and_deletes() {
         deleted["body"],
         json!({"error": "proxy not found", "status": 404})
     );
-    assert_eq!(deleted["names"], json!([]));
+    assert_eq!(
+        deleted["names"],
+        json!(["site"]),
+        "only the lab's own listener is left"
+    );
     assert_eq!(
         deleted["connect"], "ECONNREFUSED",
         "a deleted link frees its port"
