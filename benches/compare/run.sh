@@ -90,6 +90,22 @@ repeat() {
     median "${values[@]}"
 }
 
+# interleaved N A-cmd -- B-cmd: run A and B alternately N times each, print "medianA medianB", so
+# that a drift in the machine's load during the runs falls on both sides of the ratio alike.
+interleaved() {
+    local n=$1 a=() b=() left=() right=() side=left
+    shift
+    for word in "$@"; do
+        if [ "$word" = -- ]; then side=right; continue; fi
+        if [ "$side" = left ]; then left+=("$word"); else right+=("$word"); fi
+    done
+    for _ in $(seq "$n"); do
+        a+=("$("${left[@]}")")
+        b+=("$("${right[@]}")")
+    done
+    printf '%s %s\n' "$(median "${a[@]}")" "$(median "${b[@]}")"
+}
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 export PATH="$PATH:/usr/sbin:$HOME/.local/bin"
@@ -157,7 +173,7 @@ PIDS+=($!)
 for port in "$SQUID_PORT" "$TINY_PORT" "$MITM_PORT" "$MITMI_PORT"; do wait_port "$port"; done
 
 # The peers reach the origins by address; egresslab by its passthrough names.
-NAMES=(direct egresslab control squid tinyproxy mitmproxy)
+NAMES=(direct egresslab squid tinyproxy mitmproxy)
 declare -A VIA=([egresslab]="$PLAIN" [control]="$PLAIN_CONTROL" [squid]="127.0.0.1:$SQUID_PORT"
     [tinyproxy]="127.0.0.1:$TINY_PORT" [mitmproxy]="127.0.0.1:$MITM_PORT")
 declare -A PID=([egresslab]=$EGRESSLAB_PID [squid]=$SQUID_PID [tinyproxy]=$TINY_PID [mitmproxy]=$MITM_PID)
@@ -193,6 +209,16 @@ for name in "${NAMES[@]}"; do
     # shellcheck disable=SC2046
     HALF[$name]=$("$LOAD" halfclose $(route "$name" "$LATE" late.egresslab.test) || echo error)
 done
+# The control API's cost: the same lab with it off and on, measured alternately.
+log "control API off and on, interleaved"
+# shellcheck disable=SC2046
+read -r BULK_OFF BULK[control] < <(interleaved "$((RUNS * 2 - 1))" \
+    "$LOAD" bulk $(route egresslab "$SINK" sink.egresslab.test) --mib "$BULK_MIB" -- \
+    "$LOAD" bulk $(route control "$SINK" sink.egresslab.test) --mib "$BULK_MIB")
+# shellcheck disable=SC2046
+read -r SET64_OFF SET64[control] < <(interleaved "$((RUNS * 2 - 1))" \
+    "$LOAD" setups $(route egresslab "$ECHO" echo.egresslab.test) --concurrency 64 --seconds "$SECONDS_PER" -- \
+    "$LOAD" setups $(route control "$ECHO" echo.egresslab.test) --concurrency 64 --seconds "$SECONDS_PER")
 log "TLS handshakes"
 HS_DIRECT=$(repeat "$RUNS" "$LOAD" handshakes --to "$TLS" --sni origin.egresslab.test \
     --ca "$WORK/bundle.pem" --seconds "$SECONDS_PER")
@@ -225,14 +251,14 @@ printf "$fmt" "bulk tunnel MB/s (1 stream, ${BULK_MIB} MiB)" "${BULK[direct]}" "
 printf "$fmt" "  as a fraction of direct" 1.00 "$(ratio "${BULK[egresslab]}" "${BULK[direct]}")" \
     "$(ratio "${BULK[squid]}" "${BULK[direct]}")" "$(ratio "${BULK[tinyproxy]}" "${BULK[direct]}")" \
     "$(ratio "${BULK[mitmproxy]}" "${BULK[direct]}")" "(iperf3 direct: $IPERF MB/s)"
-printf "$fmt" "  egresslab with the control API on" - "${BULK[control]}" - - - \
-    "$(ratio "${BULK[control]}" "${BULK[egresslab]}") x control off (>=0.95)"
+printf "$fmt" "  control API off / on (interleaved)" - "$BULK_OFF / ${BULK[control]}" - - - \
+    "$(ratio "${BULK[control]}" "$BULK_OFF") x control off (>=0.95)"
 printf "$fmt" "set-ups/s, concurrency 1" "${SET1[direct]}" "${SET1[egresslab]}" "${SET1[squid]}" \
     "${SET1[tinyproxy]}" "${SET1[mitmproxy]}" "$(ratio "${SET1[egresslab]}" "${SET1[squid]}") x Squid (>=2)"
 printf "$fmt" "set-ups/s, concurrency 64" "${SET64[direct]}" "${SET64[egresslab]}" "${SET64[squid]}" \
     "${SET64[tinyproxy]}" "${SET64[mitmproxy]}" "$(ratio "${SET64[egresslab]}" "${SET64[squid]}") x Squid (>=2)"
-printf "$fmt" "  set-ups/s c=64, control API on" - "${SET64[control]}" - - - \
-    "$(ratio "${SET64[control]}" "${SET64[egresslab]}") x control off"
+printf "$fmt" "  c=64, control API off / on (interleaved)" - "$SET64_OFF / ${SET64[control]}" - - - \
+    "$(ratio "${SET64[control]}" "$SET64_OFF") x control off"
 printf "$fmt" "intercepted TLS handshakes/s (c=4)" "$HS_DIRECT" "$HS_EGRESSLAB" - - "$HS_MITM" \
     "$(ratio "$HS_EGRESSLAB" "$HS_MITM") x mitmproxy (>=10)"
 printf "$fmt" "  as a fraction of direct TLS" 1.00 "$(ratio "$HS_EGRESSLAB" "$HS_DIRECT")" - - \
