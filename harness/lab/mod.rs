@@ -31,6 +31,7 @@ pub(crate) use context::Serving;
 pub use endpoint::EndpointHandle;
 pub use error::LabError;
 pub use handles::ProxyHandle;
+pub use live::{GateKind, ToxicMisfit};
 pub use plan::*;
 pub use proxy::ProxyTlsError;
 pub use running::Lab;
