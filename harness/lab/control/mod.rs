@@ -38,6 +38,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use error::{ApiError, ControlError};
+pub(crate) use toxic::{check_destination, check_name, check_toxicity};
 pub use toxic::{Stream, Toxic, ToxicKind, MAX_TOXIC_MILLIS, TOXIC_TYPES};
 
 use super::context::Serving;
