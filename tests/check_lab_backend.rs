@@ -155,18 +155,7 @@ async fn a_slow_path_is_not_a_dead_host() {
     );
     let dead = the(&report, "app.unreachable");
     assert!(dead.target.contains("dead."), "{}", show(&report));
-    assert_eq!(
-        report.with_code("app.no_answer").count(),
-        1,
-        "{}",
-        show(&report)
-    );
-    assert_eq!(
-        report.with_code("app.unreachable").count(),
-        1,
-        "{}",
-        show(&report)
-    );
+    // `the` asserts exactly one of each: the slow path is not also called unreachable.
     assert!(
         report.with_code("net.tcp.refused").count() >= 1,
         "{}",
