@@ -6,6 +6,7 @@ mod common;
 use common::checklab::{assert_healthy, assert_problems, client, show, the};
 use egresslab::certs::Profile;
 use egresslab::check::{run, Probe};
+use egresslab::lab::control::Toxic;
 use egresslab::lab::{EndpointPlan, Lab, UdpBehaviour, UdpPlan};
 
 const VPN: &str = "vpn.egresslab.test";
@@ -176,4 +177,31 @@ async fn the_machine_certificate_folder_needs_an_ike_certificate() {
         show(&report)
     );
     lab.shutdown().await;
+}
+
+/// A lossy path: the probe retransmits IKE_SA_INIT and gets answers after retries (`vpn.ike_lossy`,
+/// a warning); every datagram lost is still a blocked port (error 809).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ike_lost_now_and_then_is_lossy_and_lost_always_is_809() {
+    for (toxicity, code) in [("0.5", "vpn.ike_lossy"), ("1.0", "vpn.ike_blocked")] {
+        let body = format!(r#"{{"type":"packet_loss","stream":"upstream","toxicity":{toxicity}}}"#);
+        let loss = Toxic::from_body(body.as_bytes()).unwrap();
+        let lab = Lab::builder()
+            .udp(UdpPlan::new("ike", VPN, 500, UdpBehaviour::IkeResponder))
+            .udp(UdpPlan::new("natt", VPN, 4500, UdpBehaviour::IkeResponder))
+            .toxic("ike", loss.clone())
+            .toxic("natt", loss)
+            .start()
+            .await
+            .unwrap();
+        let report = run(&client(&lab), &[ike(&lab)]).await;
+        let f = the(&report, code);
+        if code == "vpn.ike_lossy" {
+            assert!(f.summary.contains("went unanswered"), "{}", show(&report));
+            assert!(!report.has_errors(), "{}", show(&report));
+        } else {
+            assert!(f.summary.contains("after 4 attempts"), "{}", show(&report));
+        }
+        lab.shutdown().await;
+    }
 }

@@ -17,8 +17,14 @@ const CASES: &[(&str, &str)] = &[
     ("bad-code.toml", "bad-code.toml:7:14: diagnosis code `Proxy Auth`, expected a dotted lowercase code such as `proxy.auth_required`"),
     ("unknown-code.toml", "unknown-code.toml:7:37: unknown diagnosis code `proxy.teapot`, expected a code of the taxonomy (harness/check/diagnoses.toml, `egresslab explain`)"),
     ("missing-expect.toml", "missing-expect.toml:1:1: missing key `expect`, expected it to be set"),
-    ("unknown-probe.toml", "unknown-probe.toml:7:13: unknown variant `ftp`, expected one of `url`, `tcp`, `connector_endpoints`, `revocation`, `backend`, `ike`, `vpn_server`, `machine_certificate`, `servicebus`"),
+    ("unknown-probe.toml", "unknown-probe.toml:7:13: unknown variant `ftp`, expected one of `url`, `repeat`, `tcp`, `connector_endpoints`, `revocation`, `backend`, `ike`, `vpn_server`, `machine_certificate`, `servicebus`"),
     ("unknown-fault.toml", "unknown-fault.toml:8:9: unknown variant `explode`, expected one of `close-after-connect`, `garbage`, `status`, `slow_ms`"),
+    ("toxic-unknown-on.toml", "toxic-unknown-on.toml:18:6: unknown toxic listener `ap`, expected one of `app`, `ike`"),
+    ("toxic-unknown-type.toml", "toxic-unknown-type.toml:19:8: unknown toxic type `lag`, expected one of `latency`, `bandwidth`, `slow_close`, `timeout`, `reset_peer`, `slicer`, `limit_data`, `noop`, `packet_loss`"),
+    ("toxic-packet-loss-on-tcp.toml", "toxic-packet-loss-on-tcp.toml:19:8: packet_loss acts on UDP responders only; on TCP use timeout or reset_peer; `app` is an endpoint, expected packet_loss only on a [[udp]] responder"),
+    ("toxic-destination-on-endpoint.toml", "toxic-destination-on-endpoint.toml:20:15: destination limits a toxic to a lab proxy's connections to matching hosts; this is not a lab proxy; `app` is an endpoint, expected `destination` only on a toxic whose `on` is a proxy"),
+    ("toxic-bad-attribute.toml", "toxic-bad-attribute.toml:20:14: latency toxic attributes: unknown field `latncy`, expected `latency` or `jitter`, expected the attributes Toxiproxy defines for latency (docs/control.md)"),
+    ("toxic-toxicity-too-high.toml", "toxic-toxicity-too-high.toml:20:12: toxicity 2.0, expected a share from 0.0 to 1.0"),
     ("bad-regex.toml", "bad-regex.toml:11:18: regular expression `(unclosed` (error: unclosed group), expected a valid regular expression"),
 ];
 

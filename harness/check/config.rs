@@ -115,6 +115,14 @@ pub enum Probe {
         /// The URL.
         url: String,
     },
+    /// The URL probe several times in a row, each on a fresh connection: outcomes that change
+    /// from one attempt to the next are reported as intermittent, with the share that failed.
+    Repeat {
+        /// The URL.
+        url: String,
+        /// How many attempts (1 to 32).
+        attempts: u32,
+    },
     /// A bare TCP port test (open / refused / filtered / reset).
     Tcp {
         /// Host name or address.

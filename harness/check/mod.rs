@@ -27,6 +27,7 @@ pub use finding::{Code, Evidence, Finding, Report, Severity};
 pub use probe::connector::{
     connector_endpoints, RequiredEndpoint, SAMPLE_LABEL, SERVICEBUS_DIRECT_PORTS,
 };
+pub use probe::repeat::MAX_ATTEMPTS as MAX_REPEAT_ATTEMPTS;
 pub use transport::proxy::ProxyUrl;
 pub use transport::url::{split_host_port, split_url};
 
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use probe::{connector, https, vpn};
+use probe::{connector, https, repeat, vpn};
 use transport::{http, tls};
 use verify::connect;
 
@@ -67,6 +68,12 @@ async fn run_probe(config: &ClientConfig, router: &router::Router, probe: &Probe
             let found = https::probe_url(config, &route, url).await;
             out.extend(connector::signin_unreachable(&host, &found));
             out.extend(found);
+            out
+        }
+        Probe::Repeat { url, attempts } => {
+            let host = split_url(url).map(|(_, h, _, _)| h).unwrap_or_default();
+            let (route, mut out) = router.route(config, url, &host).await;
+            out.extend(repeat::probe(config, &route, url, *attempts).await);
             out
         }
         Probe::Tcp { host, port } => {
@@ -252,7 +259,8 @@ async fn backend(
             url,
             format!("{url} answered in {took:.2?}: slower than the default back-end time-out ({default_timeout:?}), within the long one ({long_timeout:?}); set Backend Application Timeout to Long"),
         ),
-        Err(_) => Finding::new(codes::APP_UNREACHABLE, url, format!("{url} gave no answer within the long back-end time-out ({long_timeout:?})")),
+        Err(why) if why.starts_with(http::NO_ANSWER) => Finding::new(codes::APP_NO_ANSWER, url, format!("{url} accepted the connection but gave no answer within the long back-end time-out ({long_timeout:?}): a very slow path or a hung application, not a dead host ({route})")),
+        Err(why) => Finding::new(codes::APP_UNREACHABLE, url, format!("{url} accepted the connection, then gave no answer: {why} ({route})")),
     };
     out.push(f.with_evidence(ev));
     out

@@ -104,6 +104,17 @@ impl LabBuilder {
         self
     }
 
+    /// Put a toxic on one of the lab's listeners from the start: `on` is an endpoint, proxy or UDP
+    /// responder name, or `CHILD~PARENT` for a proxy's route to its parent. A name the lab does not
+    /// have, or a toxic that does not fit the listener, fails [`LabBuilder::start`].
+    pub fn toxic(mut self, on: impl Into<String>, toxic: crate::lab::control::Toxic) -> Self {
+        self.plan.toxics.push(crate::lab::ToxicPlan {
+            on: on.into(),
+            toxic,
+        });
+        self
+    }
+
     /// Add a real destination proxies may relay to.
     pub fn passthrough(
         mut self,

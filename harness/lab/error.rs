@@ -82,6 +82,27 @@ pub enum LabError {
         /// The repeated name.
         name: String,
     },
+    /// A toxic of the plan names a listener the lab does not have.
+    #[error("toxic {toxic} is on {on:?}, which is not a listener of this lab (it has: {})", .known.join(", "))]
+    UnknownToxicTarget {
+        /// The toxic's name.
+        toxic: String,
+        /// The listener named.
+        on: String,
+        /// The listeners there are.
+        known: Vec<String>,
+    },
+    /// A toxic of the plan cannot act on the listener it names.
+    #[error("toxic {toxic} cannot act on {on}")]
+    ToxicMisfit {
+        /// The toxic's name.
+        toxic: String,
+        /// The listener.
+        on: String,
+        /// Why not.
+        #[source]
+        source: crate::lab::ToxicMisfit,
+    },
     /// The lab's own files (CA bundle) could not be written.
     #[error("cannot write {path}")]
     Write {

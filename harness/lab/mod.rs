@@ -31,6 +31,8 @@ pub(crate) use context::Serving;
 pub use endpoint::EndpointHandle;
 pub use error::LabError;
 pub use handles::ProxyHandle;
+pub(crate) use live::gate::toxic_fits;
+pub use live::{GateKind, ToxicMisfit};
 pub use plan::*;
 pub use proxy::ProxyTlsError;
 pub use running::Lab;

@@ -34,6 +34,19 @@ pub struct LabPlan {
     pub udp: Vec<UdpPlan>,
     /// Real destinations that proxies may relay to for real (not simulated by the lab).
     pub passthrough: Vec<PassthroughPlan>,
+    /// Toxics on the lab's own listeners from the start (a scenario's `[[toxic]]`), in order.
+    pub toxics: Vec<ToxicPlan>,
+}
+
+/// A toxic the lab puts on one of its listeners as it starts, so that a scenario can describe a
+/// slow, lossy or flapping path without a control client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToxicPlan {
+    /// The listener's gate: an endpoint, proxy or UDP responder name, or `CHILD~PARENT` for a
+    /// proxy's connections to its parent.
+    pub on: String,
+    /// The toxic, as the control API would hold it.
+    pub toxic: crate::lab::control::Toxic,
 }
 
 /// Which addresses the lab binds.

@@ -159,7 +159,8 @@ impl Lab {
             firewall,
         };
         let served = spawn::spawn(ready, &serving);
-        Ok(Lab {
+        let toxics = super::live::apply_toxics(&serving.live, &plan.toxics);
+        let lab = Lab {
             plan,
             world,
             timeline: serving.timeline,
@@ -174,7 +175,12 @@ impl Lab {
             shutdown: serving.shutdown,
             tasks: serving.tasks,
             live: serving.live,
-        })
+        };
+        if let Err(error) = toxics {
+            lab.shutdown().await;
+            return Err(error);
+        }
+        Ok(lab)
     }
 
     /// An endpoint by name.

@@ -201,6 +201,13 @@ mod tests {
             "proxy-garbage",
             "tls-healthy",
             "proxy-healthy",
+            "backend-slow-link",
+            "backend-link-healthy",
+            "registration-bandwidth-starved",
+            "registration-link-healthy",
+            "proxy-flapping",
+            "proxy-tunnels-healthy",
+            "vpn-ike-lossy",
         ];
         for id in ids {
             assert!(Catalog::get(id).is_some(), "no catalog file for `{id}`");
@@ -216,7 +223,7 @@ mod tests {
         );
         assert_eq!(find(path).expect("by path")[0].id, "tls-expired");
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/always-on-vpn");
-        assert_eq!(find(dir).expect("by folder").len(), 10);
+        assert_eq!(find(dir).expect("by folder").len(), 11);
         assert!(matches!(
             find("no-such-scenario"),
             Err(ScenarioError::NotFound { .. })

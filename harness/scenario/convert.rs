@@ -25,6 +25,9 @@ use super::model::{
 use super::names::{is_code, ProxyWord};
 use super::validate::{is_host_pattern, regex, split_host_port, split_url, Scope};
 
+/// The largest body `body_bytes` may ask for (one megabyte): enough to time any slow path.
+const MAX_BODY_BYTES: u64 = 1_000_000;
+
 /// A model value that becomes a plan value once checked against the scenario it belongs to.
 pub(crate) trait Resolve {
     /// What it becomes.
@@ -235,6 +238,20 @@ impl Resolve for model::Http {
         }
         if let Some(body) = &self.body {
             answer.body = body.clone();
+        }
+        if let Some(size) = &self.body_bytes {
+            let wanted = *size.get_ref();
+            let have = answer.body.len() as u64;
+            if wanted > MAX_BODY_BYTES || wanted < have {
+                return Err(scope.invalid(
+                    size,
+                    format!("body_bytes {wanted}"),
+                    &format!("at least the body's own {have} bytes and at most {MAX_BODY_BYTES}"),
+                ));
+            }
+            answer
+                .body
+                .extend(std::iter::repeat_n('.', (wanted - have) as usize));
         }
         if let Some(delay) = &self.delay_ms {
             answer.delay = scope.millis(delay)?;
@@ -470,6 +487,24 @@ impl Resolve for Spanned<ProbeKey> {
                     );
                 }
                 Probe::Url { url: url.clone() }
+            }
+            ProbeKey::Repeat(repeat) => {
+                if split_url(&repeat.url).is_none() {
+                    return invalid(
+                        format!("url `{}`", repeat.url),
+                        "an http:// or https:// URL with a host",
+                    );
+                }
+                if !(2..=check::MAX_REPEAT_ATTEMPTS).contains(&repeat.attempts) {
+                    return invalid(
+                        format!("attempts {}", repeat.attempts),
+                        "from 2 to 32 attempts",
+                    );
+                }
+                Probe::Repeat {
+                    url: repeat.url.clone(),
+                    attempts: repeat.attempts,
+                }
             }
             ProbeKey::Tcp(target) => {
                 let Some((host, port)) = split_host_port(target) else {

@@ -170,6 +170,7 @@ pub fn expand(file: &str, text: &str, scenario: &ScenarioFile) -> Result<Expande
         firewall: all(&scope, &scenario.firewall)?,
         names: (&scenario.names).into(),
         udp: all(&scope, &scenario.udp)?,
+        toxics: super::toxics::all(&scope, &scenario.toxic)?,
         ..LabPlan::default()
     };
     Ok(Expanded {

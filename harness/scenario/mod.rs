@@ -14,6 +14,7 @@ pub mod expand;
 pub mod load;
 pub mod model;
 pub mod names;
+mod toxics;
 pub mod validate;
 
 pub use catalog::{find, Catalog, CatalogEntry};

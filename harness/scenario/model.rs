@@ -31,6 +31,9 @@ pub struct ScenarioFile {
     /// UDP responders (IKE).
     #[serde(default)]
     pub udp: Vec<Udp>,
+    /// Toxics on the lab's own listeners from the start (Toxiproxy's types).
+    #[serde(default)]
+    pub toxic: Vec<ToxicKey>,
     /// The simulated client.
     #[serde(default)]
     pub client: Client,
@@ -95,6 +98,8 @@ pub struct Http {
     pub status: Option<Spanned<u16>>,
     /// Body (default `ok`).
     pub body: Option<String>,
+    /// Pad the body with `.` to this many bytes (a download large enough to time a path).
+    pub body_bytes: Option<Spanned<u64>>,
     /// Delay before answering, in milliseconds.
     pub delay_ms: Option<Spanned<u64>>,
     /// Extra response headers.
@@ -342,6 +347,41 @@ pub struct Udp {
     pub behaviour: UdpBehaviourKey,
 }
 
+/// `[[toxic]]`: a toxic on one of the scenario's listeners while the lab runs, as the control API
+/// would put it there (docs/control.md); the attributes are Toxiproxy's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToxicKey {
+    /// The listener: an endpoint, proxy or UDP responder name, or `CHILD~PARENT` for a proxy's
+    /// connections to its parent.
+    pub on: Spanned<String>,
+    /// Toxiproxy's type word (`latency`, `bandwidth`, `reset_peer`, ... or `packet_loss`).
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// Unique on its listener; default `TYPE_STREAM`.
+    pub name: Option<Spanned<String>>,
+    /// `downstream` (default) or `upstream`.
+    #[serde(default)]
+    pub stream: StreamKey,
+    /// The share of connections (datagrams on UDP) it acts on, 0.0 to 1.0 (default 1.0).
+    pub toxicity: Option<Spanned<f64>>,
+    /// On a proxy only: a host pattern limiting the toxic to the proxy's connections there.
+    pub destination: Option<Spanned<String>>,
+    /// The type's attributes in Toxiproxy's units (`{ latency = 800 }`).
+    pub attributes: Option<Spanned<toml::Table>>,
+}
+
+/// A toxic's `stream`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKey {
+    /// From the upstream back to the client.
+    #[default]
+    Downstream,
+    /// From the client towards the upstream.
+    Upstream,
+}
+
 /// `[client]`: the simulated client.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -398,6 +438,8 @@ pub struct ClientCert {
 pub enum ProbeKey {
     /// `{ url = "https://host/path" }`.
     Url(String),
+    /// `{ repeat = { url = "https://host/path", attempts = 8 } }`: the URL probe several times.
+    Repeat(RepeatKey),
     /// `{ tcp = "host:port" }`.
     Tcp(String),
     /// `"connector_endpoints"`: the connector's required-endpoint matrix.
@@ -415,6 +457,16 @@ pub enum ProbeKey {
     /// `{ servicebus = "connector-sample.servicebus.windows.net" }`: the messaging service's direct
     /// TCP ports and its HTTPS 443 fallback.
     Servicebus(String),
+}
+
+/// The repeat probe's settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatKey {
+    /// The URL.
+    pub url: String,
+    /// How many attempts, 2 to 32.
+    pub attempts: u32,
 }
 
 /// The back-end probe's settings.

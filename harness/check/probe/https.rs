@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use rustls::AlertDescription;
 
-use super::tls_block;
+use super::{rate, tls_block};
 use crate::check::codes;
 use crate::check::config::ClientConfig;
 use crate::check::finding::{Evidence, Finding};
@@ -55,6 +55,7 @@ pub async fn probe_http(
                     start.elapsed(),
                 ));
             }
+            out.extend(rate::slow_body(&mut io, &head, &target, start, config.io_timeout).await);
             (Some(head), out)
         }
         Err(why) => {
@@ -199,6 +200,10 @@ async fn after_handshake(
         Err(_) => alert_in(&mut io).await,
         Ok(_) => None,
     };
+    let slow = match &answer {
+        Ok(head) => rate::slow_body(&mut io, head, &target, start, config.io_timeout).await,
+        Err(_) => None,
+    };
     let failed = answer.as_ref().map(|h| h.status >= 400).unwrap_or(true);
     if intercepted && config.client_cert.is_some() && failed {
         out.push(Finding::new(
@@ -221,6 +226,7 @@ async fn after_handshake(
     } else if let Some(last) = out.last_mut() {
         last.evidence.push(ev);
     }
+    out.extend(slow);
     out
 }
 

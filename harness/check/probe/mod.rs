@@ -5,5 +5,7 @@
 pub(crate) mod connector;
 pub(crate) mod https;
 pub(crate) mod pac;
+pub(crate) mod rate;
+pub(crate) mod repeat;
 pub(crate) mod tls_block;
 pub(crate) mod vpn;

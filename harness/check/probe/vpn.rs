@@ -105,7 +105,42 @@ async fn ike_port(addr: SocketAddr, port_used: u16, timeout: Duration) -> (IkeAn
     }
 }
 
-/// Probe IKE on UDP 500 and 4500 of `host` (`ports` maps a port to a real address, for labs).
+/// How many IKE_SA_INIT a client sends on one port before it gives up, as IKE initiators
+/// retransmit: a lossy path answers one of them, a blocking one none.
+pub const IKE_ATTEMPTS: u32 = 4;
+
+/// What one port did over its attempts.
+struct PortResult {
+    port: u16,
+    answer: IkeAnswer,
+    /// IKE_SA_INIT sent (up to [`IKE_ATTEMPTS`]; fewer once one is answered or refused).
+    sent: u32,
+    evidence: Vec<Evidence>,
+}
+
+/// IKE_SA_INIT to `addr` until one is answered or refused, at most [`IKE_ATTEMPTS`] times.
+async fn ike_attempts(addr: SocketAddr, port: u16, timeout: Duration) -> PortResult {
+    let mut evidence = Vec::new();
+    let mut sent = 0;
+    let mut answer = IkeAnswer::Silent;
+    while sent < IKE_ATTEMPTS && answer == IkeAnswer::Silent {
+        sent += 1;
+        let (got, mut ev) = ike_port(addr, port, timeout).await;
+        ev.what_tried = format!("{} (attempt {sent} of {IKE_ATTEMPTS})", ev.what_tried);
+        evidence.push(ev);
+        answer = got;
+    }
+    PortResult {
+        port,
+        answer,
+        sent,
+        evidence,
+    }
+}
+
+/// Probe IKE on UDP 500 and 4500 of `host` (`ports` maps a port to a real address, for labs). Each
+/// port gets up to [`IKE_ATTEMPTS`] IKE_SA_INIT with a short time-out each: no answer to any is a
+/// blocked port (error 809), an answer only after retries is a lossy path.
 pub async fn probe_ike(
     config: &ClientConfig,
     host: &str,
@@ -113,9 +148,7 @@ pub async fn probe_ike(
 ) -> Vec<Finding> {
     let target = format!("{host} UDP 500/4500");
     let mut resolved: Option<Vec<std::net::IpAddr>> = None;
-    let mut evidence = Vec::new();
-    let mut silent = Vec::new();
-    let mut refused = Vec::new();
+    let mut addresses = Vec::new();
     for port in [500u16, 4500] {
         let addr = match ports.iter().find(|(p, _)| *p == port) {
             Some((_, a)) => *a,
@@ -140,15 +173,31 @@ pub async fn probe_ike(
                 }
             }
         };
-        let timeout = config.connect_timeout.max(Duration::from_millis(300));
-        let (answer, ev) = ike_port(addr, port, timeout).await;
-        evidence.push(ev);
-        match answer {
-            IkeAnswer::Answered => {}
-            IkeAnswer::Silent => silent.push(port.to_string()),
-            IkeAnswer::Refused => refused.push(port.to_string()),
-        }
+        addresses.push((port, addr));
     }
+    let timeout = (config.connect_timeout / 2).max(Duration::from_millis(250));
+    let results = futures_util::future::join_all(
+        addresses
+            .iter()
+            .map(|(port, addr)| ike_attempts(*addr, *port, timeout)),
+    )
+    .await;
+    let on = |wanted: IkeAnswer| -> Vec<String> {
+        results
+            .iter()
+            .filter(|r| r.answer == wanted)
+            .map(|r| r.port.to_string())
+            .collect()
+    };
+    let (silent, refused) = (on(IkeAnswer::Silent), on(IkeAnswer::Refused));
+    let sent: u32 = results.iter().map(|r| r.sent).sum();
+    let lost: u32 = results
+        .iter()
+        .map(|r| match r.answer {
+            IkeAnswer::Answered => r.sent - 1,
+            _ => 0,
+        })
+        .sum();
     let f = if refused.len() == 2 {
         Finding::new(
             codes::VPN_SERVER_UNREACHABLE,
@@ -162,8 +211,26 @@ pub async fn probe_ike(
             codes::VPN_IKE_BLOCKED,
             &target,
             format!(
-                "IKE gets no answer on UDP {} at {host} (error 809)",
+                "IKE gets no answer on UDP {} at {host} after {IKE_ATTEMPTS} attempts (error 809)",
                 ports.join(" and ")
+            ),
+        )
+    } else if lost > 0 {
+        let per_port: Vec<String> = results
+            .iter()
+            .map(|r| {
+                format!(
+                    "UDP {} answered attempt {} of {IKE_ATTEMPTS}",
+                    r.port, r.sent
+                )
+            })
+            .collect();
+        Finding::new(
+            codes::VPN_IKE_LOSSY,
+            &target,
+            format!(
+                "{host} answers IKE, but {lost} of {sent} IKE_SA_INIT went unanswered ({}): datagrams are lost on the path, the ports are not blocked",
+                per_port.join(", ")
             ),
         )
     } else {
@@ -173,7 +240,7 @@ pub async fn probe_ike(
             format!("{host} answers IKE on UDP 500 and 4500"),
         )
     };
-    vec![f.with_all_evidence(evidence)]
+    vec![f.with_all_evidence(results.into_iter().flat_map(|r| r.evidence))]
 }
 
 /// Fetch the VPN server's certificate over TLS 443 (as an SSTP server presents it) and judge it the way

@@ -23,10 +23,13 @@ pub async fn http_get(
         read_head(io).await
     };
     match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+        Err(_) => Err(format!("{NO_ANSWER} {timeout:?}")),
         Ok(r) => r,
     }
 }
+
+/// How [`http_get`]'s error starts when nothing came back in time (the connection stayed open).
+pub const NO_ANSWER: &str = "no answer within";
 
 /// A parsed HTTP response head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,4 +108,51 @@ pub async fn read_head<R: AsyncRead + Unpin + ?Sized>(io: &mut R) -> Result<Http
         }
     }
     Err(format!("{NOT_HTTP}: head larger than 64 KiB"))
+}
+
+/// How much of a response body arrived, and how long that took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyRead {
+    /// Body bytes received (those that came with the head included).
+    pub bytes: u64,
+    /// What `Content-Length` announced.
+    pub announced: u64,
+    /// From the request to the last byte read.
+    pub elapsed: Duration,
+}
+
+/// The `Content-Length` of `head`, if it announces one.
+pub fn content_length(head: &HttpHead) -> Option<u64> {
+    head.all("content-length")
+        .first()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Read the rest of the body `head` announces, at most `limit` bytes in all, until it ends or
+/// `budget` since `sent` (when the request went out) is spent; a slow body is measured, not waited
+/// for.
+pub async fn read_body(
+    io: &mut BoxIo,
+    head: &HttpHead,
+    limit: u64,
+    sent: std::time::Instant,
+    budget: Duration,
+) -> BodyRead {
+    use tokio::io::AsyncReadExt;
+    let announced = content_length(head).unwrap_or(0);
+    let wanted = announced.min(limit);
+    let mut bytes = head.rest.len() as u64;
+    let mut chunk = [0u8; 8192];
+    let deadline = tokio::time::Instant::from_std(sent + budget);
+    while bytes < wanted {
+        match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => bytes += n as u64,
+            _ => break,
+        }
+    }
+    BodyRead {
+        bytes,
+        announced,
+        elapsed: sent.elapsed(),
+    }
 }

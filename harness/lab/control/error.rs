@@ -106,6 +106,14 @@ impl ApiError {
         ApiError::new(format!("listen {address}: {error}"), 500)
     }
 
+    /// What is wrong, without the `bad request body:` prefix of a 400 (for a scenario file's
+    /// error, which has no request body).
+    pub fn detail(&self) -> &str {
+        self.message
+            .strip_prefix("bad request body: ")
+            .unwrap_or(&self.message)
+    }
+
     /// The JSON body of this answer.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": self.message, "status": self.status })

@@ -39,11 +39,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use error::{ApiError, ControlError};
+pub(crate) use toxic::{check_destination, check_name, check_toxicity};
 pub use toxic::{Stream, Toxic, ToxicKind, MAX_TOXIC_MILLIS, TOXIC_TYPES};
 
 use super::context::Serving;
 use super::firewall::blackhole::BlackHole;
-use super::live::{Gate, GateKind, Switchboard};
+use super::live::gate::toxic_fits;
+use super::live::{Gate, Switchboard};
 use super::timeline::EventKind;
 use super::world::World;
 use link::{Link, Settings};
@@ -158,36 +160,13 @@ impl Target {
         }
     }
 
-    /// Whether `toxic` may act here: `packet_loss` only on UDP responders, which take only it,
-    /// `latency` and `noop`; a destination only on a lab proxy.
+    /// Whether `toxic` may act here ([`toxic_fits`]).
     fn accepts(&self, toxic: &Toxic) -> Result<(), ApiError> {
         let kind = match self {
             Target::Link(_) => None,
             Target::Gate(gate) => Some(gate.kind),
         };
-        let udp = kind == Some(GateKind::Udp);
-        let fits_udp = matches!(
-            toxic.kind,
-            ToxicKind::PacketLoss | ToxicKind::Latency { .. } | ToxicKind::Noop
-        );
-        if udp && !fits_udp {
-            return Err(ApiError::bad_body(format!(
-                "a UDP responder takes packet_loss, latency or noop, not {}",
-                toxic.kind.word()
-            )));
-        }
-        if !udp && toxic.kind == ToxicKind::PacketLoss {
-            return Err(ApiError::bad_body(
-                "packet_loss acts on UDP responders only; on TCP use timeout or reset_peer"
-                    .to_owned(),
-            ));
-        }
-        if toxic.destination.is_some() && kind != Some(GateKind::Proxy) {
-            return Err(ApiError::bad_body(
-                "destination limits a toxic to a lab proxy's connections to matching hosts; this is not a lab proxy".to_owned(),
-            ));
-        }
-        Ok(())
+        toxic_fits(kind, toxic).map_err(|misfit| ApiError::bad_body(misfit.to_string()))
     }
 }
 
@@ -484,13 +463,13 @@ impl Control {
             }
         }
         for gate in self.live().gates() {
-            gate.set_toxics(Vec::new());
+            gate.reset_toxics();
             gate.set_enabled(gate.enabled_at_start());
         }
         self.live().reset_plans();
         self.state.world.reset_live();
         self.event(
-            "reset: every link enabled, every toxic removed, the lab as the scenario started it"
+            "reset: every link enabled, every toxic removed, the lab as the scenario started it (with its own toxics)"
                 .to_owned(),
         );
         Ok(())

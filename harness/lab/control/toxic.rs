@@ -333,7 +333,11 @@ struct ToxicUpdate {
 }
 
 fn toxicity(value: Option<f64>, default: f64) -> Result<f64, ApiError> {
-    let value = value.unwrap_or(default);
+    check_toxicity(value.unwrap_or(default))
+}
+
+/// A toxicity: a share from 0.0 to 1.0.
+pub(crate) fn check_toxicity(value: f64) -> Result<f64, ApiError> {
     if !(0.0..=1.0).contains(&value) {
         return Err(ApiError::bad_body(format!(
             "toxicity {value} is outside 0.0 to 1.0"
@@ -359,7 +363,7 @@ impl Toxic {
             kind,
             stream,
             toxicity: toxicity(body.toxicity, 1.0)?,
-            destination: body.destination.map(destination).transpose()?,
+            destination: body.destination.map(check_destination).transpose()?,
         })
     }
 
@@ -395,7 +399,7 @@ impl Toxic {
 }
 
 /// A destination pattern: `*`, a host name, or `*.suffix`.
-fn destination(pattern: String) -> Result<String, ApiError> {
+pub(crate) fn check_destination(pattern: String) -> Result<String, ApiError> {
     let ok = pattern == "*" || crate::lab::pattern::is_host_pattern(&pattern);
     if ok {
         Ok(pattern.to_ascii_lowercase())

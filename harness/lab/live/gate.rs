@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lab::context::Serving;
 use crate::lab::control::pipe::{self, Close};
-use crate::lab::control::Toxic;
+use crate::lab::control::{Toxic, ToxicKind};
 use tokio_util::task::TaskTracker;
 
 use crate::lab::timeline::{EventKind, Timeline};
@@ -47,6 +47,47 @@ impl GateKind {
     }
 }
 
+/// Why a toxic cannot act on a listener: the rule the control API and the scenario loader share.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToxicMisfit {
+    /// A UDP responder handles datagrams: only dropping, delaying or passing them makes sense.
+    #[error("a UDP responder takes packet_loss, latency or noop, not {kind}")]
+    NotForUdp {
+        /// The toxic's type word.
+        kind: &'static str,
+    },
+    /// `packet_loss` drops datagrams; a TCP listener has none.
+    #[error("packet_loss acts on UDP responders only; on TCP use timeout or reset_peer")]
+    PacketLossOnTcp,
+    /// `destination` picks a lab proxy's origin connections; elsewhere there are none to pick.
+    #[error("destination limits a toxic to a lab proxy's connections to matching hosts; this is not a lab proxy")]
+    DestinationNotOnProxy,
+}
+
+/// Whether `toxic` may act on a listener of `kind` (`None`: a link made through the control API,
+/// which relays TCP): `packet_loss` only on UDP responders, which take only it, `latency` and
+/// `noop`; a destination only on a lab proxy.
+pub(crate) fn toxic_fits(kind: Option<GateKind>, toxic: &Toxic) -> Result<(), ToxicMisfit> {
+    let udp = kind == Some(GateKind::Udp);
+    let fits_udp = matches!(
+        toxic.kind,
+        ToxicKind::PacketLoss | ToxicKind::Latency { .. } | ToxicKind::Noop
+    );
+    if udp && !fits_udp {
+        return Err(ToxicMisfit::NotForUdp {
+            kind: toxic.kind.word(),
+        });
+    }
+    if !udp && toxic.kind == ToxicKind::PacketLoss {
+        return Err(ToxicMisfit::PacketLossOnTcp);
+    }
+    if toxic.destination.is_some() && kind != Some(GateKind::Proxy) {
+        return Err(ToxicMisfit::DestinationNotOnProxy);
+    }
+    Ok(())
+}
+
 /// The live switch of one lab listener.
 #[derive(Debug)]
 pub(crate) struct Gate {
@@ -61,6 +102,8 @@ pub(crate) struct Gate {
     /// Whether the scenario started it on (`POST /reset` goes back to it).
     enabled_at_start: bool,
     toxics: watch::Sender<Arc<Vec<Toxic>>>,
+    /// The scenario's toxics (`POST /reset` goes back to them).
+    toxics_at_start: Mutex<Arc<Vec<Toxic>>>,
     /// Cancelled when the gate is turned off, so that open connections end as Toxiproxy's do.
     sessions: Mutex<CancellationToken>,
     connections: AtomicU64,
@@ -89,6 +132,7 @@ impl Gate {
             enabled: watch::Sender::new(enabled),
             enabled_at_start: enabled,
             toxics: watch::Sender::new(Arc::new(Vec::new())),
+            toxics_at_start: Mutex::new(Arc::new(Vec::new())),
             sessions: Mutex::new(serving.shutdown.child_token()),
             connections: AtomicU64::new(0),
             seed,
@@ -126,6 +170,26 @@ impl Gate {
     /// Replace its toxics.
     pub(crate) fn set_toxics(&self, toxics: Vec<Toxic>) {
         self.toxics.send_replace(Arc::new(toxics));
+    }
+
+    /// Start with `toxics` (a scenario's): they act at once and `POST /reset` restores them.
+    pub(crate) fn set_scenario_toxics(&self, toxics: Vec<Toxic>) {
+        let toxics = Arc::new(toxics);
+        *self
+            .toxics_at_start
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::clone(&toxics);
+        self.toxics.send_replace(toxics);
+    }
+
+    /// Put back the toxics the scenario started it with.
+    pub(crate) fn reset_toxics(&self) {
+        let toxics = self
+            .toxics_at_start
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        self.toxics.send_replace(toxics);
     }
 
     /// Follow its toxics (the UDP responders read them per datagram).

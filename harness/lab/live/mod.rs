@@ -5,14 +5,16 @@
 pub(crate) mod endpoint;
 pub(crate) mod gate;
 pub(crate) mod proxy;
+mod start;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub(crate) use endpoint::LiveEndpoint;
-pub use gate::GateKind;
 pub(crate) use gate::{Gate, GatedListener};
+pub use gate::{GateKind, ToxicMisfit};
 pub(crate) use proxy::LiveProxy;
+pub(crate) use start::apply_toxics;
 
 /// The live parts of one lab, shared by its serving tasks and its control API.
 #[derive(Clone, Default)]

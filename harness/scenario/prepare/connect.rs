@@ -15,7 +15,9 @@ fn named_hosts(scenario: &Expanded) -> Vec<String> {
     let mut hosts = Vec::new();
     for probe in &scenario.probes {
         match probe {
-            ProbeSpec::Ready(Probe::Url { url }) | ProbeSpec::Ready(Probe::Backend { url, .. }) => {
+            ProbeSpec::Ready(Probe::Url { url })
+            | ProbeSpec::Ready(Probe::Backend { url, .. })
+            | ProbeSpec::Ready(Probe::Repeat { url, .. }) => {
                 hosts.extend(host_of(url));
             }
             ProbeSpec::Ready(Probe::Tcp { host, .. })

@@ -17,9 +17,9 @@ use super::{write_error, PrepareError};
 pub fn target_url(scenario: &Expanded, exec_url: Option<&str>) -> Option<String> {
     exec_url.map(str::to_owned).or_else(|| {
         scenario.probes.iter().find_map(|p| match p {
-            ProbeSpec::Ready(Probe::Url { url }) | ProbeSpec::Ready(Probe::Backend { url, .. }) => {
-                Some(url.clone())
-            }
+            ProbeSpec::Ready(Probe::Url { url })
+            | ProbeSpec::Ready(Probe::Backend { url, .. })
+            | ProbeSpec::Ready(Probe::Repeat { url, .. }) => Some(url.clone()),
             _ => None,
         })
     })
