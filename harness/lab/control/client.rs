@@ -184,7 +184,10 @@ pub struct ToxicChange {
 /// let client = ControlClient::new(&format!("http://{}", control.address())).unwrap();
 /// let link = client.create("portal-slow", "127.0.0.1:0", "portal").await.unwrap();
 /// assert!(link.enabled && !link.listen.ends_with(":0"));
-/// assert_eq!(client.links().await.unwrap(), [link]);
+/// // The lab's own endpoint is listed beside the link.
+/// let links = client.links().await.unwrap();
+/// assert_eq!(links.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["portal", "portal-slow"]);
+/// assert_eq!(links[1], link);
 /// lab.shutdown().await;
 /// # });
 /// ```
