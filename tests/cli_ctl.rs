@@ -260,56 +260,64 @@ fn ctl_reports_the_api_refusals_in_its_words() {
         unknown.contains("invalid toxic type") && unknown.contains("latency"),
         "the API's list of types is shown: {unknown}"
     );
-    let gone = fails(
-        &host,
-        &[
-            "toxic",
-            "update",
-            "site-ctl",
-            "-n",
-            "nope",
-            "-a",
-            "latency=1",
-        ],
-    );
-    assert!(gone.contains("toxic not found (HTTP 404)"), "{gone}");
-
-    // Refused before anything is sent.
-    let both = fails(
-        &host,
-        &[
-            "toxic",
-            "add",
-            "site-ctl",
-            "-t",
-            "latency",
-            "--upstream",
-            "--downstream",
-        ],
-    );
-    assert!(both.contains("cannot be used with"), "{both}");
-    let chance = fails(
-        &host,
-        &[
-            "toxic",
-            "add",
-            "site-ctl",
-            "-t",
-            "latency",
-            "--toxicity",
-            "2",
-        ],
-    );
-    assert!(chance.contains("not a number from 0 to 1"), "{chance}");
-    let pair = fails(
-        &host,
-        &["toxic", "add", "site-ctl", "-t", "latency", "-a", "latency"],
-    );
-    assert!(pair.contains("is not KEY=VALUE"), "{pair}");
-    let https = fails(&host.replace("http:", "https:"), &["list"]);
-    assert!(https.contains("https is not supported"), "{https}");
-    let name = fails(&host, &["inspect", "a/b"]);
-    assert!(name.contains("cannot be named in a request path"), "{name}");
+    // Refused by the API, then before anything is sent: each with the words that say why.
+    let https_host = host.replace("http:", "https:");
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            &host,
+            &[
+                "toxic",
+                "update",
+                "site-ctl",
+                "-n",
+                "nope",
+                "-a",
+                "latency=1",
+            ],
+            "toxic not found (HTTP 404)",
+        ),
+        (
+            &host,
+            &[
+                "toxic",
+                "add",
+                "site-ctl",
+                "-t",
+                "latency",
+                "--upstream",
+                "--downstream",
+            ],
+            "cannot be used with",
+        ),
+        (
+            &host,
+            &[
+                "toxic",
+                "add",
+                "site-ctl",
+                "-t",
+                "latency",
+                "--toxicity",
+                "2",
+            ],
+            "not a number from 0 to 1",
+        ),
+        (
+            &host,
+            &["toxic", "add", "site-ctl", "-t", "latency", "-a", "latency"],
+            "is not KEY=VALUE",
+        ),
+        (&https_host, &["list"], "https is not supported"),
+        (
+            &host,
+            &["inspect", "a/b"],
+            "cannot be named in a request path",
+        ),
+    ];
+    for (host, args, words) in cases {
+        let said = fails(host, args);
+        assert!(said.contains(words), "{args:?}: {said}");
+    }
 
     assert_eq!(
         ok(&host, &["list"]).lines().count(),

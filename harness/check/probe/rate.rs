@@ -18,8 +18,13 @@ const MEASURE_LIMIT: u64 = 256_000;
 /// download of a few hundred kilobytes then takes longer than a client waits.
 pub const SLOW_PATH_KBPS: f64 = 64.0;
 
+/// A body that arrives within this time is never called slow, whatever its rate: over a few
+/// kilobytes the rate measures the round trip and a loaded machine's scheduling, not the path.
+pub const MIN_SLOW_TIME: Duration = Duration::from_secs(1);
+
 /// Time the body of `head` (sent at `sent`) on `io` for `target`; `net.slow_path` when it is long
-/// enough to measure and arrives slower than [`SLOW_PATH_KBPS`], `None` otherwise.
+/// enough to measure, takes at least [`MIN_SLOW_TIME`] and arrives slower than [`SLOW_PATH_KBPS`];
+/// `None` otherwise.
 pub async fn slow_body(
     io: &mut BoxIo,
     head: &HttpHead,
@@ -33,7 +38,7 @@ pub async fn slow_body(
     let read = http::read_body(io, head, MEASURE_LIMIT, sent, budget).await;
     let seconds = read.elapsed.as_secs_f64().max(0.001);
     let kbps = read.bytes as f64 / 1000.0 / seconds;
-    if kbps >= SLOW_PATH_KBPS {
+    if kbps >= SLOW_PATH_KBPS || read.elapsed < MIN_SLOW_TIME {
         return None;
     }
     let whole = if read.bytes >= read.announced.min(MEASURE_LIMIT) {
