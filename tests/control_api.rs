@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::control::{api, curl, with_seed};
+use common::control::{api, curl, ok, with_seed};
 
 use std::net::SocketAddr;
 use std::process::Output;
@@ -213,14 +213,14 @@ async fn the_rest_shape_is_toxiproxys() {
     .await;
     assert_eq!(status, 201, "{populated}");
     assert_eq!(populated["proxies"].as_array().unwrap().len(), 2);
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/app/toxics",
         Some(r#"{"type":"timeout"}"#),
     )
     .await;
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/app",
@@ -381,7 +381,7 @@ async fn bad_input_gets_toxiproxys_error_shape_and_the_api_keeps_serving() {
         );
     }
     // A duplicate toxic is a conflict.
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/app/toxics",
@@ -433,7 +433,7 @@ async fn latency_adds_its_delay_and_jitter_spreads_it() {
         base.push(figures[1]);
     }
     let base = [0.0, base.iter().copied().fold(f64::MAX, f64::min)];
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/app/toxics",
@@ -447,7 +447,7 @@ async fn latency_adds_its_delay_and_jitter_spreads_it() {
         (180.0..=220.0).contains(&added),
         "latency 200 ms added {added:.1} ms"
     );
-    api(
+    ok(
         &control,
         "PATCH",
         "/proxies/app/toxics/latency_downstream",
@@ -503,7 +503,7 @@ async fn reset_peer_timeout_and_limit_data_end_connections_as_curl_sees() {
     let (lab, control) = lab_and_control(1).await;
     let slow = origin(10, Duration::from_secs(3)).await;
     let address = link(&control, "slow", &slow.to_string()).await;
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/slow/toxics",
@@ -518,7 +518,7 @@ async fn reset_peer_timeout_and_limit_data_end_connections_as_curl_sees() {
         took >= Duration::from_millis(450) && took < Duration::from_millis(2500),
         "{took:?}"
     );
-    api(
+    ok(
         &control,
         "DELETE",
         "/proxies/slow/toxics/reset_peer_downstream",
@@ -528,7 +528,7 @@ async fn reset_peer_timeout_and_limit_data_end_connections_as_curl_sees() {
 
     let fast = origin(10, Duration::ZERO).await;
     let address = link(&control, "held", &fast.to_string()).await;
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/held/toxics",
@@ -537,7 +537,7 @@ async fn reset_peer_timeout_and_limit_data_end_connections_as_curl_sees() {
     .await;
     let (out, _) = timed_get(address, &["--max-time", "2"]).await;
     assert_eq!(out.status.code(), Some(28), "held until curl gave up");
-    api(
+    ok(
         &control,
         "PATCH",
         "/proxies/held/toxics/timeout_downstream",
@@ -550,7 +550,7 @@ async fn reset_peer_timeout_and_limit_data_end_connections_as_curl_sees() {
         Some(52),
         "closed with nothing after 300 ms"
     );
-    api(
+    ok(
         &control,
         "DELETE",
         "/proxies/held/toxics/timeout_downstream",
@@ -560,7 +560,7 @@ async fn reset_peer_timeout_and_limit_data_end_connections_as_curl_sees() {
 
     let big = origin(100_000, Duration::ZERO).await;
     let address = link(&control, "limited", &big.to_string()).await;
-    api(
+    ok(
         &control,
         "POST",
         "/proxies/limited/toxics",
@@ -611,7 +611,7 @@ async fn slicer_cuts_data_into_many_small_reads() {
 /// Which of 200 connections a toxicity-0.5 toxic cut (limit_data 0 closes at once).
 async fn touched(control: &Control, origin: SocketAddr) -> Vec<bool> {
     let address = link(control, "coin", &origin.to_string()).await;
-    api(
+    ok(
         control,
         "POST",
         "/proxies/coin/toxics",

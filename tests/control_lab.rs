@@ -105,7 +105,6 @@ async fn every_lab_listener_is_a_proxy_of_the_api_and_takes_toxics() {
         ("secure", lab.expect_endpoint("secure").address()),
         ("corp", lab.expect_proxy("corp").address()),
         ("branch", lab.expect_proxy("branch").address()),
-        ("corp", lab.expect_proxy("corp").address()),
         ("vpn", lab.expect_udp("vpn")),
     ] {
         assert_eq!(all[name]["listen"], address.to_string(), "{name}: {all}");

@@ -1,6 +1,6 @@
 //! What a lab hands to each forward proxy it starts.
 //!
-//! The proxy gets its plan, the lab's routing table (to resolve and reach origins as the proxy's
+//! The proxy gets its live plan, the lab's routing table (to resolve and reach origins as the proxy's
 //! vantage sees them), the timeline, its TLS (interception and an `https://` listener, ready before
 //! the lab binds) and the lab's shutdown signal and task tracker, so every task it spawns is tracked.
 
@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::live::{Gate, LiveProxy, Switchboard};
-use super::plan::ProxyPlan;
 use super::setup::ProxyTls;
 use super::timeline::Timeline;
 use super::world::World;
@@ -23,9 +22,7 @@ use super::world::World;
 /// Everything a proxy task needs from its lab.
 #[derive(Clone)]
 pub(crate) struct ProxyContext {
-    /// The proxy's plan (rules, authentication, interception, faults).
-    pub plan: Arc<ProxyPlan>,
-    /// The lab's routing table; the proxy routes origins with `Vantage::Proxy(plan.name)`.
+    /// The lab's routing table; the proxy routes origins with `Vantage::Proxy(name)`.
     pub world: Arc<World>,
     /// The lab's timeline; the proxy records under `proxy:<name>`.
     pub timeline: Timeline,
@@ -35,7 +32,8 @@ pub(crate) struct ProxyContext {
     pub shutdown: CancellationToken,
     /// The lab's task tracker; every task the proxy spawns goes through it.
     pub tasks: TaskTracker,
-    /// What the control API may change while the proxy runs.
+    /// The proxy's plan (rules, authentication, interception, faults) as it is now: the control
+    /// API may change it while the proxy runs.
     pub live: Arc<LiveProxy>,
     /// The gate of the proxy's route to its parent, if it has one.
     pub route: Option<Arc<Gate>>,

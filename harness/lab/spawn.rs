@@ -155,7 +155,6 @@ fn spawn_proxies(
         ));
         serving.live.add_proxy(Arc::clone(&live));
         let ctx = ProxyContext {
-            plan: Arc::new(plan.clone()),
             world: world.clone(),
             timeline: serving.timeline.clone(),
             tls,

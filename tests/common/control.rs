@@ -46,3 +46,13 @@ pub fn with_seed(lab: &Lab, seed: u64) -> Control {
     })
     .expect("the control API starts")
 }
+
+/// One API call that must succeed (200, 201 or 204); its JSON (Null when empty).
+pub async fn ok(control: &Control, method: &str, path: &str, body: Option<&str>) -> Value {
+    let (status, json) = api(control, method, path, body).await;
+    assert!(
+        matches!(status, 200 | 201 | 204),
+        "{method} {path} {body:?}: {status} {json}"
+    );
+    json
+}

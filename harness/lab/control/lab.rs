@@ -81,17 +81,9 @@ fn host_pattern(field: &str, pattern: &str) -> Result<String, ApiError> {
 
 impl Control {
     fn live_proxy(&self, name: &str) -> Result<Arc<LiveProxy>, ApiError> {
-        self.state.serving.live.proxy(name).ok_or_else(|| {
-            let known: Vec<String> = self
-                .state
-                .upstreams
-                .names
-                .iter()
-                .filter(|(n, _)| self.state.serving.live.proxy(n).is_some())
-                .map(|(n, _)| n.clone())
-                .collect();
-            ApiError::no_such("proxy", name, &known)
-        })
+        let live = &self.state.serving.live;
+        live.proxy(name)
+            .ok_or_else(|| ApiError::no_such("proxy", name, &live.proxy_names()))
     }
 
     fn change_proxy(
@@ -321,17 +313,9 @@ impl Control {
         body: CertificateBody,
     ) -> Result<Value, ApiError> {
         let live = &self.state.serving.live;
-        let endpoint = live.endpoint(name).ok_or_else(|| {
-            let known: Vec<String> = self
-                .state
-                .upstreams
-                .names
-                .iter()
-                .filter(|(n, _)| live.endpoint(n).is_some())
-                .map(|(n, _)| n.clone())
-                .collect();
-            ApiError::no_such("endpoint", name, &known)
-        })?;
+        let endpoint = live
+            .endpoint(name)
+            .ok_or_else(|| ApiError::no_such("endpoint", name, &live.endpoint_names()))?;
         if !endpoint.has_tls() {
             return Err(ApiError::bad_body(format!(
                 "endpoint {name} serves plain HTTP: it has no certificate to change"

@@ -132,7 +132,6 @@ struct State {
     links: Mutex<BTreeMap<String, Arc<Link>>>,
     upstreams: Upstreams,
     serving: Serving,
-    seed: u64,
     /// The lab's routing table (live firewall rules and names).
     world: Arc<World>,
     /// Where a live `drop` rule sends connections, once one was set.
@@ -235,7 +234,6 @@ impl Control {
                 links: Mutex::new(BTreeMap::new()),
                 upstreams,
                 serving,
-                seed: options.seed,
                 world,
                 black_hole: tokio::sync::Mutex::new(None),
             }),
@@ -346,7 +344,7 @@ impl Control {
         let link = Link::start(
             name.to_owned(),
             settings,
-            self.state.seed,
+            self.live().seed(),
             self.state.serving.clone(),
         )?;
         let view = Control::view(&link);

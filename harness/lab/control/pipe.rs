@@ -14,7 +14,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::draw::{touches, Draws};
 use super::toxic::{Stream, Toxic, ToxicKind};
-use crate::lab::pattern::host_matches;
 
 /// The size of one read: Toxiproxy's chunks are of this order, and a bulk transfer with no toxic
 /// moves at memory speed with it.
@@ -144,11 +143,7 @@ pub(crate) async fn connection(connection: Connection<'_>) -> Outcome {
 fn acting(shared: &Shared<'_>, stream: Stream, all: &[Toxic]) -> Vec<Toxic> {
     all.iter()
         .filter(|t| t.stream == stream)
-        .filter(|t| match (&t.destination, shared.destination) {
-            (None, None) => true,
-            (Some(pattern), Some(host)) => host_matches(pattern, host),
-            _ => false,
-        })
+        .filter(|t| t.acts_on(shared.destination))
         .filter(|t| touches(shared.seed, shared.link, shared.number, &t.name, t.toxicity))
         .cloned()
         .collect()

@@ -383,6 +383,18 @@ impl Toxic {
     }
 
     /// Toxiproxy's JSON for this toxic.
+    /// Whether it acts on a connection to `destination` (a proxy's origin connection), or with
+    /// `None` on a whole client connection: a toxic with a destination pattern acts only on the
+    /// proxy's connections to matching hosts, one without only on whole connections.
+    pub fn acts_on(&self, destination: Option<&str>) -> bool {
+        match (&self.destination, destination) {
+            (None, None) => true,
+            (Some(pattern), Some(host)) => crate::lab::pattern::host_matches(pattern, host),
+            _ => false,
+        }
+    }
+
+    /// Toxiproxy's JSON for it (with egresslab's `destination` when it has one).
     pub fn to_json(&self) -> Value {
         let mut json = serde_json::json!({
             "name": self.name,

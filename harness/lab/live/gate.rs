@@ -226,27 +226,10 @@ impl Gate {
             .record(&format!("gate:{}", self.name), EventKind::Note { message });
     }
 
-    /// Whether a toxic that acts on whole connections (no destination) is on the gate.
-    fn has_connection_toxics(&self) -> bool {
-        self.toxics.borrow().iter().any(|t| t.destination.is_none())
-    }
-
     /// `accepted` as its handler should see it: itself when no toxic is on, else the inner end of a
     /// splice through the toxics.
     pub(crate) async fn tap_accepted(&self, accepted: TcpStream) -> TcpStream {
-        if !self.has_connection_toxics() {
-            return accepted;
-        }
-        match pair().await {
-            Ok((outer, inner)) => {
-                self.splice(accepted, outer, None);
-                inner
-            }
-            Err(error) => {
-                tracing::warn!(gate = %self.name, %error, "cannot splice a connection through its toxics; serving it without");
-                accepted
-            }
-        }
+        self.tap(accepted, Side::Accepted, None).await
     }
 
     /// `connected` (a connection the proxy opened) as the proxy should use it: itself when no
@@ -257,25 +240,27 @@ impl Gate {
         connected: TcpStream,
         destination: Option<&str>,
     ) -> TcpStream {
-        let acts = match destination {
-            None => self.has_connection_toxics(),
-            Some(host) => self.toxics.borrow().iter().any(|t| {
-                t.destination
-                    .as_deref()
-                    .is_some_and(|pattern| crate::lab::pattern::host_matches(pattern, host))
-            }),
-        };
-        if !acts {
-            return connected;
+        self.tap(connected, Side::Connected, destination).await
+    }
+
+    /// `stream` itself when no toxic acts on it ([`Toxic::acts_on`]); else the inner end of a
+    /// loopback pair whose outer end the toxics' pipe joins to `stream`, on the side it is.
+    async fn tap(&self, stream: TcpStream, side: Side, destination: Option<&str>) -> TcpStream {
+        if !self.toxics.borrow().iter().any(|t| t.acts_on(destination)) {
+            return stream;
         }
         match pair().await {
-            Ok((inner, outer)) => {
-                self.splice(outer, connected, destination.map(str::to_owned));
+            Ok((outer, inner)) => {
+                let destination = destination.map(str::to_owned);
+                match side {
+                    Side::Accepted => self.splice(stream, outer, destination),
+                    Side::Connected => self.splice(outer, stream, destination),
+                }
                 inner
             }
             Err(error) => {
-                tracing::warn!(gate = %self.name, %error, "cannot splice a connection through its toxics; relaying it without");
-                connected
+                tracing::warn!(gate = %self.name, %error, "cannot splice a connection through its toxics; passing it on without");
+                stream
             }
         }
     }
@@ -315,6 +300,15 @@ impl Gate {
             }
         });
     }
+}
+
+/// Which end of a connection a tapped stream is, as the toxics' pipe sees it.
+#[derive(Clone, Copy)]
+enum Side {
+    /// The client's end, accepted by a lab listener (the pipe's client side).
+    Accepted,
+    /// The far end, opened by a proxy to an origin or its parent (the pipe's upstream side).
+    Connected,
 }
 
 /// A connected loopback pair: what one end writes the other reads.

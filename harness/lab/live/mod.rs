@@ -90,6 +90,27 @@ impl Switchboard {
             .cloned()
     }
 
+    /// The names of the endpoints, in plan order (for an error that lists them).
+    pub(crate) fn endpoint_names(&self) -> Vec<String> {
+        lock(&self.inner.endpoints)
+            .iter()
+            .map(|e| e.plan.name.clone())
+            .collect()
+    }
+
+    /// The names of the proxies, in plan order (for an error that lists them).
+    pub(crate) fn proxy_names(&self) -> Vec<String> {
+        lock(&self.inner.proxies)
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// The seed of every toxicity draw.
+    pub(crate) fn seed(&self) -> u64 {
+        self.inner.seed.load(Ordering::Relaxed)
+    }
+
     /// Every proxy's plan and every endpoint's certificate as the scenario started them.
     pub(crate) fn reset_plans(&self) {
         for proxy in lock(&self.inner.proxies).iter() {

@@ -108,7 +108,7 @@ pub(crate) async fn serve(listener: GatedListener, ctx: ProxyContext) {
     let mut live = ctx.live.subscribe();
     let state = live.borrow_and_update().clone();
     let proxy = Arc::new(Proxy {
-        source: format!("proxy:{}", ctx.plan.name),
+        source: format!("proxy:{}", ctx.live.name),
         plan: state.plan,
         world: ctx.world,
         timeline: ctx.timeline,
