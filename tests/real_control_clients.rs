@@ -43,7 +43,9 @@ fn toxiproxy_python_creates_lists_updates_and_deletes() {
     for step in [
         "duplicate refused",
         "toxic updated by POST",
+        "toxic updated by PATCH",
         "disabled link refuses",
+        "link updated by PATCH",
         "populated ['site-two']",
         "reset",
         "deleted",

@@ -6,6 +6,8 @@ Prints one line per step; exits non-zero on the first step that does not behave 
 import sys
 import urllib.request
 
+import requests
+
 from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import NotFound, ProxyExists
@@ -38,6 +40,15 @@ print("toxics", sorted(toxics))
 APIConsumer.post("/proxies/site-slow/toxics/latency_downstream", json={"attributes": {"latency": 200}})
 assert proxy.get_toxic("latency_downstream").attributes["latency"] == 200
 print("toxic updated by POST")
+# toxiproxy-python has no PATCH; send one with requests (its own HTTP library), read back by the client.
+patched = requests.patch(
+    "http://%s:%s/proxies/site-slow/toxics/latency_downstream" % (host, port),
+    json={"attributes": {"jitter": 40}},
+    timeout=5,
+)
+assert patched.status_code == 200, patched.text
+assert proxy.get_toxic("latency_downstream").attributes == {"latency": 200, "jitter": 40}
+print("toxic updated by PATCH")
 
 proxy.disable()
 assert server.get_proxy("site-slow").enabled is False
@@ -49,6 +60,14 @@ except OSError:
 proxy.enable()
 assert server.get_proxy("site-slow").enabled is True
 print("enabled again")
+# And the link by PATCH (requests again), read back by the client.
+patched = requests.patch(
+    "http://%s:%s/proxies/site-slow" % (host, port), json={"enabled": False}, timeout=5
+)
+assert patched.status_code == 200 and patched.json()["enabled"] is False, patched.text
+assert server.get_proxy("site-slow").enabled is False
+proxy.enable()
+print("link updated by PATCH")
 
 proxy.destroy_toxic("cut")
 assert set(proxy.toxics()) == {"latency_downstream"}
