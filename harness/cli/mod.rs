@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod list;
 pub mod run;
 pub mod score;
+pub mod timeline;
 pub mod up;
 
 use std::process::ExitCode;
@@ -53,6 +54,8 @@ pub enum Command {
     Score(score::Args),
     /// Write generated scenarios (with their ground truth as expectations) to a folder.
     Generate(generate::Args),
+    /// Read a timeline file back: one line per connection, or one connection's story (`--conn`).
+    Timeline(timeline::Args),
 }
 
 /// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
@@ -76,6 +79,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Up(args) => up::run(args),
         Command::Ctl(args) => ctl::run(args),
+        Command::Timeline(args) => timeline::run(args),
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),

@@ -2,11 +2,12 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use egresslab::scenario::runner::{run_scenario, Outcome};
+use egresslab::scenario::runner::{run_scenario_recorded, Outcome};
 use egresslab::scenario::{find, Catalog, Expanded};
 use futures_util::StreamExt;
 
@@ -32,6 +33,9 @@ pub struct Args {
     /// Scenarios run at once (default: CPUs × 2).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Write each scenario's timeline to DIR/ID.jsonl (read it with `egresslab timeline`).
+    #[arg(long, value_name = "DIR")]
+    pub timeline: Option<PathBuf>,
 }
 
 /// Run `egresslab run`.
@@ -53,6 +57,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
         .max(1);
+    if let Some(dir) = &args.timeline {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the timeline folder {}", dir.display()))?;
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
     let outcomes = runtime.block_on(run_all(
@@ -60,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         jobs,
         args.exec.clone(),
         Duration::from_secs(args.exec_timeout),
+        args.timeline.as_deref(),
     ));
     let all_passed = outcomes.iter().all(Outcome::passed);
     let text = match args.format {
@@ -85,6 +94,7 @@ async fn run_all(
     jobs: usize,
     exec: Option<String>,
     timeout: Duration,
+    timeline: Option<&Path>,
 ) -> Vec<Outcome> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -101,7 +111,9 @@ async fn run_all(
             .map(|(index, scenario)| {
                 let bar = bar.clone();
                 async move {
-                    let outcome = run_scenario(scenario, exec, timeout).await;
+                    let file = timeline.map(|dir| dir.join(format!("{}.jsonl", scenario.id)));
+                    let outcome =
+                        run_scenario_recorded(scenario, exec, timeout, file.as_deref()).await;
                     if let Some(bar) = bar {
                         bar.set_message(scenario.id.clone());
                         bar.inc(1);

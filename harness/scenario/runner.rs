@@ -2,6 +2,7 @@
 //! optional external command) against the expectations, shut down; and the typed outcome.
 
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::check::{Code, Report};
@@ -134,11 +135,36 @@ pub async fn run_scenario(
     exec: Option<&str>,
     exec_timeout: Duration,
 ) -> Outcome {
+    run_scenario_recorded(scenario, exec, exec_timeout, None).await
+}
+
+/// [`run_scenario`], and write the lab's timeline as JSON lines to `timeline` once the lab has
+/// stopped (so the closes are in it). A failed write is a problem of the outcome, not a panic.
+pub async fn run_scenario_recorded(
+    scenario: &Expanded,
+    exec: Option<&str>,
+    exec_timeout: Duration,
+    timeline: Option<&Path>,
+) -> Outcome {
     let started = Instant::now();
     match Live::start(scenario.clone()).await {
         Ok(live) => {
-            let outcome = live.run(exec, exec_timeout).await;
+            let mut outcome = live.run(exec, exec_timeout).await;
+            let events = live.lab().timeline().clone();
+            if timeline.is_some() {
+                // Let connections the checks just ended finish their story before the lab stops.
+                events
+                    .settle(Duration::from_millis(25), Duration::from_millis(300))
+                    .await;
+            }
             live.shutdown().await;
+            if let Some(path) = timeline {
+                if let Err(error) = std::fs::write(path, events.to_json_lines()) {
+                    outcome.problems.push(Problem::NotStarted {
+                        reason: format!("cannot write the timeline to {}: {error}", path.display()),
+                    });
+                }
+            }
             outcome
         }
         Err(error) => Outcome::not_started(scenario, &error, started.elapsed()),
