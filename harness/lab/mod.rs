@@ -13,6 +13,7 @@ pub mod error;
 pub(crate) mod exchange;
 pub(crate) mod firewall;
 mod handles;
+pub mod har;
 pub(crate) mod leg;
 pub(crate) mod live;
 pub mod pattern;

@@ -23,6 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
+
+use super::har::HarWriter;
 use tokio::sync::watch;
 
 /// How many events a timeline keeps in memory unless told otherwise.
@@ -71,6 +73,8 @@ struct Inner {
     pending_legs: Mutex<PendingLegs>,
     ring: Mutex<Ring>,
     sink: Mutex<Option<BufWriter<File>>>,
+    /// The HAR file HTTP exchanges go to, if one was asked for.
+    har: Mutex<Option<HarWriter>>,
     /// The number of events recorded so far; waiters watch it change.
     recorded: watch::Sender<u64>,
 }
@@ -349,6 +353,7 @@ impl Timeline {
                     dropped: 0,
                 }),
                 sink: Mutex::new(None),
+                har: Mutex::new(None),
                 recorded: watch::Sender::new(0),
             }),
         }
@@ -359,6 +364,13 @@ impl Timeline {
     pub fn stream_to(&self, path: &Path) -> std::io::Result<()> {
         let file = File::create(path)?;
         *lock(&self.inner.sink) = Some(BufWriter::new(file));
+        Ok(())
+    }
+
+    /// Also write every future HTTP exchange to `path` as an HTTP Archive (HAR 1.2), valid after
+    /// every entry. A write error stops the archive (logged once), never the lab.
+    pub fn har_to(&self, path: &Path) -> std::io::Result<()> {
+        *lock(&self.inner.har) = Some(HarWriter::create(path)?);
         Ok(())
     }
 
@@ -389,6 +401,15 @@ impl Timeline {
             if let Ok(line) = serde_json::to_string(&event) {
                 // A full disk must not stop the lab; the in-memory copy is still kept.
                 let _ = writeln!(sink, "{line}").and_then(|()| sink.flush());
+            }
+        }
+        if matches!(event.kind, EventKind::Http { .. }) {
+            let mut har = lock(&self.inner.har);
+            if let Some(writer) = har.as_mut() {
+                if let Err(error) = writer.write(&event) {
+                    tracing::error!(%error, entries = writer.entries(), "the HAR file could not be written; it stops here and the lab goes on");
+                    *har = None;
+                }
             }
         }
         if ring.events.len() == ring.capacity {
