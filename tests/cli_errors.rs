@@ -128,3 +128,37 @@ fn special_files_are_refused_by_every_reader_without_hanging() {
 fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `egresslab list | head` and friends stop quietly when the reader goes away: no panic, no
+/// "Broken pipe" error, just the end (killed by SIGPIPE, as `cat` is).
+#[test]
+fn printing_commands_stop_quietly_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = dir.path().join("t.jsonl");
+    let line = r#"{"v":1,"seq":0,"at_ms":1.0,"time":"t","source":"dns","conn":1,"event":"dns_query","name":"a.test","answer":"NXDOMAIN"}"#;
+    std::fs::write(&timeline, format!("{line}\n").repeat(20_000)).unwrap();
+    let binary = env!("CARGO_BIN_EXE_egresslab");
+    for command in [
+        "list".to_owned(),
+        "explain --list".to_owned(),
+        format!("timeline {}", timeline.display()),
+    ] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{binary} {command} | head -n 1 >/dev/null; echo $?"
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "`{command} | head -n 1` must stop quietly: {stderr}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "0",
+            "head itself succeeds"
+        );
+    }
+}
