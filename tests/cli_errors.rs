@@ -162,3 +162,28 @@ fn printing_commands_stop_quietly_on_a_closed_pipe() {
         );
     }
 }
+
+/// `up --ready-file` in a folder that does not exist fails before anything starts or is printed.
+#[test]
+fn up_with_a_ready_file_in_a_missing_folder_fails_before_printing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .args([
+            "up",
+            "tls-healthy",
+            "--ready-file",
+            "/nonexistent-egresslab/ready.json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("the folder /nonexistent-egresslab does not exist"),
+        "{stderr}"
+    );
+}

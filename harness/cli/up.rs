@@ -42,6 +42,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn up(args: Args) -> anyhow::Result<ExitCode> {
+    // Checked before the lab starts, so a typo fails at once and prints nothing else.
+    if let Some(path) = &args.ready_file {
+        let folder = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty());
+        if let Some(folder) = folder.filter(|folder| !folder.is_dir()) {
+            anyhow::bail!(
+                "--ready-file {}: the folder {} does not exist (create it first)",
+                path.display(),
+                folder.display()
+            );
+        }
+    }
     let mut found = egresslab::scenario::find(&args.scenario)?;
     anyhow::ensure!(
         found.len() == 1,
