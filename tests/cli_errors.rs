@@ -187,3 +187,32 @@ fn up_with_a_ready_file_in_a_missing_folder_fails_before_printing() {
         "{stderr}"
     );
 }
+
+/// `run DIR` reports every bad file of the folder and every id two files share, then exits non-zero.
+#[test]
+fn run_of_a_folder_reports_every_bad_file_and_duplicate_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tls/tls-healthy.toml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("a-first.toml"), &healthy).unwrap();
+    std::fs::write(dir.path().join("b-again.toml"), &healthy).unwrap();
+    std::fs::write(dir.path().join("c-broken.toml"), "[scenario\n").unwrap();
+    std::fs::write(dir.path().join("d-unknown.toml"), "colour = 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .arg("run")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("3 scenario files are bad"), "{stderr}");
+    assert!(stderr.contains("c-broken.toml"), "{stderr}");
+    assert!(stderr.contains("d-unknown.toml"), "{stderr}");
+    assert!(
+        stderr.contains("b-again.toml: duplicate scenario id `tls-healthy`, also the id of")
+            && stderr.contains("a-first.toml"),
+        "{stderr}"
+    );
+}
