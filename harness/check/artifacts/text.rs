@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(decode(&le(s, true)).unwrap().text, want);
         // without a BOM only mostly-ASCII text can be told (its high bytes are zero)
         let ascii = "Current WinHTTP proxy settings:\r\n";
-        assert_eq!(decode(&le(ascii, false)).unwrap().encoding, Encoding::Utf16Le);
+        assert_eq!(
+            decode(&le(ascii, false)).unwrap().encoding,
+            Encoding::Utf16Le
+        );
         let mut bom8 = vec![0xEF, 0xBB, 0xBF];
         bom8.extend(s.as_bytes());
         let d = decode(&bom8).unwrap();

@@ -134,6 +134,11 @@ fn numbers(tokens: &[&str]) -> Vec<(String, String)> {
         let before = |n: usize| i.checked_sub(n).map(|j| tokens[j]);
         let context = match (before(1), before(2), before(3)) {
             (Some(w), _, _) if NUMBER_CONTEXT.contains(&w) => Some(w.to_string()),
+            // a CJK run has no spaces: "…失敗しましたエラー 812" ends with its context word
+            (Some(w), _, _) if w.chars().any(is_cjk) => NUMBER_CONTEXT
+                .iter()
+                .find(|c| c.chars().any(is_cjk) && w.ends_with(*c))
+                .map(|c| c.to_string()),
             // HTTP/1.1 407 and HTTP/2 407 (the version's digits sit between)
             (Some(_), Some("http"), _) | (Some(_), Some(_), Some("http")) => {
                 Some("http".to_string())
