@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let decoded = match artifacts::read_text(f) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("egresslab inspect: cannot read {}: {e}", f.display());
+                eprintln!("egresslab inspect: {:#}", anyhow::Error::new(e));
                 return Ok(ExitCode::from(2));
             }
         };

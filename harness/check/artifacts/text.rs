@@ -44,7 +44,7 @@ pub struct Decoded {
 }
 
 fn utf16(bytes: &[u8], little: bool, encoding: Encoding) -> Result<String, ArtifactError> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(ArtifactError::Encoding {
             message: format!(
                 "{encoding} text has an odd number of bytes ({})",
@@ -76,7 +76,7 @@ fn utf16(bytes: &[u8], little: bool, encoding: Encoding) -> Result<String, Artif
 /// Looks like UTF-16LE without a BOM: at least 8 bytes, and nearly every odd byte zero.
 fn looks_utf16le(bytes: &[u8]) -> bool {
     let pairs = bytes.len() / 2;
-    pairs >= 4 && bytes.len() % 2 == 0 && {
+    pairs >= 4 && bytes.len().is_multiple_of(2) && {
         let zero_high = bytes
             .chunks_exact(2)
             .filter(|p| p[1] == 0 && p[0] != 0)

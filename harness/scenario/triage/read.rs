@@ -199,6 +199,17 @@ pub fn read_folder(dir: &Path) -> Result<Folder, TriageError> {
     Ok(folder)
 }
 
+/// An error with its causes, "outer: inner".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    out
+}
+
 fn name_of(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -224,7 +235,7 @@ fn read_one(folder: &mut Folder, path: &Path) {
                 file,
                 kind: FileKind::Unknown,
                 encoding: String::new(),
-                says: vec![format!("cannot be read: {e}")],
+                says: vec![format!("cannot be read: {}", with_causes(&e))],
                 findings: vec![],
             });
             return;

@@ -195,29 +195,32 @@ fn body(folder: &Folder, verdict: &Verdict) -> Result<Value, TriageError> {
     })
 }
 
+fn to_toml(doc: &Value, verdict: &Verdict) -> Result<String, TriageError> {
+    toml::Value::try_from(doc)
+        .and_then(|v| toml::to_string(&v))
+        .map_err(|e| TriageError::NotReproducible {
+            code: verdict.code.clone(),
+            why: format!("the scenario does not serialise: {e}"),
+        })
+}
+
 /// The scenario text (TOML) named `name` that reproduces `verdict`, checked by the scenario loader.
 pub fn scenario(name: &str, folder: &Folder, verdict: &Verdict) -> Result<String, TriageError> {
     let mut doc = body(folder, verdict)?;
     let seed = taxonomy::lookup(&verdict.code)
         .map(|d| d.source.clone())
         .unwrap_or_default();
-    doc["scenario"] = json!({
+    doc["expect"] = json!({ "diagnoses": [verdict.code] });
+    let head = json!({ "scenario": {
         "name": name,
         "summary": format!("Reproduces a customer folder: {}", verdict.summary),
         "seed": seed,
         "tags": ["triage"],
-    });
-    doc["expect"] = json!({ "diagnoses": [verdict.code] });
-    let value = toml::Value::try_from(&doc).map_err(|e| TriageError::NotReproducible {
-        code: verdict.code.clone(),
-        why: format!("the scenario does not serialise: {e}"),
-    })?;
+    }});
     let text = format!(
-        "# Written by `egresslab triage`; run it with `egresslab run {name}.toml`.\n{}",
-        toml::to_string(&value).map_err(|e| TriageError::NotReproducible {
-            code: verdict.code.clone(),
-            why: format!("the scenario does not serialise: {e}"),
-        })?
+        "# Written by `egresslab triage`; run it with `egresslab run {name}.toml`.\n{}\n{}",
+        to_toml(&head, verdict)?,
+        to_toml(&doc, verdict)?
     );
     crate::scenario::load_str(&format!("{name}.toml"), &text).map_err(|e| {
         TriageError::NotReproducible {
