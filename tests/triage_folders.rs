@@ -176,3 +176,47 @@ fn a_folder_with_a_squid_conf_a_pasted_error_and_an_unknown_file() {
         "a scenario was written for an unreproducible verdict"
     );
 }
+
+fn triage_json(dir: &Path) -> Value {
+    let out = bin()
+        .arg("triage")
+        .arg(dir)
+        .args(["--format", "json"])
+        .output()
+        .expect("runs");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn a_pac_file_decides_when_the_config_defers_to_the_system_and_a_looping_one_is_reported() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("connector.exe.config"),
+        r#"<configuration><system.net><defaultProxy enabled="true"><proxy usesystemdefault="true" /></defaultProxy></system.net></configuration>"#,
+    )
+    .expect("write");
+    std::fs::write(
+        tmp.path().join("wpad.dat"),
+        r#"function FindProxyForURL(url, host) {
+  if (shExpMatch(host, "*.msappproxy.net")) return "PROXY pac-proxy.contoso.example:3128; DIRECT";
+  return "DIRECT";
+}"#,
+    )
+    .expect("write");
+    let report = triage_json(tmp.path());
+    assert_eq!(
+        report["effective_proxy"]["proxy"], "http://pac-proxy.contoso.example:3128",
+        "{report}"
+    );
+    assert_eq!(report["effective_proxy"]["decided_by"], "pac", "{report}");
+
+    std::fs::write(
+        tmp.path().join("wpad.dat"),
+        "function FindProxyForURL(url, host) { while (true) {} }",
+    )
+    .expect("write");
+    let report = triage_json(tmp.path());
+    assert_eq!(report["effective_proxy"]["proxy"], Value::Null, "{report}");
+    let why = report["effective_proxy"]["why"].to_string();
+    assert!(why.contains("the PAC file gives no answer"), "{why}");
+}

@@ -32,53 +32,68 @@ pub enum Language {
     French,
 }
 
-/// The field labels of one language: (language, header, direct-access line, server label, bypass label,
-/// the "(none)" value).
+/// The field labels of one language; each list holds the wordings seen in the field (the first is the
+/// usual one).
 struct Labels {
     language: Language,
-    header: &'static str,
-    direct: &'static str,
+    headers: &'static [&'static str],
+    direct: &'static [&'static str],
     servers: &'static [&'static str],
-    bypass: &'static str,
+    bypass: &'static [&'static str],
     none: &'static str,
 }
 
 /// The labels as each language's Windows prints them (compared case-insensitively, spaces and hyphens
-/// ignored, so "Proxy Server(s)" and "ProxyServer(s)" are one label).
+/// ignored, so "Proxy Server(s)" and "ProxyServer(s)" are one label). docs/triage.md says where each
+/// comes from.
 const LABELS: &[Labels] = &[
     Labels {
         language: Language::English,
-        header: "Current WinHTTP proxy settings",
-        direct: "Direct access (no proxy server)",
+        headers: &["Current WinHTTP proxy settings"],
+        direct: &["Direct access (no proxy server)"],
         servers: &["Proxy Server(s)", "Proxy Server"],
-        bypass: "Bypass List",
+        bypass: &["Bypass List"],
         none: "(none)",
     },
     Labels {
         language: Language::Japanese,
-        header: "現在の WinHTTP プロキシ設定",
-        direct: "直接アクセス (プロキシ サーバーなし)",
+        headers: &["現在の WinHTTP プロキシ設定"],
+        direct: &["直接アクセス (プロキシ サーバーなし)"],
         servers: &["プロキシ サーバー"],
-        bypass: "バイパス一覧",
+        bypass: &["バイパス一覧", "バイパス リスト"],
         none: "(なし)",
     },
     Labels {
         language: Language::German,
-        header: "Aktuelle WinHTTP-Proxyeinstellungen",
-        direct: "Direkter Zugriff (kein Proxyserver)",
+        headers: &["Aktuelle WinHTTP-Proxyeinstellungen"],
+        direct: &["Direkter Zugriff (kein Proxyserver)"],
         servers: &["Proxyserver", "Proxyserver(s)", "Proxy-Server"],
-        bypass: "Umgehungsliste",
+        bypass: &["Umgehungsliste", "Verbindungen, die die Proxyliste umgehen"],
         none: "(keine)",
     },
     Labels {
         language: Language::French,
-        header: "Paramètres actuels du proxy WinHTTP",
-        direct: "Accès direct (pas de serveur proxy)",
+        headers: &[
+            "Paramètres de proxy WinHTTP actuels",
+            "Paramètres actuels du proxy WinHTTP",
+        ],
+        direct: &[
+            "Accès direct (pas de serveur proxy)",
+            "Accès direct (sans serveur proxy)",
+        ],
         servers: &["Serveur(s) proxy", "Serveur proxy"],
-        bypass: "Liste de contournement",
+        bypass: &["Liste de contournement"],
         none: "(aucun)",
     },
 ];
+
+fn any_prefix(squashed: &str, wordings: &[&str]) -> bool {
+    wordings.iter().any(|w| squashed.starts_with(&squash(w)))
+}
+
+fn any_label(label: &str, wordings: &[&str]) -> bool {
+    wordings.iter().any(|w| squash(w) == label)
+}
 
 fn squash(s: &str) -> String {
     s.chars()
@@ -108,10 +123,10 @@ pub fn language(text: &str) -> Option<Language> {
     text.lines().find_map(|line| {
         let t = squash(line);
         LABELS.iter().find_map(|l| {
-            let hit = t.starts_with(&squash(l.header))
-                || t.starts_with(&squash(l.direct))
+            let hit = any_prefix(&t, l.headers)
+                || any_prefix(&t, l.direct)
                 || field(line).is_some_and(|(label, _)| {
-                    l.servers.iter().any(|s| squash(s) == label) || squash(l.bypass) == label
+                    any_label(&label, l.servers) || any_label(&label, l.bypass)
                 });
             hit.then_some(l.language)
         })
@@ -128,20 +143,17 @@ pub fn parse_localised(text: &str) -> Result<(Netsh, Language), ArtifactError> {
     for line in text.split_inclusive('\n') {
         let t = line.trim();
         let sq = squash(t);
-        let header = LABELS.iter().find(|l| sq.starts_with(&squash(l.header)));
+        let header = LABELS.iter().find(|l| any_prefix(&sq, l.headers));
         if let Some(l) = header {
             lang = Some(l.language);
         } else if !t.is_empty() && first_content.is_none() {
             first_content = Some(offset + (line.len() - line.trim_start().len()));
         }
-        if let Some(l) = LABELS.iter().find(|l| sq.starts_with(&squash(l.direct))) {
+        if let Some(l) = LABELS.iter().find(|l| any_prefix(&sq, l.direct)) {
             return Ok((Netsh::Direct, l.language));
         }
         if let (None, Some((label, value))) = (header, field(t)) {
-            if let Some(l) = LABELS
-                .iter()
-                .find(|l| l.servers.iter().any(|s| squash(s) == label))
-            {
+            if let Some(l) = LABELS.iter().find(|l| any_label(&label, l.servers)) {
                 if value.is_empty() {
                     return Err(malformed(
                         text,
@@ -151,7 +163,7 @@ pub fn parse_localised(text: &str) -> Result<(Netsh, Language), ArtifactError> {
                 }
                 lang.get_or_insert(l.language);
                 servers = Some(value.to_string());
-            } else if let Some(l) = LABELS.iter().find(|l| squash(l.bypass) == label) {
+            } else if let Some(l) = LABELS.iter().find(|l| any_label(&label, l.bypass)) {
                 lang.get_or_insert(l.language);
                 let none = LABELS.iter().any(|l| squash(l.none) == squash(value));
                 if !none && !value.is_empty() {

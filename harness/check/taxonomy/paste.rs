@@ -263,6 +263,15 @@ pub fn candidates(text: &str) -> Vec<Candidate> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_matched_without_panicking(s in "\\PC{0,300}") {
+            for c in candidates(&s) {
+                proptest::prop_assert!(!c.why.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn normalisation_folds_case_quotes_punctuation_and_width() {
         assert_eq!(

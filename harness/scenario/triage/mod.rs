@@ -62,9 +62,10 @@ pub struct Triage {
 
 /// Triage a customer folder.
 ///
-/// ```no_run
-/// let t = egresslab::scenario::triage::triage(std::path::Path::new("scenarios/triage/proxy-auth/folder"))?;
-/// println!("{}: {}", t.verdict.code, t.verdict.summary);
+/// ```
+/// let t = egresslab::scenario::triage::triage(std::path::Path::new("scenarios/triage/netsh-override/folder"))?;
+/// assert_eq!(t.verdict.code, "config.netsh_overrides");
+/// assert_eq!(t.effective_proxy.proxy.as_deref(), Some("http://proxy-b.contoso.example:3128"));
 /// # Ok::<(), egresslab::scenario::triage::TriageError>(())
 /// ```
 pub fn triage(dir: &Path) -> Result<Triage, TriageError> {
