@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use egresslab::check::taxonomy::{self, paste, Diagnosis};
 
+/// At most this much of standard input is read (a pasted error or a log excerpt, not a whole disk).
+const MAX_STDIN: u64 = 1 << 20;
+
 /// Output format of `--list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ListFormat {
@@ -55,8 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let query = if args.text.len() == 1 && args.text[0] == "-" {
         let mut text = String::new();
         std::io::stdin()
+            .take(MAX_STDIN)
             .read_to_string(&mut text)
-            .context("reading the text to explain from standard input")?;
+            .context("reading the text to explain from standard input (UTF-8 expected)")?;
         text
     } else {
         args.text.join(" ")
@@ -65,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if found.is_empty() {
         println!(
             "event.unrecognised — not recognised: {:?} matches no known message, code or error number \
-             (fragments shorter than {} characters, CJK counting double, or {} words are not matched); \
+             (a fragment needs at least {} characters, a CJK character counting two, and at least {} words); \
              no guess is made.",
             query.trim(),
             paste::MIN_FRAGMENT_WEIGHT,

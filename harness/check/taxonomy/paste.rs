@@ -220,6 +220,8 @@ pub fn candidates(text: &str) -> Vec<Candidate> {
     let found_numbers = numbers(&tokens);
     let mut out = Vec::new();
     for d in &taxonomy().entries {
+        // "0x800B0109" and "800B0109" are one number: count it once per diagnosis
+        let mut numbers_seen: Vec<&str> = Vec::new();
         for m in &d.matches {
             let mn = normalise(m);
             if mn == hay {
@@ -230,7 +232,9 @@ pub fn candidates(text: &str) -> Vec<Candidate> {
             if numeric {
                 let bare = mn.strip_prefix("0x").unwrap_or(&mn);
                 for (n, why) in &found_numbers {
-                    if n.strip_prefix("0x").unwrap_or(n) == bare {
+                    let n_bare = n.strip_prefix("0x").unwrap_or(n);
+                    if n_bare == bare && !numbers_seen.contains(&n_bare) {
+                        numbers_seen.push(n_bare);
                         add(
                             &mut out,
                             d,
