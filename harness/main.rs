@@ -33,6 +33,7 @@ fn only_prints(command: &cli::Command) -> bool {
             | Command::Certs(_)
             | Command::Timeline(_)
             | Command::Generate(_)
+            | Command::Triage(_)
     )
 }
 

@@ -27,6 +27,8 @@ pub use finding::{Code, Evidence, Finding, Report, Severity};
 pub use probe::connector::{
     connector_endpoints, RequiredEndpoint, SAMPLE_LABEL, SERVICEBUS_DIRECT_PORTS,
 };
+/// The PAC engine, for readers of a customer's PAC file (`egresslab triage`): bounded by its time limit.
+pub use probe::pac::{evaluate as evaluate_pac, PacError, PacRoute};
 pub use probe::repeat::MAX_ATTEMPTS as MAX_REPEAT_ATTEMPTS;
 pub use transport::proxy::ProxyUrl;
 pub use transport::url::{split_host_port, split_url};

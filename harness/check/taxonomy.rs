@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod paste;
+
 const SOURCE: &str = include_str!("diagnoses.toml");
 
 /// How bad a finding is.
@@ -59,6 +61,10 @@ pub struct Diagnosis {
     /// For event messages: exact strings that must all occur in the text.
     #[serde(default)]
     pub patterns: Vec<String>,
+    /// Known texts (English and Japanese messages, curl's and openssl's error texts) that `explain` finds
+    /// inside pasted text, and whose long-enough fragments it recognises ([`paste`]).
+    #[serde(default)]
+    pub phrases: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,22 +137,13 @@ pub fn match_event(text: &str) -> Option<&'static Diagnosis> {
         .max_by_key(|d| d.patterns.iter().map(String::len).sum::<usize>())
 }
 
-/// Everything `query` can mean: a code, an error number or short string, or an event message.
+/// Everything `query` can mean, best first: a code, an error number (alone or inside text), a known
+/// message or a long-enough fragment of one, in English or Japanese ([`paste::candidates`] has the reasons).
 pub fn explain(query: &str) -> Vec<&'static Diagnosis> {
-    let q = query.trim();
-    if let Some(d) = lookup(q) {
-        return vec![d];
-    }
-    let qn = normalise(q);
-    let by_match: Vec<&Diagnosis> = taxonomy()
-        .entries
-        .iter()
-        .filter(|d| d.matches.iter().any(|m| normalise(m) == qn))
-        .collect();
-    if !by_match.is_empty() {
-        return by_match;
-    }
-    match_event(q).into_iter().collect()
+    paste::candidates(query)
+        .into_iter()
+        .map(|c| c.diagnosis)
+        .collect()
 }
 
 /// The Markdown documentation page (docs/diagnoses.md), generated from the taxonomy.
@@ -189,6 +186,12 @@ pub fn markdown() -> String {
         if !d.patterns.is_empty() {
             out.push_str("\nMatched event text (all must occur):\n\n");
             for p in &d.patterns {
+                out.push_str(&format!("- `{p}`\n"));
+            }
+        }
+        if !d.phrases.is_empty() {
+            out.push_str("\nRecognised in pasted text (`egresslab explain`):\n\n");
+            for p in &d.phrases {
                 out.push_str(&format!("- `{p}`\n"));
             }
         }

@@ -1,8 +1,13 @@
 //! `egresslab explain`: explain an error message or code and what to do about it.
 
+use std::io::Read as _;
 use std::process::ExitCode;
 
-use egresslab::check::taxonomy::{self, Diagnosis};
+use anyhow::Context as _;
+use egresslab::check::taxonomy::{self, paste, Diagnosis};
+
+/// At most this much of standard input is read (a pasted error or a log excerpt, not a whole disk).
+const MAX_STDIN: u64 = 1 << 20;
 
 /// Output format of `--list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -16,7 +21,8 @@ pub enum ListFormat {
 /// Arguments of `egresslab explain`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// An error message, an error code (809, 0x800B0109, AADSTS50059, 407 …) or a diagnosis code.
+    /// An error message (or a piece of one), an error code (809, 0x800B0109, AADSTS50059, 407 …), a curl or
+    /// openssl error line, or a diagnosis code; `-` reads the text from standard input.
     #[arg(required_unless_present = "list")]
     pub text: Vec<String>,
     /// List every diagnosis code.
@@ -49,17 +55,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let query = args.text.join(" ");
-    let found = taxonomy::explain(&query);
+    let query = if args.text.len() == 1 && args.text[0] == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(MAX_STDIN)
+            .read_to_string(&mut text)
+            .context("reading the text to explain from standard input (UTF-8 expected)")?;
+        text
+    } else {
+        args.text.join(" ")
+    };
+    let found = paste::candidates(&query);
     if found.is_empty() {
-        println!("event.unrecognised — not recognised: {query:?} matches no known message or code exactly; no guess is made.");
+        println!(
+            "event.unrecognised — not recognised: {:?} matches no known message, code or error number \
+             (a fragment needs at least {} characters, a CJK character counting two, and at least {} words); \
+             no guess is made.",
+            query.trim(),
+            paste::MIN_FRAGMENT_WEIGHT,
+            paste::MIN_FRAGMENT_WORDS
+        );
         return Ok(ExitCode::from(1));
     }
-    for (i, d) in found.iter().enumerate() {
+    if found.len() > 1 {
+        println!("{} candidates fit; the best first:\n", found.len());
+    }
+    for (i, c) in found.iter().enumerate() {
         if i > 0 {
             println!();
         }
-        show(d);
+        show(c.diagnosis);
+        for why in &c.why {
+            println!("  matched: {why}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

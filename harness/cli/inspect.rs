@@ -73,31 +73,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut report = Report::default();
     for f in &args.files {
-        let kind = match args.kind {
-            Some(k) => k.into(),
-            None => {
-                let text = match egresslab_certs::fs::read_regular_file(
-                    f,
-                    egresslab_certs::fs::MAX_INPUT_FILE,
-                ) {
-                    Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                    Err(e) => {
-                        eprintln!("egresslab inspect: cannot read {}: {e}", f.display());
-                        return Ok(ExitCode::from(2));
-                    }
-                };
-                match artifacts::detect_kind(f, &text) {
-                    Some(k) => k,
-                    None => {
-                        eprintln!(
-                            "egresslab inspect: cannot tell what {} is; use --kind",
-                            f.display()
-                        );
-                        return Ok(ExitCode::from(2));
-                    }
-                }
+        let decoded = match artifacts::read_text(f) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("egresslab inspect: {:#}", anyhow::Error::new(e));
+                return Ok(ExitCode::from(2));
             }
         };
+        let kind = match args.kind {
+            Some(k) => k.into(),
+            None => match artifacts::detect_kind(f, &decoded.text) {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!(
+                        "egresslab inspect: {}: {e}; name the kind with --kind",
+                        f.display()
+                    );
+                    return Ok(ExitCode::from(2));
+                }
+            },
+        };
+        if args.format == Format::Text {
+            let lang = match kind {
+                ArtifactKind::NetshWinhttp => artifacts::netsh::language(&decoded.text)
+                    .map(|l| format!(", {l:?}"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            println!(
+                "{}: {kind:?} ({}{}{lang})",
+                f.display(),
+                decoded.encoding,
+                if decoded.crlf { ", CRLF" } else { "" }
+            );
+        }
         report.findings.extend(artifacts::read(kind, f, &opts));
     }
     report.elapsed = start.elapsed();

@@ -11,6 +11,7 @@ pub mod list;
 pub mod run;
 pub mod score;
 pub mod timeline;
+pub mod triage;
 pub mod up;
 
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ pub enum Command {
     Certs(certs::Args),
     /// List the built-in scenario catalog.
     List(list::Args),
+    /// Triage a customer folder: what each file says, the effective proxy, the likely root cause, the
+    /// next steps, and (`--out`) the scenario that reproduces it.
+    Triage(triage::Args),
     /// Score the built-in checks or a program on generated scenarios with a known root cause.
     Score(score::Args),
     /// Write generated scenarios (with their ground truth as expectations) to a folder.
@@ -85,6 +89,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => explain::run(args),
         Command::Certs(args) => certs::run(args),
         Command::List(args) => list::run(args),
+        Command::Triage(args) => triage::run(args),
         Command::Score(args) => score::run(args),
         Command::Generate(args) => generate::run(args),
     }

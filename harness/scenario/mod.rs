@@ -15,6 +15,7 @@ pub mod load;
 pub mod model;
 pub mod names;
 mod toxics;
+pub mod triage;
 pub mod validate;
 
 pub use catalog::{find, Catalog, CatalogEntry};

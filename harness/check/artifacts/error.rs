@@ -15,6 +15,18 @@ pub enum ArtifactError {
         #[source]
         source: std::io::Error,
     },
+    /// The bytes are not text in an encoding Windows writes (UTF-8, UTF-16 with or without a BOM).
+    #[error("{message}")]
+    Encoding {
+        /// What is wrong, with the byte offset.
+        message: String,
+    },
+    /// No reader recognised the file.
+    #[error("cannot tell what kind of file this is; tried {}", tried.join(", "))]
+    UnknownKind {
+        /// The kinds tried, in order, each with what it looks for.
+        tried: Vec<String>,
+    },
     /// The content is malformed at a place.
     #[error("line {line}, column {column}: {message}")]
     Malformed {

@@ -6,6 +6,7 @@ pub mod netsh;
 pub mod nps;
 pub mod service_config;
 pub mod store;
+pub mod text;
 pub mod trust_settings;
 pub mod vpn_profile;
 pub mod xml;
@@ -18,8 +19,38 @@ use crate::check::codes;
 use crate::check::config::ArtifactKind;
 use crate::check::finding::Finding;
 
-/// Guess the kind of an artifact from its name and content.
-pub fn detect_kind(path: &Path, text: &str) -> Option<ArtifactKind> {
+/// The kinds [`detect_kind`] tries, in order, each with what it looks for (the error of an unknown file
+/// lists them).
+pub const KINDS_TRIED: &[&str] = &[
+    "service .exe.config (<configuration> with <system.net>, or a *.exe.config / machine.config name)",
+    "TrustSettings.xml (<ConnectorTrustSettingsFile>)",
+    "VPN ProfileXML (<VPNProfile>)",
+    "netsh winhttp show proxy output (its header, direct-access line or field labels in English, Japanese, German or French)",
+    "NPS accounting log (lines of at least 20 comma-separated fields)",
+    "connector event-log text (a known connector event message, or Log Name: / Source: / Event ID: headers)",
+];
+
+/// Markers of an exported or copied Windows event.
+const EVENT_MARKERS: &[&str] = &[
+    "log name:",
+    "event id:",
+    "source:",
+    "microsoft entra private network connector",
+    "microsoft aad application proxy connector",
+    "rasclient",
+];
+
+fn looks_like_event_log(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    EVENT_MARKERS.iter().any(|m| lower.contains(m))
+        || event_log::blocks(text)
+            .iter()
+            .any(|b| event_log::classify(b) != codes::EVENT_UNRECOGNISED)
+}
+
+/// Tell the kind of an artifact from its name and content; a file no reader recognises is an error that
+/// lists the kinds tried ([`KINDS_TRIED`]), never a silent guess.
+pub fn detect_kind(path: &Path, text: &str) -> Result<ArtifactKind, ArtifactError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -30,35 +61,37 @@ pub fn detect_kind(path: &Path, text: &str) -> Option<ArtifactKind> {
         || name == "machine.config"
         || (t.contains("<configuration") && t.contains("<system.net"))
     {
-        return Some(ArtifactKind::ServiceConfig);
+        return Ok(ArtifactKind::ServiceConfig);
     }
-    if name.starts_with("trustsettings") || t.contains("<ConnectorTrustSettingsFile") {
-        return Some(ArtifactKind::TrustSettings);
+    if t.contains("<ConnectorTrustSettingsFile") {
+        return Ok(ArtifactKind::TrustSettings);
     }
-    if t.contains("<VPNProfile") || name.contains("profile") && t.starts_with('<') {
-        return Some(ArtifactKind::VpnProfile);
+    if t.contains("<VPNProfile") {
+        return Ok(ArtifactKind::VpnProfile);
     }
-    if t.contains("WinHTTP proxy settings")
-        || t.contains("Direct access (no proxy server)")
-        || t.contains("Proxy Server(s)")
-    {
-        return Some(ArtifactKind::NetshWinhttp);
+    if netsh::language(t).is_some() {
+        return Ok(ArtifactKind::NetshWinhttp);
     }
     let first = t.lines().next().unwrap_or("");
-    if first.matches(',').count() >= 20
-        && (first.contains("\"IAS\"")
-            || first.contains(",IAS,")
-            || name.starts_with("in") && name.ends_with(".log"))
-    {
-        return Some(ArtifactKind::NpsLog);
-    }
     if first.matches(',').count() >= 20 {
-        return Some(ArtifactKind::NpsLog);
+        return Ok(ArtifactKind::NpsLog);
     }
-    if !t.is_empty() {
-        return Some(ArtifactKind::EventLog);
+    if looks_like_event_log(t) {
+        return Ok(ArtifactKind::EventLog);
     }
-    None
+    Err(ArtifactError::UnknownKind {
+        tried: KINDS_TRIED.iter().map(|k| k.to_string()).collect(),
+    })
+}
+
+/// Read a file as Windows writes it (UTF-16LE/BE with a BOM, UTF-8 with or without one, CRLF).
+pub fn read_text(path: &Path) -> Result<text::Decoded, ArtifactError> {
+    let bytes = egresslab_certs::fs::read_regular_file(path, egresslab_certs::fs::MAX_INPUT_FILE)
+        .map_err(|source| ArtifactError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    text::decode(&bytes)
 }
 
 /// Options a reader may need beyond the file itself.
@@ -75,17 +108,16 @@ pub struct ReadOptions {
 /// Read one artifact file of `kind` and return its findings (read errors become a finding naming the place).
 pub fn read(kind: ArtifactKind, path: &Path, options: &ReadOptions) -> Vec<Finding> {
     let target = path.display().to_string();
-    let text =
-        match egresslab_certs::fs::read_regular_file(path, egresslab_certs::fs::MAX_INPUT_FILE) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) => {
-                return vec![Finding::new(
-                    codes::CONFIG_CONFIG_INVALID,
-                    &target,
-                    format!("cannot read {target}: {e}"),
-                )]
-            }
-        };
+    let text = match read_text(path) {
+        Ok(d) => d.text,
+        Err(e) => {
+            return vec![Finding::new(
+                codes::CONFIG_CONFIG_INVALID,
+                &target,
+                format!("cannot read {target}: {e}"),
+            )]
+        }
+    };
     let result = match kind {
         ArtifactKind::ServiceConfig => {
             let machine = options.machine_config.as_ref().and_then(|p| {

@@ -17,6 +17,11 @@ pub struct DefaultProxy {
     pub bypass_on_local: Option<bool>,
     /// `proxy/@usesystemdefault`.
     pub use_system_default: Option<bool>,
+    /// `defaultProxy/@useDefaultCredentials`: the service would send its own Windows credentials to the
+    /// proxy (the connector still cannot answer a 407, seed 001).
+    pub use_default_credentials: Option<bool>,
+    /// `defaultProxy/bypasslist/add/@address` entries (regular expressions in .NET).
+    pub bypass_list: Vec<String>,
 }
 
 /// The parts of a .config file that matter here.
@@ -63,6 +68,25 @@ pub fn parse(text: &str) -> Result<ServiceConfig, ArtifactError> {
         Some(v) => boolean(text, dp.offset, "defaultProxy/@enabled", v)?,
         None => true,
     };
+    let use_default_credentials = match dp.attr("useDefaultCredentials") {
+        Some(v) => Some(boolean(
+            text,
+            dp.offset,
+            "defaultProxy/@useDefaultCredentials",
+            v,
+        )?),
+        None => None,
+    };
+    let bypass_list = dp
+        .child("bypasslist")
+        .map(|b| {
+            b.children
+                .iter()
+                .filter(|c| c.name.eq_ignore_ascii_case("add"))
+                .filter_map(|c| c.attr("address").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let proxy = dp.child("proxy");
     let get = |name: &str| -> Result<Option<bool>, ArtifactError> {
         match proxy.and_then(|p| p.attr(name).map(|v| (p.offset, v))) {
@@ -90,6 +114,8 @@ pub fn parse(text: &str) -> Result<ServiceConfig, ArtifactError> {
             proxy_address,
             bypass_on_local: get("bypassonlocal")?,
             use_system_default: get("usesystemdefault")?,
+            use_default_credentials,
+            bypass_list,
         }),
     })
 }
@@ -149,11 +175,11 @@ pub fn effective(
     match dp {
         Some(dp) if dp.enabled => EffectiveProxy {
             proxy: dp.proxy_address.clone(),
-            bypass: if dp.bypass_on_local == Some(true) {
-                vec!["<local>".into()]
-            } else {
-                vec![]
-            },
+            bypass: (dp.bypass_on_local == Some(true))
+                .then(|| "<local>".to_string())
+                .into_iter()
+                .chain(dp.bypass_list.iter().cloned())
+                .collect(),
             decided_by,
         },
         _ => EffectiveProxy {
@@ -178,13 +204,29 @@ pub fn findings(target: &str, config: &ServiceConfig, machine_text: Option<&str>
             vec![Finding::new(codes::CONFIG_MACHINE_CONFIG_FALLBACK, target, format!("no defaultProxy in {target}: the machine.config defaultProxy applies; {what}"))]
         }
         Some(dp) if !dp.enabled => vec![Finding::new(codes::CONFIG_PROXY_DISABLED, target, format!("{target} sets defaultProxy enabled=\"false\": the connector goes direct, bypassing any proxy"))],
-        Some(DefaultProxy { proxy_address: Some(addr), bypass_on_local, use_system_default, .. }) => vec![Finding::new(
+        Some(dp @ DefaultProxy { proxy_address: Some(addr), .. }) => vec![Finding::new(
             codes::CONFIG_PROXY_EXPLICIT,
             target,
-            format!("{target} names proxy {addr} (bypassonlocal={}, usesystemdefault={})", opt(bypass_on_local), opt(use_system_default)),
+            format!("{target} names proxy {addr} ({})", settings(dp)),
         )],
-        Some(_) => vec![Finding::new(codes::CONFIG_PROXY_DIRECT, target, format!("{target} enables defaultProxy without a proxy address: the system default applies"))],
+        Some(dp) => vec![Finding::new(codes::CONFIG_PROXY_DIRECT, target, format!("{target} enables defaultProxy without a proxy address: the system default applies ({})", settings(dp)))],
     }
+}
+
+/// The reported settings of a defaultProxy: bypassonlocal, usesystemdefault, useDefaultCredentials and
+/// the bypass list.
+fn settings(dp: &DefaultProxy) -> String {
+    format!(
+        "bypassonlocal={}, usesystemdefault={}, useDefaultCredentials={}, bypasslist={}",
+        opt(&dp.bypass_on_local),
+        opt(&dp.use_system_default),
+        opt(&dp.use_default_credentials),
+        if dp.bypass_list.is_empty() {
+            "(none)".to_string()
+        } else {
+            dp.bypass_list.join(";")
+        }
+    )
 }
 
 fn opt(b: &Option<bool>) -> &'static str {
