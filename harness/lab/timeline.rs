@@ -11,7 +11,7 @@
 //! story. Secrets never enter it: events carry user names, never passwords. The in-memory copy is a
 //! ring buffer of bounded capacity that counts what it dropped; a stream file gets every event.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::future::Future;
@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::har::HarWriter;
+use super::leg::LegBook;
 use tokio::sync::watch;
 
 /// How many events a timeline keeps in memory unless told otherwise.
@@ -33,10 +34,6 @@ pub const DEFAULT_CAPACITY: usize = 100_000;
 /// The version of the event schema (docs/timeline.md); every event carries it as `v`. Fields are only
 /// ever added within a version, so a reader ignores what it does not know.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// How many lab-opened legs the timeline remembers while waiting for a lab listener to accept them;
-/// legs to places that never accept (a closed port, a black hole) age out beyond this.
-const PENDING_LEGS: usize = 4096;
 
 /// The id of one connection (or one datagram exchange) in a lab's timeline, unique within it.
 pub type ConnId = u64;
@@ -68,9 +65,8 @@ struct Inner {
     started_wall: SystemTime,
     /// The next connection id.
     next_conn: AtomicU64,
-    /// Legs the lab opened, by their local address, until the lab listener at the far end accepts
-    /// them: that listener then records under the leg's id.
-    pending_legs: Mutex<PendingLegs>,
+    /// Legs the lab opens and their far ends, paired so both ends of a connection share an id.
+    legs: Mutex<LegBook>,
     ring: Mutex<Ring>,
     sink: Mutex<Option<BufWriter<File>>>,
     /// The HAR file HTTP exchanges go to, if one was asked for.
@@ -84,13 +80,6 @@ struct Ring {
     events: VecDeque<Event>,
     capacity: usize,
     dropped: u64,
-}
-
-/// Lab-opened legs waiting to be accepted, oldest first, bounded by [`PENDING_LEGS`].
-#[derive(Default)]
-struct PendingLegs {
-    by_local: HashMap<SocketAddr, Leg>,
-    order: VecDeque<SocketAddr>,
 }
 
 /// A connection the lab itself opened, as the timeline knows it.
@@ -152,13 +141,15 @@ pub enum EventKind {
         serves: Option<ConnId>,
     },
     /// The lab opened a leg on a client's behalf (a proxy to its origin or parent, a middlebox to the
-    /// endpoint behind it). Its `conn` is the leg's own id; `serves` is the client connection.
+    /// endpoint behind it), or tried to. Its `conn` is the leg's own id (shared with the lab listener
+    /// at its far end); `serves` is the client connection.
     Upstream {
         /// The client connection this leg serves (absent when the lab opened it for itself).
         #[serde(skip_serializing_if = "Option::is_none")]
         serves: Option<ConnId>,
-        /// The leg's local address.
-        local: SocketAddr,
+        /// The leg's local address; absent when it never connected.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        local: Option<SocketAddr>,
         /// Where the leg connected.
         remote: SocketAddr,
         /// What it was opened for (`login.example:443`, `parent proxy corp2`).
@@ -346,7 +337,7 @@ impl Timeline {
                 started: Instant::now(),
                 started_wall: SystemTime::now(),
                 next_conn: AtomicU64::new(1),
-                pending_legs: Mutex::new(PendingLegs::default()),
+                legs: Mutex::new(LegBook::default()),
                 ring: Mutex::new(Ring {
                     events: VecDeque::with_capacity(capacity.min(1024)),
                     capacity,
@@ -434,17 +425,18 @@ impl Timeline {
         self.arrival(source, peer, local).0
     }
 
-    /// As [`Timeline::accepted`], and the leg `peer` is when the lab itself opened it.
+    /// As [`Timeline::accepted`], and the leg `peer` is when the lab itself opened it (and reported
+    /// it already: a leg that reports later adopts this connection's id, see
+    /// [`Timeline::leg_opened`]).
     pub fn arrival(
         &self,
         source: &str,
         peer: SocketAddr,
         local: SocketAddr,
     ) -> (ConnId, Option<Leg>) {
-        let leg = self.claim_leg(peer);
-        let id = leg
-            .as_ref()
-            .map_or_else(|| self.new_connection(), |leg| leg.id);
+        let fresh = self.new_connection();
+        let leg = lock(&self.inner.legs).arrived(peer, fresh).ok();
+        let id = leg.as_ref().map_or(fresh, |leg| leg.id);
         self.record_on(
             source,
             Some(id),
@@ -457,53 +449,61 @@ impl Timeline {
         (id, leg)
     }
 
-    /// The leg the lab opened from `local`, if it is still waiting to be seen at its far end; it is
-    /// forgotten once claimed.
-    pub fn claim_leg(&self, local: SocketAddr) -> Option<Leg> {
-        let mut pending = lock(&self.inner.pending_legs);
-        let leg = pending.by_local.remove(&local)?;
-        pending.order.retain(|address| *address != local);
-        Some(leg)
+    /// `source` starts opening a leg to `remote`, serving the connection the current task serves.
+    pub fn leg_opening(&self, source: &str, remote: SocketAddr) -> Leg {
+        let leg = Leg {
+            id: self.new_connection(),
+            serves: Timeline::current_connection(),
+            opened_by: source.to_owned(),
+        };
+        lock(&self.inner.legs).opening(remote, leg.clone());
+        leg
     }
 
-    /// Record that `source` is opening a leg from `local` to `remote` for `destination`, serving the
-    /// connection the current task serves, and return the leg's id. Call it before connecting, so a
-    /// SYN the firewall sees is already known as the lab's own.
-    pub fn upstream(
+    /// The leg is connected from `local` to `remote` for `destination`: record it, and return its
+    /// id (that of its far end when the lab listener there accepted it first).
+    pub fn leg_opened(
         &self,
-        source: &str,
+        leg: &Leg,
         local: SocketAddr,
         remote: SocketAddr,
         destination: &str,
     ) -> ConnId {
-        let id = self.new_connection();
-        let serves = Timeline::current_connection();
-        {
-            let mut pending = lock(&self.inner.pending_legs);
-            if pending.order.len() >= PENDING_LEGS {
-                if let Some(oldest) = pending.order.pop_front() {
-                    pending.by_local.remove(&oldest);
-                }
-            }
-            let leg = Leg {
-                id,
-                serves,
-                opened_by: source.to_owned(),
-            };
-            pending.by_local.insert(local, leg);
-            pending.order.push_back(local);
-        }
+        let id = lock(&self.inner.legs).opened(leg, local);
+        self.record_upstream(leg, id, Some(local), remote, destination);
+        id
+    }
+
+    /// The leg could not connect: record it (the client connection's own event says why).
+    pub fn leg_failed(&self, leg: &Leg, remote: SocketAddr, destination: &str) {
+        lock(&self.inner.legs).failed(leg);
+        self.record_upstream(leg, leg.id, None, remote, destination);
+    }
+
+    /// The oldest leg under way to `remote` not yet claimed (for the firewall's SYN watcher).
+    pub fn claim_opening_leg(&self, remote: SocketAddr) -> Option<Leg> {
+        lock(&self.inner.legs).claim_opening(remote)
+    }
+
+    fn record_upstream(
+        &self,
+        leg: &Leg,
+        id: ConnId,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+        destination: &str,
+    ) {
+        let source = leg.opened_by.clone();
         self.record_on(
-            source,
+            &source,
             Some(id),
             EventKind::Upstream {
-                serves,
+                serves: leg.serves,
                 local,
                 remote,
                 destination: destination.to_owned(),
             },
         );
-        id
     }
 
     /// Run `future` as the task that serves connection `id`: every event it records carries the id.
@@ -781,7 +781,8 @@ mod tests {
                     message: "inside".into(),
                 },
             );
-            timeline.upstream("proxy:corp", leg_local, origin, "login.test:443")
+            let leg = timeline.leg_opening("proxy:corp", origin);
+            timeline.leg_opened(&leg, leg_local, origin, "login.test:443")
         })
         .await;
         assert_ne!(leg, id);

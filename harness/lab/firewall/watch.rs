@@ -196,7 +196,7 @@ impl SynWatcher {
                 (*id, *attempts)
             }
             None => {
-                let leg = timeline.claim_leg(peer);
+                let leg = timeline.claim_opening_leg(local);
                 let id = leg
                     .as_ref()
                     .map_or_else(|| timeline.new_connection(), |leg| leg.id);
