@@ -8,6 +8,7 @@ pub mod format;
 pub mod generate;
 pub mod inspect;
 pub mod list;
+pub mod merge;
 pub mod run;
 pub mod score;
 pub mod up;
@@ -53,6 +54,8 @@ pub enum Command {
     Score(score::Args),
     /// Write generated scenarios (with their ground truth as expectations) to a folder.
     Generate(generate::Args),
+    /// Join the JSON or JUnit outputs of sharded runs (`run`/`score --partition K/N`) into one.
+    Merge(merge::Args),
 }
 
 /// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
@@ -83,5 +86,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(args),
         Command::Score(args) => score::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Merge(args) => merge::run(args),
     }
 }
