@@ -8,11 +8,11 @@
 //! be found (the verdict now keeps every code some case has as its truth).
 
 use egresslab::scenario::generate::{
-    generate, render, run_cases, CaseResult, GenOptions, Generated, Judge, CAUSES,
+    generate, render, run_cases_parallel, CaseResult, GenOptions, Generated, Judge, CAUSES,
 };
 
-#[tokio::test(flavor = "current_thread")]
-async fn every_cause_is_diagnosed_exactly() {
+#[test]
+fn every_cause_is_diagnosed_exactly() {
     let all = generate(1, 3000, GenOptions::default()).expect("generates");
     let mut chosen: Vec<usize> = Vec::new();
     for cause in CAUSES {
@@ -30,7 +30,8 @@ async fn every_cause_is_diagnosed_exactly() {
         .filter(|g| chosen.contains(&g.index))
         .collect();
     assert_eq!(picked.len(), CAUSES.len());
-    let results = run_cases(&picked, Judge::Builtin, 4, &|_: &CaseResult| {}).await;
+    let results = run_cases_parallel(&picked, Judge::Builtin, 4, 2, &|_: &CaseResult| {})
+        .expect("the scoring threads start");
     let wrong: Vec<String> = results
         .iter()
         .zip(&picked)
