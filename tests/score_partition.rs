@@ -138,6 +138,20 @@ fn four_score_shards_merge_into_the_unsharded_score() {
         merged["partition"],
         serde_json::json!({"index": 1, "count": 1})
     );
+    assert!(
+        merged["misses"].as_array().expect("misses").len() > 10,
+        "a varied score"
+    );
+    // The built-in checks' shards are given the same cases as their unsharded run.
+    let builtin = [
+        "score", "--cases", "40", "--seed", "6", "--format", "json", "--shrink", "0", "--jobs",
+        "4", "--out", out,
+    ];
+    let (whole_builtin, builtin_parts) = sharded(dir.path(), "builtin", "json", &builtin);
+    let merged_builtin = json(&merge(&builtin_parts, &[]).stdout);
+    let whole_builtin = json(&std::fs::read(whole_builtin).expect("reads"));
+    assert_eq!(cases_of(&merged_builtin), cases_of(&whole_builtin));
+    assert_eq!(merged_builtin["cases"], 40);
     // The text of the merged score is the score's own text.
     let text = merge(&parts, &["--format", "text"]);
     let text = String::from_utf8_lossy(&text.stdout);

@@ -302,7 +302,7 @@ fn merge_junit(shards: &[(&Path, xml::Element)]) -> anyhow::Result<ExitCode> {
         for s in root
             .find_all("testsuite")
             .into_iter()
-            .chain((root.name == "testsuite").then_some(root).into_iter())
+            .chain((root.name == "testsuite").then_some(root))
         {
             suite.get_or_insert_with(|| s.attr("name").unwrap_or("egresslab").to_owned());
             let seconds: f64 = s.attr("time").and_then(|t| t.parse().ok()).unwrap_or(0.0);

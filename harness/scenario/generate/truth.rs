@@ -123,19 +123,21 @@ pub fn implied(case: &Case) -> Vec<&'static str> {
 /// certificate cannot sit beside a cause that gives the client another one, and a healthy VPN or
 /// internal application cannot sit behind a firewall that lets nothing but the proxy out.
 pub fn decoy_fits(cause: Option<Cause>, decoy: Decoy) -> bool {
-    match (cause, decoy) {
+    !matches!(
+        (cause, decoy),
         (
             Some(
                 Cause::Sha512Blocked
-                | Cause::ClientCertLost
-                | Cause::TrustSettingsMismatch
-                | Cause::ProfileMissingEku,
+                    | Cause::ClientCertLost
+                    | Cause::TrustSettingsMismatch
+                    | Cause::ProfileMissingEku,
             ),
             Decoy::MtlsSite,
-        ) => false,
-        (Some(Cause::ExeConfigBypass), Decoy::Vpn | Decoy::FastBackend) => false,
-        _ => true,
-    }
+        ) | (
+            Some(Cause::ExeConfigBypass),
+            Decoy::Vpn | Decoy::FastBackend
+        )
+    )
 }
 
 /// Whether `cause` can be injected on `path` so that it is the one root cause.
