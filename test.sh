@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine or an old one:
 #   1. installs what the tests drive (curl, openssl, dig, squid, Node.js; Python requests,
-#      toxiproxy-python; npm toxiproxy-node-client) and what the toxiproxy_rust crate builds with
+#      toxiproxy-python, haralyzer; npm toxiproxy-node-client, har-validator) and what the toxiproxy_rust crate builds with
 #      (pkg-config, libssl-dev),
 #   2. checks formatting and lints,
 #   3. runs every test of the workspace (unit, integration, real-client, doc), compiles the benches,
@@ -34,10 +34,18 @@ fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 # The published Toxiproxy client the control API is tested with.
 python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy-python
-# The published Node client, at the version tests/clients/package.json pins, into tests/clients/node_modules.
-node_pin=$(node -p 'require("./tests/clients/package.json").dependencies["toxiproxy-node-client"]')
-node_have=$(node -p 'require("./tests/clients/node_modules/toxiproxy-node-client/package.json").version' 2>/dev/null || true)
-if [ "$node_have" != "$node_pin" ]; then
+# A HAR reader written elsewhere, for the HAR files the lab writes.
+python3 -c 'import haralyzer' 2>/dev/null || python3 -m pip install -q haralyzer
+# The published Node packages, at the versions tests/clients/package.json pins, into
+# tests/clients/node_modules: any one missing or at another version installs them all.
+node_stale=$(node -e '
+  const pins = require("./tests/clients/package.json").dependencies;
+  const stale = Object.entries(pins).filter(([name, pin]) => {
+    try { return require(`./tests/clients/node_modules/${name}/package.json`).version !== pin; }
+    catch { return true; }
+  });
+  console.log(stale.length);')
+if [ "$node_stale" != "0" ]; then
   npm install --prefix tests/clients --no-save --no-package-lock --no-audit --no-fund --loglevel=error
 fi
 

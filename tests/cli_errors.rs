@@ -128,3 +128,91 @@ fn special_files_are_refused_by_every_reader_without_hanging() {
 fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `egresslab list | head` and friends stop quietly when the reader goes away: no panic, no
+/// "Broken pipe" error, just the end (killed by SIGPIPE, as `cat` is).
+#[test]
+fn printing_commands_stop_quietly_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let timeline = dir.path().join("t.jsonl");
+    let line = r#"{"v":1,"seq":0,"at_ms":1.0,"time":"t","source":"dns","conn":1,"event":"dns_query","name":"a.test","answer":"NXDOMAIN"}"#;
+    std::fs::write(&timeline, format!("{line}\n").repeat(20_000)).unwrap();
+    let binary = env!("CARGO_BIN_EXE_egresslab");
+    for command in [
+        "list".to_owned(),
+        "explain --list".to_owned(),
+        format!("timeline {}", timeline.display()),
+    ] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{binary} {command} | head -n 1 >/dev/null; echo $?"
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "`{command} | head -n 1` must stop quietly: {stderr}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "0",
+            "head itself succeeds"
+        );
+    }
+}
+
+/// `up --ready-file` in a folder that does not exist fails before anything starts or is printed.
+#[test]
+fn up_with_a_ready_file_in_a_missing_folder_fails_before_printing() {
+    let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .args([
+            "up",
+            "tls-healthy",
+            "--ready-file",
+            "/nonexistent-egresslab/ready.json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("the folder /nonexistent-egresslab does not exist"),
+        "{stderr}"
+    );
+}
+
+/// `run DIR` reports every bad file of the folder and every id two files share, then exits non-zero.
+#[test]
+fn run_of_a_folder_reports_every_bad_file_and_duplicate_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tls/tls-healthy.toml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("a-first.toml"), &healthy).unwrap();
+    std::fs::write(dir.path().join("b-again.toml"), &healthy).unwrap();
+    std::fs::write(dir.path().join("c-broken.toml"), "[scenario\n").unwrap();
+    std::fs::write(dir.path().join("d-unknown.toml"), "colour = 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .arg("run")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("3 scenario files are bad"), "{stderr}");
+    assert!(stderr.contains("c-broken.toml"), "{stderr}");
+    assert!(stderr.contains("d-unknown.toml"), "{stderr}");
+    assert!(
+        stderr.contains("b-again.toml: duplicate scenario id `tls-healthy`, also the id of")
+            && stderr.contains("a-first.toml"),
+        "{stderr}"
+    );
+}

@@ -73,12 +73,21 @@ async fn timeline_records_request_rule_answer_and_bytes() {
         "{kinds:#?}"
     );
     assert!(
-        matches!(&kinds[3], EventKind::Answer { status: 200, .. }),
+        matches!(&kinds[3], EventKind::Upstream { destination, serves: Some(_), .. }
+        if destination == "echo.egresslab.test:443"),
+        "the leg to the origin names the client connection it serves: {kinds:#?}"
+    );
+    assert!(
+        matches!(&kinds[4], EventKind::Http { role, status: 200, .. } if role == "connect"),
+        "{kinds:#?}"
+    );
+    assert!(
+        matches!(&kinds[5], EventKind::Answer { status: 200, .. }),
         "{kinds:#?}"
     );
     assert!(
         matches!(
-            &kinds[4],
+            &kinds[6],
             EventKind::Closed {
                 bytes_up: 32,
                 bytes_down: 32,

@@ -11,6 +11,7 @@ pub mod list;
 pub mod merge;
 pub mod run;
 pub mod score;
+pub mod timeline;
 pub mod up;
 
 use std::process::ExitCode;
@@ -56,6 +57,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Join the JSON or JUnit outputs of sharded runs (`run`/`score --partition K/N`) into one.
     Merge(merge::Args),
+    /// Read a timeline file back: one line per connection, or one connection's story (`--conn`).
+    Timeline(timeline::Args),
 }
 
 /// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
@@ -79,6 +82,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Up(args) => up::run(args),
         Command::Ctl(args) => ctl::run(args),
+        Command::Timeline(args) => timeline::run(args),
         Command::Check(args) => check::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Explain(args) => explain::run(args),

@@ -2,12 +2,13 @@
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use egresslab::scenario::partition::Partition;
-use egresslab::scenario::runner::{run_scenario, Outcome};
+use egresslab::scenario::runner::{run_scenario_recorded, Outcome, Recording};
 use egresslab::scenario::{find, Catalog, Expanded};
 use futures_util::StreamExt;
 
@@ -37,6 +38,13 @@ pub struct Args {
     /// JSON or JUnit outputs.
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,
+    /// Write each scenario's timeline to DIR/ID.jsonl (read it with `egresslab timeline`).
+    #[arg(long, value_name = "DIR")]
+    pub timeline: Option<PathBuf>,
+    /// Write each scenario's HTTP exchanges to DIR/ID.har (HAR 1.2, for browser devtools and HAR
+    /// tools; credentials masked).
+    #[arg(long, value_name = "DIR")]
+    pub har: Option<PathBuf>,
 }
 
 /// Run `egresslab run`.
@@ -65,6 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
         .max(1);
+    for dir in [&args.timeline, &args.har].into_iter().flatten() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the folder {}", dir.display()))?;
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
     let outcomes = runtime.block_on(run_all(
@@ -72,6 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         jobs,
         args.exec.clone(),
         Duration::from_secs(args.exec_timeout),
+        (args.timeline.as_deref(), args.har.as_deref()),
     ));
     let all_passed = outcomes.iter().all(Outcome::passed);
     let text = match args.format {
@@ -97,6 +110,7 @@ async fn run_all(
     jobs: usize,
     exec: Option<String>,
     timeout: Duration,
+    (timeline, har): (Option<&Path>, Option<&Path>),
 ) -> Vec<Outcome> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -113,7 +127,8 @@ async fn run_all(
             .map(|(index, scenario)| {
                 let bar = bar.clone();
                 async move {
-                    let outcome = run_scenario(scenario, exec, timeout).await;
+                    let recording = Recording::in_folders(&scenario.id, timeline, har);
+                    let outcome = run_scenario_recorded(scenario, exec, timeout, &recording).await;
                     if let Some(bar) = bar {
                         bar.set_message(scenario.id.clone());
                         bar.inc(1);

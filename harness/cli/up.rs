@@ -16,9 +16,13 @@ pub struct Args {
     /// Write the ready file (JSON, see docs/exec-contract.md) here once everything listens.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
-    /// Write the timeline here as JSON lines while the lab runs.
+    /// Write the timeline here as JSON lines while the lab runs (read it with `egresslab timeline`).
     #[arg(long)]
     pub timeline: Option<PathBuf>,
+    /// Write every HTTP exchange the lab sees here as an HTTP Archive (HAR 1.2), valid after each
+    /// entry; credentials are masked.
+    #[arg(long, value_name = "FILE.har")]
+    pub har: Option<PathBuf>,
     /// Serve the Toxiproxy-compatible control API here (port 0 picks one; see docs/control.md).
     /// Any Toxiproxy client can then add links and toxics, e.g. `--control 127.0.0.1:8474`.
     #[arg(long, value_name = "ADDRESS:PORT")]
@@ -38,6 +42,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn up(args: Args) -> anyhow::Result<ExitCode> {
+    // Checked before the lab starts, so a typo fails at once and prints nothing else.
+    if let Some(path) = &args.ready_file {
+        let folder = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty());
+        if let Some(folder) = folder.filter(|folder| !folder.is_dir()) {
+            anyhow::bail!(
+                "--ready-file {}: the folder {} does not exist (create it first)",
+                path.display(),
+                folder.display()
+            );
+        }
+    }
     let mut found = egresslab::scenario::find(&args.scenario)?;
     anyhow::ensure!(
         found.len() == 1,
@@ -52,6 +69,12 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         live.lab()
             .timeline()
             .stream_to(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.har {
+        live.lab()
+            .timeline()
+            .har_to(path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let control = match args.control {

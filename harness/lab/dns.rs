@@ -1,6 +1,6 @@
 //! The lab DNS server: answers the lab's names on loopback (UDP and TCP), NXDOMAIN for everything else.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
@@ -25,7 +25,7 @@ pub(crate) async fn serve_udp(socket: UdpSocket, world: Arc<World>, serving: Ser
             received = socket.recv_from(&mut buffer) => received,
         };
         let Ok((n, peer)) = received else { continue };
-        if let Some(reply) = answer(&buffer[..n], &world, &serving) {
+        if let Some(reply) = answer(&buffer[..n], &world, &serving, peer) {
             if let Err(error) = socket.send_to(&reply, peer).await {
                 tracing::debug!(%error, %peer, "dns reply failed");
             }
@@ -40,7 +40,7 @@ pub(crate) async fn serve_tcp(listener: TcpListener, world: Arc<World>, serving:
             () = serving.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((mut stream, _peer)) = accepted else {
+        let Ok((mut stream, peer)) = accepted else {
             continue;
         };
         let (world, inner, token) = (world.clone(), serving.clone(), serving.shutdown.clone());
@@ -51,7 +51,7 @@ pub(crate) async fn serve_tcp(listener: TcpListener, world: Arc<World>, serving:
                     let len = usize::from(stream.read_u16().await?);
                     let mut query = vec![0u8; len];
                     stream.read_exact(&mut query).await?;
-                    let Some(reply) = answer(&query, &world, &inner) else {
+                    let Some(reply) = answer(&query, &world, &inner, peer) else {
                         break;
                     };
                     let reply_len = u16::try_from(reply.len()).unwrap_or(u16::MAX);
@@ -69,7 +69,7 @@ pub(crate) async fn serve_tcp(listener: TcpListener, world: Arc<World>, serving:
 }
 
 /// The reply to one DNS message, or `None` when it is not a parseable query.
-fn answer(query: &[u8], world: &World, serving: &Serving) -> Option<Vec<u8>> {
+fn answer(query: &[u8], world: &World, serving: &Serving, peer: SocketAddr) -> Option<Vec<u8>> {
     let request = Message::from_vec(query).ok()?;
     if request.message_type() != MessageType::Query {
         return None;
@@ -113,11 +113,16 @@ fn answer(query: &[u8], world: &World, serving: &Serving) -> Option<Vec<u8>> {
             }
         }
     };
-    serving.timeline.record(
+    // Each query is an exchange of its own, with its own id (a DNS client may reuse its port).
+    let id = serving.timeline.new_connection();
+    serving.timeline.record_on(
         SOURCE,
+        Some(id),
         EventKind::DnsQuery {
             name: host.to_owned(),
             answer: words,
+            peer: Some(peer),
+            qtype: Some(question.query_type().to_string()),
         },
     );
     reply.to_vec().ok()
@@ -126,6 +131,9 @@ fn answer(query: &[u8], world: &World, serving: &Serving) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PEER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5353);
     use hickory_proto::op::Query;
     use hickory_proto::rr::Name;
     use std::net::SocketAddr;
@@ -147,7 +155,7 @@ mod tests {
         query
             .set_id(7)
             .add_query(Query::query(Name::from_str(name).unwrap(), kind));
-        let reply = answer(&query.to_vec().unwrap(), world, serving).unwrap();
+        let reply = answer(&query.to_vec().unwrap(), world, serving, PEER).unwrap();
         Message::from_vec(&reply).unwrap()
     }
 
@@ -177,6 +185,6 @@ mod tests {
     #[test]
     fn garbage_is_ignored() {
         let world = World::default();
-        assert!(answer(b"\x00\x01garbage", &world, &serving()).is_none());
+        assert!(answer(b"\x00\x01garbage", &world, &serving(), PEER).is_none());
     }
 }

@@ -27,6 +27,7 @@ pub(crate) fn build(
                 hosts: host.clone(),
                 port: Some(endpoint.port),
                 address: *address,
+                rule: None,
             });
         }
     }
@@ -37,6 +38,7 @@ pub(crate) fn build(
             hosts: passthrough.hosts.clone(),
             port: passthrough.port,
             address: passthrough.address,
+            rule: None,
         });
     }
     if let Some(wpad) = wpad_name(plan) {
@@ -52,6 +54,7 @@ pub(crate) fn build(
                 hosts: wpad,
                 port: Some(endpoint.port),
                 address: *address,
+                rule: None,
             });
         }
     }

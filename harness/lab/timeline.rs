@@ -1,24 +1,50 @@
-//! The timeline: every connection, request, answer, handshake and close, as JSON lines.
+//! The timeline: every connection, request, answer, handshake, firewall decision and close, as JSON
+//! lines (the schema is docs/timeline.md, version [`SCHEMA_VERSION`]).
 //!
-//! It is the lab's packet capture. Components record typed events; tests read them back or wait for
-//! one ([`Timeline::wait_for`], [`Timeline::assert_event`]), `egresslab up --timeline` streams them to
-//! a file. Secrets never enter it: events carry user names, never passwords. The in-memory copy is a
+//! Components record typed events; tests read them back or wait for one ([`Timeline::wait_for`],
+//! [`Timeline::assert_event`]), `egresslab up --timeline` streams them to a file and `egresslab
+//! timeline` reads that file back. Every event of a connection carries its id: a component sets the id
+//! once where it accepts the connection ([`Timeline::accepted`], [`Timeline::in_connection`]) and every
+//! event recorded while serving it carries it. A leg the lab opens on a client's behalf
+//! ([`Timeline::upstream`]) gets an id of its own that names the connection it serves, and the lab
+//! listener that accepts that leg records under the same id, so one filter on an id reads a whole
+//! story. Secrets never enter it: events carry user names, never passwords. The in-memory copy is a
 //! ring buffer of bounded capacity that counts what it dropped; a stream file gets every event.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::fs::File;
+use std::future::Future;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
+
+use super::har::HarWriter;
 use tokio::sync::watch;
 
 /// How many events a timeline keeps in memory unless told otherwise.
 pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// The version of the event schema (docs/timeline.md); every event carries it as `v`. Fields are only
+/// ever added within a version, so a reader ignores what it does not know.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How many lab-opened legs the timeline remembers while waiting for a lab listener to accept them;
+/// legs to places that never accept (a closed port, a black hole) age out beyond this.
+const PENDING_LEGS: usize = 4096;
+
+/// The id of one connection (or one datagram exchange) in a lab's timeline, unique within it.
+pub type ConnId = u64;
+
+tokio::task_local! {
+    /// The connection the current task serves; events recorded inside carry it.
+    static CONNECTION: ConnId;
+}
 
 /// A shared, append-only record of what happened in a lab.
 ///
@@ -37,8 +63,18 @@ pub struct Timeline {
 
 struct Inner {
     started: Instant,
+    /// The wall clock when `started` was taken; wall times are this plus the monotonic elapsed time,
+    /// so they never go backwards within a lab.
+    started_wall: SystemTime,
+    /// The next connection id.
+    next_conn: AtomicU64,
+    /// Legs the lab opened, by their local address, until the lab listener at the far end accepts
+    /// them: that listener then records under the leg's id.
+    pending_legs: Mutex<PendingLegs>,
     ring: Mutex<Ring>,
     sink: Mutex<Option<BufWriter<File>>>,
+    /// The HAR file HTTP exchanges go to, if one was asked for.
+    har: Mutex<Option<HarWriter>>,
     /// The number of events recorded so far; waiters watch it change.
     recorded: watch::Sender<u64>,
 }
@@ -48,6 +84,24 @@ struct Ring {
     events: VecDeque<Event>,
     capacity: usize,
     dropped: u64,
+}
+
+/// Lab-opened legs waiting to be accepted, oldest first, bounded by [`PENDING_LEGS`].
+#[derive(Default)]
+struct PendingLegs {
+    by_local: HashMap<SocketAddr, Leg>,
+    order: VecDeque<SocketAddr>,
+}
+
+/// A connection the lab itself opened, as the timeline knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leg {
+    /// The leg's id.
+    pub id: ConnId,
+    /// The client connection it serves.
+    pub serves: Option<ConnId>,
+    /// The component that opened it (`proxy:corp`).
+    pub opened_by: String,
 }
 
 /// [`Timeline::wait_for`] gave up: no event matched within the time allowed.
@@ -61,13 +115,22 @@ pub struct WaitTimedOut {
     pub seen: usize,
 }
 
-/// One thing that happened, with the component that saw it and when.
+/// One thing that happened, with the component that saw it, the connection it belongs to and when.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
+    /// The schema version, [`SCHEMA_VERSION`].
+    pub v: u32,
+    /// Position in the timeline, from 0, counting events the in-memory ring dropped.
+    pub seq: u64,
     /// Milliseconds since the lab started.
     pub at_ms: f64,
+    /// Wall-clock time, RFC 3339 in UTC with microseconds (`2026-12-02T18:59:01.123456Z`).
+    pub time: String,
     /// The component that recorded it: `proxy:corp`, `endpoint:login`, `firewall`, `dns`, `udp:ike`.
     pub source: String,
+    /// The connection it belongs to; absent for lab-wide events (a control change, a lab note).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn: Option<ConnId>,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
@@ -82,6 +145,85 @@ pub enum EventKind {
     Accepted {
         /// The client's address.
         peer: SocketAddr,
+        /// The lab's own address of the connection (the listener's).
+        local: SocketAddr,
+        /// When the client is the lab itself (a leg a proxy opened), the connection that leg serves.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        serves: Option<ConnId>,
+    },
+    /// The lab opened a leg on a client's behalf (a proxy to its origin or parent, a middlebox to the
+    /// endpoint behind it). Its `conn` is the leg's own id; `serves` is the client connection.
+    Upstream {
+        /// The client connection this leg serves (absent when the lab opened it for itself).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        serves: Option<ConnId>,
+        /// The leg's local address.
+        local: SocketAddr,
+        /// Where the leg connected.
+        remote: SocketAddr,
+        /// What it was opened for (`login.example:443`, `parent proxy corp2`).
+        destination: String,
+    },
+    /// Opening a leg failed; recorded on the client connection it was for.
+    UpstreamFailed {
+        /// What it was opened for.
+        destination: String,
+        /// Where the lab tried to connect, if a route was found.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remote: Option<SocketAddr>,
+        /// Why, in the lab's words.
+        error: String,
+    },
+    /// A firewall or middlebox rule decided what happens to traffic: including drops and rejects the
+    /// client only sees as a time-out or a refusal.
+    Firewall {
+        /// The rule, in words (`rule 1: drop *.msappproxy.net:443 from client`).
+        rule: String,
+        /// Whose traffic it applied to (`client`, `proxy corp`).
+        vantage: String,
+        /// What it did (`drop`, `reject`, `hang`, `reset after 100 bytes`, `allow`).
+        action: String,
+        /// The destination as the client named it (`host:port`).
+        destination: String,
+    },
+    /// A TCP SYN the firewall saw at a place that never completes a handshake (a black hole drops
+    /// it, a closed port answers RST). Seen only when the lab may open a raw socket (root or
+    /// CAP_NET_RAW); see docs/timeline.md.
+    Syn {
+        /// The client's address.
+        peer: SocketAddr,
+        /// The address it was sent to.
+        local: SocketAddr,
+        /// 1 for the first SYN of this client port, more for the retransmissions.
+        attempt: u32,
+        /// What the kernel did with it: `dropped` or `refused with RST`.
+        fate: String,
+    },
+    /// An HTTP exchange the lab saw in clear or decrypted: one request and its answer.
+    Http {
+        /// Where it was seen: `endpoint`, `forwarded` (absolute-URI through a proxy), `connect` (a
+        /// proxy's answer to CONNECT), `pac` (the WPAD file).
+        role: String,
+        /// Method as sent.
+        method: String,
+        /// The full URL (`https://login.example/path`), user-info removed.
+        url: String,
+        /// `HTTP/1.1`, `HTTP/1.0`.
+        http_version: String,
+        /// Request header fields in order; credential values replaced by `[redacted]`.
+        request_headers: Vec<(String, String)>,
+        /// Request body size.
+        request_body_bytes: u64,
+        /// Status code answered (0 when no answer was given).
+        status: u16,
+        /// Answer header fields in order.
+        response_headers: Vec<(String, String)>,
+        /// Answer body size.
+        response_body_bytes: u64,
+        /// Milliseconds from the end of the request to the start of the answer.
+        wait_ms: f64,
+        /// Milliseconds from the first request byte the lab saw to the end of the answer.
+        total_ms: f64,
     },
     /// A request line was read (CONNECT or absolute-URI), with the target it names.
     Request {
@@ -127,6 +269,9 @@ pub enum EventKind {
         sni: Option<String>,
         /// The error.
         error: String,
+        /// The certificate the lab offered (subject and profile), when it got that far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        served: Option<String>,
     },
     /// A connection closed.
     Closed {
@@ -143,6 +288,12 @@ pub enum EventKind {
         name: String,
         /// Answer given (`127.0.0.1`, `NXDOMAIN`).
         answer: String,
+        /// Who asked, when the query came over the network.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        peer: Option<SocketAddr>,
+        /// Record type asked (`A`, `AAAA`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        qtype: Option<String>,
     },
     /// A UDP datagram arrived.
     Datagram {
@@ -152,12 +303,32 @@ pub enum EventKind {
         bytes: usize,
         /// Whether it was answered.
         answered: bool,
+        /// Why it was not answered, in words (`silent responder: …`, `packet_loss dropped the request`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unanswered_because: Option<String>,
     },
     /// Anything else worth knowing.
     Note {
         /// The message.
         message: String,
     },
+}
+
+impl EventKind {
+    /// Keep reasons in the lab's own words: a library's error text may end in a link to its
+    /// documentation (rustls does for an EOF without close_notify), which a reason never carries.
+    fn own_words(&mut self) {
+        let text = match self {
+            EventKind::Closed { reason, .. } => reason,
+            EventKind::TlsFailed { error, .. } | EventKind::UpstreamFailed { error, .. } => error,
+            EventKind::Note { message } => message,
+            EventKind::Answer { reason, .. } => reason,
+            _ => return,
+        };
+        if let Some(at) = text.find(": https://").or_else(|| text.find(" https://")) {
+            text.truncate(at);
+        }
+    }
 }
 
 impl Timeline {
@@ -173,12 +344,16 @@ impl Timeline {
         Timeline {
             inner: Arc::new(Inner {
                 started: Instant::now(),
+                started_wall: SystemTime::now(),
+                next_conn: AtomicU64::new(1),
+                pending_legs: Mutex::new(PendingLegs::default()),
                 ring: Mutex::new(Ring {
                     events: VecDeque::with_capacity(capacity.min(1024)),
                     capacity,
                     dropped: 0,
                 }),
                 sink: Mutex::new(None),
+                har: Mutex::new(None),
                 recorded: watch::Sender::new(0),
             }),
         }
@@ -192,29 +367,153 @@ impl Timeline {
         Ok(())
     }
 
-    /// Record an event from `source`.
+    /// Also write every future HTTP exchange to `path` as an HTTP Archive (HAR 1.2), valid after
+    /// every entry. A write error stops the archive (logged once), never the lab.
+    pub fn har_to(&self, path: &Path) -> std::io::Result<()> {
+        *lock(&self.inner.har) = Some(HarWriter::create(path)?);
+        Ok(())
+    }
+
+    /// Record an event from `source`; it belongs to the connection the current task serves
+    /// ([`Timeline::in_connection`]), if any.
     pub fn record(&self, source: &str, kind: EventKind) {
-        let event = Event {
-            at_ms: self.inner.started.elapsed().as_secs_f64() * 1000.0,
+        self.record_on(source, Timeline::current_connection(), kind);
+    }
+
+    /// Record an event from `source` that belongs to connection `conn` (or to none).
+    pub fn record_on(&self, source: &str, conn: Option<ConnId>, mut kind: EventKind) {
+        kind.own_words();
+        let elapsed = self.inner.started.elapsed();
+        let mut event = Event {
+            v: SCHEMA_VERSION,
+            seq: 0,
+            at_ms: elapsed.as_secs_f64() * 1000.0,
+            time: wall_clock(self.inner.started_wall + elapsed),
             source: source.to_owned(),
+            conn,
             kind,
         };
-        tracing::debug!(target: "egresslab::timeline", source = %event.source, event = ?event.kind);
+        tracing::debug!(target: "egresslab::timeline", source = %event.source, conn = ?event.conn, event = ?event.kind);
+        // One lock orders the sequence number, the file and the ring alike.
+        let mut ring = lock(&self.inner.ring);
+        event.seq = ring.dropped + ring.events.len() as u64;
         if let Some(sink) = lock(&self.inner.sink).as_mut() {
             if let Ok(line) = serde_json::to_string(&event) {
                 // A full disk must not stop the lab; the in-memory copy is still kept.
                 let _ = writeln!(sink, "{line}").and_then(|()| sink.flush());
             }
         }
-        {
-            let mut ring = lock(&self.inner.ring);
-            if ring.events.len() == ring.capacity {
-                ring.events.pop_front();
-                ring.dropped += 1;
+        if matches!(event.kind, EventKind::Http { .. }) {
+            let mut har = lock(&self.inner.har);
+            if let Some(writer) = har.as_mut() {
+                if let Err(error) = writer.write(&event) {
+                    tracing::error!(%error, entries = writer.entries(), "the HAR file could not be written; it stops here and the lab goes on");
+                    *har = None;
+                }
             }
-            ring.events.push_back(event);
         }
+        if ring.events.len() == ring.capacity {
+            ring.events.pop_front();
+            ring.dropped += 1;
+        }
+        ring.events.push_back(event);
+        drop(ring);
         self.inner.recorded.send_modify(|count| *count += 1);
+    }
+
+    /// A new connection id, for an exchange that is not an accepted TCP connection (a DNS query, a
+    /// datagram).
+    pub fn new_connection(&self) -> ConnId {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Record that `source` accepted a TCP connection from `peer` on `local`, and return its id. When
+    /// `peer` is a leg the lab itself opened ([`Timeline::upstream`]), the connection keeps that leg's
+    /// id, so both ends of one TCP connection tell one story.
+    pub fn accepted(&self, source: &str, peer: SocketAddr, local: SocketAddr) -> ConnId {
+        self.arrival(source, peer, local).0
+    }
+
+    /// As [`Timeline::accepted`], and the leg `peer` is when the lab itself opened it.
+    pub fn arrival(
+        &self,
+        source: &str,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> (ConnId, Option<Leg>) {
+        let leg = self.claim_leg(peer);
+        let id = leg
+            .as_ref()
+            .map_or_else(|| self.new_connection(), |leg| leg.id);
+        self.record_on(
+            source,
+            Some(id),
+            EventKind::Accepted {
+                peer,
+                local,
+                serves: leg.as_ref().and_then(|leg| leg.serves),
+            },
+        );
+        (id, leg)
+    }
+
+    /// The leg the lab opened from `local`, if it is still waiting to be seen at its far end; it is
+    /// forgotten once claimed.
+    pub fn claim_leg(&self, local: SocketAddr) -> Option<Leg> {
+        let mut pending = lock(&self.inner.pending_legs);
+        let leg = pending.by_local.remove(&local)?;
+        pending.order.retain(|address| *address != local);
+        Some(leg)
+    }
+
+    /// Record that `source` is opening a leg from `local` to `remote` for `destination`, serving the
+    /// connection the current task serves, and return the leg's id. Call it before connecting, so a
+    /// SYN the firewall sees is already known as the lab's own.
+    pub fn upstream(
+        &self,
+        source: &str,
+        local: SocketAddr,
+        remote: SocketAddr,
+        destination: &str,
+    ) -> ConnId {
+        let id = self.new_connection();
+        let serves = Timeline::current_connection();
+        {
+            let mut pending = lock(&self.inner.pending_legs);
+            if pending.order.len() >= PENDING_LEGS {
+                if let Some(oldest) = pending.order.pop_front() {
+                    pending.by_local.remove(&oldest);
+                }
+            }
+            let leg = Leg {
+                id,
+                serves,
+                opened_by: source.to_owned(),
+            };
+            pending.by_local.insert(local, leg);
+            pending.order.push_back(local);
+        }
+        self.record_on(
+            source,
+            Some(id),
+            EventKind::Upstream {
+                serves,
+                local,
+                remote,
+                destination: destination.to_owned(),
+            },
+        );
+        id
+    }
+
+    /// Run `future` as the task that serves connection `id`: every event it records carries the id.
+    pub fn in_connection<F: Future>(id: ConnId, future: F) -> impl Future<Output = F::Output> {
+        CONNECTION.scope(id, future)
+    }
+
+    /// The connection the current task serves, if it was started with [`Timeline::in_connection`].
+    pub fn current_connection() -> Option<ConnId> {
+        CONNECTION.try_with(|id| *id).ok()
     }
 
     /// A copy of every event still held in memory, oldest first.
@@ -300,6 +599,24 @@ impl Timeline {
         }
     }
 
+    /// Wait until no event has been recorded for `quiet`, or `at_most` has passed: the ends of
+    /// connections still in flight (a client's reset the lab has not read yet) get into the record
+    /// before a lab is stopped.
+    pub async fn settle(&self, quiet: Duration, at_most: Duration) {
+        let deadline = tokio::time::Instant::now() + at_most;
+        loop {
+            let before = self.recorded();
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return;
+            }
+            tokio::time::sleep(quiet.min(deadline - now)).await;
+            if self.recorded() == before {
+                return;
+            }
+        }
+    }
+
     /// For tests: wait up to `timeout` for an event matching `predicate` and return it; if none comes,
     /// panic with `expected` printed next to every event seen, so the failure shows what happened.
     ///
@@ -309,7 +626,12 @@ impl Timeline {
     ///
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let timeline = Timeline::new();
-    /// timeline.record("dns", EventKind::DnsQuery { name: "gone.test".into(), answer: "NXDOMAIN".into() });
+    /// timeline.record("dns", EventKind::DnsQuery {
+    ///     name: "gone.test".into(),
+    ///     answer: "NXDOMAIN".into(),
+    ///     peer: None,
+    ///     qtype: Some("A".into()),
+    /// });
     /// timeline
     ///     .assert_event("an NXDOMAIN answer", Duration::ZERO, |e| {
     ///         matches!(&e.kind, EventKind::DnsQuery { answer, .. } if answer == "NXDOMAIN")
@@ -372,6 +694,16 @@ impl std::fmt::Debug for Timeline {
     }
 }
 
+/// `time` as RFC 3339 in UTC with microseconds.
+fn wall_clock(time: SystemTime) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::from(time)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
 /// A poisoned lock only means another thread panicked while appending; the data is still usable.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
@@ -398,6 +730,8 @@ mod tests {
             EventKind::DnsQuery {
                 name: "x.test".into(),
                 answer: "NXDOMAIN".into(),
+                peer: None,
+                qtype: None,
             },
         );
         let lines = timeline.to_json_lines();
@@ -406,6 +740,63 @@ mod tests {
         assert_eq!(first["status"], 407);
         assert_eq!(first["source"], "proxy:corp");
         assert_eq!(timeline.events().len(), 2);
+        assert_eq!(first["v"], SCHEMA_VERSION);
+        assert_eq!(first["seq"], 0);
+        let time = first["time"].as_str().unwrap();
+        assert_eq!(time.len(), "2026-12-02T18:59:01.123456Z".len(), "{time}");
+        assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+    }
+
+    #[test]
+    fn a_reason_never_carries_a_library_documentation_link() {
+        let timeline = Timeline::new();
+        timeline.record(
+            "endpoint:x",
+            EventKind::Closed {
+                bytes_up: 0,
+                bytes_down: 0,
+                reason: "read failed: peer closed connection without sending TLS close_notify: https://docs.rs/rustls/latest/x".into(),
+            },
+        );
+        let lines = timeline.to_json_lines();
+        assert!(!lines.contains("https://"), "{lines}");
+        assert!(
+            lines.contains("without sending TLS close_notify"),
+            "{lines}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_leg_and_its_far_end_share_an_id_that_names_the_client_connection() {
+        let timeline = Timeline::new();
+        let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let proxy: SocketAddr = "127.0.0.1:3128".parse().unwrap();
+        let leg_local: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let origin: SocketAddr = "127.0.0.1:443".parse().unwrap();
+        let id = timeline.accepted("proxy:corp", client, proxy);
+        let leg = Timeline::in_connection(id, async {
+            timeline.record(
+                "proxy:corp",
+                EventKind::Note {
+                    message: "inside".into(),
+                },
+            );
+            timeline.upstream("proxy:corp", leg_local, origin, "login.test:443")
+        })
+        .await;
+        assert_ne!(leg, id);
+        let (far_end, claimed) = timeline.arrival("endpoint:login", leg_local, origin);
+        assert_eq!(far_end, leg, "the far end records under the leg's id");
+        assert_eq!(claimed.unwrap().opened_by, "proxy:corp");
+        let other = timeline.accepted("endpoint:login", client, origin);
+        assert!(
+            other != id && other != leg,
+            "an outside client gets a new id"
+        );
+        let events = timeline.events();
+        assert_eq!(events[1].conn, Some(id), "the task-local id is carried");
+        assert!(matches!(events[2].kind, EventKind::Upstream { serves: Some(s), .. } if s == id));
+        assert!(matches!(events[3].kind, EventKind::Accepted { serves: Some(s), .. } if s == id));
     }
 
     #[test]

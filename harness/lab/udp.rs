@@ -43,6 +43,21 @@ pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, gate: Arc<Gate>, ser
             }
             _ => None,
         };
+        let unanswered_because = if !gate.enabled() {
+            Some("the responder is turned off through the control API".to_owned())
+        } else if fate.drop_request {
+            Some("packet_loss dropped the request".to_owned())
+        } else if fate.drop_reply {
+            Some("packet_loss dropped the reply".to_owned())
+        } else if matches!(plan.behaviour, UdpBehaviour::Silent) {
+            Some(
+                "silent responder: datagrams to this port are dropped, as by a firewall".to_owned(),
+            )
+        } else if reply.is_none() {
+            Some("not an IKE_SA_INIT request the responder answers".to_owned())
+        } else {
+            None
+        };
         let answered = match reply {
             Some(_) if fate.drop_reply => false,
             Some(reply) => {
@@ -57,17 +72,22 @@ pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, gate: Arc<Gate>, ser
             }
             None => false,
         };
-        serving.timeline.record(
+        // Each datagram and its reply is an exchange with its own id.
+        let id = Some(serving.timeline.new_connection());
+        serving.timeline.record_on(
             &source,
+            id,
             EventKind::Datagram {
                 peer,
                 bytes: n,
                 answered,
+                unanswered_because: unanswered_because.filter(|_| !answered),
             },
         );
         if fate.drop_request || fate.drop_reply {
-            serving.timeline.record(
+            serving.timeline.record_on(
                 &source,
+                id,
                 EventKind::Note {
                     message: format!(
                         "packet_loss dropped the {} of datagram {number} from {peer}",

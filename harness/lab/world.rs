@@ -33,6 +33,26 @@ pub struct RouteEntry {
     pub port: Option<u16>,
     /// Where the traffic goes.
     pub address: SocketAddr,
+    /// The firewall rule that made this entry, if a rule did (an endpoint's own entry has none).
+    pub rule: Option<FirewallTag>,
+}
+
+/// The firewall rule behind a routing decision, in the words the timeline records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallTag {
+    /// The rule (`rule 1: drop *.msappproxy.net:443 from client`).
+    pub rule: String,
+    /// What it does (`drop`, `reject`, `hang`, `reset after 100 bytes`, `allow`).
+    pub action: String,
+}
+
+/// Where a connection attempt leads, and the firewall rule that decided it, if one did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Where it leads.
+    pub route: Route,
+    /// The rule that decided it.
+    pub rule: Option<FirewallTag>,
 }
 
 /// What a firewall rule set through the control API does.
@@ -42,6 +62,18 @@ pub enum LiveAction {
     Allow,
     /// Send it here instead (the lab's closed port for reject, a black hole for drop).
     Connect(SocketAddr),
+}
+
+impl LiveAction {
+    /// The action in the timeline's words: a connect to the lab's closed port is a reject, any
+    /// other a drop (the control API has no other places to send traffic).
+    fn word(self, closed: Option<SocketAddr>) -> &'static str {
+        match self {
+            LiveAction::Allow => "allow",
+            LiveAction::Connect(address) if Some(address) == closed => "reject",
+            LiveAction::Connect(_) => "drop",
+        }
+    }
 }
 
 /// A firewall rule set while the lab runs; the newest first.
@@ -160,12 +192,19 @@ impl World {
 
     /// Where a connection from `from` to `host:port` leads.
     pub fn route(&self, host: &str, port: u16, from: &Vantage) -> Route {
+        self.decide(host, port, from).route
+    }
+
+    /// Where a connection from `from` to `host:port` leads, and which firewall rule (of the scenario
+    /// or set through the control API) decided it.
+    pub fn decide(&self, host: &str, port: u16, from: &Vantage) -> Decision {
         let host = host.trim_start_matches('[').trim_end_matches(']');
+        let unruled = |route| Decision { route, rule: None };
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return self.route_address(SocketAddr::new(ip, port), from);
+            return unruled(self.route_address(SocketAddr::new(ip, port), from));
         }
         if !self.resolves(host) {
-            return Route::UnknownHost;
+            return unruled(Route::UnknownHost);
         }
         let live = self.live();
         let rule = live.rules.iter().find(|rule| {
@@ -173,8 +212,23 @@ impl World {
                 && rule.port.is_none_or(|p| p == port)
                 && host_matches(&rule.hosts, host)
         });
+        let live_tag = rule.map(|rule| FirewallTag {
+            rule: format!(
+                "control API rule: {} {}:{} from {}",
+                rule.action.word(self.closed),
+                rule.hosts,
+                rule.port.map_or("*".to_owned(), |p| p.to_string()),
+                rule.from
+            ),
+            action: rule.action.word(self.closed).to_owned(),
+        });
         let skip = match rule.map(|rule| rule.action) {
-            Some(LiveAction::Connect(address)) => return Route::Connect(address),
+            Some(LiveAction::Connect(address)) => {
+                return Decision {
+                    route: Route::Connect(address),
+                    rule: live_tag,
+                }
+            }
             Some(LiveAction::Allow) => self.firewall_entries,
             None => 0,
         };
@@ -185,9 +239,15 @@ impl World {
                 && host_matches(&entry.hosts, host)
         });
         match (hit, self.closed) {
-            (Some(entry), _) => Route::Connect(entry.address),
-            (None, Some(closed)) => Route::Connect(closed),
-            (None, None) => Route::UnknownHost,
+            (Some(entry), _) => Decision {
+                route: Route::Connect(entry.address),
+                rule: live_tag.or_else(|| entry.rule.clone()),
+            },
+            (None, Some(closed)) => Decision {
+                route: Route::Connect(closed),
+                rule: live_tag,
+            },
+            (None, None) => unruled(Route::UnknownHost),
         }
     }
 
@@ -265,12 +325,14 @@ mod tests {
             hosts: "*.msappproxy.net".into(),
             port: Some(443),
             address: addr(1000),
+            rule: None,
         });
         world.push(RouteEntry {
             from: Vantage::Any,
             hosts: "*.msappproxy.net".into(),
             port: Some(443),
             address: addr(2000),
+            rule: None,
         });
         world
     }

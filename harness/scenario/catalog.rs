@@ -74,7 +74,7 @@ pub fn find(query: &str) -> Result<Vec<Expanded>, ScenarioError> {
             source,
         })?;
         files.sort();
-        return files.iter().map(|file| load_file(file)).collect();
+        return load_folder(&files);
     }
     let id = query.strip_suffix(".toml").unwrap_or(query);
     let id = id.rsplit('/').next().unwrap_or(id);
@@ -83,6 +83,33 @@ pub fn find(query: &str) -> Result<Vec<Expanded>, ScenarioError> {
         None => Err(ScenarioError::NotFound {
             query: query.to_owned(),
         }),
+    }
+}
+
+/// Load every file; report every bad file and every id two files share, not only the first.
+fn load_folder(files: &[std::path::PathBuf]) -> Result<Vec<Expanded>, ScenarioError> {
+    let mut loaded: Vec<Expanded> = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for file in files {
+        match load_file(file) {
+            Ok(scenario) => {
+                if let Some(first) = loaded.iter().find(|other| other.id == scenario.id) {
+                    errors.push(ScenarioError::DuplicateScenario {
+                        id: scenario.id.clone(),
+                        first: first.source.clone(),
+                        second: scenario.source.clone(),
+                    });
+                } else {
+                    loaded.push(scenario);
+                }
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    match errors.len() {
+        0 => Ok(loaded),
+        1 => Err(errors.remove(0)),
+        _ => Err(ScenarioError::Several { errors }),
     }
 }
 

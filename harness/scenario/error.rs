@@ -105,6 +105,24 @@ pub enum ScenarioError {
         /// The line of the first definition.
         first_line: usize,
     },
+    /// Two scenario files of one folder have the same id.
+    #[error(
+        "{second}: duplicate scenario id `{id}`, also the id of {first}; expected one file per id"
+    )]
+    DuplicateScenario {
+        /// The id.
+        id: String,
+        /// The file that had it first.
+        first: String,
+        /// The file that has it again.
+        second: String,
+    },
+    /// Several files of a folder are bad; each error is listed.
+    #[error("{} scenario files are bad:\n{}", errors.len(), errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Several {
+        /// One error per bad file (or duplicate id).
+        errors: Vec<ScenarioError>,
+    },
     /// No scenario of that id or path.
     #[error(
         "no scenario `{query}`, expected a file, a folder, or a catalog id (see `egresslab list`)"

@@ -2,6 +2,7 @@
 //! optional external command) against the expectations, shut down; and the typed outcome.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::check::{Code, Report};
@@ -134,11 +135,75 @@ pub async fn run_scenario(
     exec: Option<&str>,
     exec_timeout: Duration,
 ) -> Outcome {
+    run_scenario_recorded(scenario, exec, exec_timeout, &Recording::default()).await
+}
+
+/// Where a scenario's run is recorded: its timeline and its HTTP Archive.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    /// The timeline as JSON lines, written once the lab has stopped (so the closes are in it).
+    pub timeline: Option<PathBuf>,
+    /// Every HTTP exchange as HAR 1.2, written as the exchanges happen.
+    pub har: Option<PathBuf>,
+}
+
+impl Recording {
+    /// The recording of scenario `id` under the folders `timeline` and `har` (`ID.jsonl`,
+    /// `ID.har`).
+    pub fn in_folders(id: &str, timeline: Option<&Path>, har: Option<&Path>) -> Recording {
+        Recording {
+            timeline: timeline.map(|dir| dir.join(format!("{id}.jsonl"))),
+            har: har.map(|dir| dir.join(format!("{id}.har"))),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.timeline.is_none() && self.har.is_none()
+    }
+}
+
+/// [`run_scenario`], recorded as `recording` asks. A failed write is a problem of the outcome, not
+/// a panic.
+pub async fn run_scenario_recorded(
+    scenario: &Expanded,
+    exec: Option<&str>,
+    exec_timeout: Duration,
+    recording: &Recording,
+) -> Outcome {
     let started = Instant::now();
     match Live::start(scenario.clone()).await {
         Ok(live) => {
-            let outcome = live.run(exec, exec_timeout).await;
+            let events = live.lab().timeline().clone();
+            let mut failures = Vec::new();
+            if let Some(path) = &recording.har {
+                if let Err(error) = events.har_to(path) {
+                    failures.push(format!(
+                        "cannot write the HAR file {}: {error}",
+                        path.display()
+                    ));
+                }
+            }
+            let mut outcome = live.run(exec, exec_timeout).await;
+            if !recording.is_empty() {
+                // Let connections the checks just ended finish their story before the lab stops.
+                events
+                    .settle(Duration::from_millis(25), Duration::from_millis(300))
+                    .await;
+            }
             live.shutdown().await;
+            if let Some(path) = &recording.timeline {
+                if let Err(error) = std::fs::write(path, events.to_json_lines()) {
+                    failures.push(format!(
+                        "cannot write the timeline to {}: {error}",
+                        path.display()
+                    ));
+                }
+            }
+            outcome.problems.extend(
+                failures
+                    .into_iter()
+                    .map(|reason| Problem::NotStarted { reason }),
+            );
             outcome
         }
         Err(error) => Outcome::not_started(scenario, &error, started.elapsed()),

@@ -14,7 +14,8 @@ use super::error::ApiError;
 use super::pipe::{self, Close};
 use super::toxic::Toxic;
 use crate::lab::context::Serving;
-use crate::lab::timeline::EventKind;
+use crate::lab::leg;
+use crate::lab::timeline::{EventKind, Timeline};
 
 /// How long a link waits for its upstream to accept before it closes the client's connection.
 const UPSTREAM_CONNECT: Duration = Duration::from_secs(10);
@@ -149,9 +150,13 @@ impl Link {
                 Ok((client, peer)) => {
                     let link = Arc::clone(&self);
                     let token = token.clone();
-                    self.serving.tasks.spawn(async move {
-                        link.relay(client, peer, token).await;
-                    });
+                    let local = client.local_addr().unwrap_or(peer);
+                    let id = self.serving.timeline.accepted(&self.source(), peer, local);
+                    self.serving
+                        .tasks
+                        .spawn(Timeline::in_connection(id, async move {
+                            link.relay(client, token).await;
+                        }));
                 }
                 Err(error) => {
                     tracing::debug!(link = %self.name, %error, "accept failed");
@@ -165,14 +170,14 @@ impl Link {
         format!("link:{}", self.name)
     }
 
-    async fn relay(self: Arc<Self>, client: TcpStream, peer: SocketAddr, token: CancellationToken) {
+    async fn relay(self: Arc<Self>, client: TcpStream, token: CancellationToken) {
         let number = self.connections.fetch_add(1, Ordering::Relaxed);
-        let timeline = &self.serving.timeline;
-        timeline.record(&self.source(), EventKind::Accepted { peer });
         let upstream_address = lock(&self.settings).upstream_address;
+        let (source, what) = (self.source(), format!("upstream of link {}", self.name));
+        let opened = leg::open(&self.serving.timeline, &source, upstream_address, &what);
         let upstream = tokio::select! {
             () = token.cancelled() => return,
-            connected = tokio::time::timeout(UPSTREAM_CONNECT, TcpStream::connect(upstream_address)) => connected,
+            connected = tokio::time::timeout(UPSTREAM_CONNECT, opened) => connected,
         };
         let upstream = match upstream {
             Ok(Ok(stream)) => stream,

@@ -1,6 +1,6 @@
 //! A minimal HTTP/1.1 server for endpoints: one request at a time, keep-alive, bounded heads and bodies.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -16,9 +16,24 @@ const MAX_BODY: usize = 1024 * 1024;
 pub(crate) struct Request {
     pub(crate) method: String,
     pub(crate) path: String,
+    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
+    pub(crate) minor: u8,
+    /// Header fields in order, as sent.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
     /// The client asked to close after this request (or spoke HTTP/1.0 without keep-alive).
     pub(crate) close: bool,
+}
+
+/// One request and the answer it got, with its timings, for the timeline.
+#[derive(Debug)]
+pub(crate) struct Exchange<'a> {
+    pub(crate) request: &'a Request,
+    pub(crate) response: &'a Response,
+    /// From the complete request to the start of the answer.
+    pub(crate) wait: Duration,
+    /// From the complete request to the end of the answer.
+    pub(crate) total: Duration,
 }
 
 /// An answer to write.
@@ -60,12 +75,13 @@ pub(crate) struct Counts {
     pub(crate) down: u64,
 }
 
-/// Serve requests on `stream` with `answer` until the client closes or asks to; returns the byte
-/// counts and the close reason.
-pub(crate) async fn serve<S, F>(mut stream: S, mut answer: F) -> (Counts, String)
+/// Serve requests on `stream` with `answer` until the client closes or asks to, telling `observe`
+/// of each exchange; returns the byte counts and the close reason.
+pub(crate) async fn serve<S, F, O>(mut stream: S, mut answer: F, mut observe: O) -> (Counts, String)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnMut(&Request) -> Response,
+    O: FnMut(Exchange<'_>),
 {
     let mut counts = Counts::default();
     let mut buffer = Vec::new();
@@ -81,12 +97,21 @@ where
                 return (counts, format!("bad request: {why}"));
             }
         };
+        let received = Instant::now();
         let response = answer(&request);
         if !response.delay.is_zero() {
             tokio::time::sleep(response.delay).await;
         }
+        let wait = received.elapsed();
         let head_only = request.method.eq_ignore_ascii_case("HEAD");
-        if let Err(error) = write_response(&mut stream, &response, head_only, &mut counts).await {
+        let written = write_response(&mut stream, &response, head_only, &mut counts).await;
+        observe(Exchange {
+            request: &request,
+            response: &response,
+            wait,
+            total: received.elapsed(),
+        });
+        if let Err(error) = written {
             return (counts, format!("write failed: {error}"));
         }
         if request.close {
@@ -173,6 +198,15 @@ fn parse_head(buffer: &[u8]) -> Result<Option<(usize, Request, usize)>, ReadErro
     let request = Request {
         method: parsed.method.unwrap_or_default().to_owned(),
         path: parsed.path.unwrap_or_default().to_owned(),
+        minor: parsed.version.unwrap_or(1),
+        headers: parsed
+            .headers
+            .iter()
+            .map(|h| {
+                let value = String::from_utf8_lossy(h.value).into_owned();
+                (h.name.to_owned(), value)
+            })
+            .collect(),
         body: Vec::new(),
         close,
     };
@@ -211,13 +245,17 @@ mod tests {
     #[tokio::test]
     async fn keep_alive_then_close() {
         let (client, server) = tokio::io::duplex(64 * 1024);
-        let task = tokio::spawn(serve(server, |request: &Request| {
-            Response::new(
-                200,
-                "text/plain",
-                format!("{} {}", request.method, request.path),
-            )
-        }));
+        let task = tokio::spawn(serve(
+            server,
+            |request: &Request| {
+                Response::new(
+                    200,
+                    "text/plain",
+                    format!("{} {}", request.method, request.path),
+                )
+            },
+            |_: Exchange<'_>| {},
+        ));
         let (mut read, mut write) = tokio::io::split(client);
         write
             .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
@@ -235,9 +273,11 @@ mod tests {
     #[tokio::test]
     async fn oversized_head_is_refused() {
         let (client, server) = tokio::io::duplex(256 * 1024);
-        let task = tokio::spawn(serve(server, |_: &Request| {
-            Response::new(200, "text/plain", "")
-        }));
+        let task = tokio::spawn(serve(
+            server,
+            |_: &Request| Response::new(200, "text/plain", ""),
+            |_: Exchange<'_>| {},
+        ));
         let (mut read, mut write) = tokio::io::split(client);
         let mut request = b"GET / HTTP/1.1\r\nX: ".to_vec();
         request.extend(vec![b'a'; 20 * 1024]);

@@ -14,11 +14,12 @@ use tokio::sync::watch;
 use super::live::GatedListener;
 use tokio_rustls::LazyConfigAcceptor;
 
-use self::http::{Counts, Request, Response};
+use self::http::{Counts, Exchange, Request, Response};
 pub(crate) use self::tls::TlsSetup;
 use super::context::{ResetOnShutdown, Serving};
+use super::exchange::Seen;
 use super::plan::{EndpointBehaviour, EndpointPlan};
-use super::timeline::EventKind;
+use super::timeline::{EventKind, Timeline};
 use super::world::World;
 
 /// Where an endpoint of a running lab can be reached.
@@ -225,16 +226,15 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
                 continue;
             }
         };
-        serving
-            .timeline
-            .record(&source, EventKind::Accepted { peer });
+        let local = stream.local_addr().unwrap_or(listener.gate().address);
+        let id = serving.timeline.accepted(&source, peer, local);
         let gate = Arc::clone(listener.gate());
         let token = gate.session();
         let shutdown = serving.shutdown.clone();
         let timeline = serving.timeline.clone();
         let (plan, responder, source) = (plan.clone(), responder.clone(), source.clone());
         let tls = tls.borrow().clone();
-        serving.tasks.spawn(async move {
+        serving.tasks.spawn(Timeline::in_connection(id, async move {
             let stream = ResetOnShutdown::new(gate.tap_accepted(stream).await, &shutdown);
             let (counts, reason) = tokio::select! {
                 () = shutdown.cancelled() => (Counts::default(), "shutdown".to_owned()),
@@ -249,7 +249,7 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
                     reason,
                 },
             );
-        });
+        }));
     }
 }
 
@@ -258,12 +258,18 @@ async fn connection(
     plan: &EndpointPlan,
     responder: &Responder,
     tls: Option<&TlsSetup>,
-    timeline: &crate::lab::Timeline,
+    timeline: &Timeline,
     source: &str,
 ) -> (Counts, String) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
-        return behave(stream, plan, responder).await;
+        return behave(
+            stream,
+            plan,
+            responder,
+            &Observer::new(timeline, source, "http"),
+        )
+        .await;
     };
     let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await {
         Ok(start) => start,
@@ -274,6 +280,7 @@ async fn connection(
                 EventKind::TlsFailed {
                     sni: None,
                     error: error.clone(),
+                    served: None,
                 },
             );
             return (Counts::default(), format!("no TLS handshake: {error}"));
@@ -289,6 +296,7 @@ async fn connection(
                 EventKind::TlsFailed {
                     sni,
                     error: error.clone(),
+                    served: Some(tls.served.clone()),
                 },
             );
             return (Counts::default(), format!("TLS handshake failed: {error}"));
@@ -308,7 +316,56 @@ async fn connection(
             client_cert,
         },
     );
-    behave(stream, plan, responder).await
+    let observer = Observer::new(timeline, source, "https");
+    behave(stream, plan, responder, &observer).await
+}
+
+/// Where an endpoint's HTTP exchanges are recorded, and the scheme its clients spoke.
+pub(crate) struct Observer<'a> {
+    timeline: &'a Timeline,
+    source: &'a str,
+    scheme: &'a str,
+}
+
+impl<'a> Observer<'a> {
+    pub(crate) fn new(timeline: &'a Timeline, source: &'a str, scheme: &'a str) -> Self {
+        Observer {
+            timeline,
+            source,
+            scheme,
+        }
+    }
+
+    /// Record one exchange as an `http` event (`pac` for the WPAD file).
+    fn record(&self, exchange: &Exchange<'_>, plan: &EndpointPlan) {
+        let request = exchange.request;
+        let host = request
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("host"))
+            .map(|(_, value)| value.clone())
+            .or_else(|| plan.hosts.first().cloned())
+            .unwrap_or_default();
+        let pac = matches!(plan.behaviour, EndpointBehaviour::Pac { .. })
+            && exchange.response.status == 200;
+        let response = exchange.response;
+        let mut response_headers = response.headers.clone();
+        response_headers.push(("Content-Length".to_owned(), response.body.len().to_string()));
+        let seen = Seen {
+            role: if pac { "pac" } else { "endpoint" },
+            method: &request.method,
+            url: format!("{}://{host}{}", self.scheme, request.path),
+            minor: request.minor,
+            request_headers: &request.headers,
+            request_body_bytes: request.body.len() as u64,
+            status: response.status,
+            response_headers,
+            response_body_bytes: response.body.len() as u64,
+            wait: exchange.wait,
+            total: exchange.total,
+        };
+        self.timeline.record(self.source, seen.event());
+    }
 }
 
 /// Run the endpoint's behaviour on an established (plain or decrypted) stream.
@@ -316,13 +373,18 @@ pub(crate) async fn behave<S>(
     stream: S,
     plan: &EndpointPlan,
     responder: &Responder,
+    observer: &Observer<'_>,
 ) -> (Counts, String)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match plan.behaviour {
         EndpointBehaviour::Echo => echo(stream).await,
-        _ => http::serve(stream, |request| responder.answer(request)).await,
+        _ => {
+            let answer = |request: &Request| responder.answer(request);
+            let observe = |exchange: Exchange<'_>| observer.record(&exchange, plan);
+            http::serve(stream, answer, observe).await
+        }
     }
 }
 

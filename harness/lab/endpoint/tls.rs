@@ -35,7 +35,7 @@ pub(crate) fn setup(
     let served = minted
         .served_chain
         .first()
-        .map(|leaf| subject(leaf))
+        .map(|leaf| format!("{} (profile {})", subject(leaf), tls.profile.name()))
         .unwrap_or_default();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = match tls.versions {

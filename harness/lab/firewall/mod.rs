@@ -8,6 +8,7 @@
 pub(crate) mod blackhole;
 pub(crate) mod relay;
 pub(crate) mod tls_sniff;
+pub(crate) mod watch;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,8 +21,8 @@ use super::context::{ResetOnShutdown, Serving};
 use super::error::LabError;
 use super::pattern::host_matches;
 use super::plan::{FirewallAction, FirewallRule};
-use super::timeline::EventKind;
-use super::world::RouteEntry;
+use super::timeline::{EventKind, Leg, Timeline};
+use super::world::{FirewallTag, RouteEntry};
 
 /// An endpoint as the firewall sees it: the names and port it answers and where it really listens.
 #[derive(Debug, Clone)]
@@ -34,14 +35,27 @@ pub(crate) struct Target<'a> {
 /// The bound sockets of a lab's firewall and the routing entries they imply.
 #[derive(Debug)]
 pub(crate) struct Firewall {
-    closed: TcpSocket,
+    /// The lab's general refused port and each reject rule's own, so a SYN's port names its rule.
+    closed: Vec<TcpSocket>,
     /// The refused address (also the lab's address for known names on unserved ports).
     pub(crate) closed_address: SocketAddr,
-    blackhole: Option<BlackHole>,
-    hangs: Vec<(TcpListener, String)>,
+    /// Each drop rule's own black hole.
+    blackholes: Vec<BlackHole>,
+    hangs: Vec<(TcpListener, FirewallTag)>,
     relays: Vec<Relay>,
     /// Routing entries, in rule order.
     pub(crate) entries: Vec<RouteEntry>,
+    /// Addresses where no handshake ever completes, with what a SYN there means (for the watcher).
+    pub(crate) silent: Vec<Silent>,
+}
+
+/// An address where the kernel answers a SYN itself (RST) or never (a full accept queue), with the
+/// rule it stands for.
+#[derive(Debug, Clone)]
+pub(crate) struct Silent {
+    pub(crate) address: SocketAddr,
+    pub(crate) tag: FirewallTag,
+    pub(crate) fate: &'static str,
 }
 
 impl Firewall {
@@ -53,22 +67,42 @@ impl Firewall {
     ) -> Result<Firewall, LabError> {
         let (closed, closed_address) = closed_port(ip, "closed port")?;
         let mut firewall = Firewall {
-            closed,
+            closed: vec![closed],
             closed_address,
-            blackhole: None,
+            blackholes: Vec::new(),
             hangs: Vec::new(),
             relays: Vec::new(),
             entries: Vec::new(),
+            silent: vec![Silent {
+                address: closed_address,
+                tag: FirewallTag {
+                    rule: "no listener: a known name on a port nothing serves, or a control API reject"
+                        .to_owned(),
+                    action: "reject".to_owned(),
+                },
+                fate: REFUSED,
+            }],
         };
         for (index, rule) in rules.iter().enumerate() {
-            let words = describe(index, rule);
+            let tag = describe(index, rule);
             let whole_rule = match &rule.action {
-                FirewallAction::Reject => Some(closed_address),
-                FirewallAction::Drop => Some(firewall.blackhole(ip).await?),
+                FirewallAction::Reject => {
+                    let (socket, address) = closed_port(ip, &tag.rule)?;
+                    firewall.closed.push(socket);
+                    firewall.silent(address, &tag, REFUSED);
+                    Some(address)
+                }
+                FirewallAction::Drop => {
+                    let hole = BlackHole::open(ip).await?;
+                    let address = hole.address;
+                    firewall.blackholes.push(hole);
+                    firewall.silent(address, &tag, DROPPED);
+                    Some(address)
+                }
                 FirewallAction::Hang => {
-                    let listener = listen(ip, &format!("hang for {words}"))?;
-                    let address = local(&listener, &words)?;
-                    firewall.hangs.push((listener, words.clone()));
+                    let listener = listen(ip, &format!("hang for {}", tag.rule))?;
+                    let address = local(&listener, &tag.rule)?;
+                    firewall.hangs.push((listener, tag.clone()));
                     Some(address)
                 }
                 _ => None,
@@ -79,6 +113,7 @@ impl Firewall {
                     hosts: rule.hosts.clone(),
                     port: rule.port,
                     address,
+                    rule: Some(tag),
                 });
                 continue;
             }
@@ -92,13 +127,14 @@ impl Firewall {
                     };
                     let address = match middlebox(&rule.action) {
                         None => target.address,
-                        Some(kind) => firewall.relay(ip, kind, target.address, &words)?,
+                        Some(kind) => firewall.relay(ip, kind, target.address, &tag)?,
                     };
                     firewall.entries.push(RouteEntry {
                         from: rule.from.clone(),
                         hosts,
                         port: Some(target.port),
                         address,
+                        rule: Some(tag.clone()),
                     });
                 }
             }
@@ -106,14 +142,12 @@ impl Firewall {
         Ok(firewall)
     }
 
-    async fn blackhole(&mut self, ip: IpAddr) -> Result<SocketAddr, LabError> {
-        if let Some(hole) = &self.blackhole {
-            return Ok(hole.address);
-        }
-        let hole = BlackHole::open(ip).await?;
-        let address = hole.address;
-        self.blackhole = Some(hole);
-        Ok(address)
+    fn silent(&mut self, address: SocketAddr, tag: &FirewallTag, fate: &'static str) {
+        self.silent.push(Silent {
+            address,
+            tag: tag.clone(),
+            fate,
+        });
     }
 
     fn relay(
@@ -121,22 +155,22 @@ impl Firewall {
         ip: IpAddr,
         kind: Middlebox,
         target: SocketAddr,
-        words: &str,
+        tag: &FirewallTag,
     ) -> Result<SocketAddr, LabError> {
         if let Some(existing) = self
             .relays
             .iter()
-            .find(|relay| relay.kind == kind && relay.target == target && relay.rule == words)
+            .find(|relay| relay.kind == kind && relay.target == target && relay.rule == *tag)
         {
-            return local(&existing.listener, words);
+            return local(&existing.listener, &tag.rule);
         }
-        let listener = listen(ip, &format!("middlebox for {words}"))?;
-        let address = local(&listener, words)?;
+        let listener = listen(ip, &format!("middlebox for {}", tag.rule))?;
+        let address = local(&listener, &tag.rule)?;
         self.relays.push(Relay {
             listener,
             kind,
             target,
-            rule: words.to_owned(),
+            rule: tag.clone(),
         });
         Ok(address)
     }
@@ -159,7 +193,10 @@ impl Firewall {
                 .tasks
                 .spawn(serve_hang(listener, rule, serving.clone()));
         }
-        let held = (self.closed, self.blackhole);
+        if let Some(watcher) = watch::SynWatcher::open(&self.silent, serving) {
+            serving.tasks.spawn(watcher.run());
+        }
+        let held = (self.closed, self.blackholes);
         let token = serving.shutdown.clone();
         serving.tasks.spawn(async move {
             token.cancelled().await;
@@ -195,16 +232,37 @@ fn overlap(rule: &str, endpoint: &str) -> Option<String> {
     }
 }
 
-fn describe(index: usize, rule: &FirewallRule) -> String {
+/// What a SYN at a closed port meets.
+const REFUSED: &str = "refused with RST";
+/// What a SYN at a black hole meets.
+const DROPPED: &str = "dropped";
+
+/// A rule in the timeline's words: `rule 1: drop *.msappproxy.net:443 from client` (numbered from 1,
+/// as a person counts the scenario's `[[firewall]]` tables).
+fn describe(index: usize, rule: &FirewallRule) -> FirewallTag {
     let port = rule.port.map_or("*".to_owned(), |port| port.to_string());
-    format!(
-        "rule {index}: {:?} from {:?} to {}:{port}",
-        rule.action, rule.from, rule.hosts
-    )
+    let action = match &rule.action {
+        FirewallAction::Allow => "allow".to_owned(),
+        FirewallAction::Reject => "reject".to_owned(),
+        FirewallAction::Drop => "drop".to_owned(),
+        FirewallAction::Hang => "hang".to_owned(),
+        FirewallAction::ResetAfter(bytes) => format!("reset after {bytes} bytes"),
+        FirewallAction::KillTls12 => "reset TLS 1.2 handshakes".to_owned(),
+        FirewallAction::KillSha512 => "reset on a SHA-512 certificate".to_owned(),
+    };
+    FirewallTag {
+        rule: format!(
+            "rule {}: {action} {}:{port} from {}",
+            index + 1,
+            rule.hosts,
+            rule.from
+        ),
+        action,
+    }
 }
 
 /// Accept and stay silent until the client gives up or the lab stops.
-async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
+async fn serve_hang(listener: TcpListener, tag: FirewallTag, serving: Serving) {
     loop {
         let accepted = tokio::select! {
             () = serving.shutdown.cancelled() => return,
@@ -213,19 +271,13 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
         let Ok((stream, peer)) = accepted else {
             continue;
         };
+        let local = stream.local_addr().unwrap_or(peer);
         let mut stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let timeline = serving.timeline.clone();
-        timeline.record("firewall", EventKind::Accepted { peer });
-        timeline.record(
-            "firewall",
-            EventKind::RuleFired {
-                rule: rule.clone(),
-                action: "hang: accepted, never answering".to_owned(),
-                target: peer.to_string(),
-            },
-        );
+        let (id, leg) = timeline.arrival(SOURCE, peer, local);
+        timeline.record_on(SOURCE, Some(id), decision(&tag, leg.as_ref(), local));
         let token = serving.shutdown.clone();
-        serving.tasks.spawn(async move {
+        serving.tasks.spawn(Timeline::in_connection(id, async move {
             let mut sink = [0u8; 4096];
             let mut received = 0u64;
             let reason = loop {
@@ -238,14 +290,28 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
                 }
             };
             timeline.record(
-                "firewall",
+                SOURCE,
                 EventKind::Closed {
                     bytes_up: received,
                     bytes_down: 0,
-                    reason: reason.to_owned(),
+                    reason: format!("{reason} (the firewall answered nothing)"),
                 },
             );
-        });
+        }));
+    }
+}
+
+/// The timeline's source name for the firewall and its middleboxes.
+pub(crate) const SOURCE: &str = "firewall";
+
+/// The firewall event for traffic arriving at `local` that `tag`'s rule decided: a proxy's when it
+/// came on a leg the lab opened, else the client's.
+pub(crate) fn decision(tag: &FirewallTag, leg: Option<&Leg>, local: SocketAddr) -> EventKind {
+    EventKind::Firewall {
+        rule: tag.rule.clone(),
+        vantage: leg.map_or_else(|| "client".to_owned(), |leg| leg.opened_by.clone()),
+        action: tag.action.clone(),
+        destination: local.to_string(),
     }
 }
 

@@ -7,8 +7,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::tls_sniff::{judge_client_hello, CertificateSniffer, Hello};
+use super::SOURCE;
 use crate::lab::context::ResetOnShutdown;
-use crate::lab::timeline::EventKind;
+use crate::lab::leg;
+use crate::lab::timeline::{EventKind, Timeline};
+use crate::lab::world::FirewallTag;
 use crate::lab::Serving;
 
 /// What a middlebox does to the traffic it relays.
@@ -28,11 +31,9 @@ pub(crate) struct Relay {
     pub(crate) listener: TcpListener,
     pub(crate) kind: Middlebox,
     pub(crate) target: SocketAddr,
-    /// The rule in words, for the timeline.
-    pub(crate) rule: String,
+    /// The rule, for the timeline.
+    pub(crate) rule: FirewallTag,
 }
-
-const SOURCE: &str = "firewall";
 
 /// Serve the relay until the lab shuts down.
 pub(crate) async fn serve(relay: Relay, serving: Serving) {
@@ -48,30 +49,35 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
                 continue;
             }
         };
-        serving
-            .timeline
-            .record(SOURCE, EventKind::Accepted { peer });
+        let local = stream.local_addr().unwrap_or(peer);
+        let (id, leg) = serving.timeline.arrival(SOURCE, peer, local);
         let stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let connection = Connection {
             kind: relay.kind,
             target: relay.target,
             rule: relay.rule.clone(),
+            vantage: leg.map_or_else(|| "client".to_owned(), |leg| leg.opened_by),
+            destination: local,
             serving: serving.clone(),
         };
         let token = serving.shutdown.clone();
-        serving.tasks.spawn(async move {
+        serving.tasks.spawn(Timeline::in_connection(id, async move {
             tokio::select! {
                 () = token.cancelled() => {}
                 () = connection.run(stream) => {}
             }
-        });
+        }));
     }
 }
 
 struct Connection {
     kind: Middlebox,
     target: SocketAddr,
-    rule: String,
+    rule: FirewallTag,
+    /// Whose traffic it is: `client`, or the proxy that opened the leg.
+    vantage: String,
+    /// The middlebox's own address, where the traffic arrived.
+    destination: SocketAddr,
     serving: Serving,
 }
 
@@ -103,7 +109,7 @@ impl Connection {
                 }
             }
         }
-        let mut origin = match TcpStream::connect(self.target).await {
+        let mut origin = match self.open_origin().await {
             Ok(origin) => origin,
             Err(error) => {
                 reset(&client);
@@ -186,13 +192,20 @@ impl Connection {
         self.closed(up, down, &reason);
     }
 
+    /// The middlebox's leg to the endpoint behind it.
+    async fn open_origin(&self) -> std::io::Result<TcpStream> {
+        let what = format!("the endpoint behind the middlebox ({})", self.target);
+        leg::open(&self.serving.timeline, SOURCE, self.target, &what).await
+    }
+
     fn fired(&self, action: &str) {
         self.serving.timeline.record(
             SOURCE,
-            EventKind::RuleFired {
-                rule: self.rule.clone(),
+            EventKind::Firewall {
+                rule: self.rule.rule.clone(),
+                vantage: self.vantage.clone(),
                 action: action.to_owned(),
-                target: self.target.to_string(),
+                destination: self.destination.to_string(),
             },
         );
     }

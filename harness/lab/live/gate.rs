@@ -21,6 +21,7 @@ use crate::lab::control::{Toxic, ToxicKind};
 use tokio_util::task::TaskTracker;
 
 use crate::lab::timeline::{EventKind, Timeline};
+use serde_json::Value;
 
 /// What a gate stands in front of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +148,11 @@ impl Gate {
         *self.enabled.borrow()
     }
 
+    /// A receiver that sees the gate turn on and off.
+    pub(crate) fn watch_enabled(&self) -> watch::Receiver<bool> {
+        self.enabled.subscribe()
+    }
+
     /// Whether the scenario started it on.
     pub(crate) fn enabled_at_start(&self) -> bool {
         self.enabled_at_start
@@ -246,9 +252,30 @@ impl Gate {
     /// `stream` itself when no toxic acts on it ([`Toxic::acts_on`]); else the inner end of a
     /// loopback pair whose outer end the toxics' pipe joins to `stream`, on the side it is.
     async fn tap(&self, stream: TcpStream, side: Side, destination: Option<&str>) -> TcpStream {
-        if !self.toxics.borrow().iter().any(|t| t.acts_on(destination)) {
+        let acting: Vec<String> = self
+            .toxics
+            .borrow()
+            .iter()
+            .filter(|t| t.acts_on(destination))
+            .map(|t| {
+                format!(
+                    "{} {} {}",
+                    t.name,
+                    t.kind.word(),
+                    Value::Object(t.kind.attributes())
+                )
+            })
+            .collect();
+        if acting.is_empty() {
             return stream;
         }
+        // Which toxics may act on this connection (each acts with its toxicity): the story of a slow
+        // or cut connection names its cause.
+        self.note(format!(
+            "connection{} passes through toxics: {}",
+            destination.map_or(String::new(), |d| format!(" to {d}")),
+            acting.join(", ")
+        ));
         match pair().await {
             Ok((outer, inner)) => {
                 let destination = destination.map(str::to_owned);
@@ -273,6 +300,8 @@ impl Gate {
         let seed = self.seed();
         let name = self.name.clone();
         let timeline = self.timeline.clone();
+        // The splice serves the connection the caller serves: its notes carry that connection's id.
+        let conn = Timeline::current_connection();
         self.tasks.spawn(async move {
             let _ = client.set_nodelay(true);
             let _ = upstream.set_nodelay(true);
@@ -288,8 +317,9 @@ impl Gate {
             })
             .await;
             if let Close::ToxicClosed(why) | Close::ToxicReset(why) = outcome.close {
-                timeline.record(
+                timeline.record_on(
                     &format!("gate:{name}"),
+                    conn,
                     EventKind::Note {
                         message: format!(
                             "a toxic ended a connection{}: {why}",

@@ -42,6 +42,18 @@ pub(crate) async fn apply<S: AsyncWrite + Unpin>(
     }
 }
 
+/// The fault in the timeline's words.
+pub(crate) fn describe(fault: &ProxyFault) -> String {
+    match fault {
+        ProxyFault::Status(status) => format!("answer {status} to every request"),
+        ProxyFault::SlowAnswer(delay) => format!("wait {} ms before answering", delay.as_millis()),
+        ProxyFault::CloseAfterConnect => {
+            "close the connection after reading the request".to_owned()
+        }
+        ProxyFault::Garbage => "answer bytes that are not HTTP".to_owned(),
+    }
+}
+
 async fn slow(delay: Duration, shutdown: &CancellationToken) -> FaultStep {
     tokio::select! {
         () = shutdown.cancelled() => FaultStep::Close("shutdown"),

@@ -1,8 +1,11 @@
 //! Absolute-URI forwarding for plain HTTP: the request goes to the origin in origin-form (or to the
 //! parent proxy as it came), the answer comes back as the origin gave it.
 
+use std::time::Instant;
+
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::lab::exchange::{self, Seen};
 use crate::lab::plan::Personality;
 
 use super::answers::Failure;
@@ -54,8 +57,46 @@ where
             text: error.to_string(),
         });
     }
-    let mut relayed = relay(client, origin, &proxy.shutdown).await;
+    let started = Instant::now();
+    let mut client = client;
+    // The origin's head is read here (and passed on as it came) so the timeline can record the
+    // exchange; the body is relayed as it streams.
+    let answer = match upstream::read_status(&mut origin).await {
+        Ok(Some((status, answer_head, _))) => {
+            let wait = started.elapsed();
+            if client.write_all(&answer_head).await.is_err() {
+                return Ok(Relayed {
+                    up: (head.len() + leftover.len()) as u64,
+                    down: 0,
+                    reason: "client closed before the answer".to_owned(),
+                });
+            }
+            Some((status, answer_head, wait))
+        }
+        _ => None,
+    };
+    let mut relayed = relay(&mut client, origin, &proxy.shutdown).await;
     relayed.up += (head.len() + leftover.len()) as u64;
+    if let Some((status, answer_head, wait)) = answer {
+        relayed.down += answer_head.len() as u64;
+        let response_headers = exchange::response_head(&answer_head)
+            .map(|(_, fields, _)| fields)
+            .unwrap_or_default();
+        let seen = Seen {
+            role: "forwarded",
+            method: &request.method,
+            url: super::request::redact_userinfo(&request.raw_target).into_owned(),
+            minor: request.minor,
+            request_headers: &request.headers,
+            request_body_bytes: leftover.len() as u64,
+            status,
+            response_headers,
+            response_body_bytes: relayed.down - answer_head.len() as u64,
+            wait,
+            total: started.elapsed(),
+        };
+        proxy.record(seen.event());
+    }
     Ok(relayed)
 }
 

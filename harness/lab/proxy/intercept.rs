@@ -219,6 +219,7 @@ where
             proxy.record(EventKind::TlsFailed {
                 sni: Some(host.to_owned()),
                 error: error.to_string(),
+                served: Some(format!("CN={host}, issued by {}", interceptor.issuer())),
             });
             return ended(client_handshake_end(&error));
         }
@@ -259,6 +260,7 @@ where
             proxy.record(EventKind::TlsFailed {
                 sni: Some(host.to_owned()),
                 error: text.clone(),
+                served: None,
             });
             lost_certificate(proxy);
             let failure = Failure::SecureConnectFail { text };

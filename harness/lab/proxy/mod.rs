@@ -20,7 +20,7 @@ mod upstream;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -31,11 +31,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::lab::context::{ProxyContext, ResetOnShutdown};
+use crate::lab::exchange::{self, Seen};
 use crate::lab::live::proxy::ProxyState;
 use crate::lab::live::{Gate, GatedListener};
 use crate::lab::pattern::host_matches;
 use crate::lab::plan::ProxyPlan;
-use crate::lab::timeline::{EventKind, Timeline};
+use crate::lab::timeline::{ConnId, EventKind, Timeline};
 use crate::lab::world::World;
 
 use answers::{Failure, Voice, CONNECT_ESTABLISHED};
@@ -147,7 +148,9 @@ async fn run(
                 let handler = Arc::clone(&proxy);
                 let slot = Slot::take(&active);
                 let session = proxy.gate.session();
-                proxy.tasks.spawn(
+                let id = proxy.accepted_connection(&stream, peer);
+                proxy.tasks.spawn(Timeline::in_connection(
+                    id,
                     async move {
                         let _slot = slot;
                         let stream = handler.gate.tap_accepted(stream).await;
@@ -162,7 +165,7 @@ async fn run(
                         }
                     }
                     .instrument(span),
-                );
+                ));
             }
             Err(error) => {
                 // Out of descriptors or a connection reset before accept: pause briefly, keep serving.
@@ -214,21 +217,39 @@ impl Proxy {
     fn over_capacity(&self, stream: &TcpStream, peer: SocketAddr) {
         let cap = self.plan.max_connections;
         tracing::warn!(proxy = %self.plan.name, %peer, cap, "connection cap reached; refusing");
-        self.record(EventKind::Accepted { peer });
+        let id = Some(self.accepted_connection(stream, peer));
         let _ = stream.try_write(OVER_CAPACITY);
-        self.record(EventKind::Answer {
+        let answer = EventKind::Answer {
             status: 503,
             reason: format!("connection cap of {cap} reached"),
-        });
-        self.record(EventKind::Closed {
+        };
+        self.timeline.record_on(&self.source, id, answer);
+        let closed = EventKind::Closed {
             bytes_up: 0,
             bytes_down: 0,
             reason: format!("refused: connection cap of {cap} reached"),
-        });
+        };
+        self.timeline.record_on(&self.source, id, closed);
+    }
+
+    /// Record an accepted client connection and return its id.
+    fn accepted_connection(&self, stream: &TcpStream, peer: SocketAddr) -> ConnId {
+        let local = stream.local_addr().unwrap_or(self.gate.address);
+        self.timeline.accepted(&self.source, peer, local)
     }
 
     fn record(&self, kind: EventKind) {
         self.timeline.record(&self.source, kind);
+    }
+
+    /// Record that a leg for `destination` could not be opened, and give back the failure.
+    fn failed(&self, destination: &str, remote: Option<SocketAddr>, failure: Failure) -> Failure {
+        self.record(EventKind::UpstreamFailed {
+            destination: destination.to_owned(),
+            remote,
+            error: failure.describe(destination),
+        });
+        failure
     }
 
     fn voice(&self, tunnel: bool) -> Voice<'_> {
@@ -242,7 +263,6 @@ impl Proxy {
 
     /// Take a new connection: record it, serve it, and reset it if shutdown cut it off.
     async fn accept(self: Arc<Self>, stream: TcpStream, peer: SocketAddr) {
-        self.record(EventKind::Accepted { peer });
         // Cut off by shutdown, the connection closes with RST so no FIN_WAIT or TIME_WAIT socket
         // keeps the port.
         let stream = ResetOnShutdown::new(stream, &self.shutdown);
@@ -255,7 +275,13 @@ impl Proxy {
             return self.connection(stream, peer).await;
         };
         let handshake = tokio::select! {
-            () = self.shutdown.cancelled() => return,
+            () = self.shutdown.cancelled() => {
+                return self.record(EventKind::Closed {
+                    bytes_up: 0,
+                    bytes_down: 0,
+                    reason: "shutdown during the TLS handshake".to_owned(),
+                })
+            }
             handshake = tokio::time::timeout(self.plan.header_timeout, acceptor.accept(stream)) => handshake,
         };
         match handshake {
@@ -265,22 +291,34 @@ impl Proxy {
                     version: tls_version(session.protocol_version()),
                     sni: session.server_name().map(str::to_owned),
                     served: format!(
-                        "proxy certificate ({})",
+                        "proxy certificate (profile {})",
                         self.plan.tls_profile.map(|p| p.name()).unwrap_or_default()
                     ),
                     client_cert: None,
                 });
                 self.connection(tls, peer).await;
             }
-            Ok(Err(error)) => self.record(EventKind::TlsFailed {
-                sni: None,
-                error: error.to_string(),
-            }),
-            Err(_) => self.record(EventKind::TlsFailed {
-                sni: None,
-                error: "handshake timed out".to_owned(),
-            }),
+            Ok(Err(error)) => self.tls_failed(error.to_string()),
+            Err(_) => self.tls_failed("handshake timed out".to_owned()),
         }
+    }
+
+    /// The `https://` listener's handshake failed: record it and the close it means.
+    fn tls_failed(&self, error: String) {
+        let served = self
+            .plan
+            .tls_profile
+            .map(|profile| format!("proxy certificate (profile {})", profile.name()));
+        self.record(EventKind::TlsFailed {
+            sni: None,
+            error: error.clone(),
+            served,
+        });
+        self.record(EventKind::Closed {
+            bytes_up: 0,
+            bytes_down: 0,
+            reason: format!("TLS handshake failed: {error}"),
+        });
     }
 
     /// Serve one client connection from its first request to close.
@@ -315,7 +353,7 @@ impl Proxy {
                 }
                 ReadOutcome::Malformed(malformed) => {
                     let failure = Failure::Malformed(malformed);
-                    self.answer(&mut client, &failure, "-", false).await;
+                    self.answer(&mut client, None, &failure, "-", false).await;
                     Next::done("malformed request")
                 }
                 ReadOutcome::Closed { partial: false } => Next::done("client closed"),
@@ -368,11 +406,16 @@ impl Proxy {
         let has_body = request.header("Content-Length").is_some_and(|v| v != "0")
             || request.header("Transfer-Encoding").is_some();
         let target = format!("{}:{}", request.target.host(), request.target.port());
+        if let Some(fault) = self.plan.fault.as_ref() {
+            self.record(EventKind::Note {
+                message: format!("the scenario's fault: {}", faults::describe(fault)),
+            });
+        }
         match faults::apply(self.plan.fault.as_ref(), client, &self.shutdown).await {
             FaultStep::Continue => {}
             FaultStep::Answer(failure) => {
                 return self
-                    .refuse(client, &failure, &target, connect, has_body)
+                    .refuse(client, request, &failure, &target, connect, has_body)
                     .await
             }
             FaultStep::Close(reason) => return Next::done(reason),
@@ -390,7 +433,14 @@ impl Proxy {
         });
         if !decision.allow {
             return self
-                .refuse(client, &Failure::Denied, &target, connect, has_body)
+                .refuse(
+                    client,
+                    request,
+                    &Failure::Denied,
+                    &target,
+                    connect,
+                    has_body,
+                )
                 .await;
         }
         if let (Some(plan), Some(outcome)) = (self.plan.auth.as_ref(), checked) {
@@ -406,7 +456,7 @@ impl Proxy {
                     }
                     let failure = Failure::AuthRequired(auth::challenges(plan));
                     return self
-                        .refuse(client, &failure, &target, connect, has_body)
+                        .refuse(client, request, &failure, &target, connect, has_body)
                         .await;
                 }
             }
@@ -425,7 +475,10 @@ impl Proxy {
                     });
                     Next::Done(relayed)
                 }
-                Err(failure) => self.refuse(client, &failure, &target, false, true).await,
+                Err(failure) => {
+                    self.refuse(client, request, &failure, &target, false, true)
+                        .await
+                }
             }
         }
     }
@@ -447,11 +500,17 @@ impl Proxy {
         };
         let mut origin = match opened {
             Ok(origin) => origin,
-            Err(failure) => return self.refuse(client, &failure, target, true, true).await,
+            Err(failure) => {
+                return self
+                    .refuse(client, request, &failure, target, true, true)
+                    .await
+            }
         };
+        let started = Instant::now();
         if let Err(error) = client.write_all(CONNECT_ESTABLISHED).await {
             return Next::done(format!("client error: {error}"));
         }
+        self.record_exchange(request, CONNECT_ESTABLISHED, started.elapsed());
         self.record(EventKind::Answer {
             status: 200,
             reason: format!("tunnel to {target} established"),
@@ -492,6 +551,7 @@ impl Proxy {
     async fn refuse<S>(
         &self,
         client: &mut S,
+        request: &Request,
         failure: &Failure,
         target: &str,
         tunnel: bool,
@@ -500,7 +560,9 @@ impl Proxy {
     where
         S: AsyncWrite + Unpin,
     {
-        let keep = self.answer(client, failure, target, tunnel).await;
+        let keep = self
+            .answer(client, Some(request), failure, target, tunnel)
+            .await;
         if keep && !has_body {
             Next::KeepAlive
         } else {
@@ -512,6 +574,7 @@ impl Proxy {
     async fn answer<S: AsyncWrite + Unpin>(
         &self,
         client: &mut S,
+        request: Option<&Request>,
         failure: &Failure,
         target: &str,
         tunnel: bool,
@@ -521,11 +584,40 @@ impl Proxy {
             status: rendered.status,
             reason: failure.describe(target),
         });
+        let started = Instant::now();
         let written = client
             .write_all(&rendered.bytes)
             .await
             .and(client.flush().await);
+        if let Some(request) = request {
+            self.record_exchange(request, &rendered.bytes, started.elapsed());
+        }
         written.is_ok() && rendered.keep_alive
+    }
+
+    /// Record the proxy's own answer `bytes` to `request` as an `http` event.
+    fn record_exchange(&self, request: &Request, bytes: &[u8], took: Duration) {
+        let Some((status, response_headers, head)) = exchange::response_head(bytes) else {
+            return;
+        };
+        let seen = Seen {
+            role: if request.is_connect() {
+                "connect"
+            } else {
+                "proxy"
+            },
+            method: &request.method,
+            url: request::redact_userinfo(&request.raw_target).into_owned(),
+            minor: request.minor,
+            request_headers: &request.headers,
+            request_body_bytes: 0,
+            status,
+            response_headers,
+            response_body_bytes: (bytes.len() - head) as u64,
+            wait: Duration::ZERO,
+            total: took,
+        };
+        self.record(seen.event());
     }
 }
 

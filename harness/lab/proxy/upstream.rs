@@ -1,12 +1,13 @@
 //! Reaching a destination: directly through the lab's routing table, or through a parent proxy.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::lab::leg;
 use crate::lab::plan::Vantage;
+use crate::lab::timeline::EventKind;
 use crate::lab::world::Route;
 
 use super::answers::Failure;
@@ -21,59 +22,80 @@ pub(crate) async fn connect_direct(
     host: &str,
     port: u16,
 ) -> Result<TcpStream, Failure> {
-    let address = match proxy
+    let destination = format!("{host}:{port}");
+    let decision = proxy
         .world
-        .route(host, port, &Vantage::Proxy(proxy.plan.name.clone()))
-    {
+        .decide(host, port, &Vantage::Proxy(proxy.plan.name.clone()));
+    if let Some(tag) = &decision.rule {
+        proxy.record(EventKind::Firewall {
+            rule: tag.rule.clone(),
+            vantage: proxy.source.clone(),
+            action: tag.action.clone(),
+            destination: destination.clone(),
+        });
+    }
+    let address = match decision.route {
         Route::Connect(address) => address,
-        Route::UnknownHost => return Err(Failure::DnsFail),
-        Route::UndeclaredAddress => return Err(Failure::Undeclared),
+        Route::UnknownHost => return Err(proxy.failed(&destination, None, Failure::DnsFail)),
+        Route::UndeclaredAddress => {
+            return Err(proxy.failed(&destination, None, Failure::Undeclared))
+        }
     };
-    let stream = connect(address, proxy.plan.connect_timeout).await?;
+    let stream = connect(proxy, address, &destination).await?;
     Ok(proxy.gate.tap_connected(stream, Some(host)).await)
 }
 
-/// Connect with a time-out, mapping errors to Squid's view of them.
-pub(crate) async fn connect(address: SocketAddr, timeout: Duration) -> Result<TcpStream, Failure> {
-    match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
-        Err(_) => Err(Failure::ConnectTimeout),
+/// Open this proxy's leg to `address` for `destination`, with its connect time-out, mapping errors
+/// to Squid's view of them. The leg is in the timeline before its SYN leaves.
+pub(crate) async fn connect(
+    proxy: &Proxy,
+    address: SocketAddr,
+    destination: &str,
+) -> Result<TcpStream, Failure> {
+    let attempt = leg::open(&proxy.timeline, &proxy.source, address, destination);
+    let failure = match tokio::time::timeout(proxy.plan.connect_timeout, attempt).await {
+        Err(_) => Failure::ConnectTimeout,
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
-            Ok(stream)
+            return Ok(stream);
         }
         Ok(Err(error)) => {
             let errno = match error.kind() {
                 std::io::ErrorKind::ConnectionRefused => ECONNREFUSED,
                 _ => error.raw_os_error().unwrap_or(0),
             };
-            Err(Failure::ConnectFail {
+            Failure::ConnectFail {
                 errno,
                 text: error.to_string(),
-            })
+            }
         }
-    }
+    };
+    Err(proxy.failed(destination, Some(address), failure))
 }
 
 /// The parent proxy's address, or the failure a proxy gives when its parent is unknown.
 pub(crate) async fn connect_parent(proxy: &Proxy, parent: &str) -> Result<TcpStream, Failure> {
+    let destination = format!("parent proxy {parent}");
     let Some(address) = proxy.world.proxy_address(parent) else {
-        return Err(Failure::ConnectFail {
+        let failure = Failure::ConnectFail {
             errno: 0,
             text: format!("parent proxy {parent} is not part of this lab"),
-        });
+        };
+        return Err(proxy.failed(&destination, None, failure));
     };
     let Some(route) = &proxy.route else {
-        return connect(address, proxy.plan.connect_timeout).await;
+        return connect(proxy, address, &destination).await;
     };
     if !route.enabled() {
         // The route was turned off through the control API: the parent is as unreachable as a
         // refused port.
-        return Err(Failure::ConnectFail {
+        let failure = Failure::ConnectFail {
             errno: ECONNREFUSED,
-            text: "Connection refused".to_owned(),
-        });
+            text: "Connection refused (the route to the parent is turned off)".to_owned(),
+        };
+        return Err(proxy.failed(&destination, Some(address), failure));
     }
-    let stream = connect(address, proxy.plan.connect_timeout).await?;
+    let stream = connect(proxy, address, &destination).await?;
     Ok(route.tap_connected(stream, None).await)
 }
 
@@ -134,7 +156,9 @@ async fn read_up_to(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<u
 
 /// Read a response head byte by byte (so nothing after it is consumed): its status, the head and
 /// its `Content-Length`; `None` when the answer is not HTTP.
-async fn read_status(stream: &mut TcpStream) -> std::io::Result<Option<(u16, Vec<u8>, usize)>> {
+pub(crate) async fn read_status(
+    stream: &mut TcpStream,
+) -> std::io::Result<Option<(u16, Vec<u8>, usize)>> {
     let mut head = Vec::with_capacity(256);
     while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
         if head.len() >= super::request::HEAD_LIMIT {
