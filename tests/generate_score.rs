@@ -9,7 +9,7 @@ use egresslab::scenario::load_file;
 
 const NAIVE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/naive-diagnoser"
+    "/tests/fixtures/diagnosers/naive-curl"
 );
 
 #[test]
@@ -88,7 +88,7 @@ async fn a_miss_shrinks_to_a_minimal_topology() {
         command: "echo net.tcp.filtered",
         timeout: std::time::Duration::from_secs(10),
     };
-    let mut cases = generate(11, 30, GenOptions::reliable()).expect("generates");
+    let mut cases = generate(11, 30, GenOptions::default()).expect("generates");
     let big = cases
         .iter_mut()
         .filter(|g| g.case.decoys.len() >= 2 && g.truth() != "net.tcp.filtered")

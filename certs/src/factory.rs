@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use rcgen::{
@@ -63,6 +63,42 @@ pub struct Factory {
     pub(crate) connector: Authority,
     specials: Mutex<HashMap<Special, Arc<Authority>>>,
     pub(crate) serials: Mutex<HashMap<Vec<u8>, SerialStatus>>,
+}
+
+/// What an RSA-2048 key is for: each use has its own key, so no certificate shares its key with its
+/// issuer.
+#[derive(Debug, Clone, Copy)]
+enum RsaUse {
+    LabIssuing = 0,
+    ConnectorIssuing = 1,
+    ServerLeaf = 2,
+    ConnectorClient = 3,
+}
+
+/// The RSA-2048 (SHA-512) key for `role`, generated once per process and reused by every factory.
+///
+/// Generating one costs tens of milliseconds: `egresslab score` measured three quarters of a generated
+/// scenario's CPU time in RSA key generation (perf: `bn_mod_u16_consttime`, Miller-Rabin) when every
+/// lab made its own. Lab certificates are throwaway test material; they need keys distinct per role
+/// (a leaf must not carry its issuer's key), not per certificate. ECDSA keys, which cost microseconds,
+/// stay fresh per certificate.
+fn rsa_2048(role: RsaUse) -> Result<KeyPair, CertError> {
+    static KEYS: [OnceLock<Vec<u8>>; 4] = [const { OnceLock::new() }; 4];
+    let cell = &KEYS[role as usize];
+    let der = match cell.get() {
+        Some(der) => der,
+        None => {
+            let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, RsaKeySize::_2048)
+                .map_err(CertError::rcgen("generating an RSA key"))?;
+            // Two threads may race here; the first stored key wins and both use it.
+            cell.get_or_init(|| key.serialize_der())
+        }
+    };
+    KeyPair::from_pkcs8_der_and_sign_algo(
+        &PrivatePkcs8KeyDer::from(der.as_slice()),
+        &rcgen::PKCS_RSA_SHA512,
+    )
+    .map_err(CertError::rcgen("reading the cached RSA key"))
 }
 
 impl std::fmt::Debug for Factory {
@@ -148,8 +184,7 @@ impl Factory {
                 &rcgen::PKCS_ECDSA_P521_SHA512,
             )?,
             Special::RsaSha512 => {
-                let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, RsaKeySize::_2048)
-                    .map_err(CertError::rcgen("generating an RSA key"))?;
+                let key = rsa_2048(RsaUse::LabIssuing)?;
                 self.lab
                     .new_intermediate_with_key("egresslab Lab Issuing CA RSA SHA-512", key)?
             }
@@ -157,8 +192,7 @@ impl Factory {
                 .untrusted
                 .new_intermediate(UNTRUSTED_ISSUING_CN, &rcgen::PKCS_ECDSA_P256_SHA256)?,
             Special::ConnectorSha512 => {
-                let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, RsaKeySize::_2048)
-                    .map_err(CertError::rcgen("generating an RSA key"))?;
+                let key = rsa_2048(RsaUse::ConnectorIssuing)?;
                 self.connector
                     .new_intermediate_with_key(CONNECTOR_ISSUING_CN, key)?
             }
@@ -192,10 +226,7 @@ impl Factory {
         let key = match profile {
             Profile::Sha384 => generate_key(&rcgen::PKCS_ECDSA_P384_SHA384)?,
             Profile::Sha512Ecdsa => generate_key(&rcgen::PKCS_ECDSA_P521_SHA512)?,
-            Profile::Sha512Rsa => {
-                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, RsaKeySize::_2048)
-                    .map_err(CertError::rcgen("generating an RSA key"))?
-            }
+            Profile::Sha512Rsa => rsa_2048(RsaUse::ServerLeaf)?,
             _ => generate_key(&rcgen::PKCS_ECDSA_P256_SHA256)?,
         };
         let wrong;
@@ -257,8 +288,7 @@ impl Factory {
     }
 
     fn connector_client(&self, hosts: &[String]) -> Result<Minted, CertError> {
-        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, RsaKeySize::_2048)
-            .map_err(CertError::rcgen("generating an RSA key"))?;
+        let key = rsa_2048(RsaUse::ConnectorClient)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, hosts[0].as_str());

@@ -8,6 +8,7 @@ pub mod format;
 pub mod generate;
 pub mod inspect;
 pub mod list;
+pub mod merge;
 pub mod run;
 pub mod score;
 pub mod timeline;
@@ -58,6 +59,8 @@ pub enum Command {
     Score(score::Args),
     /// Write generated scenarios (with their ground truth as expectations) to a folder.
     Generate(generate::Args),
+    /// Join the JSON or JUnit outputs of sharded runs (`run`/`score --partition K/N`) into one.
+    Merge(merge::Args),
     /// Read a timeline file back: one line per connection, or one connection's story (`--conn`).
     Timeline(timeline::Args),
 }
@@ -92,5 +95,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Triage(args) => triage::run(args),
         Command::Score(args) => score::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Merge(args) => merge::run(args),
     }
 }

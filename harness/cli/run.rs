@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use egresslab::scenario::partition::Partition;
 use egresslab::scenario::runner::{run_scenario_recorded, Outcome, Recording};
 use egresslab::scenario::{find, Catalog, Expanded};
 use futures_util::StreamExt;
@@ -33,6 +34,10 @@ pub struct Args {
     /// Scenarios run at once (default: CPUs × 2).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Run only shard K of N (by a stable hash of the scenario id); `egresslab merge` joins the shards'
+    /// JSON or JUnit outputs.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<Partition>,
     /// Write each scenario's timeline to DIR/ID.jsonl (read it with `egresslab timeline`).
     #[arg(long, value_name = "DIR")]
     pub timeline: Option<PathBuf>,
@@ -57,6 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         scenarios.retain(|s| s.tags.iter().any(|t| t == tag));
     }
     anyhow::ensure!(!scenarios.is_empty(), "no scenario to run");
+    let partition = args.partition.unwrap_or(Partition::WHOLE);
+    // Positions in the whole selection, so that `egresslab merge` restores the unsharded order.
+    let (positions, scenarios): (Vec<usize>, Vec<Expanded>) = scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| partition.takes_id(&s.id))
+        .unzip();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
@@ -77,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let all_passed = outcomes.iter().all(Outcome::passed);
     let text = match args.format {
         Format::Text => table(&outcomes, started.elapsed()),
-        Format::Json => json(&outcomes) + "\n",
+        Format::Json => json(&outcomes, &positions, partition) + "\n",
         Format::Junit => junit(&outcomes, started.elapsed()),
     };
     // A closed pipe (`egresslab run | head`) is the reader's choice; the exit status still tells.
@@ -184,13 +196,15 @@ fn table(outcomes: &[Outcome], total: Duration) -> String {
     out
 }
 
-fn json(outcomes: &[Outcome]) -> String {
+fn json(outcomes: &[Outcome], positions: &[usize], partition: Partition) -> String {
     let list: Vec<serde_json::Value> = outcomes
         .iter()
-        .map(|o| {
+        .zip(positions)
+        .map(|(o, position)| {
             serde_json::json!({
                 "scenario": o.id, "passed": o.passed(), "expected": o.expected, "got": o.got,
                 "problems": problems(o), "elapsed_ms": o.elapsed.as_millis() as u64,
+                "position": position, "partition": partition.to_string(),
                 "report": serde_json::to_value(&o.report).unwrap_or(serde_json::Value::Null),
             })
         })

@@ -14,6 +14,7 @@ pub mod expand;
 pub mod load;
 pub mod model;
 pub mod names;
+pub mod partition;
 mod toxics;
 pub mod triage;
 pub mod validate;

@@ -24,9 +24,18 @@ pub struct VpnProfile {
     pub eku_names: Vec<String>,
     /// EKUOID values under TLSExtensions.
     pub eku_oids: Vec<String>,
+    /// The EAP method types named (`<Type>`: 13 EAP-TLS, 25 PEAP, 26 EAP-MSCHAPv2).
+    pub eap_types: Vec<u32>,
 }
 
 impl VpnProfile {
+    /// Whether the profile authenticates with a certificate: EAP-TLS (type 13) is named, or no EAP type
+    /// is named at all. A password profile (EAP-MSCHAPv2 only) picks no certificate, so the
+    /// conditional-access EKU filter and certificate do not apply to it.
+    pub fn certificate_auth(&self) -> bool {
+        self.eap_types.is_empty() || self.eap_types.contains(&13)
+    }
+
     /// Whether the filter is present and names the conditional-access EKU.
     pub fn filters_conditional_access(&self) -> bool {
         self.has_tls_extensions
@@ -70,18 +79,31 @@ pub fn parse(text: &str) -> Result<VpnProfile, ArtifactError> {
         .flat_map(|e| e.find_all("EKUOID"))
         .map(|e| e.text.trim().to_string())
         .collect();
+    let eap_types = root
+        .find_all("Type")
+        .iter()
+        .filter_map(|e| e.text.trim().parse().ok())
+        .collect();
     Ok(VpnProfile {
         servers,
         protocol,
         has_tls_extensions: !ext.is_empty(),
         eku_names,
         eku_oids,
+        eap_types,
     })
 }
 
-/// Findings for the profile and, with a certificate folder, whether a conditional-access certificate exists.
+/// Findings for the profile and, with a certificate folder, whether a conditional-access certificate
+/// exists; none for a password profile ([`VpnProfile::certificate_auth`]).
 pub fn findings(target: &str, p: &VpnProfile, store_dir: Option<&Path>) -> Vec<Finding> {
     let mut out = Vec::new();
+    if !p.certificate_auth() {
+        // Nothing to say about conditional access: found by `egresslab score`, which saw both
+        // conditional-access errors on every NPS 812 (password profile) case.
+        tracing::debug!(types = ?p.eap_types, "password VPN profile: no certificate filter applies");
+        return out;
+    }
     if !p.filters_conditional_access() {
         let why = if !p.has_tls_extensions {
             "has no <TLSExtensions> section".to_string()

@@ -43,7 +43,7 @@ pub enum Cause {
     SelfSigned,
     /// The target's certificate is revoked (the lab serves the CRL and OCSP).
     Revoked,
-    /// The target's chain ends in a root the client does not trust (experimental set).
+    /// The target's chain ends in a root the client does not trust.
     UntrustedRoot,
     /// The target requires a client certificate the client does not have.
     ClientCertMissing,
@@ -83,8 +83,30 @@ pub enum Cause {
     ProxyGarbage,
     /// The client's proxy closes right after reading CONNECT.
     ProxyClosed,
-    /// The client's proxy intercepts TLS with its own CA (experimental set).
+    /// The client's proxy intercepts TLS with its own CA, which the client does not trust.
     Intercept,
+    /// The client trusts the inspection CA, but the target wants a client certificate, which cannot cross
+    /// the interception.
+    ClientCertLost,
+    /// The client's proxy waits longer than the client's I/O time-out before answering CONNECT.
+    ProxySlow,
+    /// The CRL and OCSP hosts on port 80 are dropped by a firewall (direct path).
+    Port80Blocked,
+    /// A middlebox kills TLS 1.2 handshakes that carry a SHA-512-signed client certificate (direct path).
+    Sha512Blocked,
+    /// The service's `.exe.config` disables the proxy (`defaultProxy enabled="false"`) while the firewall
+    /// lets only the proxy out.
+    ExeConfigBypass,
+    /// `netsh winhttp` sets another proxy than the service's `.exe.config`, and wins (one-proxy path).
+    NetshOverride,
+    /// `TrustSettings.xml` names a thumbprint that is not in the machine's personal store.
+    TrustSettingsMismatch,
+    /// The NPS log shows error 812: the server wants another authentication method than the profile's.
+    NpsAuthMismatch,
+    /// The VPN ProfileXML lacks the Conditional Access EKU filter (TLSExtensions).
+    ProfileMissingEku,
+    /// The machine store holds no valid IKE machine certificate (only an expired one).
+    MachineCertMissing,
     /// UDP 500/4500 to the VPN server are silently dropped.
     IkeBlocked,
     /// The VPN server's certificate is expired.
@@ -107,7 +129,30 @@ impl Cause {
                 | Cause::VpnWrongHost
                 | Cause::VpnNoServerAuth
                 | Cause::VpnUntrustedRoot
+                | Cause::NpsAuthMismatch
+                | Cause::ProfileMissingEku
+                | Cause::MachineCertMissing
         )
+    }
+
+    /// The cause's name in scores and JSON (kebab case, with `@parent` for a fault on a chain's parent).
+    pub fn name(self) -> String {
+        let (base, at_parent) = match self {
+            Cause::ProxyDeny { at_parent } => ("proxy-deny".to_owned(), at_parent),
+            Cause::ProxyStatus502 { at_parent } => ("proxy-status502".to_owned(), at_parent),
+            other => (
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| format!("{other:?}")),
+                false,
+            ),
+        };
+        if at_parent {
+            format!("{base}@parent")
+        } else {
+            base
+        }
     }
 }
 

@@ -3,22 +3,25 @@
 //!
 //! [`strategy`] builds a [`Case`] from parts, [`truth`] derives the diagnosis it must produce from the
 //! construction alone, [`render`] writes it as a scenario file, [`run`] judges it with the built-in
-//! checks or an external program, and [`score`] tallies a confusion matrix and shrinks misses to a
-//! minimal topology. See docs/generated-scenarios.md.
+//! checks or an external program, [`score`] compares each verdict with the truth and shrinks misses to
+//! a minimal topology, and [`scorecard`] tallies precision, recall, macro-F1 and the confusion matrix.
+//! See docs/generated-scenarios.md.
 
 pub mod case;
 pub mod render;
 pub mod run;
 pub mod score;
+pub mod scorecard;
 pub mod strategy;
 pub mod truth;
 
 pub use case::{Case, Cause, ClientPath, Decoy};
 pub use render::render;
 pub use run::{judge_scenario, Judge, Verdict};
-pub use score::{run_cases, shrink, CaseResult, Scorecard};
-pub use strategy::{case_strategy, GenOptions};
-pub use truth::{truth, HEALTHY};
+pub use score::{run_cases, run_cases_parallel, shrink, CaseResult};
+pub use scorecard::{CauseScore, LabelScore, Scorecard};
+pub use strategy::{case_strategy, GenOptions, CAUSES, PATHS};
+pub use truth::{implied, truth, HEALTHY};
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -26,6 +29,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use super::error::ScenarioError;
 use super::expand::Expanded;
 use super::load::load_str;
+use super::partition::Partition;
 
 /// Why cases could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -128,26 +132,38 @@ pub fn generate(
     count: usize,
     options: GenOptions,
 ) -> Result<Vec<Generated>, GenerateError> {
+    generate_part(seed, count, options, Partition::WHOLE)
+}
+
+/// The cases of `partition` among the `count` cases of `seed`: every case is drawn (the random numbers
+/// run in sequence), only the partition's are kept, with their index in the whole run.
+pub fn generate_part(
+    seed: u64,
+    count: usize,
+    options: GenOptions,
+    partition: Partition,
+) -> Result<Vec<Generated>, GenerateError> {
     let strategy = case_strategy(options);
     let mut runner = seeded_runner(seed);
-    (0..count)
-        .map(|index| {
-            let tree =
-                strategy
-                    .new_tree(&mut runner)
-                    .map_err(|reason| GenerateError::Strategy {
-                        index,
-                        reason: reason.to_string(),
-                    })?;
-            Ok(Generated {
+    let mut cases = Vec::with_capacity(count / partition.count + 1);
+    for index in 0..count {
+        let tree = strategy
+            .new_tree(&mut runner)
+            .map_err(|reason| GenerateError::Strategy {
+                index,
+                reason: reason.to_string(),
+            })?;
+        if partition.takes_case(index) {
+            cases.push(Generated {
                 index,
                 id: case_id(seed, index),
                 seed,
                 case: tree.current(),
                 tree,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(cases)
 }
 
 #[cfg(test)]
@@ -156,20 +172,46 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_cases() {
-        let a = generate(7, 20, GenOptions::reliable()).expect("generates");
-        let b = generate(7, 20, GenOptions::reliable()).expect("generates");
-        let c = generate(8, 20, GenOptions::reliable()).expect("generates");
+        let a = generate(7, 20, GenOptions::default()).expect("generates");
+        let b = generate(7, 20, GenOptions::default()).expect("generates");
+        let c = generate(8, 20, GenOptions::default()).expect("generates");
         let cases = |v: &[Generated]| v.iter().map(|g| g.case.clone()).collect::<Vec<_>>();
         assert_eq!(cases(&a), cases(&b));
         assert_ne!(cases(&a), cases(&c));
     }
 
     #[test]
+    fn partitions_are_the_whole_run_split_by_index() {
+        let whole = generate(5, 30, GenOptions::default()).expect("generates");
+        let mut parts: Vec<(usize, Case)> = (1..=4)
+            .flat_map(|k| {
+                let p = Partition::new(k, 4).expect("partition");
+                generate_part(5, 30, GenOptions::default(), p).expect("generates")
+            })
+            .map(|g| (g.index, g.case))
+            .collect();
+        parts.sort_by_key(|(i, _)| *i);
+        let whole: Vec<(usize, Case)> = whole.into_iter().map(|g| (g.index, g.case)).collect();
+        assert_eq!(parts, whole);
+    }
+
+    #[test]
+    fn every_cause_and_path_is_generated_by_default() {
+        let cases = generate(1, 2000, GenOptions::default()).expect("generates");
+        for cause in CAUSES {
+            assert!(
+                cases.iter().any(|g| g.case.cause == Some(*cause)),
+                "{cause:?} never drawn in 2000 cases"
+            );
+        }
+        for path in PATHS {
+            assert!(cases.iter().any(|g| g.case.path == *path), "{path:?}");
+        }
+    }
+
+    #[test]
     fn every_generated_case_is_a_loadable_scenario_with_its_truth() {
-        let options = GenOptions {
-            experimental: true,
-            max_decoys: 6,
-        };
+        let options = GenOptions { max_decoys: 6 };
         for generated in generate(3, 300, options).expect("generates") {
             let scenario = generated
                 .load()

@@ -12,7 +12,22 @@ pub const BACKEND_DEFAULT_MS: u64 = 800;
 pub const BACKEND_LONG_MS: u64 = 4_000;
 /// How long the slow back-end takes to answer: between the two time-outs, with margin on both sides.
 pub const BACKEND_SLOW_MS: u64 = 1_600;
+/// The generated client's TCP connect time-out, in milliseconds: a refused connection is answered at
+/// once on loopback, so anything still unanswered after this long is filtered.
+pub const CONNECT_TIMEOUT_MS: u64 = 300;
+/// The generated client's time-out for one handshake or answer, in milliseconds.
+pub const IO_TIMEOUT_MS: u64 = 3_000;
+/// How long the slow proxy waits before answering CONNECT: twice the client's I/O time-out.
+pub const PROXY_SLOW_MS: u64 = 2 * IO_TIMEOUT_MS;
 const VPN_HOST: &str = "vpn.egresslab.test";
+/// A thumbprint no generated certificate has (for the TrustSettings cause).
+const FOREIGN_THUMBPRINT: &str = "4905CC64B2D81BBED60962ECC5DCF63F643CCD55";
+/// Two NPS accounting rows for error 812: the server's policy wants certificates, the profile sends
+/// EAP-MSCHAPv2 (reason code 66).
+const NPS_812_ROWS: [&str; 2] = [
+    r#""NPS01","IAS",01/15/2025,09:12:44,1,"CORP\alice","corp.egresslab.test/Users/alice","vpn.egresslab.test","192.0.2.10",,,"VPN01","10.0.0.5",,,"10.0.0.5","VPN01",,,5,,1,2,5,"Always On VPN",0,,,,,"Microsoft: Secured password (EAP-MSCHAP v2)",,,,,,,,,,,,,,7,1,,,,,,,,,,311,,,,,,1,,,,"#,
+    r#""NPS01","IAS",01/15/2025,09:12:44,3,"CORP\alice","corp.egresslab.test/Users/alice","vpn.egresslab.test","192.0.2.10",,,"VPN01","10.0.0.5",,,"10.0.0.5","VPN01",,,5,,1,2,5,"Always On VPN",66,,,,,"Microsoft: Secured password (EAP-MSCHAP v2)",,,,,,,,,,,,,,7,1,,,,,,,,,,311,,,,,,1,,,,"#,
+];
 
 fn target_profile(cause: Option<Cause>) -> &'static str {
     match cause {
@@ -81,10 +96,16 @@ fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
             Some(Cause::ServerTls13Only) => ", versions = \"tls13-only\"",
             _ => "",
         };
-        let client_auth = if case.cause == Some(Cause::ClientCertMissing) {
-            ", client_auth = \"lab\""
-        } else {
-            ""
+        let versions = match case.cause {
+            Some(Cause::Sha512Blocked) => ", versions = \"tls12-only\"",
+            _ => versions,
+        };
+        let client_auth = match case.cause {
+            Some(Cause::ClientCertMissing) => ", client_auth = \"lab\"",
+            Some(Cause::Sha512Blocked | Cause::ClientCertLost) => {
+                ", client_auth = \"connector-registration\""
+            }
+            _ => "",
         };
         let extra = format!(
             "tls = {{ profile = \"{}\"{versions}{client_auth} }}\n",
@@ -93,8 +114,14 @@ fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
         endpoint(out, "target", &host, case.port, &extra);
         probes.push(format!("{{ url = \"{}\" }}", https_url(&host, case.port)));
     }
-    if case.cause == Some(Cause::Revoked) {
+    if matches!(case.cause, Some(Cause::Revoked | Cause::Port80Blocked)) {
         out.push_str("[[endpoint]]\nname = \"revocation\"\nhosts = [\"crl.egresslab.test\", \"ocsp.egresslab.test\"]\nport = 80\nbehaviour = \"revocation\"\n\n");
+    }
+    if case.cause == Some(Cause::Port80Blocked) {
+        probes.push(
+            "{ revocation = [\"http://crl.egresslab.test/\", \"http://ocsp.egresslab.test/\"] }"
+                .to_owned(),
+        );
     }
     for (i, decoy) in case.decoys.iter().enumerate() {
         match decoy {
@@ -148,7 +175,12 @@ fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
         endpoint(out, "sstp", VPN_HOST, 443, &extra);
         probes.push(format!("{{ ike = \"{VPN_HOST}\" }}"));
         probes.push(format!("{{ vpn_server = \"{VPN_HOST}\" }}"));
-        probes.push("{ machine_certificate = [\"ike-machine\"] }".to_owned());
+        let machine = if case.cause == Some(Cause::MachineCertMissing) {
+            "expired"
+        } else {
+            "ike-machine"
+        };
+        probes.push(format!("{{ machine_certificate = [\"{machine}\"] }}"));
     }
     probes
 }
@@ -205,7 +237,10 @@ fn proxies(case: &Case, out: &mut String) {
                 out.push_str("fault = { status = 502 }\n")
             }
             Some(Cause::ProxyDown) => out.push_str("down = true\n"),
-            Some(Cause::Intercept) => out.push_str("intercept = true\n"),
+            Some(Cause::Intercept | Cause::ClientCertLost) => out.push_str("intercept = true\n"),
+            Some(Cause::ProxySlow) => {
+                let _ = writeln!(out, "fault = {{ slow_ms = {PROXY_SLOW_MS} }}");
+            }
             _ => {}
         }
         match case.path {
@@ -233,6 +268,13 @@ fn proxies(case: &Case, out: &mut String) {
         }
         out.push('\n');
     }
+    match case.cause {
+        // The proxy the service's own config names, which the firewall lets out and the client skips.
+        Some(Cause::ExeConfigBypass) => out.push_str("[[proxy]]\nname = \"corp\"\n\n"),
+        // The proxy the service's own config names, overridden by netsh's `corp`.
+        Some(Cause::NetshOverride) => out.push_str("[[proxy]]\nname = \"configured\"\n\n"),
+        _ => {}
+    }
     if case.has(Decoy::SpareProxy) {
         out.push_str("[[proxy]]\nname = \"spare\"\ndown = true\n\n");
     }
@@ -244,6 +286,7 @@ fn firewall(case: &Case, out: &mut String) {
         Some(Cause::FirewallDrop) => Some(("client", "drop")),
         Some(Cause::FirewallReject) => Some(("client", "reject")),
         Some(Cause::KillTls12) => Some(("client", "kill-tls12")),
+        Some(Cause::Sha512Blocked) => Some(("client", "kill-sha512")),
         Some(Cause::UpstreamRejected) => Some(("any-proxy", "reject")),
         _ => None,
     };
@@ -253,6 +296,20 @@ fn firewall(case: &Case, out: &mut String) {
             "[[firewall]]\nfrom = \"{from}\"\nhosts = \"{host}\"\nport = {}\naction = \"{action}\"\n",
             case.port
         );
+    }
+    match case.cause {
+        Some(Cause::Port80Blocked) => {
+            for host in ["crl.egresslab.test", "ocsp.egresslab.test"] {
+                let _ = writeln!(
+                    out,
+                    "[[firewall]]\nhosts = \"{host}\"\nport = 80\naction = \"drop\"\n"
+                );
+            }
+        }
+        Some(Cause::ExeConfigBypass) => {
+            out.push_str("[[firewall]]\nfrom = \"client\"\nhosts = \"*\"\naction = \"drop\"\n\n")
+        }
+        _ => {}
     }
     for (i, decoy) in case.decoys.iter().enumerate() {
         match decoy {
@@ -328,13 +385,56 @@ fn client(case: &Case, probes: &[String], out: &mut String) {
         Some(Cause::ServerTls13Only) => out.push_str("tls_versions = \"tls12-only\"\n"),
         _ => {}
     }
-    if case.has(Decoy::MtlsSite) && case.cause != Some(Cause::ClientCertMissing) {
-        out.push_str(
-            "client_cert = { profile = \"client-auth\", hosts = [\"client.egresslab.test\"] }\n",
-        );
+    if case.cause == Some(Cause::ClientCertLost) {
+        out.push_str("trust = [\"lab\", \"inspection\"]\n");
     }
-    out.push_str("connect_timeout_ms = 400\n");
+    match case.cause {
+        Some(Cause::Sha512Blocked | Cause::ClientCertLost | Cause::TrustSettingsMismatch) => {
+            out.push_str("client_cert = { profile = \"connector-client\" }\n")
+        }
+        // The certificate conditional access needs is there; only the profile's filter is missing.
+        Some(Cause::ProfileMissingEku) => out.push_str(
+            "client_cert = { profile = \"conditional-access\", hosts = [\"alice.corp.egresslab.test\"] }\n",
+        ),
+        Some(Cause::ClientCertMissing) => {}
+        _ if case.has(Decoy::MtlsSite) => out.push_str(
+            "client_cert = { profile = \"client-auth\", hosts = [\"client.egresslab.test\"] }\n",
+        ),
+        _ => {}
+    }
+    let _ = writeln!(
+        out,
+        "connect_timeout_ms = {CONNECT_TIMEOUT_MS}\nio_timeout_ms = {IO_TIMEOUT_MS}"
+    );
     let _ = writeln!(out, "probes = [\n  {},\n]\n", probes.join(",\n  "));
+    artifacts(case, out);
+}
+
+/// `[client.artifacts]` for the artifact causes.
+fn artifacts(case: &Case, out: &mut String) {
+    let table = match case.cause {
+        Some(Cause::ExeConfigBypass) => "exe_config = { proxy_enabled = false }\n".to_owned(),
+        Some(Cause::NetshOverride) => concat!(
+            "exe_config = { proxy = \"configured\", bypass_on_local = true, use_system_default = true }\n",
+            "netsh = { proxy = \"corp\", bypass = [\"<local>\"] }\n"
+        )
+        .to_owned(),
+        Some(Cause::TrustSettingsMismatch) => format!(
+            "trust_settings = {{ thumbprint = \"{FOREIGN_THUMBPRINT}\", is_in_user_store = false }}\n"
+        ),
+        Some(Cause::NpsAuthMismatch) => {
+            let rows: Vec<String> = NPS_812_ROWS.iter().map(|r| format!("  '{r}',")).collect();
+            format!(
+                "vpn_profile = {{ server = \"{VPN_HOST}\", inner_method = \"mschapv2\" }}\nnps_log = [\n{}\n]\n",
+                rows.join("\n")
+            )
+        }
+        Some(Cause::ProfileMissingEku) => {
+            format!("vpn_profile = {{ server = \"{VPN_HOST}\", tls_extensions = false }}\n")
+        }
+        _ => return,
+    };
+    let _ = writeln!(out, "[client.artifacts]\n{table}");
 }
 
 /// The scenario file of `case`, named `id`; `origin` says where it came from (seed and index).

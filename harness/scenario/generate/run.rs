@@ -7,6 +7,7 @@ use crate::check::{taxonomy, Probe, Severity, TlsVersions};
 
 use super::super::expand::{Expanded, ProbeSpec};
 use super::super::live::{error_chain, Live};
+use super::truth::truth_codes;
 
 /// Who gives the verdict.
 #[derive(Debug, Clone, Copy)]
@@ -33,14 +34,16 @@ pub struct Verdict {
     pub elapsed: Duration,
 }
 
-/// Keep the codes a verdict counts: error-level codes of the taxonomy and codes it does not know
-/// (an external program's typo must count against it); `ok`, `info` and `warning` codes and the word
+/// Keep the codes a verdict counts: error-level codes of the taxonomy, the codes generated cases have
+/// as ground truth ([`truth_codes`]: two are warnings), and codes the taxonomy does not know (an
+/// external program's typo must count against it); other `ok`, `info` and `warning` codes and the word
 /// `healthy` are dropped.
 pub fn error_codes<'a>(codes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let truths = truth_codes();
     let mut out: Vec<String> = Vec::new();
     for code in codes {
         let keep = match taxonomy::lookup(code) {
-            Some(entry) => entry.severity == Severity::Error,
+            Some(entry) => entry.severity == Severity::Error || truths.contains(&code),
             None => code != "healthy",
         };
         if keep && !out.iter().any(|c| c == code) {
@@ -127,11 +130,15 @@ mod tests {
     #[test]
     fn only_error_level_and_unknown_codes_count() {
         let codes = parse_stdout(
-            "net.tcp.open, pki.expired\nhealthy config.proxy_direct  pki.expired bogus.code\n",
+            "net.tcp.open, pki.expired\nhealthy config.proxy_direct  pki.expired bogus.code config.netsh_overrides\n",
         );
         assert_eq!(
             codes,
-            vec!["pki.expired".to_owned(), "bogus.code".to_owned()]
+            vec![
+                "pki.expired".to_owned(),
+                "bogus.code".to_owned(),
+                "config.netsh_overrides".to_owned()
+            ]
         );
         assert!(parse_stdout("healthy\n").is_empty());
         assert!(parse_stdout("").is_empty());

@@ -1,34 +1,47 @@
-//! Scoring: run generated cases in parallel (bounded), compare each verdict with the ground truth,
-//! tally a confusion matrix by diagnosis code, and shrink a miss to a minimal topology.
+//! Judging generated cases: run them in parallel (bounded), compare each verdict with the ground truth
+//! (precision and recall over codes, exact match), and shrink a miss to a minimal topology. The tally
+//! is [`super::scorecard`].
 
-use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use proptest::strategy::ValueTree;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::case::Case;
+use super::case::{Case, Cause};
 use super::run::{judge_scenario, Judge, Verdict};
-use super::truth::{truth, HEALTHY};
+use super::truth::{implied, truth, HEALTHY};
 use super::{load_case, Generated};
 
 /// One case's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
+    /// The case number in its seed's run (what `--partition` splits on).
+    pub index: usize,
     /// Scenario id.
     pub id: String,
+    /// The injected cause (its [`Cause::name`]), `None` for a healthy case.
+    pub cause: Option<String>,
     /// The ground truth (a code or `healthy`).
     pub truth: String,
+    /// Codes the cause implies in this topology: naming them is allowed, not required.
+    pub implied: Vec<String>,
     /// The error-level codes the judge gave.
     pub verdict: Vec<String>,
     /// The label the confusion matrix counts: the truth when the verdict names it, `healthy` when the
-    /// verdict is empty, `error` when there was no verdict, else the verdict's first code.
+    /// verdict is empty, `error` when there was no verdict, else the verdict's first code that is neither
+    /// the truth nor implied (or its first code).
     pub predicted: String,
     /// The verdict names the truth (healthy: the verdict is empty).
     pub correct: bool,
-    /// Correct and naming nothing else.
+    /// Correct and naming nothing but the truth and implied codes.
     pub exact: bool,
+    /// Share of the verdict's codes that are the truth or implied (1 for an empty verdict, 0 when there
+    /// was no verdict).
+    pub precision: f64,
+    /// Whether the truth was found, as 0 or 1 (a healthy case: 1 unless there was no verdict).
+    pub recall: f64,
     /// Why there was no verdict.
     pub error: Option<String>,
     /// Wall-clock time, milliseconds.
@@ -36,34 +49,93 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
-    /// Compare `verdict` with `truth`.
-    pub fn new(id: &str, truth: &str, verdict: Verdict) -> Self {
-        let (correct, predicted) = if verdict.error.is_some() {
-            (false, "error".to_owned())
-        } else if truth == HEALTHY {
-            let predicted = verdict.codes.first().cloned().unwrap_or(HEALTHY.to_owned());
-            (verdict.codes.is_empty(), predicted)
-        } else if verdict.codes.iter().any(|c| c == truth) {
-            (true, truth.to_owned())
+    /// Compare `verdict` with the ground truth of case `index`: its `truth` and the codes it `implied`.
+    pub fn new(
+        index: usize,
+        id: &str,
+        cause: Option<Cause>,
+        truth: &str,
+        implied: &[&str],
+        verdict: Verdict,
+    ) -> Self {
+        let healthy = truth == HEALTHY;
+        let allowed = |code: &str| code == truth || implied.contains(&code);
+        let codes = &verdict.codes;
+        let named_truth = codes.iter().any(|c| c == truth);
+        let (correct, predicted, precision, recall) = if verdict.error.is_some() {
+            (false, "error".to_owned(), 0.0, 0.0)
+        } else if codes.is_empty() {
+            (
+                healthy,
+                HEALTHY.to_owned(),
+                1.0,
+                if healthy { 1.0 } else { 0.0 },
+            )
         } else {
-            let predicted = verdict.codes.first().cloned().unwrap_or(HEALTHY.to_owned());
-            (false, predicted)
+            let right = codes.iter().filter(|c| allowed(c)).count();
+            let predicted = if named_truth {
+                truth.to_owned()
+            } else {
+                codes
+                    .iter()
+                    .find(|c| !allowed(c))
+                    .unwrap_or(&codes[0])
+                    .clone()
+            };
+            let recall = if named_truth { 1.0 } else { 0.0 };
+            (
+                named_truth,
+                predicted,
+                right as f64 / codes.len() as f64,
+                recall,
+            )
         };
         CaseResult {
+            index,
             id: id.to_owned(),
+            cause: cause.map(Cause::name),
             truth: truth.to_owned(),
-            exact: correct && verdict.codes.len() <= 1,
+            implied: implied.iter().map(|c| (*c).to_owned()).collect(),
+            exact: correct && codes.iter().all(|c| allowed(c)),
             verdict: verdict.codes,
             predicted,
             correct,
+            precision,
+            recall,
             error: verdict.error,
             elapsed_ms: u64::try_from(verdict.elapsed.as_millis()).unwrap_or(u64::MAX),
         }
     }
+
+    /// The verdict's one vote, split evenly among the codes it names besides implied ones: an empty
+    /// verdict votes `healthy`, a verdict naming k such codes gives each 1/k, one without a verdict (or
+    /// naming only implied codes) votes for nothing.
+    pub fn votes(&self) -> Vec<(&str, f64)> {
+        if self.error.is_some() {
+            return Vec::new();
+        }
+        if self.verdict.is_empty() {
+            return vec![(HEALTHY, 1.0)];
+        }
+        let named: Vec<&str> = self
+            .verdict
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !self.implied.iter().any(|i| i == c))
+            .collect();
+        let share = 1.0 / named.len().max(1) as f64;
+        named.into_iter().map(|c| (c, share)).collect()
+    }
 }
 
-/// Judge one case (rendered, loaded, run).
-pub async fn judge_case(case: &Case, id: &str, origin: &str, judge: Judge<'_>) -> CaseResult {
+/// Judge one case (rendered, loaded, run); `index` is its number in the seed's run.
+pub async fn judge_case(
+    index: usize,
+    case: &Case,
+    id: &str,
+    origin: &str,
+    judge: Judge<'_>,
+) -> CaseResult {
     let verdict = match load_case(case, id, origin) {
         Ok(scenario) => judge_scenario(&scenario, judge).await,
         Err(error) => Verdict {
@@ -71,10 +143,50 @@ pub async fn judge_case(case: &Case, id: &str, origin: &str, judge: Judge<'_>) -
             ..Verdict::default()
         },
     };
-    CaseResult::new(id, truth(case), verdict)
+    CaseResult::new(index, id, case.cause, truth(case), &implied(case), verdict)
 }
 
-/// Judge every case, `jobs` at a time; results keep the cases' order. `progress` is called after each.
+/// One case to judge, owned, so that it can cross to a worker thread (a [`Generated`] holds its value
+/// tree, which cannot).
+#[derive(Debug, Clone)]
+struct Work {
+    index: usize,
+    case: Case,
+    id: String,
+    origin: String,
+}
+
+impl Work {
+    fn of(g: &Generated) -> Work {
+        Work {
+            index: g.index,
+            case: g.case.clone(),
+            id: g.id.clone(),
+            origin: g.origin(),
+        }
+    }
+}
+
+/// Judge the cases `next` hands out, `jobs` at a time, on the current task.
+async fn judge_all(
+    next: impl Iterator<Item = Work>,
+    judge: Judge<'_>,
+    jobs: usize,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> Vec<CaseResult> {
+    futures_util::stream::iter(next)
+        .map(|w| async move {
+            let result = judge_case(w.index, &w.case, &w.id, &w.origin, judge).await;
+            progress(&result);
+            result
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await
+}
+
+/// Judge every case, `jobs` at a time, on the current task; results keep the cases' order.
+/// `progress` is called after each.
 pub async fn run_cases(
     cases: &[Generated],
     judge: Judge<'_>,
@@ -82,17 +194,49 @@ pub async fn run_cases(
     progress: &(dyn Fn(&CaseResult) + Sync),
 ) -> Vec<CaseResult> {
     // The checks' futures are not Send: cases run concurrently on this task, `jobs` at a time.
-    let mut results: Vec<(usize, CaseResult)> = futures_util::stream::iter(cases.iter())
-        .map(|g| async move {
-            let result = judge_case(&g.case, &g.id, &g.origin(), judge).await;
-            progress(&result);
-            (g.index, result)
+    let mut results = judge_all(cases.iter().map(Work::of), judge, jobs, progress).await;
+    results.sort_by_key(|r| r.index);
+    results
+}
+
+/// Judge every case from `threads` threads, `jobs` at a time in all. The checks' futures are not Send,
+/// so each thread drives its share on itself (`Handle::block_on`), while the labs' servers run on
+/// the worker threads of one multi-threaded runtime, where a busy judge cannot hold them up. The
+/// threads take the next case as they finish one, so a slow case holds up no other. Results keep the
+/// cases' order. Fails only when the runtime cannot be built.
+pub fn run_cases_parallel(
+    cases: &[Generated],
+    judge: Judge<'_>,
+    jobs: usize,
+    threads: usize,
+    progress: &(dyn Fn(&CaseResult) + Sync),
+) -> std::io::Result<Vec<CaseResult>> {
+    let work: Vec<Work> = cases.iter().map(Work::of).collect();
+    let threads = threads.clamp(1, work.len().max(1));
+    let per_thread = jobs.max(1).div_ceil(threads);
+    let runtime = tokio::runtime::Runtime::new()?;
+    let handle = runtime.handle();
+    let cursor = AtomicUsize::new(0);
+    let next = || {
+        std::iter::from_fn(|| {
+            let i = cursor.fetch_add(1, Ordering::Relaxed);
+            work.get(i).cloned()
         })
-        .buffer_unordered(jobs.max(1))
-        .collect()
-        .await;
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, r)| r).collect()
+    };
+    let shares: Vec<Option<Vec<CaseResult>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| handle.block_on(judge_all(next(), judge, per_thread, progress)))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok()).collect()
+    });
+    let mut results = Vec::with_capacity(work.len());
+    for share in shares {
+        results.extend(share.ok_or_else(|| std::io::Error::other("a scoring thread panicked"))?);
+    }
+    results.sort_by_key(|r| r.index);
+    Ok(results)
 }
 
 /// Shrink a missed case with its value tree (proptest's simplify/complicate walk), judging each
@@ -106,7 +250,7 @@ pub async fn shrink(
     let id = format!("{}-min", generated.id);
     let origin = format!("{}, shrunk", generated.origin());
     let mut best = generated.case.clone();
-    let mut best_result = judge_case(&best, &id, &origin, judge).await;
+    let mut best_result = judge_case(generated.index, &best, &id, &origin, judge).await;
     if best_result.correct {
         // It passed on a second run: nothing reproducible to shrink.
         return (best, best_result);
@@ -119,7 +263,7 @@ pub async fn shrink(
         let candidate = tree.current();
         let same_cause = truth(&candidate) == best_result.truth;
         let result = if same_cause {
-            Some(judge_case(&candidate, &id, &origin, judge).await)
+            Some(judge_case(generated.index, &candidate, &id, &origin, judge).await)
         } else {
             None
         };
@@ -138,115 +282,6 @@ pub async fn shrink(
     (best, best_result)
 }
 
-/// The tally of a scoring run.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Scorecard {
-    /// Cases run.
-    pub cases: usize,
-    /// Verdicts naming the truth.
-    pub correct: usize,
-    /// Correct verdicts naming nothing else.
-    pub exact: usize,
-    /// `correct / cases`.
-    pub accuracy: f64,
-    /// truth → predicted → count.
-    pub matrix: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Codes named besides the truth in correct verdicts, with how often (why a case is not exact).
-    pub extra_codes: BTreeMap<String, usize>,
-    /// The results of the cases that missed.
-    pub misses: Vec<CaseResult>,
-}
-
-impl Scorecard {
-    /// Tally `results`.
-    pub fn new(results: &[CaseResult]) -> Self {
-        let mut card = Scorecard {
-            cases: results.len(),
-            ..Scorecard::default()
-        };
-        for r in results {
-            *card
-                .matrix
-                .entry(r.truth.clone())
-                .or_default()
-                .entry(r.predicted.clone())
-                .or_default() += 1;
-            card.correct += usize::from(r.correct);
-            card.exact += usize::from(r.exact);
-            if !r.correct {
-                card.misses.push(r.clone());
-            } else {
-                for code in r.verdict.iter().filter(|c| **c != r.truth) {
-                    *card.extra_codes.entry(code.clone()).or_default() += 1;
-                }
-            }
-        }
-        card.accuracy = if results.is_empty() {
-            0.0
-        } else {
-            card.correct as f64 / results.len() as f64
-        };
-        card
-    }
-
-    /// Every label that occurs as truth or prediction, sorted.
-    pub fn labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = self.matrix.keys().cloned().collect();
-        for row in self.matrix.values() {
-            labels.extend(row.keys().cloned());
-        }
-        labels.sort();
-        labels.dedup();
-        labels
-    }
-
-    /// The confusion matrix as a text table: rows are truths, columns predictions (numbered, with a
-    /// legend), then per-truth recall.
-    pub fn matrix_text(&self) -> String {
-        let labels = self.labels();
-        let width = labels.iter().map(String::len).max().unwrap_or(5).max(5);
-        let mut out = String::new();
-        for (i, label) in labels.iter().enumerate() {
-            out.push_str(&format!("  [{:>2}] {label}\n", i + 1));
-        }
-        out.push_str(&format!("\n{:width$} |", "truth \\ verdict"));
-        for i in 0..labels.len() {
-            out.push_str(&format!("{:>4}", i + 1));
-        }
-        out.push_str(" | recall\n");
-        for truth in self.matrix.keys() {
-            let row = &self.matrix[truth];
-            let total: usize = row.values().sum();
-            let hit = row.get(truth).copied().unwrap_or(0);
-            out.push_str(&format!("{truth:width$} |"));
-            for label in &labels {
-                match row.get(label) {
-                    Some(n) => out.push_str(&format!("{n:>4}")),
-                    None => out.push_str("   ."),
-                }
-            }
-            out.push_str(&format!(" | {hit}/{total}\n"));
-        }
-        if !self.extra_codes.is_empty() {
-            out.push_str("\nalso named in correct verdicts:");
-            for (code, n) in &self.extra_codes {
-                out.push_str(&format!(" {code} ×{n}"));
-            }
-            out.push('\n');
-        }
-        out
-    }
-}
-
-/// The whole score as JSON (for CI): the scorecard plus the run's parameters.
-pub fn json(card: &Scorecard, extra: serde_json::Value) -> serde_json::Value {
-    let mut value = serde_json::to_value(card).unwrap_or(serde_json::Value::Null);
-    if let (Some(map), serde_json::Value::Object(extra)) = (value.as_object_mut(), extra) {
-        map.extend(extra);
-    }
-    value
-}
-
 /// The default time-out of one external program run.
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -262,27 +297,55 @@ mod tests {
     }
 
     #[test]
-    fn the_matrix_counts_truth_against_prediction() {
-        let results = vec![
-            CaseResult::new("a", "pki.expired", verdict(&["pki.expired"])),
-            CaseResult::new(
-                "b",
-                "pki.expired",
-                verdict(&["net.tcp.filtered", "pki.expired"]),
-            ),
-            CaseResult::new("c", "net.tcp.refused", verdict(&["net.tcp.filtered"])),
-            CaseResult::new("d", HEALTHY, verdict(&[])),
-            CaseResult::new("e", HEALTHY, verdict(&["proxy.denied"])),
-        ];
-        let card = Scorecard::new(&results);
-        assert_eq!((card.cases, card.correct, card.exact), (5, 3, 2));
-        assert_eq!(card.matrix["pki.expired"]["pki.expired"], 2);
-        assert_eq!(card.matrix["net.tcp.refused"]["net.tcp.filtered"], 1);
-        assert_eq!(card.matrix[HEALTHY]["proxy.denied"], 1);
-        assert_eq!(card.misses.len(), 2);
-        assert_eq!(card.extra_codes["net.tcp.filtered"], 1);
-        let text = card.matrix_text();
-        assert!(text.contains("net.tcp.refused"), "{text}");
-        assert!(text.contains("1/2"), "{text}");
+    fn a_verdict_is_scored_by_precision_and_recall_over_codes() {
+        let one = |truth: &str, implied: &[&str], codes: &[&str]| {
+            CaseResult::new(0, "x", None, truth, implied, verdict(codes))
+        };
+        let r = one("pki.expired", &[], &["pki.expired"]);
+        assert!(r.correct && r.exact);
+        assert_eq!((r.precision, r.recall), (1.0, 1.0));
+        let r = one("pki.expired", &[], &["pki.expired", "net.tcp.filtered"]);
+        assert!(r.correct && !r.exact);
+        assert_eq!((r.precision, r.recall), (0.5, 1.0));
+        let r = one(
+            "proxy.unreachable",
+            &["app.unreachable"],
+            &["app.unreachable", "proxy.unreachable"],
+        );
+        assert!(r.exact, "an implied code is no false positive");
+        assert_eq!(r.votes(), vec![("proxy.unreachable", 1.0)]);
+        let r = one("pki.expired", &[], &["pki.expired", "net.tcp.filtered"]);
+        assert_eq!(
+            r.votes(),
+            vec![("pki.expired", 0.5), ("net.tcp.filtered", 0.5)]
+        );
+        let r = one("pki.expired", &[], &[]);
+        assert!(!r.correct);
+        assert_eq!(r.votes(), vec![(HEALTHY, 1.0)]);
+        assert_eq!(
+            (r.precision, r.recall, r.predicted.as_str()),
+            (1.0, 0.0, HEALTHY)
+        );
+        let r = one(HEALTHY, &[], &["net.tcp.refused"]);
+        assert!(!r.correct);
+        assert_eq!(
+            (r.precision, r.predicted.as_str()),
+            (0.0, "net.tcp.refused")
+        );
+        let r = one(HEALTHY, &[], &[]);
+        assert!(r.correct && r.exact);
+        let failed = CaseResult::new(
+            0,
+            "x",
+            None,
+            HEALTHY,
+            &[],
+            Verdict {
+                error: Some("timed out".into()),
+                ..Verdict::default()
+            },
+        );
+        assert!(!failed.correct && failed.votes().is_empty());
+        assert_eq!((failed.precision, failed.recall), (0.0, 0.0));
     }
 }

@@ -1,7 +1,8 @@
 //! The ground truth of a generated case, derived from its construction alone (never from running the
-//! checks): the one diagnosis code the injected root cause must produce, or `healthy`.
+//! checks): the one diagnosis code the injected root cause must produce, or `healthy`, and the codes
+//! that cause implies in that topology (which a verdict may name without being wrong).
 
-use super::case::{Case, Cause, ClientPath};
+use super::case::{Case, Cause, ClientPath, Decoy};
 
 /// The label of a case without a root cause (and of a verdict without an error-level code).
 pub const HEALTHY: &str = "healthy";
@@ -32,12 +33,35 @@ pub fn code_of(cause: Cause, path: ClientPath) -> &'static str {
         Cause::ProxyGarbage => "proxy.garbage",
         Cause::ProxyClosed => "proxy.closed",
         Cause::Intercept => "tls.intercepted",
+        Cause::ClientCertLost => "tls.client_cert.lost_through_interception",
+        Cause::ProxySlow => "proxy.slow",
+        Cause::Port80Blocked => "revocation.unreachable",
+        Cause::Sha512Blocked => "tls.sha512_blocked",
+        Cause::ExeConfigBypass => "config.proxy_disabled",
+        Cause::NetshOverride => "config.netsh_overrides",
+        Cause::TrustSettingsMismatch => "config.trust.thumbprint_missing",
+        Cause::NpsAuthMismatch => "vpn.auth_mismatch",
+        Cause::ProfileMissingEku => "vpn.conditional_access.profile_missing_eku",
+        Cause::MachineCertMissing => "vpn.machine_cert_missing",
         Cause::IkeBlocked => "vpn.ike_blocked",
         Cause::VpnExpired => "vpn.server_cert.expired",
         Cause::VpnWrongHost => "vpn.server_cert.name_mismatch",
         Cause::VpnNoServerAuth => "vpn.server_cert.no_server_auth",
         Cause::VpnUntrustedRoot => "vpn.server_cert.untrusted_root",
     }
+}
+
+/// Every code some generated case has as its ground truth, sorted: the codes a verdict is scored on
+/// besides the error-level ones (two causes, a disabled proxy and a netsh override, are warnings in the
+/// taxonomy, yet the one root cause of their case).
+pub fn truth_codes() -> Vec<&'static str> {
+    let mut codes: Vec<&'static str> = super::strategy::CAUSES
+        .iter()
+        .flat_map(|c| super::strategy::PATHS.iter().map(|p| code_of(*c, *p)))
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes
 }
 
 /// The ground truth of `case`: its cause's code, or [`HEALTHY`].
@@ -52,12 +76,81 @@ pub fn truth(case: &Case) -> &'static str {
     }
 }
 
+/// The codes `case`'s root cause implies besides its truth: the consequences a careful diagnoser also
+/// reports, so naming them is not a false positive (and not naming them is no miss).
+///
+/// - a cause that takes the whole proxy path down also makes a probed internal application unreachable
+///   (`app.unreachable`);
+/// - a disabled proxy behind a firewall that lets only the proxy out filters every connection the client
+///   makes (`net.tcp.filtered`);
+/// - the dead proxy a PAC file names is an unreachable proxy (`proxy.unreachable`);
+/// - a client certificate lost through interception is seen because the connection is intercepted
+///   (`tls.intercepted`);
+/// - an intercepting proxy also intercepts the connections to other probed HTTPS endpoints, so an mTLS
+///   endpoint loses the client certificate too.
+pub fn implied(case: &Case) -> Vec<&'static str> {
+    let Some(cause) = case.cause else {
+        return Vec::new();
+    };
+    let mut codes = Vec::new();
+    let backend = case.has(Decoy::FastBackend);
+    let path_down = matches!(
+        cause,
+        Cause::ProxyAuth
+            | Cause::ProxyStatus502 { .. }
+            | Cause::ParentDown
+            | Cause::ProxyDown
+            | Cause::ProxyGarbage
+            | Cause::ProxyClosed
+            | Cause::ProxySlow
+    );
+    if path_down && backend {
+        codes.push("app.unreachable");
+    }
+    match cause {
+        Cause::ExeConfigBypass => codes.push("net.tcp.filtered"),
+        Cause::ClientCertLost => codes.push("tls.intercepted"),
+        Cause::ProxyDown if case.path == ClientPath::Pac => codes.push("proxy.unreachable"),
+        Cause::Intercept if case.has(Decoy::MtlsSite) => {
+            codes.push("tls.client_cert.lost_through_interception")
+        }
+        _ => {}
+    }
+    codes
+}
+
+/// Whether `decoy` can sit beside `cause` without changing the verdict: a decoy that needs the client
+/// certificate cannot sit beside a cause that gives the client another one, and a healthy VPN or
+/// internal application cannot sit behind a firewall that lets nothing but the proxy out.
+pub fn decoy_fits(cause: Option<Cause>, decoy: Decoy) -> bool {
+    !matches!(
+        (cause, decoy),
+        (
+            Some(
+                Cause::Sha512Blocked
+                    | Cause::ClientCertLost
+                    | Cause::TrustSettingsMismatch
+                    | Cause::ProfileMissingEku,
+            ),
+            Decoy::MtlsSite,
+        ) | (
+            Some(Cause::ExeConfigBypass),
+            Decoy::Vpn | Decoy::FastBackend
+        )
+    )
+}
+
 /// Whether `cause` can be injected on `path` so that it is the one root cause.
 pub fn fits(cause: Cause, path: ClientPath) -> bool {
     match cause {
-        Cause::FirewallDrop | Cause::FirewallReject | Cause::KillTls12 | Cause::Nxdomain => {
-            path == ClientPath::Direct
-        }
+        Cause::FirewallDrop
+        | Cause::FirewallReject
+        | Cause::KillTls12
+        | Cause::Nxdomain
+        | Cause::Port80Blocked
+        | Cause::Sha512Blocked
+        | Cause::ExeConfigBypass => path == ClientPath::Direct,
+        Cause::NetshOverride => path == ClientPath::Proxy,
         Cause::ProxyAuth
         | Cause::ProxyDeny { at_parent: false }
         | Cause::ProxyStatus502 { at_parent: false }
@@ -65,6 +158,8 @@ pub fn fits(cause: Cause, path: ClientPath) -> bool {
         | Cause::ProxyDown
         | Cause::ProxyGarbage
         | Cause::ProxyClosed
+        | Cause::ProxySlow
+        | Cause::ClientCertLost
         | Cause::Intercept => path.uses_proxy(),
         Cause::ProxyDeny { at_parent: true }
         | Cause::ProxyStatus502 { at_parent: true }
@@ -77,6 +172,21 @@ pub fn fits(cause: Cause, path: ClientPath) -> bool {
 mod tests {
     use super::*;
     use crate::check::taxonomy::lookup;
+
+    #[test]
+    fn every_truth_code_is_an_error_or_warning_of_the_taxonomy() {
+        for code in truth_codes() {
+            let entry = lookup(code).unwrap_or_else(|| panic!("{code} is not in the taxonomy"));
+            assert!(
+                matches!(
+                    entry.severity,
+                    crate::check::Severity::Error | crate::check::Severity::Warning
+                ),
+                "{code}"
+            );
+        }
+        assert!(truth_codes().contains(&"config.netsh_overrides"));
+    }
 
     #[test]
     fn every_truth_is_an_error_code_of_the_taxonomy() {
