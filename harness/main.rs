@@ -34,6 +34,7 @@ fn only_prints(command: &cli::Command) -> bool {
             | Command::Timeline(_)
             | Command::Generate(_)
             | Command::Triage(_)
+            | Command::Merge(_)
     )
 }
 
