@@ -6,6 +6,7 @@ pub mod ctl;
 pub mod explain;
 pub mod format;
 pub mod generate;
+pub mod import;
 pub mod inspect;
 pub mod list;
 pub mod run;
@@ -53,6 +54,8 @@ pub enum Command {
     Score(score::Args),
     /// Write generated scenarios (with their ground truth as expectations) to a folder.
     Generate(generate::Args),
+    /// Turn a customer's squid.conf (and PAC file) into a scenario that reproduces that proxy.
+    Import(import::Args),
 }
 
 /// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
@@ -83,5 +86,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(args),
         Command::Score(args) => score::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! The lab serves; it never diagnoses.
 
+pub mod access;
 mod bind;
 mod builder;
 mod cache;
@@ -25,6 +26,10 @@ pub mod timeline;
 mod udp;
 pub mod world;
 
+pub use access::{
+    parse_acl, AccessLine, Acl, AclError, AclKind, BadIpRange, Credentials, DenyInfo, DenyPage,
+    IpRange, RequestFacts, Resolver, SquidAccess, SquidRegex, Verdict, ACL_TYPES, BUILTIN_ACLS,
+};
 pub use builder::LabBuilder;
 pub use cache::CacheStats;
 pub(crate) use context::Serving;
