@@ -733,26 +733,39 @@ impl Conf {
         }
         table.insert("proxy".into(), proxies.into());
 
-        let hosts: Vec<String> = self
+        // One TLS origin per dstdomain value the lab's CA may vouch for (its root is
+        // name-constrained), so the client has something real at the end of an allowed tunnel.
+        let mut endpoints = Vec::new();
+        let mut hosts: Vec<String> = Vec::new();
+        for (_, _, values, _) in self
             .acls
             .iter()
             .filter(|a| a.1 == "dstdomain" || a.1 == "ssl::server_name")
-            .flat_map(|a| a.2.iter().flat_map(|d| patterns(d)))
-            .fold(Vec::new(), |mut all, h| {
-                if !all.contains(&h) {
-                    all.push(h);
+        {
+            for value in values {
+                let list: Vec<String> = patterns(value)
+                    .into_iter()
+                    .filter(|h| !hosts.contains(h) && lab_may_sign(h))
+                    .collect();
+                if list.is_empty() {
+                    continue;
                 }
-                all
-            });
-        if !hosts.is_empty() {
-            let mut endpoint = toml::Table::new();
-            endpoint.insert("name".into(), "origin".into());
-            endpoint.insert("hosts".into(), hosts.clone().into());
-            endpoint.insert("port".into(), toml::Value::Integer(443));
-            let mut tls = toml::Table::new();
-            tls.insert("profile".into(), "valid".into());
-            endpoint.insert("tls".into(), tls.into());
-            table.insert("endpoint".into(), vec![toml::Value::from(endpoint)].into());
+                hosts.extend(list.iter().cloned());
+                let mut endpoint = toml::Table::new();
+                endpoint.insert(
+                    "name".into(),
+                    format!("origin-{}", endpoints.len() + 1).into(),
+                );
+                endpoint.insert("hosts".into(), list.into());
+                endpoint.insert("port".into(), toml::Value::Integer(443));
+                let mut tls = toml::Table::new();
+                tls.insert("profile".into(), "valid".into());
+                endpoint.insert("tls".into(), tls.into());
+                endpoints.push(toml::Value::from(endpoint));
+            }
+        }
+        if !endpoints.is_empty() {
+            table.insert("endpoint".into(), endpoints.into());
         }
         let mut client = toml::Table::new();
         client.insert("proxy".into(), proxy.clone().into());
@@ -762,17 +775,21 @@ impl Conf {
             credentials.insert("password".into(), password.clone());
             client.insert("proxy_credentials".into(), credentials.into());
         }
-        if let Some(host) = hosts.first() {
-            let host = crate::lab::pattern::sample_host(host, "www");
-            let mut probe = toml::Table::new();
-            probe.insert("url".into(), format!("https://{host}/").into());
-            client.insert("probes".into(), vec![toml::Value::from(probe)].into());
-        }
         table.insert("client".into(), client.into());
         // A proxy that works as configured: edit to the verdict the customer's case shows.
         let mut expect = toml::Table::new();
         expect.insert("healthy".into(), true.into());
         table.insert("expect".into(), expect.into());
+        // The probe: the first origin the imported access lists let the client reach.
+        let user = users.keys().next().cloned();
+        if let Some(url) = first_allowed(&table, &hosts, user) {
+            let mut probe = toml::Table::new();
+            probe.insert("url".into(), url.into());
+            if let Some(toml::Value::Table(client)) = table.get_mut("client") {
+                client.insert("probes".into(), vec![toml::Value::from(probe)].into());
+            }
+        }
+
         let body = toml::to_string(&table).map_err(|error| ImportError::Invalid {
             file: "squid.conf".into(),
             line: 0,
@@ -792,6 +809,40 @@ impl Conf {
             ignored: self.ignored,
         })
     }
+}
+
+/// Whether the lab's name-constrained root CA can issue a certificate for `host`.
+fn lab_may_sign(host: &str) -> bool {
+    let name = host.trim_start_matches("*.");
+    egresslab_certs::DEFAULT_PERMITTED_DNS
+        .iter()
+        .any(|d| name == *d || name.ends_with(&format!(".{d}")))
+}
+
+/// `https://HOST/` for the first host (a wildcard sampled as `www`) that the scenario's first
+/// proxy allows by CONNECT on 443 from 127.0.0.1 with `user`'s credentials.
+fn first_allowed(table: &toml::Table, hosts: &[String], user: Option<String>) -> Option<String> {
+    let text = toml::to_string(table).ok()?;
+    let loaded = crate::scenario::load_str("import.toml", &text).ok()?;
+    let access = loaded.plan.proxies.first()?.access.clone()?;
+    hosts.iter().find_map(|pattern| {
+        let host = crate::lab::pattern::sample_host(pattern, "www");
+        let facts = crate::lab::RequestFacts {
+            method: "CONNECT",
+            host: &host,
+            port: 443,
+            client: std::net::IpAddr::from([127, 0, 0, 1]),
+            credentials: user.clone().map_or(
+                crate::lab::Credentials::Invalid,
+                crate::lab::Credentials::Valid,
+            ),
+        };
+        matches!(
+            access.decide(&facts, &()),
+            crate::lab::Verdict::Allow { .. }
+        )
+        .then(|| format!("https://{host}/"))
+    })
 }
 
 /// Access lines as `[[proxy.http_access]]` tables.
@@ -951,6 +1002,28 @@ mod tests {
         let imported =
             import("include conf.d/*.conf\nhttp_access allow all\n", dir.path()).unwrap();
         assert!(imported.scenario.contains(".a.test"));
+    }
+
+    #[test]
+    fn ssl_bump_splice_lists_become_hosts_tunnelled_blind() {
+        let conf = "http_port 3128 ssl-bump cert=/etc/squid/ca.pem\nacl step1 at_step SslBump1\n\
+                    acl pinned ssl::server_name .msappproxy.net\nssl_bump peek step1\n\
+                    ssl_bump splice pinned\nssl_bump bump all\nhttp_access allow all\n";
+        let imported = import(conf, Path::new(".")).unwrap();
+        let loaded = crate::scenario::load_str("i.toml", &imported.scenario).unwrap();
+        let intercept = loaded.plan.proxies[0].intercept.clone().unwrap();
+        assert_eq!(
+            intercept.passthrough,
+            ["msappproxy.net", "*.msappproxy.net"]
+        );
+        assert_eq!(imported.ignored[0].line, 2);
+        // An http_access line on an ACL type the lab does not model cannot be reproduced.
+        let error = import(
+            "acl t time 08:00-17:00\nhttp_access allow t\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(error.to_string().starts_with("squid.conf:2:"), "{error}");
     }
 
     #[test]
