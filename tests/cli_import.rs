@@ -29,14 +29,14 @@ fn import_writes_a_scenario_that_runs_and_lists_what_it_ignored() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&import.stderr);
     assert!(import.status.success(), "{stderr}");
-    // Line 8 is `auth_param basic children 5`, line 35 `read_timeout 5 minutes`.
+    // Line 10 is `auth_param basic children 5`, line 36 `read_timeout 5 minutes`.
     let at = |line: usize| format!("{}:{line} ", conf.display());
     assert!(
-        stderr.contains(&format!("{}auth_param basic children", at(8))),
+        stderr.contains(&format!("{}auth_param basic children", at(10))),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{}read_timeout", at(35))),
+        stderr.contains(&format!("{}read_timeout", at(36))),
         "{stderr}"
     );
     let scenario = std::fs::read_to_string(&out).unwrap();

@@ -344,7 +344,15 @@ struct FileResult {
     differences: Vec<String>,
 }
 
-async fn differential(bin: &Path, dir: &Path, file: &str, index: usize) -> FileResult {
+/// Run one file through both proxies. `mutate` breaks the lab's copy on purpose (its first
+/// `http_access` line dropped), to show the comparison notices a wrong import.
+async fn differential(
+    bin: &Path,
+    dir: &Path,
+    file: &str,
+    index: usize,
+    mutate: bool,
+) -> FileResult {
     let original = std::fs::read_to_string(dir.join(format!("{file}.conf"))).unwrap();
     let text = for_both(&original, dir);
     let imported = importer::import_named(&text, file, dir, file)
@@ -355,6 +363,9 @@ async fn differential(bin: &Path, dir: &Path, file: &str, index: usize) -> FileR
     let plan = &mut expanded.plan;
     plan.endpoints.clear();
     for proxy in &mut plan.proxies {
+        if let (true, Some(access)) = (mutate, &mut proxy.access) {
+            access.http_access.remove(0);
+        }
         if let Some(auth) = &mut proxy.auth {
             *auth = ProxyAuthPlan {
                 users: USERS
@@ -511,7 +522,7 @@ async fn differential(bin: &Path, dir: &Path, file: &str, index: usize) -> FileR
             ));
         }
     }
-    if !differences.is_empty() {
+    if !differences.is_empty() && !mutate {
         eprintln!("{file}: squid cache.log:\n{}", real.cache_log());
     }
     drop(real);
@@ -576,7 +587,7 @@ async fn imported_squid_confs_answer_like_real_squid() {
     let mut all = Vec::new();
     let mut total = 0;
     for (index, file) in files.iter().enumerate() {
-        let result = differential(&bin, &dir, file, index).await;
+        let result = differential(&bin, &dir, file, index, false).await;
         total += result.sent;
         report.push_str(&format!(
             "{:28} sent {:4} differences {:3}  squid answers {:?}\n",
@@ -594,6 +605,19 @@ async fn imported_squid_confs_answer_like_real_squid() {
         all.extend(result.differences.iter().map(|d| format!("{file}: {d}")));
     }
     println!("{report}total sent {total}, differences {}", all.len());
+    // The control: the same comparison with the lab's first http_access line dropped must see
+    // differences, or it could not have seen any above.
+    let broken = differential(&bin, &dir, "corporate-allowlist-basic", files.len(), true).await;
+    println!(
+        "control (corporate-allowlist-basic, first http_access line dropped in the lab): sent {}, differences {}",
+        broken.sent,
+        broken.differences.len()
+    );
+    assert!(
+        !broken.differences.is_empty(),
+        "a wrong import went unnoticed: {:?}",
+        broken.statuses
+    );
     let distinct: BTreeSet<&String> = all.iter().collect();
     assert!(
         all.is_empty(),
