@@ -32,8 +32,13 @@ const DOWN_PORT: u16 = 8081;
 const PER_FILE: usize = 300;
 /// Users of both proxies' user tables.
 const USERS: [(&str, &str); 2] = [("alice", "alice-pw"), ("bob", "bob-pw")];
-/// Client source addresses: the proxy host itself and another machine of the lab.
-const SOURCES: [Ipv4Addr; 2] = [Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 88, 0, 5)];
+/// Client source addresses: the proxy host itself, another machine of the lab, and one inside
+/// 10.20.0.0/16 as the test moves it (127.10.20.0/24: the branch of parent-never-direct).
+const SOURCES: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(127, 0, 0, 1),
+    Ipv4Addr::new(127, 88, 0, 5),
+    Ipv4Addr::new(127, 10, 20, 5),
+];
 
 /// Host names beyond those the ACLs name, per file: what the regular expressions and the
 /// "everything else" lines must see.
@@ -223,13 +228,20 @@ async fn origin(address: SocketAddr) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// `dst` values outside 127/8 moved into it (`a.b.c.d/n` becomes `127.a.b.c/(n+8)`), IPv6 ones
-/// other than ::1 dropped: neither proxy may ever connect outside loopback.
-fn move_dst(text: &str) -> String {
+/// `dst` and `src` values outside 127/8 moved into it (`a.b.c.d/n` becomes `127.a.b.c/(n+8)`, a
+/// range `x-y` maps both ends), IPv6 ones other than ::1 dropped: neither proxy may ever connect
+/// outside loopback, and the test can connect from inside a `src` network.
+fn move_into_loopback(text: &str) -> String {
+    fn map(ip: Ipv4Addr) -> Ipv4Addr {
+        match ip.octets() {
+            [127, ..] => ip,
+            [a, b, c, _] => Ipv4Addr::new(127, a, b, c),
+        }
+    }
     text.lines()
         .map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            if words.len() < 4 || words[0] != "acl" || words[2] != "dst" {
+            if words.len() < 4 || words[0] != "acl" || !matches!(words[2], "dst" | "src") {
                 return line.to_owned();
             }
             let mut out: Vec<String> = words[..3].iter().map(|w| (*w).to_owned()).collect();
@@ -237,16 +249,22 @@ fn move_dst(text: &str) -> String {
                 if value.starts_with('#') {
                     break;
                 }
+                if let Some((x, y)) = value.split_once('-') {
+                    if let (Ok(x), Ok(y)) = (x.parse::<Ipv4Addr>(), y.parse::<Ipv4Addr>()) {
+                        out.push(format!("{}-{}", map(x), map(y)));
+                    }
+                    continue;
+                }
                 let (address, bits) = value.split_once('/').unwrap_or((value, "32"));
                 match (address.parse::<Ipv4Addr>(), bits.parse::<u8>()) {
                     (Ok(ip), _) if ip.octets()[0] == 127 => out.push((*value).to_owned()),
-                    (Ok(ip), Ok(bits)) => {
-                        let [a, b, c, _] = ip.octets();
-                        out.push(format!("127.{a}.{b}.{c}/{}", (bits + 8).min(32)));
-                    }
+                    (Ok(ip), Ok(bits)) => out.push(format!("{}/{}", map(ip), (bits + 8).min(32))),
                     _ if *value == "::1" || *value == "::1/128" => out.push((*value).to_owned()),
                     _ => {}
                 }
+            }
+            if out.len() == 3 {
+                out.push("::1".to_owned());
             }
             out.join(" ")
         })
@@ -257,7 +275,7 @@ fn move_dst(text: &str) -> String {
 
 /// The text both proxies get: `dst` moved, Debian's conf.d include pointed at the catalog's copy.
 fn for_both(text: &str, dir: &Path) -> String {
-    move_dst(text).replace("/etc/squid/conf.d/", &format!("{}/conf.d/", dir.display()))
+    move_into_loopback(text).replace("/etc/squid/conf.d/", &format!("{}/conf.d/", dir.display()))
 }
 
 /// Squid's copy: the test's own port, files and hosts; the auth helper on the test's htpasswd;
@@ -490,7 +508,7 @@ async fn differential(
             host: targets[rng.below(targets.len())].clone(),
             port: ports[rng.below(ports.len())],
             creds: creds[rng.below(creds.len())],
-            source: SOURCES[usize::from(rng.below(4) == 0)],
+            source: SOURCES[[0, 0, 1, 2][rng.below(4)]],
         });
     }
 

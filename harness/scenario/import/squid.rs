@@ -795,10 +795,17 @@ impl Conf {
             line: 0,
             message: format!("the scenario could not be written: {error}"),
         })?;
+        let users_note = if users.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "# The user table under [proxy.auth.users] holds placeholder passwords \
+                 ({PLACEHOLDER_PASSWORD:?}):\n# fill in the real ones.\n"
+            )
+        };
         let header = format!(
-            "# Written by `egresslab import` from a squid.conf. The user table under\n\
-             # [proxy.auth.users] holds placeholder passwords ({PLACEHOLDER_PASSWORD:?}): fill in\n\
-             # the real ones. {} directive(s) were not modelled (listed by the import).\n\n",
+            "# Written by `egresslab import` from a squid.conf; {} directive(s) were not\n\
+             # modelled (the import lists them with their lines).\n{users_note}\n",
             self.ignored.len()
         );
         Ok(Import {
