@@ -2,8 +2,8 @@
 //! that file (its ports, paths and peers rewritten to the test's own) and the lab runs the
 //! scenario `egresslab import` makes of the same file. The same generated requests go to both
 //! (CONNECT and absolute-URI, hosts in and out of every ACL, ports, methods, two client
-//! addresses, with and without credentials) and the status, `X-Squid-Error` and `Location` (or
-//! the reset) must agree. docs/import.md has the figures and the rewrites.
+//! addresses, with and without credentials) and the status, `X-Squid-Error`, `Location` and the
+//! `Proxy-Authenticate` schemes (or the reset) must agree. docs/import.md has the figures and the rewrites.
 //!
 //! Nothing reaches the internet: every name is in Squid's hosts file and in the lab's routes,
 //! pointing at listeners of this test on 127.0.0.0/8; `dst` networks outside 127/8 are moved
@@ -68,6 +68,8 @@ enum Outcome {
         status: u16,
         squid_error: Option<String>,
         location: Option<String>,
+        /// The schemes of the `Proxy-Authenticate` challenges, in order.
+        challenges: Vec<String>,
     },
     /// The connection was reset before any answer.
     Reset,
@@ -193,10 +195,19 @@ async fn send(proxy: SocketAddr, req: &Req) -> Outcome {
             n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
         })
     };
+    let challenges = head
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("Proxy-Authenticate")
+                .then(|| v.split_whitespace().next().unwrap_or_default().to_owned())
+        })
+        .collect();
     Outcome::Answer {
         status,
         squid_error: header("X-Squid-Error"),
         location: header("Location"),
+        challenges,
     }
 }
 
