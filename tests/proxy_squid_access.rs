@@ -20,17 +20,8 @@ fn acl(name: &str, kind: &str, values: &[&str]) -> Acl {
     }
 }
 
-fn line(allow: bool, acls: &[&str]) -> AccessLine {
-    AccessLine {
-        allow,
-        acls: acls
-            .iter()
-            .map(|a| match a.strip_prefix('!') {
-                Some(bare) => (true, bare.to_owned()),
-                None => (false, (*a).to_owned()),
-            })
-            .collect(),
-    }
+fn line(text: &str) -> AccessLine {
+    text.parse().unwrap()
 }
 
 /// CONNECT and read the status line, or `RESET` / `CLOSED` when the connection ends first.
@@ -71,12 +62,12 @@ async fn always_direct_bypasses_the_parent_and_tcp_reset_resets() {
             acl("tracker", "dstdomain", &[".tracker.test"]),
             acl("all", "all", &[]),
         ],
-        http_access: vec![line(false, &["tracker"]), line(true, &["all"])],
+        http_access: vec![line("deny tracker"), line("allow all")],
         deny_info: vec![DenyInfo {
             page: DenyPage::Reset,
             acls: vec!["tracker".to_owned()],
         }],
-        always_direct: vec![line(true, &["intranet"])],
+        always_direct: vec![line("allow intranet")],
     };
     let child = ProxyPlan {
         upstream: Some("parent".to_owned()),

@@ -410,6 +410,49 @@ impl fmt::Display for AccessLine {
     }
 }
 
+/// A line that is not `allow` or `deny` followed by ACL names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not an access line, expected `allow|deny [!]ACL...`")]
+#[non_exhaustive]
+pub struct BadAccessLine {
+    /// The text as written.
+    pub text: String,
+}
+
+impl FromStr for AccessLine {
+    type Err = BadAccessLine;
+
+    /// Parse a line as squid.conf writes it after `http_access`.
+    ///
+    /// ```
+    /// use egresslab::lab::AccessLine;
+    /// let line: AccessLine = "deny CONNECT !SSL_ports".parse().unwrap();
+    /// assert!(!line.allow);
+    /// assert_eq!(line.acls, [(false, "CONNECT".into()), (true, "SSL_ports".into())]);
+    /// assert_eq!(line.to_string(), "deny CONNECT !SSL_ports");
+    /// assert!("permit all".parse::<AccessLine>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut words = text.split_whitespace();
+        let allow = match words.next() {
+            Some("allow") => true,
+            Some("deny") => false,
+            _ => {
+                return Err(BadAccessLine {
+                    text: text.to_owned(),
+                })
+            }
+        };
+        let acls = words
+            .map(|w| match w.strip_prefix('!') {
+                Some(bare) => (true, bare.to_owned()),
+                None => (false, w.to_owned()),
+            })
+            .collect();
+        Ok(AccessLine { allow, acls })
+    }
+}
+
 /// One `deny_info` entry: the answer for a denial whose last checked ACL is one of `acls`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DenyInfo {
@@ -704,16 +747,8 @@ mod tests {
     }
 
     fn line(allow: bool, acls: &[&str]) -> AccessLine {
-        AccessLine {
-            allow,
-            acls: acls
-                .iter()
-                .map(|a| match a.strip_prefix('!') {
-                    Some(name) => (true, name.to_owned()),
-                    None => (false, (*a).to_owned()),
-                })
-                .collect(),
-        }
+        let action = if allow { "allow" } else { "deny" };
+        format!("{action} {}", acls.join(" ")).parse().unwrap()
     }
 
     fn facts<'a>(

@@ -27,8 +27,9 @@ mod udp;
 pub mod world;
 
 pub use access::{
-    parse_acl, AccessLine, Acl, AclError, AclKind, BadIpRange, Credentials, DenyInfo, DenyPage,
-    IpRange, RequestFacts, Resolver, SquidAccess, SquidRegex, Verdict, ACL_TYPES, BUILTIN_ACLS,
+    parse_acl, AccessLine, Acl, AclError, AclKind, BadAccessLine, BadIpRange, Credentials,
+    DenyInfo, DenyPage, IpRange, RequestFacts, Resolver, SquidAccess, SquidRegex, Verdict,
+    ACL_TYPES, BUILTIN_ACLS,
 };
 pub use builder::LabBuilder;
 pub use cache::CacheStats;

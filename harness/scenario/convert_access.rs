@@ -133,3 +133,44 @@ pub fn parse_deny_page(text: &str) -> Option<DenyPage> {
     let page = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !text.is_empty();
     page.then(|| DenyPage::Page(text.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    const HEAD: &str =
+        "[scenario]\nname = \"s\"\nsummary = \"s\"\nseed = \"s\"\n[expect]\nhealthy = true\n\
+                        [[proxy]]\nname = \"corp\"\n";
+
+    fn error(proxy: &str) -> String {
+        match crate::scenario::load_str("s.toml", &format!("{HEAD}{proxy}")) {
+            Ok(_) => panic!("loaded:\n{proxy}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_access_keys_name_their_line() {
+        let unknown = error(
+            "[[proxy.acl]]\nname = \"a\"\ntype = \"port\"\nvalues = [\"443\"]\n\
+             [[proxy.http_access]]\naction = \"allow\"\nacls = [\"!b\"]\n",
+        );
+        assert!(unknown.starts_with("s.toml:15:"), "{unknown}");
+        assert!(unknown.contains("unknown ACL `b`, expected"), "{unknown}");
+        let value = error(
+            "http_access = []\n[[proxy.acl]]\nname = \"a\"\ntype = \"port\"\nvalues = [\"https\"]\n",
+        );
+        assert!(value.starts_with("s.toml:12:"), "{value}");
+        assert!(
+            value.contains("\"https\" is not a valid port value"),
+            "{value}"
+        );
+        let auth = error(
+            "http_access = []\n[[proxy.acl]]\nname = \"u\"\ntype = \"proxy_auth\"\nvalues = [\"REQUIRED\"]\n",
+        );
+        assert!(
+            auth.contains("a proxy_auth ACL on a proxy without `auth`"),
+            "{auth}"
+        );
+        let page = error("http_access = []\n[[proxy.deny_info]]\npage = \"404:x\"\nacls = []\n");
+        assert!(page.contains("TCP_RESET, or 301/302/303/307:URL"), "{page}");
+    }
+}
