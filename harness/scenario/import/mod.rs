@@ -5,6 +5,7 @@
 //! What the lab does not model is listed with its file and line, never dropped silently.
 
 pub mod pac;
+mod reader;
 pub mod squid;
 
 pub use squid::{import, import_file, import_named, Ignored, Import, ImportError};
