@@ -35,6 +35,7 @@ fn only_prints(command: &cli::Command) -> bool {
             | Command::Generate(_)
             | Command::Triage(_)
             | Command::Merge(_)
+            | Command::Import(_)
     )
 }
 

@@ -6,6 +6,7 @@ pub mod ctl;
 pub mod explain;
 pub mod format;
 pub mod generate;
+pub mod import;
 pub mod inspect;
 pub mod list;
 pub mod merge;
@@ -63,6 +64,8 @@ pub enum Command {
     Merge(merge::Args),
     /// Read a timeline file back: one line per connection, or one connection's story (`--conn`).
     Timeline(timeline::Args),
+    /// Turn a customer's squid.conf (and PAC file) into a scenario that reproduces that proxy.
+    Import(import::Args),
 }
 
 /// Install the log subscriber: warnings by default, more with -v, or whatever `RUST_LOG` says.
@@ -96,5 +99,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Score(args) => score::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Import(args) => import::run(args),
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! The lab serves; it never diagnoses.
 
+pub mod access;
 mod bind;
 mod builder;
 mod cache;
@@ -29,6 +30,11 @@ pub mod timeline;
 mod udp;
 pub mod world;
 
+pub use access::{
+    parse_acl, AccessLine, Acl, AclError, AclKind, BadAccessLine, BadIpRange, Credentials,
+    DenyInfo, DenyPage, IpRange, RequestFacts, Resolver, SquidAccess, SquidRegex, Verdict,
+    ACL_TYPES, BUILTIN_ACLS,
+};
 pub use builder::LabBuilder;
 pub use cache::CacheStats;
 pub(crate) use context::Serving;

@@ -194,6 +194,10 @@ pub struct ProxyPlan {
     /// Most client connections served at once; a connection beyond it is answered 503 and closed
     /// at once instead of waiting in a queue.
     pub max_connections: usize,
+    /// Squid access lists (`acl`, `http_access`, `deny_info`, `always_direct`) imported from a
+    /// squid.conf. When set they replace `rules`, `squid_default_ports` and the blanket
+    /// authentication check: credentials are asked for only where a `proxy_auth` ACL is checked.
+    pub access: Option<crate::lab::access::SquidAccess>,
 }
 
 /// The default [`ProxyPlan::header_timeout`]: 30 seconds.
@@ -225,6 +229,7 @@ impl ProxyPlan {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            access: None,
         }
     }
 }
@@ -277,6 +282,8 @@ pub enum AuthScheme {
     Basic,
     /// NTLM, offered but never accepted.
     Ntlm,
+    /// Digest, offered but never accepted (Squid's `auth_param digest`).
+    Digest,
     /// Negotiate (Kerberos/SPNEGO), offered but never accepted.
     Negotiate,
 }

@@ -79,6 +79,7 @@ impl From<AuthSchemeKey> for AuthScheme {
         match key {
             AuthSchemeKey::Basic => AuthScheme::Basic,
             AuthSchemeKey::Ntlm => AuthScheme::Ntlm,
+            AuthSchemeKey::Digest => AuthScheme::Digest,
             AuthSchemeKey::Negotiate => AuthScheme::Negotiate,
         }
     }
@@ -179,9 +180,18 @@ impl Resolve for model::Endpoint {
             }
             (Behaviour::Pac, Some(pac), _) => {
                 let proxy = pac.proxy.as_ref().map(|p| scope.proxy(p)).transpose()?;
-                EndpointBehaviour::Pac {
-                    script: pac_script(proxy.as_deref()),
-                }
+                let script = match (&pac.script, proxy) {
+                    (Some(script), None) => script.get_ref().clone(),
+                    (Some(script), Some(_)) => {
+                        return Err(scope.invalid(
+                            script,
+                            "a `pac` table with both `script` and `proxy`".to_owned(),
+                            "one of them",
+                        ))
+                    }
+                    (None, proxy) => pac_script(proxy.as_deref()),
+                };
+                EndpointBehaviour::Pac { script }
             }
             (_, Some(_), _) => {
                 return Err(scope.invalid(
@@ -303,6 +313,7 @@ impl Resolve for model::Proxy {
             plan.connect_timeout = scope.millis(ms)?;
         }
         plan.down = self.down;
+        plan.access = super::convert_access::access(self, scope)?;
         Ok(plan)
     }
 }

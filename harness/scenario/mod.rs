@@ -9,8 +9,10 @@
 
 pub mod catalog;
 mod convert;
+mod convert_access;
 pub mod error;
 pub mod expand;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod names;

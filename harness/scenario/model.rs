@@ -128,6 +128,8 @@ pub enum Behaviour {
 pub struct Pac {
     /// The proxy the PAC file names (by scenario name); absent means `DIRECT`.
     pub proxy: Option<Spanned<String>>,
+    /// A PAC script served as written (a customer's wpad.dat); excludes `proxy`.
+    pub script: Option<Spanned<String>>,
 }
 
 /// `versions` / `tls_versions`: which TLS versions an endpoint accepts or a client offers.
@@ -172,6 +174,8 @@ pub enum AuthSchemeKey {
     Basic,
     /// NTLM, offered only.
     Ntlm,
+    /// Digest, offered only.
+    Digest,
     /// Negotiate, offered only.
     Negotiate,
 }
@@ -215,6 +219,51 @@ pub struct Proxy {
     /// The proxy's address refuses connections.
     #[serde(default)]
     pub down: bool,
+    /// Squid ACLs (`egresslab import` writes them from a squid.conf).
+    #[serde(default)]
+    pub acl: Vec<AclKey>,
+    /// Squid `http_access` lines in order; when present they decide instead of `rules`.
+    pub http_access: Option<Vec<AccessKey>>,
+    /// Squid `deny_info` entries: the answer for a denial by one of the ACLs.
+    #[serde(default)]
+    pub deny_info: Vec<DenyInfoKey>,
+    /// Squid `always_direct` lines: an allowed request bypasses `upstream`.
+    #[serde(default)]
+    pub always_direct: Vec<AccessKey>,
+}
+
+/// `[[proxy.acl]]`: one named Squid ACL.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclKey {
+    /// The name `http_access` lines use.
+    pub name: Spanned<String>,
+    /// The type as squid.conf writes it (`dstdomain`, `port`, `proxy_auth`, ...).
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// The values (leading `-i` / `-n` flags included), OR-ed.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// `[[proxy.http_access]]` or `[[proxy.always_direct]]`: one Squid access line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    /// `allow` or `deny`.
+    pub action: RuleActionKey,
+    /// ACL names, AND-ed; `!name` negates.
+    pub acls: Vec<Spanned<String>>,
+}
+
+/// `[[proxy.deny_info]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyInfoKey {
+    /// An error page name (`ERR_...`), `TCP_RESET`, or `3xx:URL`.
+    pub page: Spanned<String>,
+    /// The ACL names it applies to.
+    pub acls: Vec<Spanned<String>>,
 }
 
 /// One proxy access rule.

@@ -65,6 +65,46 @@ pub struct SquidConfig<'a> {
 /// Start Squid with `config` on a free loopback port; panics (with cache.log) if the port does not
 /// open within 15 s.
 pub fn start(bin: &Path, config: &SquidConfig<'_>) -> Squid {
+    start_with(bin, |d, port| {
+        let hosts = d.join("hosts");
+        std::fs::write(&hosts, config.hosts.join("\n") + "\n").unwrap();
+        let mut conf = basics(d, port, &hosts);
+        if let Some((line, realm)) = config.htpasswd {
+            let pw = htpasswd(d, &[line]);
+            let helper = basic_ncsa_auth().expect("basic_ncsa_auth");
+            conf.push_str(&format!(
+                "auth_param basic program {helper} {}\nauth_param basic realm {realm}\n",
+                pw.display()
+            ));
+        }
+        conf.push_str(config.rules);
+        conf
+    })
+}
+
+/// The lines every test Squid starts with: its port on 127.0.0.1, its files in `d`, no cache,
+/// names from `hosts` only (a DNS server at 127.0.0.1 that does not exist answers nothing).
+pub fn basics(d: &Path, port: u16, hosts: &Path) -> String {
+    format!(
+        "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\ncache_log {d}/cache.log\n\
+         access_log {d}/access.log\ncache deny all\ncoredump_dir {d}\nshutdown_lifetime 0 seconds\n\
+         hosts_file {hosts}\ndns_nameservers 127.0.0.1\ndns_timeout 3 seconds\n",
+        d = d.display(),
+        hosts = hosts.display()
+    )
+}
+
+/// Write `lines` (`user:apr1-hash`) as an htpasswd file in `d`, readable by Squid's helper.
+pub fn htpasswd(d: &Path, lines: &[&str]) -> PathBuf {
+    let pw = d.join("htpasswd");
+    std::fs::write(&pw, lines.join("\n") + "\n").unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    pw
+}
+
+/// Start Squid on a free loopback port with the whole config `write(dir, port)` returns; panics
+/// (with cache.log) if the port does not open within 15 s.
+pub fn start_with(bin: &Path, write: impl FnOnce(&Path, u16) -> String) -> Squid {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
     // Squid running as root drops to its own user: it must be able to write its logs here.
@@ -74,26 +114,7 @@ pub fn start(bin: &Path, config: &SquidConfig<'_>) -> Squid {
         .local_addr()
         .unwrap()
         .port();
-    let hosts = d.join("hosts");
-    std::fs::write(&hosts, config.hosts.join("\n") + "\n").unwrap();
-    let mut conf = format!(
-        "http_port 127.0.0.1:{port}\npid_filename {d}/squid.pid\ncache_log {d}/cache.log\n\
-         access_log {d}/access.log\ncache deny all\ncoredump_dir {d}\nshutdown_lifetime 0 seconds\n\
-         hosts_file {hosts}\ndns_nameservers 127.0.0.1\ndns_timeout 3 seconds\n",
-        d = d.display(),
-        hosts = hosts.display()
-    );
-    if let Some((line, realm)) = config.htpasswd {
-        let pw = d.join("htpasswd");
-        std::fs::write(&pw, format!("{line}\n")).unwrap();
-        std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-        let helper = basic_ncsa_auth().expect("basic_ncsa_auth");
-        conf.push_str(&format!(
-            "auth_param basic program {helper} {}\nauth_param basic realm {realm}\n",
-            pw.display()
-        ));
-    }
-    conf.push_str(config.rules);
+    let conf = write(&d, port);
     let conf_path = d.join("squid.conf");
     std::fs::write(&conf_path, conf).unwrap();
     let child = Command::new(bin)

@@ -23,6 +23,18 @@ pub(crate) enum Failure {
     Undeclared,
     /// Proxy authentication is required; one challenge per scheme.
     AuthRequired(Vec<String>),
+    /// Squid access lists refused the request: 403 (or 407 with `challenges`) naming `page` in
+    /// `X-Squid-Error`, or a `deny_info` redirect to `location`.
+    AccessRefused {
+        /// 403, 407, or the redirect's 3xx.
+        status: u16,
+        /// The error page's name (`ERR_ACCESS_DENIED`, a custom one, ...).
+        page: String,
+        /// `Proxy-Authenticate` values, for a 407.
+        challenges: Vec<String>,
+        /// The redirect target, for a 3xx.
+        location: Option<String>,
+    },
     /// The request head was malformed.
     Malformed(Malformed),
     /// The destination name does not resolve.
@@ -81,8 +93,9 @@ pub(crate) struct Rendered {
 
 impl Failure {
     /// Squid's status and error page name (with the errno Squid appends).
-    fn squid(&self) -> (u16, &'static str, i32) {
+    fn squid(&self) -> (u16, &str, i32) {
         match self {
+            Failure::AccessRefused { status, page, .. } => (*status, page.as_str(), 0),
             Failure::Denied | Failure::Undeclared => (403, "ERR_ACCESS_DENIED", 0),
             Failure::AuthRequired(_) => (407, "ERR_CACHE_ACCESS_DENIED", 0),
             Failure::Malformed(m) => match m {
@@ -110,6 +123,7 @@ impl Failure {
         match self {
             Failure::Denied | Failure::Undeclared => 403,
             Failure::AuthRequired(_) => 407,
+            Failure::AccessRefused { status, .. } => *status,
             Failure::Malformed(_) => 400,
             Failure::DnsFail
             | Failure::ConnectFail { .. }
@@ -127,6 +141,11 @@ impl Failure {
             Failure::Denied => format!("access to {target} is denied by the proxy's rules"),
             Failure::Undeclared => format!("{target} is not a destination of this lab"),
             Failure::AuthRequired(_) => "proxy authentication required".to_owned(),
+            Failure::AccessRefused { status, page, .. } => {
+                format!(
+                    "access to {target} is denied by the proxy's access lists ({status} {page})"
+                )
+            }
             Failure::Malformed(m) => format!("malformed request ({m:?})"),
             Failure::DnsFail => format!("unable to resolve the host name of {target}"),
             Failure::ConnectFail { text, .. } => format!("connection to {target} failed: {text}"),
@@ -160,6 +179,14 @@ impl Failure {
                 keep_alive: false,
             };
         }
+        if let Failure::AccessRefused {
+            status,
+            location: Some(location),
+            ..
+        } = self
+        {
+            return redirect_squid(voice, *status, location);
+        }
         let (status, error, errno) = self.squid();
         let description = self.describe(target);
         let body = squid_page(status, error, &description, voice.name);
@@ -174,15 +201,10 @@ impl Failure {
             head.push_str(&format!("X-Squid-Error: {error} {errno}\r\n"));
         }
         head.push_str("Vary: Accept-Language\r\nContent-Language: en\r\n");
-        if let Failure::AuthRequired(challenges) = self {
-            for challenge in challenges {
-                head.push_str(&format!("Proxy-Authenticate: {challenge}\r\n"));
-            }
+        for challenge in self.challenges() {
+            head.push_str(&format!("Proxy-Authenticate: {challenge}\r\n"));
         }
-        let keep_alive = matches!(
-            self,
-            Failure::Denied | Failure::Undeclared | Failure::AuthRequired(_)
-        );
+        let keep_alive = self.keeps_connection();
         let short = voice.tunnel && !keep_alive && !matches!(self, Failure::Injected(_));
         if !short {
             let name = voice.name;
@@ -206,16 +228,14 @@ impl Failure {
     fn render_generic(&self, target: &str) -> Rendered {
         let status = self.generic_status();
         let body = format!("{}\n", self.describe(target));
-        let keep_alive = matches!(self, Failure::AuthRequired(_));
+        let keep_alive = !self.challenges().is_empty();
         let mut head = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n",
             reason_phrase(status),
             body.len()
         );
-        if let Failure::AuthRequired(challenges) = self {
-            for challenge in challenges {
-                head.push_str(&format!("Proxy-Authenticate: {challenge}\r\n"));
-            }
+        for challenge in self.challenges() {
+            head.push_str(&format!("Proxy-Authenticate: {challenge}\r\n"));
         }
         head.push_str(if keep_alive {
             "Connection: keep-alive\r\n\r\n"
@@ -229,6 +249,50 @@ impl Failure {
             status,
             keep_alive,
         }
+    }
+}
+
+impl Failure {
+    /// The `Proxy-Authenticate` values the answer carries.
+    fn challenges(&self) -> &[String] {
+        match self {
+            Failure::AuthRequired(challenges) | Failure::AccessRefused { challenges, .. } => {
+                challenges
+            }
+            _ => &[],
+        }
+    }
+
+    /// Whether Squid keeps the client connection after this answer (a refusal by policy).
+    fn keeps_connection(&self) -> bool {
+        matches!(
+            self,
+            Failure::Denied
+                | Failure::Undeclared
+                | Failure::AuthRequired(_)
+                | Failure::AccessRefused { .. }
+        )
+    }
+}
+
+/// Squid 5.7's answer to a request denied with a `deny_info 3xx:URL`: no body, the status in
+/// `X-Squid-Error` with the words "Access Denied", the connection kept.
+fn redirect_squid(voice: &Voice<'_>, status: u16, location: &str) -> Rendered {
+    let name = voice.name;
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nServer: squid/5.7\r\nMime-Version: 1.0\r\nDate: {}\r\n\
+         Content-Type: text/html;charset=utf-8\r\nContent-Length: 0\r\nLocation: {location}\r\n\
+         X-Squid-Error: {status} Access Denied\r\nX-Cache: MISS from {name}\r\n\
+         X-Cache-Lookup: NONE from {name}:{}\r\nVia: 1.1 {name} (squid/5.7)\r\n\
+         Connection: keep-alive\r\n\r\n",
+        reason_phrase(status),
+        http_date(),
+        voice.port
+    );
+    Rendered {
+        bytes: head.into_bytes(),
+        status,
+        keep_alive: true,
     }
 }
 

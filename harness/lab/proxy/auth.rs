@@ -44,6 +44,10 @@ pub(crate) fn challenges(plan: &ProxyAuthPlan) -> Vec<String> {
         .map(|scheme| match scheme {
             AuthScheme::Basic => format!("Basic realm=\"{}\"", plan.realm.replace('"', "'")),
             AuthScheme::Ntlm => "NTLM".to_owned(),
+            AuthScheme::Digest => format!(
+                "Digest realm=\"{}\", nonce=\"egresslab\", qop=\"auth\", stale=false",
+                plan.realm.replace('"', "'")
+            ),
             AuthScheme::Negotiate => "Negotiate".to_owned(),
         })
         .collect()

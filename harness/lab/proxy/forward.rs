@@ -23,12 +23,14 @@ const HOP_BY_HOP: [&str; 6] = [
     "upgrade",
 ];
 
-/// Forward one absolute-URI request and relay the answer; the connection ends with it.
+/// Forward one absolute-URI request (through `parent` when given) and relay the answer; the
+/// connection ends with it.
 pub(crate) async fn forward<C>(
     proxy: &Proxy,
     client: C,
     request: &Request,
     leftover: &[u8],
+    parent: Option<&str>,
 ) -> Result<Relayed, Failure>
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -36,7 +38,7 @@ where
     let Target::Absolute { host, port, path } = &request.target else {
         return Err(Failure::Malformed(super::request::Malformed::InvalidUrl));
     };
-    let (mut origin, target) = match proxy.plan.upstream.as_deref() {
+    let (mut origin, target) = match parent {
         Some(parent) => (
             upstream::connect_parent(proxy, parent).await?,
             request.raw_target.clone(),

@@ -5,6 +5,7 @@
 //! The accept loop hands each connection to a tracked task; a connection reads one request head at a
 //! time (racing the lab's shutdown), decides, answers, then tunnels, forwards or reads the next head.
 
+mod admission;
 mod answers;
 pub(crate) mod auth;
 mod authority;
@@ -39,6 +40,7 @@ use crate::lab::plan::ProxyPlan;
 use crate::lab::timeline::{ConnId, EventKind, Timeline};
 use crate::lab::world::World;
 
+use admission::Admission;
 use answers::{Failure, Voice, CONNECT_ESTABLISHED};
 use auth::AuthOutcome;
 use faults::FaultStep;
@@ -89,6 +91,8 @@ enum Next {
     KeepAlive,
     /// Close, with this record of the connection's end.
     Done(Relayed),
+    /// Reset the connection (no FIN first), for this reason.
+    Reset(String),
 }
 
 impl Next {
@@ -367,6 +371,18 @@ impl Proxy {
                     end = relayed;
                     break;
                 }
+                Next::Reset(reason) => {
+                    // Dropping the stream with a zero linger sends RST, as Squid's TCP_RESET does.
+                    if let Some(tcp) = client.as_tcp() {
+                        let _ = tcp.set_zero_linger();
+                    }
+                    self.record(EventKind::Closed {
+                        bytes_up: 0,
+                        bytes_down: 0,
+                        reason,
+                    });
+                    return;
+                }
             }
         }
         let _ = client.shutdown().await;
@@ -420,51 +436,21 @@ impl Proxy {
             }
             FaultStep::Close(reason) => return Next::done(reason),
         }
-        let decision = rules::decide(
-            &self.plan,
-            connect,
-            request.target.host(),
-            request.target.port(),
-        );
-        self.record(EventKind::RuleFired {
-            rule: decision.rule.clone(),
-            action: if decision.allow { "allow" } else { "deny" }.to_owned(),
-            target: target.clone(),
-        });
-        if !decision.allow {
-            return self
-                .refuse(
-                    client,
-                    request,
-                    &Failure::Denied,
-                    &target,
-                    connect,
-                    has_body,
-                )
-                .await;
-        }
-        if let (Some(plan), Some(outcome)) = (self.plan.auth.as_ref(), checked) {
-            match outcome {
-                AuthOutcome::Accepted { .. } => {}
-                other => {
-                    if let AuthOutcome::Unsupported { scheme } = &other {
-                        self.record(EventKind::Note {
-                            message: format!(
-                                "client attempted {scheme} proxy authentication: offered by the lab but not supported"
-                            ),
-                        });
-                    }
-                    let failure = Failure::AuthRequired(auth::challenges(plan));
-                    return self
-                        .refuse(client, request, &failure, &target, connect, has_body)
-                        .await;
-                }
+        let direct = match self.admit(request, checked, peer, &target) {
+            Admission::Relay { direct } => direct,
+            Admission::Refuse(failure) => {
+                return self
+                    .refuse(client, request, &failure, &target, connect, has_body)
+                    .await
             }
-        }
+            Admission::Reset => return Next::Reset("reset (deny_info TCP_RESET)".to_owned()),
+        };
+        let parent = self.plan.upstream.as_deref().filter(|_| !direct);
         if connect {
-            self.tunnel(client, request, leftover, &target).await
+            self.tunnel(client, request, leftover, &target, parent)
+                .await
         } else {
-            match forward::forward(self, &mut *client, request, leftover).await {
+            match forward::forward(self, &mut *client, request, leftover, parent).await {
                 Ok(relayed) => {
                     self.record(EventKind::Note {
                         message: format!(
@@ -490,13 +476,14 @@ impl Proxy {
         request: &Request,
         leftover: &[u8],
         target: &str,
+        parent: Option<&str>,
     ) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let opened = tokio::select! {
             () = self.shutdown.cancelled() => return Next::done("shutdown"),
-            opened = upstream::open_tunnel(self, request.target.host(), request.target.port()) => opened,
+            opened = upstream::open_tunnel(self, parent, request.target.host(), request.target.port()) => opened,
         };
         let mut origin = match opened {
             Ok(origin) => origin,

@@ -99,13 +99,14 @@ pub(crate) async fn connect_parent(proxy: &Proxy, parent: &str) -> Result<TcpStr
     Ok(route.tap_connected(stream, None).await)
 }
 
-/// Open a tunnel to `host:port`: directly, or by a CONNECT to the parent proxy.
+/// Open a tunnel to `host:port`: directly, or by a CONNECT to `parent`.
 pub(crate) async fn open_tunnel(
     proxy: &Proxy,
+    parent: Option<&str>,
     host: &str,
     port: u16,
 ) -> Result<TcpStream, Failure> {
-    let Some(parent) = proxy.plan.upstream.as_deref() else {
+    let Some(parent) = parent else {
         return connect_direct(proxy, host, port).await;
     };
     let mut stream = connect_parent(proxy, parent).await?;
