@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use egresslab::scenario::runner::{run_scenario, Outcome};
+use egresslab::scenario::runner::{run_scenario_captured, Outcome};
 use egresslab::scenario::{find, Catalog, Expanded};
 use futures_util::StreamExt;
 
@@ -32,6 +32,9 @@ pub struct Args {
     /// Scenarios run at once (default: CPUs × 2).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Packet capture (a folder: one SCENARIO.pcapng per scenario) and TLS key log.
+    #[command(flatten)]
+    pub capture: super::capture::CaptureArgs,
 }
 
 /// Run `egresslab run`.
@@ -53,6 +56,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2))
         .max(1);
+    args.capture.prepare_dir()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
     let outcomes = runtime.block_on(run_all(
@@ -60,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         jobs,
         args.exec.clone(),
         Duration::from_secs(args.exec_timeout),
+        &args.capture,
     ));
     let all_passed = outcomes.iter().all(Outcome::passed);
     let text = match args.format {
@@ -85,6 +90,7 @@ async fn run_all(
     jobs: usize,
     exec: Option<String>,
     timeout: Duration,
+    capture: &super::capture::CaptureArgs,
 ) -> Vec<Outcome> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -101,7 +107,8 @@ async fn run_all(
             .map(|(index, scenario)| {
                 let bar = bar.clone();
                 async move {
-                    let outcome = run_scenario(scenario, exec, timeout).await;
+                    let options = capture.for_scenario(&scenario.id);
+                    let outcome = run_scenario_captured(scenario, exec, timeout, options).await;
                     if let Some(bar) = bar {
                         bar.set_message(scenario.id.clone());
                         bar.inc(1);

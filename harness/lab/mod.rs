@@ -5,6 +5,7 @@
 mod bind;
 mod builder;
 mod cache;
+pub mod capture;
 pub(crate) mod context;
 pub mod control;
 mod dns;
@@ -27,6 +28,7 @@ pub mod world;
 
 pub use builder::LabBuilder;
 pub use cache::CacheStats;
+pub use capture::{Capture, CaptureError, CaptureOptions, CaptureStatus};
 pub(crate) use context::Serving;
 pub use endpoint::EndpointHandle;
 pub use error::LabError;

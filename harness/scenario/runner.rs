@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::check::{Code, Report};
+use crate::lab::CaptureOptions;
 
 use super::expand::Expanded;
 use super::live::{error_chain, Live, LiveError};
@@ -134,8 +135,18 @@ pub async fn run_scenario(
     exec: Option<&str>,
     exec_timeout: Duration,
 ) -> Outcome {
+    run_scenario_captured(scenario, exec, exec_timeout, CaptureOptions::default()).await
+}
+
+/// Run `scenario` as [`run_scenario`] does, capturing its lab's traffic as `capture` says.
+pub async fn run_scenario_captured(
+    scenario: &Expanded,
+    exec: Option<&str>,
+    exec_timeout: Duration,
+    capture: CaptureOptions,
+) -> Outcome {
     let started = Instant::now();
-    match Live::start(scenario.clone()).await {
+    match Live::start_captured(scenario.clone(), capture).await {
         Ok(live) => {
             let outcome = live.run(exec, exec_timeout).await;
             live.shutdown().await;

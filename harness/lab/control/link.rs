@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use super::pipe::{self, Close};
 use super::toxic::Toxic;
+use crate::lab::capture::Leg;
 use crate::lab::context::Serving;
 use crate::lab::timeline::EventKind;
 
@@ -130,6 +131,7 @@ impl Link {
             .local_addr()
             .map_err(|e| ApiError::listen(&wanted.to_string(), &e))?;
         lock(&self.settings).listen = bound;
+        self.serving.capture.listening([bound]);
         let token = self.serving.shutdown.child_token();
         *lock(&self.running) = token.clone();
         let link = Arc::clone(self);
@@ -167,6 +169,8 @@ impl Link {
 
     async fn relay(self: Arc<Self>, client: TcpStream, peer: SocketAddr, token: CancellationToken) {
         let number = self.connections.fetch_add(1, Ordering::Relaxed);
+        let reason = || format!("client to link {}", self.name);
+        let client = self.serving.tapped(client, Leg::Accepted, reason).await;
         let timeline = &self.serving.timeline;
         timeline.record(&self.source(), EventKind::Accepted { peer });
         let upstream_address = lock(&self.settings).upstream_address;
@@ -175,7 +179,10 @@ impl Link {
             connected = tokio::time::timeout(UPSTREAM_CONNECT, TcpStream::connect(upstream_address)) => connected,
         };
         let upstream = match upstream {
-            Ok(Ok(stream)) => stream,
+            Ok(Ok(stream)) => {
+                let reason = || format!("link {} to its upstream", self.name);
+                self.serving.tapped(stream, Leg::Connected, reason).await
+            }
             Ok(Err(error)) => {
                 self.closed(0, 0, &format!("upstream {upstream_address}: {error}"));
                 return;

@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use self::blackhole::{closed_port, listen, BlackHole};
 use self::relay::{Middlebox, Relay};
+use super::capture::{Leg, Watched};
 use super::context::{ResetOnShutdown, Serving};
 use super::error::LabError;
 use super::pattern::host_matches;
@@ -141,6 +142,49 @@ impl Firewall {
         Ok(address)
     }
 
+    /// The addresses whose packets only a raw socket can show the capture (the black hole and the
+    /// closed port), each with the rule words written on its first packet; none when no rule drops
+    /// or rejects (then the capture opens no raw socket).
+    pub(crate) fn watched(&self, rules: &[FirewallRule]) -> Vec<Watched> {
+        let mut watched = Vec::new();
+        let words = |action: FirewallAction| {
+            rules
+                .iter()
+                .enumerate()
+                .filter(|(_, rule)| rule.action == action)
+                .map(|(index, rule)| describe(index, rule))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let rejects = words(FirewallAction::Reject);
+        if !rejects.is_empty() {
+            watched.push(Watched {
+                address: self.closed_address,
+                reason: format!("firewall reject (closed port, SYN answered by RST): {rejects}"),
+            });
+        }
+        if let Some(hole) = &self.blackhole {
+            watched.push(Watched {
+                address: hole.address,
+                reason: format!(
+                    "firewall drop (black hole, SYNs never answered): {}",
+                    words(FirewallAction::Drop)
+                ),
+            });
+        }
+        watched
+    }
+
+    /// Every address its listeners (hangs and relays) accept on.
+    pub(crate) fn listening(&self) -> Vec<SocketAddr> {
+        self.hangs
+            .iter()
+            .map(|(listener, _)| listener)
+            .chain(self.relays.iter().map(|relay| &relay.listener))
+            .filter_map(|listener| listener.local_addr().ok())
+            .collect()
+    }
+
     /// Each relay's address and the endpoint address it fronts.
     pub(crate) fn relay_targets(&self) -> Vec<(SocketAddr, SocketAddr)> {
         self.relays
@@ -213,7 +257,6 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
         let Ok((stream, peer)) = accepted else {
             continue;
         };
-        let mut stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let timeline = serving.timeline.clone();
         timeline.record("firewall", EventKind::Accepted { peer });
         timeline.record(
@@ -225,7 +268,11 @@ async fn serve_hang(listener: TcpListener, rule: String, serving: Serving) {
             },
         );
         let token = serving.shutdown.clone();
+        let tap = serving.clone();
+        let reason = format!("client to a firewall hang ({rule})");
         serving.tasks.spawn(async move {
+            let stream = tap.tapped(stream, Leg::Accepted, || reason).await;
+            let mut stream = ResetOnShutdown::new(stream, &tap.shutdown);
             let mut sink = [0u8; 4096];
             let mut received = 0u64;
             let reason = loop {

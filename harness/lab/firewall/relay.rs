@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::tls_sniff::{judge_client_hello, CertificateSniffer, Hello};
+use crate::lab::capture::Leg;
 use crate::lab::context::ResetOnShutdown;
 use crate::lab::timeline::EventKind;
 use crate::lab::Serving;
@@ -51,7 +52,6 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
         serving
             .timeline
             .record(SOURCE, EventKind::Accepted { peer });
-        let stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let connection = Connection {
             kind: relay.kind,
             target: relay.target,
@@ -59,7 +59,11 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
             serving: serving.clone(),
         };
         let token = serving.shutdown.clone();
+        let tap = serving.clone();
         serving.tasks.spawn(async move {
+            let reason = || format!("client to a firewall middlebox ({})", connection.rule);
+            let stream = tap.tapped(stream, Leg::Accepted, reason).await;
+            let stream = ResetOnShutdown::new(stream, &tap.shutdown);
             tokio::select! {
                 () = token.cancelled() => {}
                 () = connection.run(stream) => {}
@@ -104,7 +108,10 @@ impl Connection {
             }
         }
         let mut origin = match TcpStream::connect(self.target).await {
-            Ok(origin) => origin,
+            Ok(origin) => {
+                let reason = || format!("firewall middlebox to its endpoint ({})", self.rule);
+                self.serving.tapped(origin, Leg::Connected, reason).await
+            }
             Err(error) => {
                 reset(&client);
                 self.closed(0, 0, &format!("origin unreachable: {error}"));
