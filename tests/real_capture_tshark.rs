@@ -128,7 +128,12 @@ async fn port_443_refused_shows_syn_then_rst() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_healthy_decrypts_from_the_files_own_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let (live, file) = start("tls-healthy", dir.path(), CaptureOptions::default()).await;
+    let keylog = dir.path().join("keys.log");
+    let options = CaptureOptions {
+        keylog: Some(keylog.clone()),
+        ..CaptureOptions::default()
+    };
+    let (live, file) = start("tls-healthy", dir.path(), options).await;
     let host = live
         .env()
         .unwrap()
@@ -164,6 +169,71 @@ async fn tls_healthy_decrypts_from_the_files_own_secrets() {
     );
     let answers = tshark::fields(&file, &[], "http.response", &["http.response.code"]);
     assert_eq!(column(&answers, 0), ["200"]);
+    // The key log holds the same secrets in the NSS format, owner-only.
+    use std::os::unix::fs::PermissionsExt;
+    let log = std::fs::read_to_string(&keylog).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0 ")),
+        "{log}"
+    );
+    assert!(log.lines().all(|l| l.split(' ').count() == 3), "{log}");
+    let mode = std::fs::metadata(&keylog).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snaplen_keeps_only_the_first_payload_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = CaptureOptions {
+        snaplen: Some(16),
+        ..CaptureOptions::default()
+    };
+    let (live, file) = start("tls-healthy", dir.path(), options).await;
+    let (code, _, stderr) = exec(&live, "curl -sS -o /dev/null \"$EGRESSLAB_URL\"").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    stop(live).await;
+    let frames = tshark::fields(&file, &[], "tcp.len > 16", &["frame.len", "frame.cap_len"]);
+    assert!(!frames.is_empty());
+    for row in &frames {
+        let (len, cap): (usize, usize) = (row[0].parse().unwrap(), row[1].parse().unwrap());
+        assert_eq!(
+            cap,
+            20 + 20 + 16,
+            "IP and TCP headers whole, 16 payload bytes: {row:?}"
+        );
+        assert!(len > cap);
+    }
+}
+
+#[test]
+fn run_capture_writes_one_file_per_scenario() {
+    tshark::require();
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .args(["run", "--capture"])
+        .arg(dir.path())
+        .args(["tls-healthy", "port-443-refused"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for id in ["tls-healthy", "port-443-refused"] {
+        let file = dir.path().join(format!("{id}.pcapng"));
+        let handshakes = tshark::fields(&file, &[], "tcp.flags.syn == 1", &["tcp.stream"]);
+        assert!(
+            !handshakes.is_empty(),
+            "{id}: {}",
+            tshark::summary(&file, &[])
+        );
+    }
+    // The checks' TLS handshake to the healthy endpoint, decrypted from the file alone.
+    let file = dir.path().join("tls-healthy.pcapng");
+    let requests = tshark::fields(&file, &[], "http.request", &["http.request.method"]);
+    assert!(!requests.is_empty(), "{}", tshark::summary(&file, &[]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
