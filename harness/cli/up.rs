@@ -78,6 +78,18 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
             "capture  {} (open it in Wireshark; see docs/capture.md)",
             file.display()
         );
+        // IKE on the responders' ephemeral ports needs a Decode As; TLS, HTTP and DNS do not.
+        let hints: Vec<String> = live
+            .scenario()
+            .plan
+            .udp
+            .iter()
+            .filter_map(|udp| live.lab().udp(&udp.name))
+            .map(|address| format!("-d udp.port=={},isakmp", address.port()))
+            .collect();
+        if !hints.is_empty() {
+            println!("         tshark {}", hints.join(" "));
+        }
     }
     let ready = match &args.ready_file {
         Some(path) => {
