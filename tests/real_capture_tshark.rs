@@ -508,6 +508,7 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
     let mut answer = [0u8; 39];
     stream.read_exact(&mut answer).await.unwrap();
     assert!(answer.starts_with(b"HTTP/1.1 200"));
+    let client = stream.local_addr().unwrap();
     let (mut read, mut write) = stream.into_split();
     let body = sent[head..].to_vec();
     let writer = async move {
@@ -521,6 +522,7 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
     };
     let ((), back) = tokio::join!(writer, reader);
     assert_eq!(back.len(), sent.len() - head, "the echo came back whole");
+    let index = lab.capture().stream_index(client, proxy);
     lab.shutdown().await;
 
     let hellos = tshark::fields(
@@ -534,6 +536,11 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
         .find(|row| row[1] == proxy.port().to_string())
         .unwrap_or_else(|| panic!("the client's stream to the proxy: {hellos:?}"))[0]
         .clone();
+    assert_eq!(
+        index.map(|i| i.to_string()),
+        Some(stream.clone()),
+        "the lab's stream index is tshark's tcp.stream"
+    );
     let followed = tshark::run(
         &file,
         &[],

@@ -144,7 +144,7 @@ impl TcpFlow {
         payload: &[u8],
         comment: Option<&str>,
         new_stream: Option<(SocketAddr, SocketAddr)>,
-    ) -> Option<u32> {
+    ) {
         // The lock is held while the packet is written, so packets reach the file in the order
         // their numbers were given (the two directions are recorded from two tasks).
         let mut state = self.seq.lock().unwrap_or_else(PoisonError::into_inner);
@@ -164,13 +164,10 @@ impl TcpFlow {
             flags,
             payload,
         };
-        let index = self
-            .capture
-            .write(new_stream, payload.len(), comment, |out| {
-                packet::tcp(&segment, out)
-            });
+        self.capture.write(new_stream, payload, comment, |out| {
+            packet::tcp(&segment, out)
+        });
         drop(state);
-        index
     }
 }
 

@@ -327,34 +327,36 @@ impl Capture {
         self.inner.as_ref().map(|inner| &inner.options)
     }
 
-    /// Write one packet built by `build` into the scratch buffer, with `comment`; `payload` is how
-    /// many of its last bytes are payload (what a snap length cuts). `new_stream`, when the packet
-    /// opens a TCP conversation, numbers it. Returns the stream index given, if any.
+    /// Write one packet: the headers `build` puts in the scratch buffer, then `payload` (what a
+    /// snap length cuts), with `comment`. `new_stream`, when the packet opens a TCP conversation,
+    /// numbers it.
     pub(crate) fn write(
         &self,
         new_stream: Option<(SocketAddr, SocketAddr)>,
-        payload: usize,
+        payload: &[u8],
         comment: Option<&str>,
         build: impl FnOnce(&mut Vec<u8>) -> Result<(), packet::Unbuildable>,
-    ) -> Option<u32> {
-        let inner = self.inner.as_ref()?;
+    ) {
+        let Some(inner) = self.inner.as_ref() else {
+            return;
+        };
         let mut state = inner.lock();
         let state = &mut *state;
-        state.file.as_ref()?;
+        if state.file.is_none() {
+            return;
+        }
         if let Err(error) = build(&mut state.scratch) {
             tracing::debug!(%error, "packet not captured");
-            return None;
+            return;
         }
-        let index = new_stream.map(|(client, server)| state.streams.open(client, server));
-        let original = state.scratch.len();
-        let kept = match inner.options.snaplen {
-            Some(snap) => (original - payload + snap as usize).min(original),
-            None => original,
-        };
+        if let Some((client, server)) = new_stream {
+            state.streams.open(client, server);
+        }
+        let snap = inner.options.snaplen.map(|n| n as usize);
         let written = state
             .file
             .as_mut()
-            .map(|file| file.packet(now(), &state.scratch[..kept], original, comment));
+            .map(|file| file.packet(now(), &state.scratch, payload, snap, comment));
         match written {
             Some(Ok(())) => {
                 inner.packets.fetch_add(1, Ordering::Relaxed);
@@ -365,7 +367,6 @@ impl Capture {
             }
             None => {}
         }
-        index
     }
 
     /// Record a UDP datagram from `from` to `to`.
@@ -379,7 +380,7 @@ impl Capture {
         if !self.is_recording() {
             return;
         }
-        self.write(None, payload.len(), comment, |out| {
+        self.write(None, payload, comment, |out| {
             packet::udp(from, to, payload, out)
         });
     }
@@ -461,7 +462,7 @@ impl Capture {
         } else {
             (None, None)
         };
-        self.write(stream, 0, comment, |out| {
+        self.write(stream, &[], comment, |out| {
             out.clear();
             out.extend_from_slice(packet);
             Ok(())

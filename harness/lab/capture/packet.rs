@@ -85,7 +85,8 @@ fn ip_header(
     }
 }
 
-/// Write the TCP segment `segment` as an IP packet into `out` (cleared first).
+/// Write the IP and TCP headers of `segment` into `out` (cleared first); its payload follows them
+/// in the file, not in `out`.
 pub(crate) fn tcp(segment: &Segment<'_>, out: &mut Vec<u8>) -> Result<(), Unbuildable> {
     let (from, to) = (segment.from, segment.to);
     let mut header = TcpHeader::new(from.port(), to.port(), segment.seq, 65_535);
@@ -106,11 +107,11 @@ pub(crate) fn tcp(segment: &Segment<'_>, out: &mut Vec<u8>) -> Result<(), Unbuil
     write_ip(&ip, out);
     // Writing to a Vec cannot fail.
     let _ = header.write(out);
-    out.extend_from_slice(segment.payload);
     Ok(())
 }
 
-/// Write a UDP datagram from `from` to `to` carrying `payload` as an IP packet into `out`.
+/// Write the IP and UDP headers of a datagram from `from` to `to` carrying `payload` into `out`;
+/// the payload follows them in the file.
 pub(crate) fn udp(
     from: SocketAddr,
     to: SocketAddr,
@@ -126,7 +127,6 @@ pub(crate) fn udp(
     out.clear();
     write_ip(&ip, out);
     let _ = header.write(out);
-    out.extend_from_slice(payload);
     Ok(())
 }
 
@@ -159,6 +159,7 @@ mod tests {
         };
         let mut out = Vec::new();
         tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
         let sliced = SlicedPacket::from_ip(&out).unwrap();
         let Some(NetSlice::Ipv4(ip)) = sliced.net else {
             panic!("not IPv4")

@@ -10,7 +10,6 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
@@ -21,6 +20,10 @@ use pcap_file::{DataLink, Endianness, PcapError};
 
 /// The pcapng block type of a Decryption Secrets Block.
 const DECRYPTION_SECRETS_BLOCK: u32 = 0x0000_000A;
+/// The pcapng block type of an Enhanced Packet Block.
+const ENHANCED_PACKET_BLOCK: u32 = 0x0000_0006;
+/// The option code of a comment.
+const OPT_COMMENT: u16 = 1;
 /// The DSB secrets type of a TLS key log (NSS key log format).
 const TLS_KEY_LOG: u32 = 0x544c_534b;
 
@@ -106,26 +109,67 @@ impl<S: Sink> PcapngFile<S> {
         Ok(file)
     }
 
-    /// One packet (an IP datagram), captured at `timestamp` since the Unix epoch; `original` is its
-    /// length before any snap length cut it to `data`.
+    /// One packet (an IP datagram: `header` then `payload`), captured at `timestamp` since the
+    /// Unix epoch, keeping at most `snap` payload bytes (`None`: all).
+    ///
+    /// Written by hand, not through `pcap-file`'s `EnhancedPacketBlock`: this is the bulk path, and
+    /// writing the header and payload straight into the buffer spares the two copies (one into a
+    /// contiguous packet, one into the block) that the crate's owned-block API would need.
     pub(crate) fn packet(
         &mut self,
         timestamp: Duration,
-        data: &[u8],
-        original: usize,
+        header: &[u8],
+        payload: &[u8],
+        snap: Option<usize>,
         comment: Option<&str>,
     ) -> Result<(), WriteFailed> {
-        let block = EnhancedPacketBlock {
-            interface_id: 0,
-            timestamp,
-            original_len: u32::try_from(original).unwrap_or(u32::MAX),
-            data: Cow::Borrowed(data),
-            options: comment
-                .map(|c| EnhancedPacketOption::Comment(Cow::Borrowed(c)))
-                .into_iter()
-                .collect(),
+        let kept_payload = snap.map_or(payload.len(), |snap| snap.min(payload.len()));
+        let captured = header.len() + kept_payload;
+        let original = header.len() + payload.len();
+        let data_pad = (4 - captured % 4) % 4;
+        let comment = comment
+            .map(str::as_bytes)
+            .filter(|c| c.len() <= usize::from(u16::MAX));
+        let options = comment.map_or(0, |c| 4 + c.len() + (4 - c.len() % 4) % 4 + 4);
+        let total = 32 + captured + data_pad + options;
+        let (Ok(total32), Ok(captured32), Ok(original32)) = (
+            u32::try_from(total),
+            u32::try_from(captured),
+            u32::try_from(original),
+        ) else {
+            return Err(WriteFailed(
+                "a packet too large for a pcapng block".to_owned(),
+            ));
         };
-        self.block(&Block::EnhancedPacket(block))
+        let nanos = u64::try_from(timestamp.as_nanos()).unwrap_or(u64::MAX);
+        let out = self.writer.get_mut();
+        out.reserve(total);
+        for word in [
+            ENHANCED_PACKET_BLOCK,
+            total32,
+            0,
+            (nanos >> 32) as u32,
+            nanos as u32,
+            captured32,
+            original32,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(header);
+        out.extend_from_slice(&payload[..kept_payload]);
+        out.extend_from_slice(&[0u8; 3][..data_pad]);
+        if let Some(comment) = comment {
+            out.extend_from_slice(&OPT_COMMENT.to_le_bytes());
+            out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+            out.extend_from_slice(comment);
+            out.extend_from_slice(&[0u8; 3][..(4 - comment.len() % 4) % 4]);
+            out.extend_from_slice(&[0u8; 4]);
+        }
+        out.extend_from_slice(&total32.to_le_bytes());
+        if out.len() >= BUFFER {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// A Decryption Secrets Block holding key log `lines` (NSS format, each ending in a newline).
@@ -259,8 +303,14 @@ pub(crate) mod tests {
         file.secrets(b"CLIENT_RANDOM 00 11\n").unwrap();
         let packet = vec![0x45u8; 1_500];
         let failed = (0..1_000).find_map(|_| {
-            file.packet(Duration::from_secs(1), &packet, 1_500, None)
-                .err()
+            file.packet(
+                Duration::from_secs(1),
+                &packet[..40],
+                &packet[40..],
+                None,
+                Some("c"),
+            )
+            .err()
         });
         let error = failed.expect("the sink fills up");
         assert!(error.to_string().contains("no space left"), "{error}");

@@ -180,13 +180,16 @@ mod tests {
             payload: &[],
         };
         packet::tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
         assert_eq!(concerns(&out, &watched), Some((curl, hole, "drop")));
         segment.from = hole;
         segment.to = curl;
         packet::tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
         assert_eq!(concerns(&out, &watched), Some((curl, hole, "drop")));
         segment.from = "127.0.0.2:1".parse().unwrap();
         packet::tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
         assert_eq!(concerns(&out, &watched), None);
     }
 }
