@@ -78,9 +78,19 @@ fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// A temporary folder for the capture files: under `EGRESSLAB_BENCH_DIR` when set (e.g. /dev/shm,
+/// to take the disk out of the figure), else the system's temporary folder.
+fn temp_dir() -> tempfile::TempDir {
+    match std::env::var_os("EGRESSLAB_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("temp dir")
+}
+
 fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     const TOTAL: usize = 32 * 1024 * 1024;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = temp_dir();
     let off = lab(rt, None);
     let on = lab(rt, Some(&dir.path().join("bench.pcapng")));
     let mut group = c.benchmark_group("capture_tunnel_throughput");
@@ -100,7 +110,7 @@ fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 /// One 1 GiB transfer with the capture on: memory before and after, and the file's size.
 fn memory_over_a_gibibyte(rt: &tokio::runtime::Runtime) {
     const TOTAL: usize = 1024 * 1024 * 1024;
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = temp_dir();
     let file = dir.path().join("gib.pcapng");
     let lab = lab(rt, Some(&file));
     let proxy = lab.expect_proxy("corp").address();
