@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine or an old one:
-#   1. installs what the tests drive (curl, openssl, dig, squid, Node.js; Python requests,
+#   1. installs what the tests drive (curl, openssl, dig, squid, tshark, Node.js; Python requests,
 #      toxiproxy-python, haralyzer; npm toxiproxy-node-client, har-validator) and what the toxiproxy_rust crate builds with
 #      (pkg-config, libssl-dev),
 #   2. checks formatting and lints,
@@ -14,6 +14,8 @@ missing=()
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v dig >/dev/null || missing+=(dnsutils)
+# tshark (the Wireshark engine) judges the lab's pcapng captures in tests/real_capture_tshark.rs.
+command -v tshark >/dev/null || missing+=(tshark)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
@@ -25,6 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
+  # tshark's package asks whether non-root users may capture; answer no, without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # The Debian package starts a system squid on port 3128; the tests start their own.
   if [[ " ${missing[*]} " == *" squid "* ]]; then

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module.
 
+pub mod capture;
 pub mod certs;
 pub mod check;
 pub mod ctl;

@@ -45,6 +45,9 @@ pub struct Args {
     /// tools; credentials masked).
     #[arg(long, value_name = "DIR")]
     pub har: Option<PathBuf>,
+    /// Packet capture (a folder: one SCENARIO.pcapng per scenario) and TLS key log.
+    #[command(flatten)]
+    pub capture: super::capture::CaptureArgs,
 }
 
 /// Run `egresslab run`.
@@ -77,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the folder {}", dir.display()))?;
     }
+    args.capture.prepare_dir()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
     let outcomes = runtime.block_on(run_all(
@@ -85,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.exec.clone(),
         Duration::from_secs(args.exec_timeout),
         (args.timeline.as_deref(), args.har.as_deref()),
+        &args.capture,
     ));
     let all_passed = outcomes.iter().all(Outcome::passed);
     let text = match args.format {
@@ -111,6 +116,7 @@ async fn run_all(
     exec: Option<String>,
     timeout: Duration,
     (timeline, har): (Option<&Path>, Option<&Path>),
+    capture: &super::capture::CaptureArgs,
 ) -> Vec<Outcome> {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(scenarios.len() as u64);
@@ -127,7 +133,12 @@ async fn run_all(
             .map(|(index, scenario)| {
                 let bar = bar.clone();
                 async move {
-                    let recording = Recording::in_folders(&scenario.id, timeline, har);
+                    let recording = Recording::in_folders(
+                        &scenario.id,
+                        timeline,
+                        har,
+                        capture.for_scenario(&scenario.id),
+                    );
                     let outcome = run_scenario_recorded(scenario, exec, timeout, &recording).await;
                     if let Some(bar) = bar {
                         bar.set_message(scenario.id.clone());

@@ -33,6 +33,9 @@ pub struct Args {
     /// The seed of the control API's toxicity and jitter draws, so that a run replays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Packet capture and TLS key log.
+    #[command(flatten)]
+    pub capture: super::capture::CaptureArgs,
 }
 
 /// Run `egresslab up`.
@@ -62,7 +65,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         args.scenario,
         found.len()
     );
-    let live = Live::start(found.remove(0)).await?;
+    let live = Live::start_captured(found.remove(0), args.capture.single()).await?;
     // Installed before anything is announced, so a signal sent once the ready file appears is caught.
     let mut stop = StopSignals::install()?;
     if let Some(path) = &args.timeline {
@@ -93,6 +96,24 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     let url = target_url(live.scenario(), None);
     let env = live.env_for(url.as_deref(), args.ready_file.as_deref())?;
     print_lab(&live, &env, url.as_deref());
+    if let Some(file) = &args.capture.capture {
+        println!(
+            "capture  {} (open it in Wireshark; see docs/capture.md)",
+            file.display()
+        );
+        // IKE on the responders' ephemeral ports needs a Decode As; TLS, HTTP and DNS do not.
+        let hints: Vec<String> = live
+            .scenario()
+            .plan
+            .udp
+            .iter()
+            .filter_map(|udp| live.lab().udp(&udp.name))
+            .map(|address| format!("-d udp.port=={},isakmp", address.port()))
+            .collect();
+        if !hints.is_empty() {
+            println!("         tshark {}", hints.join(" "));
+        }
+    }
     let ready = match &args.ready_file {
         Some(path) => {
             let mut json = ready_json(live.scenario(), live.client(), live.lab(), &env);
@@ -106,7 +127,9 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("lab up; Ctrl-C stops it");
     let signal = stop.wait().await;
     eprintln!("stopping ({signal})");
+    let capture = live.lab().capture().clone();
     live.shutdown().await;
+    super::capture::report(&capture, args.capture.capture.as_deref());
     drop(ready);
     Ok(ExitCode::SUCCESS)
 }

@@ -167,6 +167,13 @@ impl LabBuilder {
         self
     }
 
+    /// Capture the lab's traffic and TLS secrets as `options` say (a pcapng file, a key log, a
+    /// snap length, credential masking); see [`crate::lab::capture`].
+    pub fn capture(mut self, options: crate::lab::CaptureOptions) -> Self {
+        self.options.capture = options;
+        self
+    }
+
     /// The plan assembled so far.
     pub fn plan(&self) -> &LabPlan {
         &self.plan

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::capture::Capture;
 use super::live::{Gate, LiveProxy, Switchboard};
 use super::setup::ProxyTls;
 use super::timeline::Timeline;
@@ -50,6 +51,8 @@ pub(crate) struct Serving {
     pub tasks: TaskTracker,
     /// What the control API may change while the lab runs.
     pub live: Switchboard,
+    /// The lab's packet capture (off unless asked for).
+    pub capture: Capture,
 }
 
 /// An accepted connection that closes with RST (SO_LINGER 0) when it is dropped after the lab's

@@ -9,6 +9,7 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+use super::capture::Leg;
 use super::context::Serving;
 use super::timeline::EventKind;
 use super::world::World;
@@ -19,13 +20,20 @@ const TTL: u32 = 60;
 /// Serve DNS over UDP until the lab shuts down.
 pub(crate) async fn serve_udp(socket: UdpSocket, world: Arc<World>, serving: Serving) {
     let mut buffer = vec![0u8; 4096];
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
     loop {
         let received = tokio::select! {
             () = serving.shutdown.cancelled() => return,
             received = socket.recv_from(&mut buffer) => received,
         };
         let Ok((n, peer)) = received else { continue };
+        serving
+            .capture
+            .datagram(peer, local, &buffer[..n], Some("the lab's DNS server"));
         if let Some(reply) = answer(&buffer[..n], &world, &serving, peer) {
+            serving.capture.datagram(local, peer, &reply, None);
             if let Err(error) = socket.send_to(&reply, peer).await {
                 tracing::debug!(%error, %peer, "dns reply failed");
             }
@@ -40,11 +48,13 @@ pub(crate) async fn serve_tcp(listener: TcpListener, world: Arc<World>, serving:
             () = serving.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let Ok((mut stream, peer)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             continue;
         };
         let (world, inner, token) = (world.clone(), serving.clone(), serving.shutdown.clone());
         serving.tasks.spawn(async move {
+            let reason = || "client to the lab's DNS server (TCP)".to_owned();
+            let mut stream = inner.tapped(stream, Leg::Accepted, reason).await;
             let exchange = async {
                 // A client may send several queries on one connection; a bounded number is plenty.
                 for _ in 0..64 {
@@ -147,6 +157,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             live: Default::default(),
+            capture: Default::default(),
         }
     }
 

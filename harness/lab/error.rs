@@ -121,4 +121,7 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    /// The capture file or key log asked for could not be opened.
+    #[error("cannot start the capture")]
+    Capture(#[source] crate::lab::capture::CaptureError),
 }

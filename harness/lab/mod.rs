@@ -6,6 +6,7 @@ pub mod access;
 mod bind;
 mod builder;
 mod cache;
+pub mod capture;
 pub(crate) mod context;
 pub mod control;
 mod dns;
@@ -37,6 +38,7 @@ pub use access::{
 };
 pub use builder::LabBuilder;
 pub use cache::CacheStats;
+pub use capture::{Capture, CaptureError, CaptureOptions, CaptureStatus};
 pub(crate) use context::Serving;
 pub use endpoint::EndpointHandle;
 pub use error::LabError;

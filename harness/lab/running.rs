@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::builder::LabBuilder;
+use super::capture::{self, Capture, CaptureOptions};
 use super::context::Serving;
 use super::control::{Control, ControlError, ControlOptions, Upstreams};
 use super::endpoint::{EndpointHandle, TlsSetup};
@@ -60,6 +61,8 @@ pub struct Lab {
     tasks: TaskTracker,
     /// What the control API may change while the lab runs.
     live: Switchboard,
+    /// The packet capture and key log (off unless asked for).
+    capture: Capture,
 }
 
 /// How a lab is started beyond its plan.
@@ -69,6 +72,8 @@ pub(crate) struct LaunchOptions {
     pub(crate) certs: Option<Arc<Factory>>,
     /// How many events the in-memory timeline keeps.
     pub(crate) timeline_capacity: usize,
+    /// What to capture (nothing by default).
+    pub(crate) capture: CaptureOptions,
 }
 
 impl Default for LaunchOptions {
@@ -76,6 +81,7 @@ impl Default for LaunchOptions {
         LaunchOptions {
             certs: None,
             timeline_capacity: timeline::DEFAULT_CAPACITY,
+            capture: CaptureOptions::default(),
         }
     }
 }
@@ -104,7 +110,8 @@ impl Lab {
     }
 
     pub(crate) async fn launch(plan: LabPlan, options: LaunchOptions) -> Result<Lab, LabError> {
-        let prepared = setup::prepare(&plan, options.certs)?;
+        let capture = Capture::open(options.capture).map_err(LabError::Capture)?;
+        let prepared = setup::prepare(&plan, options.certs, &capture)?;
         let ip = plan.bind.ip();
         if !ip.is_loopback() {
             tracing::warn!(
@@ -148,7 +155,17 @@ impl Lab {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             live: Default::default(),
+            capture,
         };
+        serving.capture.listening(
+            endpoint_addresses
+                .iter()
+                .copied()
+                .chain(proxy_addresses.iter().map(|(_, address)| *address))
+                .chain(firewall.listening())
+                .chain(bound.dns.as_ref().map(|(_, _, address)| *address)),
+        );
+        capture::start(&serving, firewall.watched());
         let ready = Ready {
             plan: &plan,
             world: &world,
@@ -175,6 +192,7 @@ impl Lab {
             shutdown: serving.shutdown,
             tasks: serving.tasks,
             live: serving.live,
+            capture: serving.capture,
         };
         if let Err(error) = toxics {
             lab.shutdown().await;
@@ -334,6 +352,12 @@ impl Lab {
         &self.timeline
     }
 
+    /// The lab's packet capture (off unless [`LabBuilder::capture`] asked for one): its status and
+    /// the stream index of a connection.
+    pub fn capture(&self) -> &Capture {
+        &self.capture
+    }
+
     /// Start the Toxiproxy-compatible control API of this lab (see [`super::control`]). Links made
     /// through it may relay to this lab's endpoints and proxies (by name, or an endpoint host with
     /// its port) and to loopback addresses, nowhere else. It stops when the lab stops.
@@ -359,6 +383,7 @@ impl Lab {
             shutdown: self.shutdown.clone(),
             tasks: self.tasks.clone(),
             live: self.live.clone(),
+            capture: self.capture.clone(),
         };
         Control::start(options, upstreams, serving, Arc::clone(&self.world))
     }
@@ -417,6 +442,7 @@ impl Lab {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+        self.capture.finish();
     }
 }
 
@@ -424,6 +450,7 @@ impl Drop for Lab {
     fn drop(&mut self) {
         self.shutdown.cancel();
         self.tasks.close();
+        self.capture.flush();
     }
 }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use egresslab_certs::{CaRole, Factory};
 use tokio_rustls::TlsAcceptor;
 
+use super::capture::Capture;
+
 use super::cache::CacheCounters;
 use super::endpoint::{self, TlsSetup};
 use super::error::LabError;
@@ -42,7 +44,12 @@ pub(crate) struct ProxyTls {
 }
 
 /// Check the plan, then set up everything the lab needs before binding.
-pub(crate) fn prepare(plan: &LabPlan, certs: Option<Arc<Factory>>) -> Result<Prepared, LabError> {
+/// `capture` gets the secrets of the `https://` proxy listeners' handshakes.
+pub(crate) fn prepare(
+    plan: &LabPlan,
+    certs: Option<Arc<Factory>>,
+    capture: &Capture,
+) -> Result<Prepared, LabError> {
     validate(plan)?;
     let certs = match (certs, &plan.ca_dir) {
         (Some(certs), _) => certs,
@@ -72,7 +79,7 @@ pub(crate) fn prepare(plan: &LabPlan, certs: Option<Arc<Factory>>) -> Result<Pre
     let proxy_tls = plan
         .proxies
         .iter()
-        .map(|proxy| proxy_tls(proxy, &certs))
+        .map(|proxy| proxy_tls(proxy, &certs, capture))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Prepared {
         certs,
@@ -84,7 +91,11 @@ pub(crate) fn prepare(plan: &LabPlan, certs: Option<Arc<Factory>>) -> Result<Pre
 }
 
 /// The TLS listener and the interception CA of one proxy.
-fn proxy_tls(plan: &ProxyPlan, certs: &Arc<Factory>) -> Result<ProxyTls, LabError> {
+fn proxy_tls(
+    plan: &ProxyPlan,
+    certs: &Arc<Factory>,
+    capture: &Capture,
+) -> Result<ProxyTls, LabError> {
     let failed = |part: &'static str| {
         move |source| LabError::ProxyTls {
             proxy: plan.name.clone(),
@@ -94,7 +105,10 @@ fn proxy_tls(plan: &ProxyPlan, certs: &Arc<Factory>) -> Result<ProxyTls, LabErro
     };
     let listener = plan
         .tls_profile
-        .map(|profile| intercept::listener_config(certs, profile).map(TlsAcceptor::from))
+        .map(|profile| {
+            intercept::listener_config(certs, profile)
+                .map(|config| TlsAcceptor::from(capture.server_config(config)))
+        })
         .transpose()
         .map_err(failed("TLS listener"))?;
     let mut ready = ProxyTls {

@@ -28,6 +28,7 @@ pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, gate: Arc<Gate>, ser
     let mut buffer = vec![0u8; 65536];
     let toxics = gate.watch_toxics();
     let mut number: u64 = 0;
+    let local = socket.local_addr().unwrap_or(gate.address);
     loop {
         let received = tokio::select! {
             () = serving.shutdown.cancelled() => return,
@@ -58,6 +59,17 @@ pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, gate: Arc<Gate>, ser
         } else {
             None
         };
+        if serving.capture.is_recording() {
+            let why = match (&reply, fate.drop_request || fate.drop_reply) {
+                (Some(_), false) => "answered",
+                (_, true) => "dropped by a packet_loss toxic",
+                (None, false) => "never answered (a silent responder, as a firewall that drops)",
+            };
+            let comment = format!("udp responder {} ({:?}): {why}", plan.name, plan.behaviour);
+            serving
+                .capture
+                .datagram(peer, local, &buffer[..n], Some(&comment));
+        }
         let answered = match reply {
             Some(_) if fate.drop_reply => false,
             Some(reply) => {
@@ -68,6 +80,7 @@ pub(crate) async fn serve(socket: UdpSocket, plan: UdpPlan, gate: Arc<Gate>, ser
                         () = tokio::time::sleep(Duration::from_millis(fate.delay_ms)) => {}
                     }
                 }
+                serving.capture.datagram(local, peer, &reply, None);
                 socket.send_to(&reply, peer).await.is_ok()
             }
             None => false,

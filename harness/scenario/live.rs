@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::check::{self, Report};
-use crate::lab::{Lab, LabError};
+use crate::lab::{CaptureOptions, Lab, LabBuilder, LabError};
 
 use super::error::ScenarioError;
 use super::exec::{client_of, judge, run_command, ExecResult};
@@ -56,8 +56,19 @@ pub struct Live {
 impl Live {
     /// Start the lab of a loaded scenario and complete its client from the running lab.
     pub async fn start(scenario: Expanded) -> Result<Live, LiveError> {
+        Live::start_captured(scenario, CaptureOptions::default()).await
+    }
+
+    /// Start as [`Live::start`] does, capturing the lab's traffic and TLS secrets as `capture`
+    /// says (`egresslab up|run --capture`).
+    pub async fn start_captured(
+        scenario: Expanded,
+        capture: CaptureOptions,
+    ) -> Result<Live, LiveError> {
         let started = Instant::now();
-        let lab = Lab::start(scenario.plan.clone())
+        let lab = LabBuilder::from_plan(scenario.plan.clone())
+            .capture(capture)
+            .start()
             .await
             .map_err(LiveError::Start)?;
         let client = prepare(&lab, &scenario).map_err(LiveError::Prepare)?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::check::{Code, Report};
+use crate::lab::CaptureOptions;
 
 use super::expand::Expanded;
 use super::live::{error_chain, Live, LiveError};
@@ -145,15 +146,23 @@ pub struct Recording {
     pub timeline: Option<PathBuf>,
     /// Every HTTP exchange as HAR 1.2, written as the exchanges happen.
     pub har: Option<PathBuf>,
+    /// The packet capture and TLS key log.
+    pub capture: CaptureOptions,
 }
 
 impl Recording {
     /// The recording of scenario `id` under the folders `timeline` and `har` (`ID.jsonl`,
     /// `ID.har`).
-    pub fn in_folders(id: &str, timeline: Option<&Path>, har: Option<&Path>) -> Recording {
+    pub fn in_folders(
+        id: &str,
+        timeline: Option<&Path>,
+        har: Option<&Path>,
+        capture: CaptureOptions,
+    ) -> Recording {
         Recording {
             timeline: timeline.map(|dir| dir.join(format!("{id}.jsonl"))),
             har: har.map(|dir| dir.join(format!("{id}.har"))),
+            capture,
         }
     }
 
@@ -171,7 +180,7 @@ pub async fn run_scenario_recorded(
     recording: &Recording,
 ) -> Outcome {
     let started = Instant::now();
-    match Live::start(scenario.clone()).await {
+    match Live::start_captured(scenario.clone(), recording.capture.clone()).await {
         Ok(live) => {
             let events = live.lab().timeline().clone();
             let mut failures = Vec::new();

@@ -9,3 +9,4 @@ pub mod lab;
 pub mod proxy;
 pub mod reliab;
 pub mod squid;
+pub mod tshark;

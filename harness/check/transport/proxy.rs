@@ -255,6 +255,9 @@ async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<BoxIo,
         Ok(n) => n,
         Err(e) => return Err(unreachable(format!("bad proxy name {}: {e}", proxy.host))),
     };
+    let mut tls = tls;
+    // SSLKEYLOGFILE, when set, gets this handshake's secrets (a no-op otherwise).
+    tls.key_log = Arc::new(rustls::KeyLogFile::new());
     let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
     match tokio::time::timeout(config.io_timeout, connector.connect(name, stream)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),

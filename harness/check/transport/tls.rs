@@ -284,10 +284,12 @@ pub async fn handshake_offering(
             Ok(b) => b,
             Err(e) => return fail(HsOutcome::Other(e.to_string())),
         };
-    let tls = builder
+    let mut tls = builder
         .dangerous()
         .with_custom_certificate_verifier(recorder.clone())
         .with_client_cert_resolver(resolver.clone());
+    // SSLKEYLOGFILE, when set, gets this handshake's secrets (a no-op otherwise).
+    tls.key_log = Arc::new(rustls::KeyLogFile::new());
     let name = match ServerName::try_from(host.trim_matches(['[', ']']).to_string()) {
         Ok(n) => n,
         Err(e) => return fail(HsOutcome::Other(format!("bad server name {host}: {e}"))),

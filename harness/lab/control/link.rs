@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::ApiError;
 use super::pipe::{self, Close};
 use super::toxic::Toxic;
+use crate::lab::capture::Leg;
 use crate::lab::context::Serving;
 use crate::lab::leg;
 use crate::lab::timeline::{EventKind, Timeline};
@@ -131,6 +132,7 @@ impl Link {
             .local_addr()
             .map_err(|e| ApiError::listen(&wanted.to_string(), &e))?;
         lock(&self.settings).listen = bound;
+        self.serving.capture.listening([bound]);
         let token = self.serving.shutdown.child_token();
         *lock(&self.running) = token.clone();
         let link = Arc::clone(self);
@@ -172,6 +174,8 @@ impl Link {
 
     async fn relay(self: Arc<Self>, client: TcpStream, token: CancellationToken) {
         let number = self.connections.fetch_add(1, Ordering::Relaxed);
+        let reason = || format!("client to link {}", self.name);
+        let client = self.serving.tapped(client, Leg::Accepted, reason).await;
         let upstream_address = lock(&self.settings).upstream_address;
         let (source, what) = (self.source(), format!("upstream of link {}", self.name));
         let opened = leg::open(&self.serving.timeline, &source, upstream_address, &what);
@@ -180,7 +184,10 @@ impl Link {
             connected = tokio::time::timeout(UPSTREAM_CONNECT, opened) => connected,
         };
         let upstream = match upstream {
-            Ok(Ok(stream)) => stream,
+            Ok(Ok(stream)) => {
+                let reason = || format!("link {} to its upstream", self.name);
+                self.serving.tapped(stream, Leg::Connected, reason).await
+            }
             Ok(Err(error)) => {
                 self.closed(0, 0, &format!("upstream {upstream_address}: {error}"));
                 return;

@@ -233,7 +233,10 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
         let shutdown = serving.shutdown.clone();
         let timeline = serving.timeline.clone();
         let (plan, responder, source) = (plan.clone(), responder.clone(), source.clone());
-        let tls = tls.borrow().clone();
+        let tls = tls.borrow().clone().map(|mut tls| {
+            tls.config = serving.capture.server_config(tls.config);
+            tls
+        });
         serving.tasks.spawn(Timeline::in_connection(id, async move {
             let stream = ResetOnShutdown::new(gate.tap_accepted(stream).await, &shutdown);
             let (counts, reason) = tokio::select! {

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpSocket};
 
 use self::blackhole::{closed_port, listen, BlackHole};
 use self::relay::{Middlebox, Relay};
+use super::capture::{Leg as Side, Watched};
 use super::context::{ResetOnShutdown, Serving};
 use super::error::LabError;
 use super::pattern::host_matches;
@@ -175,6 +176,32 @@ impl Firewall {
         Ok(address)
     }
 
+    /// The addresses whose packets only a raw socket can show the capture (the closed ports and
+    /// black holes, the same places the SYN watcher records), each with the rule words written on
+    /// its first packet.
+    pub(crate) fn watched(&self) -> Vec<Watched> {
+        self.silent
+            .iter()
+            .map(|place| Watched {
+                address: place.address,
+                reason: format!(
+                    "firewall {} (SYN {}): {}",
+                    place.tag.action, place.fate, place.tag.rule
+                ),
+            })
+            .collect()
+    }
+
+    /// Every address its listeners (hangs and relays) accept on.
+    pub(crate) fn listening(&self) -> Vec<SocketAddr> {
+        self.hangs
+            .iter()
+            .map(|(listener, _)| listener)
+            .chain(self.relays.iter().map(|relay| &relay.listener))
+            .filter_map(|listener| listener.local_addr().ok())
+            .collect()
+    }
+
     /// Each relay's address and the endpoint address it fronts.
     pub(crate) fn relay_targets(&self) -> Vec<(SocketAddr, SocketAddr)> {
         self.relays
@@ -272,12 +299,15 @@ async fn serve_hang(listener: TcpListener, tag: FirewallTag, serving: Serving) {
             continue;
         };
         let local = stream.local_addr().unwrap_or(peer);
-        let mut stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let timeline = serving.timeline.clone();
         let (id, leg) = timeline.arrival(SOURCE, peer, local);
         timeline.record_on(SOURCE, Some(id), decision(&tag, leg.as_ref(), local));
         let token = serving.shutdown.clone();
+        let tap = serving.clone();
+        let reason = format!("client to a firewall hang ({})", tag.rule);
         serving.tasks.spawn(Timeline::in_connection(id, async move {
+            let stream = tap.tapped(stream, Side::Accepted, || reason).await;
+            let mut stream = ResetOnShutdown::new(stream, &tap.shutdown);
             let mut sink = [0u8; 4096];
             let mut received = 0u64;
             let reason = loop {

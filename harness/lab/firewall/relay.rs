@@ -8,6 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::tls_sniff::{judge_client_hello, CertificateSniffer, Hello};
 use super::SOURCE;
+use crate::lab::capture::Leg;
 use crate::lab::context::ResetOnShutdown;
 use crate::lab::leg;
 use crate::lab::timeline::{EventKind, Timeline};
@@ -51,7 +52,6 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
         };
         let local = stream.local_addr().unwrap_or(peer);
         let (id, leg) = serving.timeline.arrival(SOURCE, peer, local);
-        let stream = ResetOnShutdown::new(stream, &serving.shutdown);
         let connection = Connection {
             kind: relay.kind,
             target: relay.target,
@@ -61,7 +61,11 @@ pub(crate) async fn serve(relay: Relay, serving: Serving) {
             serving: serving.clone(),
         };
         let token = serving.shutdown.clone();
+        let tap = serving.clone();
         serving.tasks.spawn(Timeline::in_connection(id, async move {
+            let reason = || format!("client to a firewall middlebox ({})", connection.rule.rule);
+            let stream = tap.tapped(stream, Leg::Accepted, reason).await;
+            let stream = ResetOnShutdown::new(stream, &tap.shutdown);
             tokio::select! {
                 () = token.cancelled() => {}
                 () = connection.run(stream) => {}
@@ -110,7 +114,10 @@ impl Connection {
             }
         }
         let mut origin = match self.open_origin().await {
-            Ok(origin) => origin,
+            Ok(origin) => {
+                let reason = || format!("firewall middlebox to its endpoint ({})", self.rule.rule);
+                self.serving.tapped(origin, Leg::Connected, reason).await
+            }
             Err(error) => {
                 reset(&client);
                 self.closed(0, 0, &format!("origin unreachable: {error}"));

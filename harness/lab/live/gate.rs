@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::lab::capture::{self, Capture, Leg};
 use crate::lab::context::Serving;
 use crate::lab::control::pipe::{self, Close};
 use crate::lab::control::{Toxic, ToxicKind};
@@ -114,6 +115,8 @@ pub(crate) struct Gate {
     timeline: Timeline,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The lab's capture: every connection through the gate is tapped before any toxic.
+    capture: Capture,
 }
 
 impl Gate {
@@ -140,7 +143,13 @@ impl Gate {
             timeline: serving.timeline.clone(),
             shutdown: serving.shutdown.clone(),
             tasks: serving.tasks.clone(),
+            capture: serving.capture.clone(),
         }
+    }
+
+    /// The lab's capture, for the TLS secrets of the connections behind this gate.
+    pub(crate) fn capture(&self) -> &Capture {
+        &self.capture
     }
 
     /// Whether it lets connections in.
@@ -252,6 +261,7 @@ impl Gate {
     /// `stream` itself when no toxic acts on it ([`Toxic::acts_on`]); else the inner end of a
     /// loopback pair whose outer end the toxics' pipe joins to `stream`, on the side it is.
     async fn tap(&self, stream: TcpStream, side: Side, destination: Option<&str>) -> TcpStream {
+        let stream = self.capture_tap(stream, side, destination).await;
         let acting: Vec<String> = self
             .toxics
             .borrow()
@@ -290,6 +300,38 @@ impl Gate {
                 stream
             }
         }
+    }
+
+    /// `stream` tapped for the lab's capture (itself when the capture is off), its SYN commented
+    /// with what it is: `endpoint site`, `proxy corp`, `proxy corp to login.example`.
+    async fn capture_tap(
+        &self,
+        stream: TcpStream,
+        side: Side,
+        destination: Option<&str>,
+    ) -> TcpStream {
+        if !self.capture.is_recording() {
+            return stream;
+        }
+        let (leg, reason) = match (side, destination) {
+            (Side::Accepted, _) => (Leg::Accepted, format!("client to {}", self.upstream)),
+            (Side::Connected, Some(host)) => {
+                (Leg::Connected, format!("{} to {host}", self.upstream))
+            }
+            (Side::Connected, None) => (
+                Leg::Connected,
+                format!("{} (route to the parent proxy)", self.upstream),
+            ),
+        };
+        capture::tap(
+            &self.capture,
+            stream,
+            leg,
+            &reason,
+            &self.tasks,
+            &self.shutdown,
+        )
+        .await
     }
 
     /// Relay `client` and `upstream` through the toxics until either ends or the gate turns off.
@@ -342,7 +384,7 @@ enum Side {
 }
 
 /// A connected loopback pair: what one end writes the other reads.
-async fn pair() -> io::Result<(TcpStream, TcpStream)> {
+pub(crate) async fn pair() -> io::Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await?;
     let address = listener.local_addr()?;
     let (connected, accepted) = tokio::join!(TcpStream::connect(address), listener.accept());

@@ -208,6 +208,7 @@ where
             return ended("inspection certificate unavailable");
         }
     };
+    let config = proxy.gate.capture().server_config(config);
     let accept = TlsAcceptor::from(config).accept(Prefixed::new(first, client));
     let accepted = tokio::select! {
         () = proxy.shutdown.cancelled() => return ended("shutdown"),
@@ -236,6 +237,7 @@ where
         return ended(format!("{host} is not a valid TLS server name"));
     };
     let (client_config, asked) = interceptor.client_config();
+    let client_config = proxy.gate.capture().client_config(client_config);
     let connect = TlsConnector::from(client_config).connect(name, origin);
     let connected = tokio::select! {
         () = proxy.shutdown.cancelled() => return ended("shutdown"),

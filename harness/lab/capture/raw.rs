@@ -1,0 +1,195 @@
+//! What no lab socket sees: the SYNs a firewall drop leaves unanswered and the RST of a rejected
+//! port. As root (or with CAP_NET_RAW) a raw IPPROTO_TCP socket receives a copy of every TCP packet
+//! the host receives, loopback included; the watcher keeps those to or from the firewall's drop and
+//! reject addresses and writes them as they were, with their real timestamps. Without the
+//! privilege the file's header says so.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use tokio::io::unix::AsyncFd;
+use tokio_util::sync::CancellationToken;
+
+use super::Capture;
+
+/// A raw IPv4 TCP socket, non-blocking.
+fn raw_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_TCP,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether this process may open a raw socket (tried and closed at once).
+pub(crate) fn available() -> io::Result<()> {
+    raw_socket().map(drop)
+}
+
+/// The file-header note on how the firewall's drops and rejects are recorded.
+pub(crate) fn note(error: Option<&io::Error>) -> String {
+    match error {
+        None => "firewall drops and rejects: the real packets (SYN retransmissions, RST) seen by a raw socket".to_owned(),
+        Some(error) => format!(
+            "firewall drops and rejects: not visible (no raw socket: {error}; run as root or with CAP_NET_RAW to see the SYNs a drop leaves unanswered)"
+        ),
+    }
+}
+
+/// A firewall address to watch and the reason written on its first packet.
+#[derive(Debug, Clone)]
+pub(crate) struct Watched {
+    pub(crate) address: SocketAddr,
+    pub(crate) reason: String,
+}
+
+/// Open the raw socket for `watched` addresses: `None` (and a warning) when it cannot be had.
+pub(crate) fn open(capture: &Capture) -> Option<AsyncFd<OwnedFd>> {
+    if !capture.is_recording() {
+        return None;
+    }
+    let socket = match raw_socket() {
+        Ok(socket) => socket,
+        Err(error) => {
+            tracing::info!(%error, "no raw socket: the capture cannot show the firewall's drops and rejects");
+            return None;
+        }
+    };
+    let size: libc::c_int = 4 << 20;
+    // SAFETY: setsockopt(2) on an owned descriptor with a pointer to a live c_int of the right size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    // SAFETY: the AsyncFd takes the OwnedFd by value: nothing else holds or closes the descriptor
+    // while it is registered.
+    unsafe { AsyncFd::register(socket) }.ok()
+}
+
+/// Write every packet to or from a watched address until `shutdown`.
+pub(crate) async fn watch(
+    socket: AsyncFd<OwnedFd>,
+    capture: Capture,
+    watched: Vec<Watched>,
+    shutdown: CancellationToken,
+) {
+    let mut buffer = vec![0u8; 65_536];
+    loop {
+        let ready = tokio::select! {
+            () = shutdown.cancelled() => return,
+            ready = socket.readable() => ready,
+        };
+        let Ok(mut guard) = ready else {
+            return;
+        };
+        loop {
+            // SAFETY: recv(2) into a live buffer of the stated length on an owned descriptor.
+            let n = unsafe {
+                libc::recv(
+                    socket.get_ref().as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let error = io::Error::last_os_error();
+                if error.kind() == io::ErrorKind::WouldBlock {
+                    guard.clear_ready();
+                    break;
+                }
+                tracing::warn!(%error, "the capture's raw socket failed");
+                return;
+            }
+            let packet = &buffer[..n as usize];
+            if let Some((client, server, reason)) = concerns(packet, &watched) {
+                capture.raw_packet(packet, client, server, reason);
+            }
+        }
+    }
+}
+
+/// Whether `packet` goes to or comes from a watched address: the conversation's client and server
+/// and the reason to write on its first packet.
+fn concerns<'a>(
+    packet: &[u8],
+    watched: &'a [Watched],
+) -> Option<(SocketAddr, SocketAddr, &'a str)> {
+    let sliced = SlicedPacket::from_ip(packet).ok()?;
+    let Some(NetSlice::Ipv4(ip)) = sliced.net else {
+        return None;
+    };
+    let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
+        return None;
+    };
+    let header = ip.header();
+    let source = SocketAddr::new(IpAddr::V4(header.source_addr()), tcp.source_port());
+    let destination = SocketAddr::new(
+        IpAddr::V4(header.destination_addr()),
+        tcp.destination_port(),
+    );
+    watched.iter().find_map(|w| {
+        if w.address == destination {
+            Some((source, destination, w.reason.as_str()))
+        } else if w.address == source {
+            Some((destination, source, w.reason.as_str()))
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::capture::packet::{self, Flags, Segment};
+
+    #[test]
+    fn keeps_packets_of_watched_addresses_either_way() {
+        let hole: SocketAddr = "127.0.0.9:443".parse().unwrap();
+        let curl: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let watched = [Watched {
+            address: hole,
+            reason: "drop".into(),
+        }];
+        let mut out = Vec::new();
+        let mut segment = Segment {
+            from: curl,
+            to: hole,
+            seq: 1,
+            ack: 0,
+            flags: Flags {
+                syn: true,
+                ..Flags::default()
+            },
+            payload: &[],
+        };
+        packet::tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
+        assert_eq!(concerns(&out, &watched), Some((curl, hole, "drop")));
+        segment.from = hole;
+        segment.to = curl;
+        packet::tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
+        assert_eq!(concerns(&out, &watched), Some((curl, hole, "drop")));
+        segment.from = "127.0.0.2:1".parse().unwrap();
+        packet::tcp(&segment, &mut out).unwrap();
+        out.extend_from_slice(segment.payload);
+        assert_eq!(concerns(&out, &watched), None);
+    }
+}
