@@ -29,6 +29,7 @@ pub mod timeline;
 mod udp;
 pub mod world;
 
+pub(crate) use bind::{api_listener, ApiListenError};
 pub use builder::LabBuilder;
 pub use cache::CacheStats;
 pub(crate) use context::Serving;
