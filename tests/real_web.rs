@@ -6,6 +6,7 @@
 //! a screenshot written under the target dir. Beside it, with curl: other origins and hosts are
 //! refused, downloads serve the CA, and a non-loopback `--web` needs `--web-remote`. The two labs
 //! run different scenarios: a scenario's lab binds fixed per-host addresses, so two of one collide.
+//! And the HTML report of the whole catalog (`run --report`) opened from a file:// URL in Chromium.
 
 mod common;
 
@@ -58,6 +59,41 @@ fn require(tool: &str, probe: &mut Command) {
     );
 }
 
+/// The axe-core script test.sh installs (npm), or a loud failure naming what to run.
+fn axe() -> PathBuf {
+    let axe = clients().join("node_modules/axe-core/axe.min.js");
+    assert!(
+        axe.is_file(),
+        "{} is missing: run ./test.sh (npm axe-core)",
+        axe.display()
+    );
+    axe
+}
+
+/// Where the browser tests write their screenshots.
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run the browser script `script` of tests/clients with `args`; its stdout, once it succeeded.
+fn browser_script(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("python3")
+        .arg(clients().join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn the_page_in_headless_chromium_shows_the_lab_and_its_toggles_change_the_next_curl() {
     require("chromium", Command::new("chromium").arg("--version"));
@@ -69,30 +105,18 @@ fn the_page_in_headless_chromium_shows_the_lab_and_its_toggles_change_the_next_c
         "PyPI selenium",
         Command::new("python3").args(["-c", "import selenium"]),
     );
-    let axe = clients().join("node_modules/axe-core/axe.min.js");
-    assert!(
-        axe.is_file(),
-        "{} is missing: run ./test.sh (npm axe-core)",
-        axe.display()
-    );
+    let axe = axe();
     let up = up("proxy-auth-required");
     let ready_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(ready_file.path(), up.ready().to_string()).unwrap();
-    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let out = Command::new("python3")
-        .arg(clients().join("web_browser.py"))
-        .arg(ready_file.path())
-        .arg(&artifacts)
-        .arg(&axe)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the browser checks failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let artifacts = artifacts();
+    let stdout = browser_script(
+        "web_browser.py",
+        &[
+            ready_file.path().as_os_str(),
+            artifacts.as_os_str(),
+            axe.as_os_str(),
+        ],
     );
     for line in [
         "page loaded, no console errors",
@@ -168,4 +192,77 @@ fn a_non_loopback_web_address_needs_web_remote() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--web-remote"), "{stderr}");
     assert!(out.stdout.is_empty(), "the lab must not start");
+}
+
+/// `egresslab run ARGS` from a fresh folder: its stdout.
+fn run(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .arg("run")
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What of a run's JSON does not change from run to run: each scenario's verdict, expected and
+/// found codes, problems and the document's fields (ports, temporary folders and times do change).
+fn stable(run: &serde_json::Value) -> Vec<serde_json::Value> {
+    run.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let keys: Vec<&String> = o.as_object().unwrap().keys().collect();
+            serde_json::json!([
+                o["scenario"],
+                o["passed"],
+                o["expected"],
+                o["got"],
+                o["problems"],
+                keys
+            ])
+        })
+        .collect()
+}
+
+#[test]
+fn the_catalog_report_opens_from_file_with_no_network_and_a_row_per_scenario() {
+    let axe = axe();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    let with_report = run(&["--format", "json", "--report", report.to_str().unwrap()]);
+    let plain = run(&["--format", "json"]);
+    let with_report: serde_json::Value = serde_json::from_str(&with_report).unwrap();
+    let plain: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    let count = plain.as_array().unwrap().len();
+    assert!(count >= 59, "the catalog has {count} scenarios");
+    assert!(
+        stable(&with_report) == stable(&plain),
+        "--report must not change the JSON:\n{:?}\n{:?}",
+        stable(&with_report),
+        stable(&plain)
+    );
+    let time = regex::Regex::new(r#" time="[0-9.]+""#).unwrap();
+    let junit = |more: &[&str]| {
+        let mut args = vec!["--format", "junit", "proxy-auth-required", "proxy-healthy"];
+        args.extend_from_slice(more);
+        time.replace_all(&run(&args), "").into_owned()
+    };
+    let other = dir.path().join("other.html");
+    assert_eq!(
+        junit(&["--report", other.to_str().unwrap()]),
+        junit(&[]),
+        "--report must not change the JUnit"
+    );
+    let count_text = count.to_string();
+    let stdout = browser_script(
+        "web_report.py",
+        &[
+            report.as_os_str(),
+            count_text.as_ref(),
+            artifacts().as_os_str(),
+            axe.as_os_str(),
+        ],
+    );
+    assert!(stdout.contains(&format!("{count} rows")), "{stdout}");
+    assert!(stdout.contains("1 request, the file itself"), "{stdout}");
 }

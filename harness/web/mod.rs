@@ -1,6 +1,7 @@
 //! The live web view of a running lab: one page served from the binary itself (no CDN, no external
 //! font), a JSON topology, the timeline as a server-sent event stream, the connections' summaries
-//! and stories, downloads, and the control API behind the page's fault toggles.
+//! and stories, downloads, and the control API behind the page's fault toggles. And [`report`]:
+//! the same topology drawn into one self-contained HTML file of a run's outcomes.
 //!
 //! Loopback only unless [`WebOptions::allow_remote`]; every `/api/` and `/download/` request from
 //! another origin (or for another `Host`) is refused with 403, so another web page the browser has
@@ -31,8 +32,12 @@
 mod assets;
 mod events;
 mod guard;
+pub mod report;
 mod routes;
+mod svg;
 mod topology;
+
+pub use topology::plan_json;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -111,7 +116,7 @@ impl WebLab {
         WebLab {
             timeline: live.lab().timeline().clone(),
             control,
-            topology: topology::plan_json(scenario, live.lab()),
+            topology: topology::plan_json(scenario, Some(live.lab())),
             ca_pem: live.lab().ca_pem(CaRole::Lab),
             scenario_file: source.is_file().then_some(source),
             har: har.map(Path::to_path_buf),

@@ -8,8 +8,9 @@ use crate::lab::control::Control;
 use crate::lab::{EndpointBehaviour, Lab, UdpBehaviour};
 use crate::scenario::{ClientProxy, Expanded};
 
-/// The plan part, taken once when the view starts.
-pub(super) fn plan_json(scenario: &Expanded, lab: &Lab) -> Value {
+/// The plan part, taken once when the view starts; with `lab`, the addresses it bound (a report
+/// drawn after the run has none).
+pub fn plan_json(scenario: &Expanded, lab: Option<&Lab>) -> Value {
     let plan = &scenario.plan;
     let proxies: Vec<Value> = plan
         .proxies
@@ -25,7 +26,7 @@ pub(super) fn plan_json(scenario: &Expanded, lab: &Lab) -> Value {
                 "parent": proxy.upstream,
                 "fault": proxy.fault.as_ref().map(|f| format!("{f:?}")),
                 "rules": proxy.rules.len(),
-                "address": lab.proxy(&proxy.name).map(|p| p.address().to_string()),
+                "address": lab.and_then(|l| l.proxy(&proxy.name)).map(|p| p.address().to_string()),
                 "down": proxy.down,
             })
         })
@@ -51,7 +52,7 @@ pub(super) fn plan_json(scenario: &Expanded, lab: &Lab) -> Value {
                     "versions": format!("{:?}", tls.versions),
                     "client_auth": tls.client_auth.as_ref().map(|auth| auth.ca.name()),
                 })),
-                "address": lab.endpoint(&endpoint.name).map(|h| h.address().to_string()),
+                "address": lab.and_then(|l| l.endpoint(&endpoint.name)).map(|h| h.address().to_string()),
             })
         })
         .collect();
@@ -100,7 +101,7 @@ pub(super) fn plan_json(scenario: &Expanded, lab: &Lab) -> Value {
         "names": {
             "dns": plan.names.dns,
             "nxdomain": plan.names.nxdomain,
-            "address": lab.dns_address().map(|a| a.to_string()),
+            "address": lab.and_then(Lab::dns_address).map(|a| a.to_string()),
         },
         "udp": udp,
     })

@@ -74,6 +74,19 @@ def console_errors(driver):
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def axe_check(driver, axe):
+    """Run axe-core (the file AXE_JS) on the page; fail on a serious or critical violation."""
+    driver.execute_script(open(axe).read())
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document).then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, "
+        "nodes: v.nodes.length}))), e => done([{id: 'axe failed: ' + e, impact: 'critical'}]));")
+    serious = [v for v in result if v["impact"] in ("serious", "critical")]
+    if serious:
+        fail(f"axe-core: serious violations {serious}")
+    print(f"axe-core: no serious or critical violation ({len(result)} minor: {result})", flush=True)
+
+
 def click(driver, element_id):
     before = driver.find_element(By.ID, "control-status").text
     driver.find_element(By.ID, element_id).click()
@@ -149,15 +162,7 @@ def check(driver, ready, url, artifacts, axe):
         fail("the proxy is not drawn down after the toggle")
 
     if axe:
-        driver.execute_script(open(axe).read())
-        result = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            "axe.run(document).then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, "
-            "nodes: v.nodes.length}))), e => done([{id: 'axe failed: ' + e, impact: 'critical'}]));")
-        serious = [v for v in result if v["impact"] in ("serious", "critical")]
-        if serious:
-            fail(f"axe-core: serious violations {serious}")
-        print(f"axe-core: no serious or critical violation ({len(result)} minor: {result})", flush=True)
+        axe_check(driver, axe)
 
     driver.save_screenshot(f"{artifacts}/web.png")
     errors = console_errors(driver)
