@@ -266,3 +266,45 @@ fn the_catalog_report_opens_from_file_with_no_network_and_a_row_per_scenario() {
     assert!(stdout.contains(&format!("{count} rows")), "{stdout}");
     assert!(stdout.contains("1 request, the file itself"), "{stdout}");
 }
+
+#[test]
+fn the_score_report_draws_the_confusion_matrix_as_a_heat_map_with_no_network() {
+    let axe = axe();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("score.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .args(["score", "--cases", "30", "--format", "json", "--out"])
+        .arg(dir.path().join("replays"))
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cells: usize = card["matrix"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|row| row.as_object().unwrap().len())
+        .sum();
+    assert!(cells > 5, "a 30-case score fills more cells: {card}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(!html.contains("<script"), "the report needs no script");
+    let correct = format!("{} of {} correct", card["correct"], card["cases"]);
+    assert!(html.contains(&correct), "no {correct:?} in the report");
+    let count = cells.to_string();
+    let stdout = browser_script(
+        "web_report.py",
+        &[
+            report.as_os_str(),
+            count.as_ref(),
+            artifacts().as_os_str(),
+            axe.as_os_str(),
+            "score".as_ref(),
+        ],
+    );
+    assert!(
+        stdout.contains(&format!("{cells} cells in the heat map")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 request, the file itself"), "{stdout}");
+}

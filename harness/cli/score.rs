@@ -49,6 +49,10 @@ pub struct Args {
     /// Largest number of decoys in one scenario.
     #[arg(long, default_value_t = 4)]
     pub max_decoys: usize,
+    /// Also write the scorecard as one self-contained HTML file here (no script, no network): the
+    /// confusion matrix as a heat map, recall per cause, the misses.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// Run `egresslab score`.
@@ -125,6 +129,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .exec
         .clone()
         .unwrap_or_else(|| "built-in checks".to_owned());
+    if let Some(path) = &args.report {
+        let html = egresslab::web::report::score_html(&card, &judge_name, args.seed, elapsed);
+        std::fs::write(path, html)
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
     match args.format {
         // Refused when the arguments are parsed (`format::only`); kept for a caller that builds Args.
         Format::Junit => anyhow::bail!("egresslab score writes text or json, not junit"),
