@@ -133,7 +133,7 @@ fn the_page_in_headless_chromium_shows_the_lab_and_its_toggles_change_the_next_c
 }
 
 #[test]
-fn other_origins_and_hosts_are_refused_and_downloads_serve_the_lab_ca() {
+fn other_origins_and_hosts_are_refused_the_stream_resumes_from_a_seq_and_downloads_serve_the_ca() {
     let up = up("proxy-healthy");
     let web = web(&up);
     let topology = format!("{web}api/topology");
@@ -156,6 +156,33 @@ fn other_origins_and_hosts_are_refused_and_downloads_serve_the_lab_ca() {
     let port = host.rsplit_once(':').unwrap().1;
     let rebound = format!("Host: rebound.test:{port}");
     assert_eq!(curl(&["-H", &rebound, &topology]).0, "403");
+    // A script (no Origin) may use the control API through the view; the change is an event.
+    for (change, up) in [("down", "false"), ("up", "true")] {
+        let toggle = format!("{web}api/control/egresslab/proxies/corp/{change}");
+        let (status, body) = curl(&["-X", "POST", &toggle]);
+        assert_eq!(status, "200", "{body}");
+        assert!(body.contains(&format!(r#""up":{up}"#)), "{body}");
+    }
+    // The event stream: every event from a seq on, as `id: SEQ` / `data: JSON` (curl stops it).
+    let events = format!("{web}api/events?from=0");
+    let (status, stream) = curl(&["-N", "--max-time", "1", &events]);
+    assert_eq!(status, "200", "{stream}");
+    let ids: Vec<u64> = stream
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(|id| id.parse().unwrap())
+        .collect();
+    assert!(
+        ids.len() >= 2,
+        "the API's start and the change are events: {stream}"
+    );
+    assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>(), "{stream}");
+    let from = format!("{web}api/events?from=1");
+    let (_, later) = curl(&["-N", "--max-time", "1", &from]);
+    assert!(later.starts_with("id: 1\n"), "{later}");
+    let (status, body) = curl(&[&format!("{web}api/events?from=x")]);
+    assert_eq!(status, "400");
+    assert!(body.contains("expected a number"), "{body}");
     let (status, pem) = curl(&[&format!("{web}download/ca.pem")]);
     assert_eq!(status, "200");
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");

@@ -6,8 +6,9 @@ Against a lab started by `egresslab up proxy-auth-required --web 127.0.0.1:0 --r
 it checks, in one browser: the page loads with no console error; the topology has the client, the
 proxy `corp` (with its auth schemes) and the endpoint `cloud`, the proxy marked as the expected
 failure; a curl through the lab (407) is in the connections table within one second; clicking a
-row shows its story; clicking "auth off" makes the next curl succeed and clicking "proxy down"
-makes the next one fail to connect (curl exit 7); axe-core finds no serious or critical violation
+row shows its story; clicking "auth off" makes the next curl succeed; the status and element
+filters narrow the table; a latency toxic is added and removed from the page; clicking "proxy
+down" makes the next curl fail to connect (curl exit 7); axe-core finds no serious or critical violation
 (when AXE_JS is given). It writes web.png into ARTIFACT_DIR. Prints one line per check; exits 1
 with the reason on the first failure.
 """
@@ -21,6 +22,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -152,6 +154,23 @@ def check(driver, ready, url, artifacts, axe):
     print("auth off: next curl 200", flush=True)
     if not wait_for("200 row", lambda: [r for r in rows(driver) if "200" in r], 2):
         fail(f"the 200 curl is not in the table: {rows(driver)}")
+
+    Select(driver.find_element(By.ID, "status-filter")).select_by_value("failed")
+    failed = rows(driver)
+    if len(failed) != 1 or "407" not in failed[0]:
+        fail(f"the failed filter shows {failed}")
+    Select(driver.find_element(By.ID, "status-filter")).select_by_value("")
+    Select(driver.find_element(By.ID, "element-filter")).select_by_value("endpoint:cloud")
+    through = rows(driver)
+    if len(through) != 1 or "200" not in through[0]:
+        fail(f"the endpoint:cloud filter shows {through}")
+    Select(driver.find_element(By.ID, "element-filter")).select_by_value("")
+    print("filters: failed shows the 407 only, endpoint:cloud the tunnel only", flush=True)
+
+    click(driver, "fault-proxy-corp-latency")
+    if not wait_for("toxic drawn", lambda: driver.find_elements(By.ID, "fault-proxy-corp-latency-off"), 3):
+        fail("no latency-off toggle after adding the latency toxic")
+    click(driver, "fault-proxy-corp-latency-off")
 
     click(driver, "fault-proxy-corp-down")
     code, status, err = curl(ready)

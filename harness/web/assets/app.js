@@ -133,7 +133,18 @@ function drawControls(topology) {
     box.appendChild(intercepting ? button(`fault-proxy-${proxy.name}-intercept-off`, `proxy ${proxy.name} interception off`, "POST", `/egresslab/proxies/${proxy.name}/interception`, { enabled: false })
       : button(`fault-proxy-${proxy.name}-intercept-on`, `proxy ${proxy.name} interception on`, "POST", `/egresslab/proxies/${proxy.name}/interception`, { enabled: true }));
   }
+  for (const proxy of topology.proxies) {
+    const slowed = (proxy.toxics || []).some((t) => t.name === "web_latency");
+    box.appendChild(slowed
+      ? button(`fault-proxy-${proxy.name}-latency-off`, `proxy ${proxy.name} latency off`, "DELETE", `/proxies/${proxy.name}/toxics/web_latency`)
+      : button(`fault-proxy-${proxy.name}-latency`, `proxy ${proxy.name} +800 ms latency`, "POST", `/proxies/${proxy.name}/toxics`,
+        { name: "web_latency", type: "latency", attributes: { latency: 800 } }));
+  }
   for (const endpoint of topology.endpoints) {
+    if (topology.proxies.length) {
+      box.appendChild(button(`fault-firewall-${endpoint.name}-drop`, `firewall drops proxies → ${endpoint.name}`, "POST", "/egresslab/firewall",
+        { from: "any-proxy", hosts: endpoint.hosts[0], port: endpoint.port, action: "drop" }));
+    }
     if (endpoint.tls) {
       box.appendChild(button(`fault-endpoint-${endpoint.name}-expired`, `endpoint ${endpoint.name} certificate expired`, "POST",
         `/egresslab/endpoints/${endpoint.name}/certificate`, { profile: "expired" }));
@@ -152,12 +163,24 @@ async function loadTopology() {
     ? `Expected: ${topology.expected.diagnoses.join(", ")}` : "Expected: healthy";
   drawTopology(topology);
   drawControls(topology);
+  const select = $("element-filter");
+  if (select.options.length === 1) {
+    for (const name of [...topology.proxies.map((p) => `proxy:${p.name}`), ...topology.endpoints.map((e) => `endpoint:${e.name}`)]) {
+      select.appendChild(new Option(name, name));
+    }
+  }
 }
+
+const FAILED = /^(4|5|drop|reject|hang|TLS failed|no leg)/;
 
 function applyFilter() {
   const words = $("filter").value.trim().toLowerCase();
-  state.shown = words ? state.connections.filter((c) =>
-    `${c.client} ${c.path} ${c.verdict} ${c.close}`.toLowerCase().includes(words)) : state.connections;
+  const status = $("status-filter").value;
+  const element = $("element-filter").value;
+  state.shown = state.connections.filter((c) =>
+    (!words || `${c.client} ${c.path} ${c.verdict} ${c.close}`.toLowerCase().includes(words))
+    && (status === "" || (status === "failed") === FAILED.test(c.verdict))
+    && (element === "" || c.path.split(" → ").includes(element)));
   $("count").textContent = `(${state.shown.length} of ${state.connections.length})`;
   $("spacer").style.height = `${state.shown.length * ROW}px`;
   renderRows();
@@ -173,7 +196,7 @@ function renderRows() {
   for (let i = first; i < last; i++) {
     const c = state.shown[i];
     const row = document.createElement("div");
-    const failed = /^(4|5|drop|reject|hang|TLS failed|no leg)/.test(c.verdict);
+    const failed = FAILED.test(c.verdict);
     row.className = `row${c.id === state.selected ? " selected" : ""}${failed ? " fail" : ""}`;
     row.setAttribute("role", "row");
     row.dataset.conn = c.id;
@@ -252,6 +275,8 @@ function keyboard(event) {
 window.addEventListener("DOMContentLoaded", () => {
   $("viewport").addEventListener("scroll", renderRows);
   $("filter").addEventListener("input", applyFilter);
+  $("status-filter").addEventListener("change", applyFilter);
+  $("element-filter").addEventListener("change", applyFilter);
   $("rows").addEventListener("click", (event) => {
     const row = event.target.closest(".row");
     if (row) showStory(Number(row.dataset.conn)).catch(report);
