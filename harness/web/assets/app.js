@@ -92,7 +92,12 @@ function drawTopology(topology) {
     [`${udp.host}:${udp.port} ${udp.behaviour}`], udp.enabled === false || udp.behaviour === "silent" ? "down" : "ok", marks.has("udp")));
   const first = mode === "proxy" && proxies[topology.client.proxy];
   const targets = walls.length ? walls : endpoints;
-  if (first) edge(svg, client, first); else targets.forEach((t) => edge(svg, client, t));
+  if (first) edge(svg, client, first);
+  else if (mode === "pac") {
+    // The client fetches the PAC file, then goes where it says: each proxy.
+    topology.endpoints.forEach((e, i) => { if (e.kind === "pac") edge(svg, client, endpoints[i]); });
+    Object.values(proxies).forEach((p) => edge(svg, client, p));
+  } else targets.forEach((t) => edge(svg, client, t));
   topology.proxies.forEach((proxy) => {
     if (proxy.parent && proxies[proxy.parent]) edge(svg, proxies[proxy.name], proxies[proxy.parent]);
     else targets.forEach((t) => edge(svg, proxies[proxy.name], t));
