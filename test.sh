@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine or an old one:
-#   1. installs what the tests drive (curl, openssl, dig, squid, tshark, Node.js; Python requests,
-#      toxiproxy-python, haralyzer; npm toxiproxy-node-client, har-validator) and what the toxiproxy_rust crate builds with
+#   1. installs what the tests drive (curl, openssl, dig, squid, tshark, Node.js, Chromium and
+#      chromedriver; Python requests, toxiproxy-python, haralyzer, selenium; npm toxiproxy-node-client,
+#      har-validator, axe-core) and what the toxiproxy_rust crate builds with
 #      (pkg-config, libssl-dev),
 #   2. checks formatting and lints,
 #   3. runs every test of the workspace (unit, integration, real-client, doc), compiles the benches,
@@ -22,6 +23,9 @@ command -v npm >/dev/null || missing+=(npm)
 # reqwest 0.11, under toxiproxy_rust, links OpenSSL through openssl-sys.
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+# The web view's browser test (tests/real_web.rs): headless Chromium and its WebDriver.
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   sudo=""
@@ -40,6 +44,8 @@ python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy-python
 # A HAR reader written elsewhere, for the HAR files the lab writes.
 python3 -c 'import haralyzer' 2>/dev/null || python3 -m pip install -q haralyzer
+# Selenium drives Debian's chromedriver in the web view's browser test.
+python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
 # The published Node packages, at the versions tests/clients/package.json pins, into
 # tests/clients/node_modules: any one missing or at another version installs them all.
 node_stale=$(node -e '

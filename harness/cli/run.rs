@@ -48,6 +48,10 @@ pub struct Args {
     /// Packet capture (a folder: one SCENARIO.pcapng per scenario) and TLS key log.
     #[command(flatten)]
     pub capture: super::capture::CaptureArgs,
+    /// Also write one self-contained HTML report here (inline CSS and SVG, no script, opens from
+    /// disk with no network): a summary bar, a row per scenario, each one's topology and evidence.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// Run `egresslab run`.
@@ -81,6 +85,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating the folder {}", dir.display()))?;
     }
     args.capture.prepare_dir()?;
+    if let Some(path) = &args.report {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(folder) = folder.filter(|f| !f.is_dir()) {
+            anyhow::bail!(
+                "--report {}: the folder {} does not exist (create it first)",
+                path.display(),
+                folder.display()
+            );
+        }
+    }
+    let pictures: Vec<serde_json::Value> = match &args.report {
+        Some(_) => scenarios
+            .iter()
+            .map(|s| egresslab::web::plan_json(s, None))
+            .collect(),
+        None => Vec::new(),
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let started = Instant::now();
     let outcomes = runtime.block_on(run_all(
@@ -92,6 +113,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &args.capture,
     ));
     let all_passed = outcomes.iter().all(Outcome::passed);
+    if let Some(path) = &args.report {
+        let rows: Vec<egresslab::web::report::Row<'_>> = outcomes
+            .iter()
+            .zip(pictures)
+            .map(|(outcome, topology)| egresslab::web::report::Row { outcome, topology })
+            .collect();
+        std::fs::write(path, egresslab::web::report::html(&rows, started.elapsed()))
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
     let text = match args.format {
         Format::Text => table(&outcomes, started.elapsed()),
         Format::Json => json(&outcomes, &positions, partition) + "\n",

@@ -57,6 +57,10 @@ pub struct Args {
     /// Largest number of decoys in one scenario.
     #[arg(long, default_value_t = 4)]
     pub max_decoys: usize,
+    /// Also write the scorecard as one self-contained HTML file here (no script, no network): the
+    /// confusion matrix as a heat map, recall per cause, the misses.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// What a score run was: kept in its JSON so that `egresslab merge` can check its shards belong
@@ -180,6 +184,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| "built-in checks".to_owned()),
         partition,
     };
+    if let Some(path) = &args.report {
+        let html = egresslab::web::report::score_html(&card, &info.judge, args.seed, elapsed);
+        std::fs::write(path, html)
+            .with_context(|| format!("writing the report {}", path.display()))?;
+    }
     print(&card, &results, &info, &files, args.format)?;
     Ok(exit_code(&card))
 }

@@ -30,6 +30,13 @@ pub struct Args {
     /// Allow --control on a non-loopback address: anyone who reaches it can change the lab.
     #[arg(long, requires = "control")]
     pub control_remote: bool,
+    /// Serve the live web view here (port 0 picks one; see docs/web.md): the topology, the
+    /// connections as they happen, fault toggles and downloads, e.g. `--web 127.0.0.1:0`.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub web: Option<std::net::SocketAddr>,
+    /// Allow --web on a non-loopback address: anyone who reaches it sees the lab and can change it.
+    #[arg(long, requires = "web")]
+    pub web_remote: bool,
     /// The seed of the control API's toxicity and jitter draws, so that a run replays.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -57,6 +64,12 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
                 folder.display()
             );
         }
+    }
+    if let Some(address) = args
+        .web
+        .filter(|a| !a.ip().is_loopback() && !args.web_remote)
+    {
+        anyhow::bail!("{}", egresslab::web::WebError::NotLoopback { address });
     }
     let mut found = egresslab::scenario::find(&args.scenario)?;
     anyhow::ensure!(
@@ -93,6 +106,30 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let web = match args.web {
+        Some(address) => {
+            // The page's toggles need the control API; without --control it listens on a loopback
+            // port of its own.
+            let control = match &control {
+                Some(control) => control.clone(),
+                None => live
+                    .lab()
+                    .start_control(egresslab::lab::control::ControlOptions {
+                        seed: args.seed,
+                        ..Default::default()
+                    })?,
+            };
+            let options = egresslab::web::WebOptions {
+                address,
+                allow_remote: args.web_remote,
+            };
+            let lab = egresslab::web::WebLab::from_live(&live, control, args.har.as_deref());
+            let web = egresslab::web::Web::start(options, lab)?;
+            println!("web      {}", web.url());
+            Some(web)
+        }
+        None => None,
+    };
     let url = target_url(live.scenario(), None);
     let env = live.env_for(url.as_deref(), args.ready_file.as_deref())?;
     print_lab(&live, &env, url.as_deref());
@@ -120,6 +157,9 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
             if let Some(control) = &control {
                 json["control"] = serde_json::json!(control.address().to_string());
             }
+            if let Some(web) = &web {
+                json["web"] = serde_json::json!(web.url());
+            }
             Some(ReadyFile::write(path, &json)?)
         }
         None => None,
@@ -127,6 +167,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     eprintln!("lab up; Ctrl-C stops it");
     let signal = stop.wait().await;
     eprintln!("stopping ({signal})");
+    drop(web);
     let capture = live.lab().capture().clone();
     live.shutdown().await;
     super::capture::report(&capture, args.capture.capture.as_deref());

@@ -127,3 +127,35 @@ fn local_tcp(listener: &TcpListener, what: &str, ip: IpAddr) -> Result<SocketAdd
         source,
     })
 }
+
+/// Why the listener of an API the lab serves to people (the control API, the web view) was not
+/// opened.
+#[derive(Debug)]
+pub(crate) enum ApiListenError {
+    /// A non-loopback address without leave to use one.
+    NotLoopback,
+    /// Binding failed.
+    Bind(std::io::Error),
+}
+
+/// Bind `address` for an API (the control API, the web view): loopback only unless
+/// `allow_remote`, in which case `warning` is logged. Returns the listener and its real address.
+pub(crate) fn api_listener(
+    address: SocketAddr,
+    allow_remote: bool,
+    warning: &str,
+) -> Result<(TcpListener, SocketAddr), ApiListenError> {
+    if !address.ip().is_loopback() {
+        if !allow_remote {
+            return Err(ApiListenError::NotLoopback);
+        }
+        tracing::warn!(%address, "{warning}");
+    }
+    let listener = std::net::TcpListener::bind(address).map_err(ApiListenError::Bind)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(ApiListenError::Bind)?;
+    let listener = TcpListener::from_std(listener).map_err(ApiListenError::Bind)?;
+    let bound = listener.local_addr().map_err(ApiListenError::Bind)?;
+    Ok((listener, bound))
+}

@@ -36,6 +36,7 @@ pub use access::{
     DenyInfo, DenyPage, IpRange, RequestFacts, Resolver, SquidAccess, SquidRegex, Verdict,
     ACL_TYPES, BUILTIN_ACLS,
 };
+pub(crate) use bind::{api_listener, ApiListenError};
 pub use builder::LabBuilder;
 pub use cache::CacheStats;
 pub use capture::{Capture, CaptureError, CaptureOptions, CaptureStatus};

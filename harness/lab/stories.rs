@@ -77,6 +77,18 @@ impl Stories {
         stories
     }
 
+    /// Stories of events already parsed (the in-memory timeline as JSON values); values that are
+    /// not objects with an `event` field are left out.
+    pub fn from_events(events: Vec<Value>) -> Stories {
+        Stories {
+            events: events
+                .into_iter()
+                .filter(|value| value.get("event").and_then(Value::as_str).is_some())
+                .collect(),
+            bad_lines: Vec::new(),
+        }
+    }
+
     /// Every event, in file order.
     pub fn events(&self) -> &[Value] {
         &self.events
@@ -273,6 +285,8 @@ this line is broken
         assert_eq!((one.bytes_up, one.bytes_down), (10, 20));
         assert_eq!(one.duration_ms, 8.0);
         assert_eq!(one.close, "client closed");
+        let parsed = Stories::from_events(stories.events().to_vec());
+        assert_eq!(parsed.summaries(), summaries, "parsed values fold the same");
         let story = stories.story(1);
         assert_eq!(story.len(), 5);
         assert_eq!(

@@ -521,6 +521,20 @@ impl Timeline {
         lock(&self.inner.ring).events.iter().cloned().collect()
     }
 
+    /// A copy of at most `limit` events held in memory whose `seq` is `from` or later, oldest
+    /// first, so that a reader (the web view's event stream) catches up in bounded steps.
+    pub fn events_from(&self, from: u64, limit: usize) -> Vec<Event> {
+        let ring = lock(&self.inner.ring);
+        let skip = usize::try_from(from.saturating_sub(ring.dropped)).unwrap_or(usize::MAX);
+        ring.events.iter().skip(skip).take(limit).cloned().collect()
+    }
+
+    /// A receiver of the count of events recorded, which changes with every event: a reader waits
+    /// on it instead of polling.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.recorded.subscribe()
+    }
+
     /// How many events the in-memory ring holds at most.
     pub fn capacity(&self) -> usize {
         lock(&self.inner.ring).capacity
@@ -829,6 +843,32 @@ mod tests {
         );
         let streamed = std::fs::read_to_string(&path).unwrap();
         assert_eq!(streamed.lines().count(), 5);
+    }
+
+    #[test]
+    fn events_from_reads_a_bounded_batch_from_a_seq_past_the_dropped() {
+        let timeline = Timeline::with_capacity(3);
+        let recorded = timeline.subscribe();
+        for n in 0..5 {
+            timeline.record(
+                "t",
+                EventKind::Note {
+                    message: format!("{n}"),
+                },
+            );
+        }
+        assert!(recorded.has_changed().unwrap());
+        let seqs = |from, limit| -> Vec<u64> {
+            timeline
+                .events_from(from, limit)
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs(0, 10), vec![2, 3, 4], "the ring dropped 0 and 1");
+        assert_eq!(seqs(3, 10), vec![3, 4]);
+        assert_eq!(seqs(2, 2), vec![2, 3]);
+        assert!(seqs(5, 10).is_empty());
     }
 
     #[tokio::test]

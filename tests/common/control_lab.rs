@@ -29,6 +29,16 @@ impl ControlLab {
     /// itself ("lab up" on stderr, written after the ready file), with the control address read from
     /// the ready file.
     pub fn start(binary: &Path, scenario: &str, seed: u64) -> anyhow::Result<ControlLab> {
+        ControlLab::start_with(binary, scenario, seed, &[])
+    }
+
+    /// As [`ControlLab::start`], with more arguments for `up` (`--web 127.0.0.1:0`).
+    pub fn start_with(
+        binary: &Path,
+        scenario: &str,
+        seed: u64,
+        more: &[&str],
+    ) -> anyhow::Result<ControlLab> {
         let dir = tempfile::tempdir()?;
         let ready_path = dir.path().join("ready.json");
         let mut child = Command::new(binary)
@@ -36,6 +46,7 @@ impl ControlLab {
             .arg(seed.to_string())
             .arg("--ready-file")
             .arg(&ready_path)
+            .args(more)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

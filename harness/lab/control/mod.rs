@@ -212,22 +212,20 @@ impl Control {
         serving: Serving,
         world: Arc<World>,
     ) -> Result<Control, ControlError> {
-        if !options.address.ip().is_loopback() {
-            if !options.allow_remote {
-                return Err(ControlError::NotLoopback {
-                    address: options.address,
-                });
-            }
-            tracing::warn!(address = %options.address, "the control API listens on a non-loopback address: anyone who reaches it can change the lab");
-        }
-        let bind = |source| ControlError::Bind {
-            address: options.address,
-            source,
-        };
-        let listener = std::net::TcpListener::bind(options.address).map_err(bind)?;
-        listener.set_nonblocking(true).map_err(bind)?;
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(bind)?;
-        let address = listener.local_addr().map_err(bind)?;
+        let (listener, address) = crate::lab::api_listener(
+            options.address,
+            options.allow_remote,
+            "the control API listens on a non-loopback address: anyone who reaches it can change the lab",
+        )
+        .map_err(|error| match error {
+            crate::lab::ApiListenError::NotLoopback => ControlError::NotLoopback {
+                address: options.address,
+            },
+            crate::lab::ApiListenError::Bind(source) => ControlError::Bind {
+                address: options.address,
+                source,
+            },
+        })?;
         let control = Control {
             address,
             state: Arc::new(State {
