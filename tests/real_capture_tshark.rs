@@ -523,6 +523,17 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
     let ((), back) = tokio::join!(writer, reader);
     assert_eq!(back.len(), sent.len() - head, "the echo came back whole");
     let index = lab.capture().stream_index(client, proxy);
+    // The timeline names the same stream on the client's connection.
+    let named = lab
+        .timeline()
+        .events()
+        .into_iter()
+        .find_map(|event| match event.kind {
+            egresslab::lab::EventKind::CaptureStream {
+                stream, client: c, ..
+            } if c == client => Some((stream, event.conn)),
+            _ => None,
+        });
     lab.shutdown().await;
 
     let hellos = tshark::fields(
@@ -541,6 +552,13 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
         Some(stream.clone()),
         "the lab's stream index is tshark's tcp.stream"
     );
+    let (named, conn) = named.expect("a capture_stream event for the client's connection");
+    assert_eq!(
+        named.to_string(),
+        stream,
+        "the timeline names tshark's tcp.stream"
+    );
+    assert!(conn.is_some(), "on the client's connection id");
     let followed = tshark::run(
         &file,
         &[],

@@ -298,6 +298,15 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none")]
         unanswered_because: Option<String>,
     },
+    /// The connection's packets are in the capture file as this stream (tshark's `tcp.stream`).
+    CaptureStream {
+        /// The stream's number in the capture.
+        stream: u32,
+        /// The side that opened the TCP connection.
+        client: SocketAddr,
+        /// The side that accepted it.
+        server: SocketAddr,
+    },
     /// Anything else worth knowing.
     Note {
         /// The message.

@@ -323,7 +323,15 @@ impl Gate {
                 format!("{} (route to the parent proxy)", self.upstream),
             ),
         };
-        capture::tap(
+        let ends = match side {
+            Side::Accepted => stream
+                .peer_addr()
+                .and_then(|c| Ok((c, stream.local_addr()?))),
+            Side::Connected => stream
+                .local_addr()
+                .and_then(|c| Ok((c, stream.peer_addr()?))),
+        };
+        let tapped = capture::tap(
             &self.capture,
             stream,
             leg,
@@ -331,7 +339,19 @@ impl Gate {
             &self.tasks,
             &self.shutdown,
         )
-        .await
+        .await;
+        // The timeline names the capture's stream, so a person moves from the story to the packets.
+        if let Ok((client, server)) = ends {
+            if let Some(stream) = self.capture.stream_index(client, server) {
+                let event = EventKind::CaptureStream {
+                    stream,
+                    client,
+                    server,
+                };
+                self.timeline.record(&format!("gate:{}", self.name), event);
+            }
+        }
+        tapped
     }
 
     /// Relay `client` and `upstream` through the toxics until either ends or the gate turns off.
