@@ -2,6 +2,7 @@
 //! with toxics on each direction that change while connections are open.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,6 +41,9 @@ pub(crate) struct Link {
     settings: Mutex<Settings>,
     /// Cancelled to stop the listener and drop every open connection (disable, delete, update).
     running: Mutex<CancellationToken>,
+    /// The listening socket while the link listens, so that stopping refuses new connections at
+    /// once, before the accept task has noticed the cancellation.
+    listening: Mutex<Option<Arc<TcpListener>>>,
     /// The toxics, in the order they were added; every open connection sees a change at once.
     toxics: watch::Sender<Arc<Vec<Toxic>>>,
     connections: AtomicU64,
@@ -65,6 +69,7 @@ impl Link {
             name,
             settings: Mutex::new(settings.clone()),
             running: Mutex::new(CancellationToken::new()),
+            listening: Mutex::new(None),
             toxics: watch::Sender::new(Arc::new(Vec::new())),
             connections: AtomicU64::new(0),
             seed,
@@ -116,6 +121,15 @@ impl Link {
 
     /// Stop listening and drop every open connection.
     pub(crate) fn stop(&self) {
+        if let Some(listener) = lock(&self.listening).take() {
+            // shutdown(2) on a listening socket ends its listening state: from this moment a
+            // connect is refused, as Toxiproxy's disabled proxy refuses, even though the accept task
+            // drops the socket only when it next runs.
+            // SAFETY: the descriptor is open: `listener` keeps it alive for the call.
+            unsafe {
+                libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR);
+            }
+        }
         let mut running = lock(&self.running);
         running.cancel();
         *running = CancellationToken::new();
@@ -135,6 +149,8 @@ impl Link {
         self.serving.capture.listening([bound]);
         let token = self.serving.shutdown.child_token();
         *lock(&self.running) = token.clone();
+        let listener = Arc::new(listener);
+        *lock(&self.listening) = Some(Arc::clone(&listener));
         let link = Arc::clone(self);
         self.serving.tasks.spawn(async move {
             link.accept(listener, token).await;
@@ -142,7 +158,7 @@ impl Link {
         Ok(())
     }
 
-    async fn accept(self: Arc<Self>, listener: TcpListener, token: CancellationToken) {
+    async fn accept(self: Arc<Self>, listener: Arc<TcpListener>, token: CancellationToken) {
         loop {
             let accepted = tokio::select! {
                 () = token.cancelled() => return,
