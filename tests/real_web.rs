@@ -335,3 +335,72 @@ fn the_score_report_draws_the_confusion_matrix_as_a_heat_map_with_no_network() {
     );
     assert!(stdout.contains("1 request, the file itself"), "{stdout}");
 }
+
+/// With `--capture`, the page offers the pcapng: the download is a capture tshark reads, holding
+/// the page's own traffic to the proxy; without it, the download says how to start capturing.
+#[test]
+fn the_capture_is_a_download_tshark_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcapng = dir.path().join("lab.pcapng");
+    let up = ControlLab::start_with(
+        Path::new(env!("CARGO_BIN_EXE_egresslab")),
+        "proxy-healthy",
+        0,
+        &[
+            "--web",
+            "127.0.0.1:0",
+            "--capture",
+            pcapng.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let web = web(&up);
+    let proxy = up.ready()["proxies"]["corp"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "10", "-x", &proxy])
+        .arg("--cacert")
+        .arg(up.ready()["ca_bundle"].as_str().unwrap())
+        .arg("https://site.egresslab.test/")
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let downloaded = dir.path().join("downloaded.pcapng");
+    let (status, _) = curl(&[
+        "-o",
+        downloaded.to_str().unwrap(),
+        &format!("{web}download/lab.pcapng"),
+    ]);
+    assert_eq!(status, "200");
+    let read = Command::new("tshark")
+        .arg("-r")
+        .arg(&downloaded)
+        .args([
+            "-Y",
+            "tcp.flags.syn == 1 && tcp.flags.ack == 0",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.dstport",
+        ])
+        .output()
+        .unwrap();
+    let ports = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let proxy_port = proxy.rsplit(':').next().unwrap();
+    assert!(
+        ports.lines().any(|p| p == proxy_port),
+        "a SYN to the proxy in:\n{ports}"
+    );
+
+    let plain = self::up("proxy-healthy");
+    let (status, body) = curl(&[&format!("{}download/lab.pcapng", self::web(&plain))]);
+    assert_eq!(status, "404");
+    assert!(body.contains("--capture FILE.pcapng"), "{body}");
+}

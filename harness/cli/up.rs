@@ -123,7 +123,12 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
                 address,
                 allow_remote: args.web_remote,
             };
-            let lab = egresslab::web::WebLab::from_live(&live, control, args.har.as_deref());
+            let lab = egresslab::web::WebLab::from_live(
+                &live,
+                control,
+                args.har.as_deref(),
+                args.capture.capture.as_deref(),
+            );
             let web = egresslab::web::Web::start(options, lab)?;
             println!("web      {}", web.url());
             Some(web)

@@ -20,7 +20,7 @@
 //!     .unwrap();
 //! let web = egresslab::web::Web::start(
 //!     egresslab::web::WebOptions::default(),
-//!     egresslab::web::WebLab::from_live(&live, control, None),
+//!     egresslab::web::WebLab::from_live(&live, control, None, None),
 //! )
 //! .unwrap();
 //! assert!(web.address().ip().is_loopback());
@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use crate::certs::CaRole;
 use crate::lab::control::Control;
-use crate::lab::Timeline;
+use crate::lab::{Capture, Timeline};
 use crate::scenario::Live;
 
 /// How the web view is started.
@@ -97,6 +97,8 @@ pub struct WebLab {
     ca_pem: String,
     scenario_file: Option<PathBuf>,
     har: Option<PathBuf>,
+    /// The pcapng the lab captures to, and the capture (flushed before a download).
+    capture: Option<(PathBuf, Capture)>,
 }
 
 impl std::fmt::Debug for WebLab {
@@ -108,9 +110,14 @@ impl std::fmt::Debug for WebLab {
 }
 
 impl WebLab {
-    /// The view of `live`, whose faults are flipped through `control`; `har` is the HAR file the
-    /// lab records to, if any (offered as a download).
-    pub fn from_live(live: &Live, control: Control, har: Option<&Path>) -> WebLab {
+    /// The view of `live`, whose faults are flipped through `control`; `har` and `pcapng` are the
+    /// HAR file and the capture file the lab records to, if any (offered as downloads).
+    pub fn from_live(
+        live: &Live,
+        control: Control,
+        har: Option<&Path>,
+        pcapng: Option<&Path>,
+    ) -> WebLab {
         let scenario = live.scenario();
         let source = PathBuf::from(&scenario.source);
         WebLab {
@@ -120,6 +127,7 @@ impl WebLab {
             ca_pem: live.lab().ca_pem(CaRole::Lab),
             scenario_file: source.is_file().then_some(source),
             har: har.map(Path::to_path_buf),
+            capture: pcapng.map(|path| (path.to_path_buf(), live.lab().capture().clone())),
         }
     }
 }

@@ -157,6 +157,17 @@ async fn answer(lab: &WebLab, address: SocketAddr, request: Request<Incoming>) -
             "lab.har",
             "the lab is not recording HAR (start it with --har FILE)",
         ),
+        "/download/lab.pcapng" => {
+            // What is buffered goes to the file first, so the download holds every whole block.
+            if let Some((_, capture)) = &lab.capture {
+                capture.flush();
+            }
+            file(
+                lab.capture.as_ref().map(|(path, _)| path.as_path()),
+                "lab.pcapng",
+                "the lab is not capturing (start it with --capture FILE.pcapng)",
+            )
+        }
         _ => match path.strip_prefix("/api/connections/") {
             Some(id) => match id.parse::<u64>() {
                 Ok(id) => json(&events::story(&lab.timeline, id)),
