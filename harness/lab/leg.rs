@@ -166,6 +166,12 @@ impl<K: Hash + Eq + Copy, V> Bounded<K, V> {
         if self.map.insert(key, value).is_none() {
             self.order.push_back(key);
         }
+        // Keys removed (claimed) stay in `order` until here: drop them once they outnumber the live
+        // ones, so `order` stays within twice the bound however many keys pass through.
+        if self.order.len() > 2 * REMEMBERED {
+            let map = &self.map;
+            self.order.retain(|key| map.contains_key(key));
+        }
     }
 
     fn remove(&mut self, key: &K) -> Option<V> {
@@ -214,6 +220,22 @@ mod tests {
         book.failed(&leg(4));
         book.failed(&leg(5));
         assert!(book.opening.is_empty());
+    }
+
+    #[test]
+    fn claimed_keys_do_not_pile_up_in_the_order() {
+        let mut book = LegBook::default();
+        for port in 0..(5 * REMEMBERED as u16) {
+            let local = SocketAddr::from(([127, 0, 0, 1], port));
+            let _ = book.opened(&leg(u64::from(port)), local);
+            let _ = book.arrived(local, 0);
+        }
+        assert!(book.opened.map.is_empty());
+        assert!(
+            book.opened.order.len() <= 2 * REMEMBERED + 1,
+            "{}",
+            book.opened.order.len()
+        );
     }
 
     #[test]
