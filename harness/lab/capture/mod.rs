@@ -496,7 +496,7 @@ pub(crate) fn start(serving: &Serving, watch: Vec<Watched>) {
     if watch.is_empty() {
         return;
     }
-    if let Some(socket) = raw::open(&capture) {
+    if let Some(socket) = raw::open(&capture, &watch) {
         serving
             .tasks
             .spawn(raw::watch(socket, capture, watch, shutdown));

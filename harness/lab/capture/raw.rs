@@ -1,34 +1,31 @@
 //! What no lab socket sees: the SYNs a firewall drop leaves unanswered and the RST of a rejected
 //! port. As root (or with CAP_NET_RAW) a raw IPPROTO_TCP socket receives a copy of every TCP packet
-//! the host receives, loopback included; the watcher keeps those to or from the firewall's drop and
+//! the host receives, loopback included; a kernel filter (shared with the firewall's SYN watcher,
+//! `firewall/rawsock.rs`) keeps only those of the watched ports, and the watcher keeps those to or from the firewall's drop and
 //! reject addresses and writes them as they were, with their real timestamps. Without the
 //! privilege the file's header says so.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use tokio::io::unix::AsyncFd;
 use tokio_util::sync::CancellationToken;
 
 use super::Capture;
+use crate::lab::firewall::rawsock::{self, Keep};
 
-/// A raw IPv4 TCP socket, non-blocking.
+/// What the capture keeps of the silent places' traffic: every segment to or from them (the
+/// SYNs and their retransmissions, the kernel's RST), whole.
+const SEGMENTS: Keep = Keep {
+    syns_only: false,
+    from_ports_too: true,
+    snap: 65_535,
+};
+
 fn raw_socket() -> io::Result<OwnedFd> {
-    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_TCP,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    rawsock::open(SEGMENTS)
 }
 
 /// Whether this process may open a raw socket (tried and closed at once).
@@ -54,11 +51,15 @@ pub(crate) struct Watched {
 }
 
 /// Open the raw socket for `watched` addresses: `None` (and a warning) when it cannot be had.
-pub(crate) fn open(capture: &Capture) -> Option<AsyncFd<OwnedFd>> {
+pub(crate) fn open(capture: &Capture, watched: &[Watched]) -> Option<AsyncFd<OwnedFd>> {
     if !capture.is_recording() {
         return None;
     }
-    let socket = match raw_socket() {
+    let ports: Vec<u16> = watched.iter().map(|w| w.address.port()).collect();
+    let socket = match raw_socket().and_then(|socket| {
+        // Only the watched ports' segments reach user space: not the lab's bulk traffic.
+        rawsock::attach(&socket, &ports, SEGMENTS).map(|()| socket)
+    }) {
         Ok(socket) => socket,
         Err(error) => {
             tracing::info!(%error, "no raw socket: the capture cannot show the firewall's drops and rejects");

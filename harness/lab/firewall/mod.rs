@@ -6,6 +6,7 @@
 //! (reset after N bytes, TLS 1.2 killer, SHA-512 killer).
 
 pub(crate) mod blackhole;
+pub(crate) mod rawsock;
 pub(crate) mod relay;
 pub(crate) mod tls_sniff;
 pub(crate) mod watch;

@@ -13,13 +13,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use std::sync::Arc;
 
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{watch, Notify};
 
+use super::rawsock::{self, Keep, MAX_PORTS};
 use super::{decision, Silent, SOURCE};
 use crate::lab::context::Serving;
 use crate::lab::live::{Gate, GateKind};
@@ -30,8 +31,12 @@ use crate::lab::world::FirewallTag;
 const REMEMBERED: usize = 4096;
 /// Bytes kept of each segment: an IPv4 header with options (60) and the TCP header's first 14.
 const SNAP: u32 = 96;
-/// The most ports one filter tests (a BPF conditional jump reaches at most 255 instructions ahead).
-const MAX_PORTS: usize = 200;
+/// What the watcher keeps: connection attempts to the silent ports, headers only.
+const SYNS: Keep = Keep {
+    syns_only: true,
+    from_ports_too: false,
+    snap: SNAP,
+};
 
 /// A raw socket that sees the SYNs to a lab's silent addresses.
 pub(crate) struct SynWatcher {
@@ -133,7 +138,7 @@ impl SynWatcher {
         }
         silent.truncate(MAX_PORTS);
         let ports: Vec<u16> = silent.iter().map(|place| place.address.port()).collect();
-        attach_filter(self.socket.get_ref(), &ports)?;
+        rawsock::attach(self.socket.get_ref(), &ports, SYNS)?;
         self.silent = silent;
         Ok(())
     }
@@ -225,96 +230,12 @@ impl SynWatcher {
 }
 
 /// A non-blocking raw IPv4 TCP socket, registered with the runtime; it passes nothing until
-/// [`attach_filter`] gives it ports.
+/// [`rawsock::attach`] gives it ports.
 fn open_socket() -> std::io::Result<AsyncFd<OwnedFd>> {
-    let fd = open_raw(&[])?;
+    let fd = rawsock::open(SYNS)?;
     // SAFETY: the OwnedFd is open and owned by the AsyncFd for its whole life, and its as_raw_fd
     // always returns that same descriptor.
     unsafe { AsyncFd::register(fd) }.map_err(std::io::Error::from)
-}
-
-/// A non-blocking raw IPv4 TCP socket whose kernel filter passes only SYNs to `ports`.
-fn open_raw(ports: &[u16]) -> std::io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_INET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_TCP,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor this function owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    attach_filter(&fd, ports)?;
-    Ok(fd)
-}
-
-/// Replace the socket's kernel filter with one that passes only SYNs to `ports` (none: nothing).
-fn attach_filter(fd: &OwnedFd, ports: &[u16]) -> std::io::Result<()> {
-    let mut program = syn_filter(ports);
-    let fprog = libc::sock_fprog {
-        len: u16::try_from(program.len()).unwrap_or(u16::MAX),
-        filter: program.as_mut_ptr(),
-    };
-    // SAFETY: fprog points at `program`, alive for the call; the kernel copies it.
-    let set = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            std::ptr::from_ref(&fprog).cast(),
-            u32::try_from(std::mem::size_of::<libc::sock_fprog>()).unwrap_or(u32::MAX),
-        )
-    };
-    if set != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The classic BPF program: accept (the first [`SNAP`] bytes of) a segment whose flags have SYN
-/// without ACK and whose destination port is one of `ports`; drop every other.
-fn syn_filter(ports: &[u16]) -> Vec<libc::sock_filter> {
-    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-        code: u16::try_from(code).unwrap_or(0),
-        jt,
-        jf,
-        k,
-    };
-    let count = u8::try_from(ports.len().min(MAX_PORTS)).unwrap_or(u8::MAX);
-    let mut program = vec![
-        // X = length of the IPv4 header.
-        op(libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH, 0, 0, 0),
-        // A = TCP flags; keep SYN and ACK.
-        op(libc::BPF_LD | libc::BPF_B | libc::BPF_IND, 0, 0, 13),
-        op(libc::BPF_ALU | libc::BPF_AND | libc::BPF_K, 0, 0, 0x12),
-        // SYN alone goes on; anything else jumps to the final drop.
-        op(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            0,
-            count + 1,
-            0x02,
-        ),
-        // A = destination port.
-        op(libc::BPF_LD | libc::BPF_H | libc::BPF_IND, 0, 0, 2),
-    ];
-    for (index, port) in ports.iter().take(MAX_PORTS).enumerate() {
-        let index = u8::try_from(index).unwrap_or(u8::MAX);
-        // A match jumps over the remaining tests and the drop, to the accept.
-        let to_accept = count - index;
-        program.push(op(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            to_accept,
-            0,
-            u32::from(*port),
-        ));
-    }
-    program.push(op(libc::BPF_RET | libc::BPF_K, 0, 0, 0));
-    program.push(op(libc::BPF_RET | libc::BPF_K, 0, 0, SNAP));
-    program
 }
 
 /// The (source, destination) of an IPv4 TCP SYN, from the start of its IP header.
@@ -337,7 +258,7 @@ fn parse_syn(packet: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
 /// Whether this process may open the raw socket the watcher needs (for tests that must say why they
 /// cannot check a drop's SYNs).
 pub fn can_watch_syns() -> bool {
-    open_raw(&[1]).is_ok()
+    rawsock::open(SYNS).is_ok()
 }
 
 impl std::fmt::Debug for SynWatcher {
@@ -371,17 +292,5 @@ mod tests {
         packet[33] = 0x12;
         assert_eq!(parse_syn(&packet), None, "a SYN-ACK is not an attempt");
         assert_eq!(parse_syn(&packet[..30]), None, "a short packet is ignored");
-    }
-
-    #[test]
-    fn the_filter_jumps_land_on_accept_and_drop() {
-        let program = syn_filter(&[10, 20, 30]);
-        assert_eq!(program.len(), 5 + 3 + 2);
-        // From the flags test (index 3), the false branch lands on the drop (index 8).
-        assert_eq!(3 + 1 + usize::from(program[3].jf), 8);
-        // From each port test, the true branch lands on the accept (index 9).
-        for (at, test) in program.iter().enumerate().skip(5).take(3) {
-            assert_eq!(at + 1 + usize::from(test.jt), 9);
-        }
     }
 }
