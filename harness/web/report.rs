@@ -117,13 +117,7 @@ fn bar(out: &mut String, (good, good_word): (usize, &str), (bad, bad_word): (usi
 /// confusion matrix (truth by verdict) as a heat map, each cell's shade its share of the truth's
 /// cases, hits green and confusions red, then recall per truth and the misses.
 pub fn score_html(card: &Scorecard, judge: &str, seed: u64, total: Duration) -> String {
-    // Every label the matrix names, as a truth or as a verdict, in order.
-    let mut labels: Vec<String> = card.matrix.keys().cloned().collect();
-    for row in card.matrix.values() {
-        labels.extend(row.keys().cloned());
-    }
-    labels.sort();
-    labels.dedup();
+    let labels = card.matrix_labels();
     let mut out = head(&format!(
         "egresslab score: {}/{} correct",
         card.correct, card.cases

@@ -228,54 +228,40 @@ impl Scorecard {
 
     /// The per-label table: support, accuracy (exact), precision, recall and F1 of each truth label.
     pub fn labels_text(&self) -> String {
-        let width = self
-            .labels
-            .keys()
-            .map(String::len)
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        let mut out = format!(
-            "{:width$}  {:>6}  {:>6}  {:>9}  {:>6}  {:>5}\n",
-            "truth", "cases", "exact", "precision", "recall", "F1"
-        );
-        for (name, l) in &self.labels {
-            let _ = writeln!(
-                out,
+        let header = |width: usize| {
+            format!(
+                "{:width$}  {:>6}  {:>6}  {:>9}  {:>6}  {:>5}",
+                "truth", "cases", "exact", "precision", "recall", "F1"
+            )
+        };
+        table(&self.labels, header, |name, width, l| {
+            format!(
                 "{name:width$}  {:>6}  {:>5.1}%  {:>9.3}  {:>6.3}  {:>5.3}",
                 l.support,
                 l.accuracy * 100.0,
                 l.precision,
                 l.recall,
                 l.f1
-            );
-        }
-        out
+            )
+        })
     }
 
     /// The per-cause table: cases, correct and exact of each injected cause.
     pub fn causes_text(&self) -> String {
-        let width = self
-            .causes
-            .keys()
-            .map(String::len)
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        let mut out = format!(
-            "{:width$}  {:>6}  {:>7}  {:>6}\n",
-            "cause", "cases", "correct", "exact"
-        );
-        for (name, c) in &self.causes {
-            let _ = writeln!(
-                out,
+        let header = |width: usize| {
+            format!(
+                "{:width$}  {:>6}  {:>7}  {:>6}",
+                "cause", "cases", "correct", "exact"
+            )
+        };
+        table(&self.causes, header, |name, width, c| {
+            format!(
                 "{name:width$}  {:>6}  {:>7}  {:>5.1}%",
                 c.cases,
                 c.correct,
                 c.accuracy * 100.0
-            );
-        }
-        out
+            )
+        })
     }
 
     /// The confusion matrix as a text table: rows are truths, columns predictions (numbered, with a
@@ -335,6 +321,22 @@ pub fn json(
         );
     }
     value
+}
+
+/// A text table of `rows` by name: the first column as wide as the longest name (at least 5), a
+/// header line, then one line per row.
+fn table<T>(
+    rows: &BTreeMap<String, T>,
+    header: impl Fn(usize) -> String,
+    row: impl Fn(&str, usize, &T) -> String,
+) -> String {
+    let width = rows.keys().map(String::len).max().unwrap_or(5).max(5);
+    let mut out = header(width) + "\n";
+    for (name, value) in rows {
+        out.push_str(&row(name, width, value));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
