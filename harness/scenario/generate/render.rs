@@ -7,18 +7,32 @@ use super::case::{Case, Cause, ClientPath, Decoy, DecoyAction};
 use super::truth::{truth, HEALTHY};
 
 /// The default back-end time-out of generated back-end probes, in milliseconds.
-pub const BACKEND_DEFAULT_MS: u64 = 800;
+pub const BACKEND_DEFAULT_MS: u64 = 500;
 /// The long back-end time-out of generated back-end probes, in milliseconds.
-pub const BACKEND_LONG_MS: u64 = 4_000;
+pub const BACKEND_LONG_MS: u64 = 2_500;
 /// How long the slow back-end takes to answer: between the two time-outs, with margin on both sides.
-pub const BACKEND_SLOW_MS: u64 = 1_600;
+pub const BACKEND_SLOW_MS: u64 = 1_000;
 /// The generated client's TCP connect time-out, in milliseconds: a refused connection is answered at
 /// once on loopback, so anything still unanswered after this long is filtered.
 pub const CONNECT_TIMEOUT_MS: u64 = 300;
 /// The generated client's time-out for one handshake or answer, in milliseconds.
-pub const IO_TIMEOUT_MS: u64 = 3_000;
+pub const IO_TIMEOUT_MS: u64 = 1_500;
 /// How long the slow proxy waits before answering CONNECT: twice the client's I/O time-out.
 pub const PROXY_SLOW_MS: u64 = 2 * IO_TIMEOUT_MS;
+/// Roughly how long a case with this root cause waits on time-outs, in milliseconds: the scoring run
+/// starts the cases that wait longest first, so that no slow case is left to run alone at the end.
+pub fn expected_wait_ms(cause: Option<Cause>) -> u64 {
+    match cause {
+        Some(Cause::ProxySlow) => IO_TIMEOUT_MS,
+        Some(Cause::SlowBackend) => BACKEND_SLOW_MS,
+        // Four unanswered retransmissions per IKE port, at half the connect time-out each.
+        Some(Cause::IkeBlocked) => 4 * CONNECT_TIMEOUT_MS,
+        Some(Cause::FirewallDrop | Cause::Port80Blocked | Cause::ExeConfigBypass) => {
+            CONNECT_TIMEOUT_MS
+        }
+        _ => 0,
+    }
+}
 const VPN_HOST: &str = "vpn.egresslab.test";
 /// A thumbprint no generated certificate has (for the TrustSettings cause).
 const FOREIGN_THUMBPRINT: &str = "4905CC64B2D81BBED60962ECC5DCF63F643CCD55";

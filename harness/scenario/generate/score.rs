@@ -10,6 +10,7 @@ use proptest::strategy::ValueTree;
 use serde::{Deserialize, Serialize};
 
 use super::case::{Case, Cause};
+use super::render::expected_wait_ms;
 use super::run::{judge_scenario, Judge, Verdict};
 use super::truth::{implied, truth, HEALTHY};
 use super::{load_case, Generated};
@@ -211,7 +212,10 @@ pub fn run_cases_parallel(
     threads: usize,
     progress: &(dyn Fn(&CaseResult) + Sync),
 ) -> std::io::Result<Vec<CaseResult>> {
-    let work: Vec<Work> = cases.iter().map(Work::of).collect();
+    let mut work: Vec<Work> = cases.iter().map(Work::of).collect();
+    // Longest waits first (stable, so equal waits keep the cases' order): the tail of the run is
+    // then made of quick cases that spread over the free slots.
+    work.sort_by_key(|w| std::cmp::Reverse(expected_wait_ms(w.case.cause)));
     let threads = threads.clamp(1, work.len().max(1));
     let per_thread = jobs.max(1).div_ceil(threads);
     let runtime = tokio::runtime::Runtime::new()?;
