@@ -117,6 +117,29 @@ pub enum Cause {
     VpnNoServerAuth,
     /// The VPN server's certificate chains to an untrusted root.
     VpnUntrustedRoot,
+    /// The target sends its leaf without the intermediate certificate.
+    IncompleteChain,
+    /// A bandwidth toxic on the target lets a few KB/s through: it answers, far too slowly.
+    SlowPath,
+    /// The VPN server's name does not resolve and nothing answers IKE.
+    VpnServerUnreachable,
+    /// The proxy tunnels only to port 443 (Squid's default `Safe_ports`/`SSL_ports`), so CONNECT to a
+    /// revocation host on port 80 is refused.
+    ProxyPort80Refused,
+    /// The client's proxy resets a share of its tunnels (a seeded `reset_peer` toxic), the others work.
+    ProxyFlapping,
+    /// A firewall refuses the Microsoft sign-in host while the target answers (direct path).
+    SigninUnreachable,
+    /// The connector's event log says registration failed on the network.
+    EventNetworkError,
+    /// The event log holds registration error AADSTS50059 (no tenant-identifying information).
+    EventAadsts50059,
+    /// The event log says the registration request was denied (not an Application Administrator).
+    EventDenied,
+    /// The event log says the connector could not reach the service.
+    EventServiceUnreachable,
+    /// The event log says the connector's trust certificate expired.
+    EventTrustCertExpired,
 }
 
 impl Cause {
@@ -132,6 +155,7 @@ impl Cause {
                 | Cause::NpsAuthMismatch
                 | Cause::ProfileMissingEku
                 | Cause::MachineCertMissing
+                | Cause::VpnServerUnreachable
         )
     }
 

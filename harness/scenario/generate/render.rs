@@ -27,6 +27,7 @@ pub fn expected_wait_ms(cause: Option<Cause>) -> u64 {
         Some(Cause::SlowBackend) => BACKEND_SLOW_MS,
         // Four unanswered retransmissions per IKE port, at half the connect time-out each.
         Some(Cause::IkeBlocked) => 4 * CONNECT_TIMEOUT_MS,
+        Some(Cause::SlowPath) => IO_TIMEOUT_MS,
         Some(Cause::FirewallDrop | Cause::Port80Blocked | Cause::ExeConfigBypass) => {
             CONNECT_TIMEOUT_MS
         }
@@ -34,6 +35,15 @@ pub fn expected_wait_ms(cause: Option<Cause>) -> u64 {
     }
 }
 const VPN_HOST: &str = "vpn.egresslab.test";
+/// Tunnels the flapping-proxy cause asks for, one after the other.
+const FLAPPING_ATTEMPTS: u32 = 8;
+/// The Microsoft sign-in host of the sign-in cause.
+const SIGNIN_HOST: &str = "login.microsoftonline.com";
+/// The throttled target's body: long enough for the checks to time it (4 000 bytes or more).
+const SLOW_PATH_BODY_BYTES: u64 = 5_500;
+/// The throttled target's rate in KB/s: the body takes longer than the client's I/O time-out, so
+/// the checks give up on it after [`IO_TIMEOUT_MS`] with the rate measured.
+const SLOW_PATH_KBPS: u64 = 4;
 /// A thumbprint no generated certificate has (for the TrustSettings cause).
 const FOREIGN_THUMBPRINT: &str = "4905CC64B2D81BBED60962ECC5DCF63F643CCD55";
 /// Two NPS accounting rows for error 812: the server's policy wants certificates, the profile sends
@@ -51,6 +61,7 @@ fn target_profile(cause: Option<Cause>) -> &'static str {
         Some(Cause::SelfSigned) => "self-signed",
         Some(Cause::Revoked) => "revoked",
         Some(Cause::UntrustedRoot) => "untrusted-root",
+        Some(Cause::IncompleteChain) => "incomplete-chain",
         _ => "valid",
     }
 }
@@ -121,15 +132,44 @@ fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
             }
             _ => "",
         };
-        let extra = format!(
+        let mut extra = format!(
             "tls = {{ profile = \"{}\"{versions}{client_auth} }}\n",
             target_profile(case.cause)
         );
+        if case.cause == Some(Cause::SlowPath) {
+            let _ = writeln!(
+                extra,
+                "http = {{ body = \"throttled\\n\", body_bytes = {SLOW_PATH_BODY_BYTES} }}"
+            );
+        }
         endpoint(out, "target", &host, case.port, &extra);
-        probes.push(format!("{{ url = \"{}\" }}", https_url(&host, case.port)));
+        let url = https_url(&host, case.port);
+        if case.cause == Some(Cause::ProxyFlapping) {
+            probes.push(format!(
+                "{{ repeat = {{ url = \"{url}\", attempts = {FLAPPING_ATTEMPTS} }} }}"
+            ));
+        } else {
+            probes.push(format!("{{ url = \"{url}\" }}"));
+        }
     }
-    if matches!(case.cause, Some(Cause::Revoked | Cause::Port80Blocked)) {
+    if case.cause == Some(Cause::SigninUnreachable) {
+        endpoint(
+            out,
+            "signin",
+            SIGNIN_HOST,
+            443,
+            "tls = { profile = \"valid\" }\n",
+        );
+        probes.push(format!("{{ url = \"https://{SIGNIN_HOST}/\" }}"));
+    }
+    if matches!(
+        case.cause,
+        Some(Cause::Revoked | Cause::Port80Blocked | Cause::ProxyPort80Refused)
+    ) {
         out.push_str("[[endpoint]]\nname = \"revocation\"\nhosts = [\"crl.egresslab.test\", \"ocsp.egresslab.test\"]\nport = 80\nbehaviour = \"revocation\"\n\n");
+    }
+    if case.cause == Some(Cause::ProxyPort80Refused) {
+        probes.push("{ tcp = \"crl.egresslab.test:80\" }".to_owned());
     }
     if case.cause == Some(Cause::Port80Blocked) {
         probes.push(
@@ -184,7 +224,11 @@ fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
             "behaviour = \"pac\"\npac = { proxy = \"corp\" }\n",
         );
     }
-    if has_vpn(case) {
+    if case.cause == Some(Cause::VpnServerUnreachable) {
+        // Nothing answers for the VPN server: its name does not resolve (see `names`), so there is
+        // no IKE responder to probe either.
+        probes.push(format!("{{ vpn_server = \"{VPN_HOST}\" }}"));
+    } else if has_vpn(case) {
         let extra = format!("tls = {{ profile = \"{}\" }}\n", vpn_profile(case.cause));
         endpoint(out, "sstp", VPN_HOST, 443, &extra);
         probes.push(format!("{{ ike = \"{VPN_HOST}\" }}"));
@@ -224,6 +268,9 @@ fn proxies(case: &Case, out: &mut String) {
             out,
             "[[proxy]]\nname = \"corp\"\npersonality = \"{personality}\""
         );
+        if cause == Some(Cause::ProxyPort80Refused) {
+            out.push_str("squid_default_ports = true\n");
+        }
         if !rules.is_empty() {
             rules.push("{ hosts = \"*\", action = \"allow\" }".to_owned());
             let _ = writeln!(out, "rules = [{}]", rules.join(", "));
@@ -323,6 +370,12 @@ fn firewall(case: &Case, out: &mut String) {
         Some(Cause::ExeConfigBypass) => {
             out.push_str("[[firewall]]\nfrom = \"client\"\nhosts = \"*\"\naction = \"drop\"\n\n")
         }
+        Some(Cause::SigninUnreachable) => {
+            let _ = writeln!(
+                out,
+                "[[firewall]]\nfrom = \"client\"\nhosts = \"{SIGNIN_HOST}\"\nport = 443\naction = \"reject\"\n"
+            );
+        }
         _ => {}
     }
     for (i, decoy) in case.decoys.iter().enumerate() {
@@ -345,10 +398,38 @@ fn firewall(case: &Case, out: &mut String) {
     }
 }
 
+fn toxics(case: &Case, out: &mut String) {
+    if case.cause == Some(Cause::ProxyFlapping) {
+        // The control API's draws are seeded (control/draw.rs): the same tunnels are reset on every run.
+        out.push_str("[[toxic]]\non = \"corp\"\ntype = \"reset_peer\"\ntoxicity = 0.5\nattributes = { timeout = 0 }\n\n");
+    }
+    if case.cause == Some(Cause::SlowPath) {
+        let _ = writeln!(
+            out,
+            "[[toxic]]\non = \"target\"\ntype = \"bandwidth\"\nattributes = {{ rate = {SLOW_PATH_KBPS} }}\n"
+        );
+    }
+}
+
+/// The connector event-log message (seed 002's registration error table) of an event-log cause.
+fn event_log_line(cause: Cause) -> Option<&'static str> {
+    Some(match cause {
+        Cause::EventNetworkError => "Connector registration failed: Make sure you enabled application proxy in the Azure Management Portal and that you entered your Active Directory user name and password correctly. Error: 'One or more errors occurred.'",
+        Cause::EventAadsts50059 => "Connector registration failed: Make sure you enabled application proxy in the Azure Management Portal and that you entered your Active Directory user name and password correctly. Error: 'AADSTS50059: No tenant-identifying information found in either the request or implied by any provided credentials and search by service principal URI has failed.'",
+        Cause::EventDenied => "Connector registration failed: Make sure you are an Application Administrator of your Active Directory to register the connector. Error: 'The registration request was denied.'",
+        Cause::EventServiceUnreachable => "The connector was unable to connect to the service due to networking issues. The connector tried to access the following URL.",
+        Cause::EventTrustCertExpired => "Connector re-registration failed: The Connector trust certificate expired. Run the PowerShell cmdlet Register-MicrosoftEntraPrivateNetworkConnector on the computer on which the Connector is running to re-register your Connector.",
+        _ => return None,
+    })
+}
+
 fn names(case: &Case, out: &mut String) {
     let mut nxdomain = Vec::new();
     if case.cause == Some(Cause::Nxdomain) {
         nxdomain.push(format!("\"{}\"", case.target_host()));
+    }
+    if case.cause == Some(Cause::VpnServerUnreachable) {
+        nxdomain.push(format!("\"{VPN_HOST}\""));
     }
     for (i, decoy) in case.decoys.iter().enumerate() {
         if *decoy == Decoy::DnsNoise {
@@ -365,7 +446,8 @@ fn names(case: &Case, out: &mut String) {
 }
 
 fn udp(case: &Case, out: &mut String) {
-    if !has_vpn(case) {
+    // An unresolvable VPN server has nothing listening for it: the client cannot even address it.
+    if !has_vpn(case) || case.cause == Some(Cause::VpnServerUnreachable) {
         return;
     }
     let behaviour = if case.cause == Some(Cause::IkeBlocked) {
@@ -446,7 +528,11 @@ fn artifacts(case: &Case, out: &mut String) {
         Some(Cause::ProfileMissingEku) => {
             format!("vpn_profile = {{ server = \"{VPN_HOST}\", tls_extensions = false }}\n")
         }
-        _ => return,
+        Some(cause) => match event_log_line(cause) {
+            Some(line) => format!("event_log = \"{line}\"\n"),
+            None => return,
+        },
+        None => return,
     };
     let _ = writeln!(out, "[client.artifacts]\n{table}");
 }
@@ -474,6 +560,7 @@ pub fn render(case: &Case, id: &str, origin: &str) -> String {
     let probes = endpoints(case, &mut out);
     proxies(case, &mut out);
     firewall(case, &mut out);
+    toxics(case, &mut out);
     names(case, &mut out);
     udp(case, &mut out);
     client(case, &probes, &mut out);

@@ -65,6 +65,17 @@ pub const CAUSES: &[Cause] = &[
     Cause::NpsAuthMismatch,
     Cause::ProfileMissingEku,
     Cause::MachineCertMissing,
+    Cause::IncompleteChain,
+    Cause::SlowPath,
+    Cause::VpnServerUnreachable,
+    Cause::ProxyPort80Refused,
+    Cause::ProxyFlapping,
+    Cause::SigninUnreachable,
+    Cause::EventNetworkError,
+    Cause::EventAadsts50059,
+    Cause::EventDenied,
+    Cause::EventServiceUnreachable,
+    Cause::EventTrustCertExpired,
 ];
 
 /// Every client path, simplest first.

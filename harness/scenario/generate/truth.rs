@@ -48,6 +48,17 @@ pub fn code_of(cause: Cause, path: ClientPath) -> &'static str {
         Cause::VpnWrongHost => "vpn.server_cert.name_mismatch",
         Cause::VpnNoServerAuth => "vpn.server_cert.no_server_auth",
         Cause::VpnUntrustedRoot => "vpn.server_cert.untrusted_root",
+        Cause::IncompleteChain => "pki.incomplete_chain",
+        Cause::SlowPath => "net.slow_path",
+        Cause::VpnServerUnreachable => "vpn.server_unreachable",
+        Cause::ProxyPort80Refused => "proxy.port80_refused",
+        Cause::ProxyFlapping => "proxy.flapping",
+        Cause::SigninUnreachable => "connector.signin_unreachable",
+        Cause::EventNetworkError => "event.registration.network_error",
+        Cause::EventAadsts50059 => "event.registration.aadsts50059",
+        Cause::EventDenied => "event.registration.denied",
+        Cause::EventServiceUnreachable => "event.service_unreachable",
+        Cause::EventTrustCertExpired => "event.trust_cert_expired",
     }
 }
 
@@ -86,6 +97,9 @@ pub fn truth(case: &Case) -> &'static str {
 /// - the dead proxy a PAC file names is an unreachable proxy (`proxy.unreachable`);
 /// - a client certificate lost through interception is seen because the connection is intercepted
 ///   (`tls.intercepted`);
+/// - a proxy refusing CONNECT to port 80 denies that destination (`proxy.denied`); a refused sign-in
+///   host is a refused port (`net.tcp.refused`); an unresolvable VPN server is a name that does not
+///   resolve (`net.dns.nxdomain`);
 /// - an intercepting proxy also intercepts the connections to other probed HTTPS endpoints, so an mTLS
 ///   endpoint loses the client certificate too.
 pub fn implied(case: &Case) -> Vec<&'static str> {
@@ -111,6 +125,12 @@ pub fn implied(case: &Case) -> Vec<&'static str> {
         Cause::ExeConfigBypass => codes.push("net.tcp.filtered"),
         Cause::ClientCertLost => codes.push("tls.intercepted"),
         Cause::ProxyDown if case.path == ClientPath::Pac => codes.push("proxy.unreachable"),
+        // Refusing CONNECT to port 80 is a denial of that destination by the proxy.
+        Cause::ProxyPort80Refused => codes.push("proxy.denied"),
+        // The sign-in host is unreachable because its port refuses.
+        Cause::SigninUnreachable => codes.push("net.tcp.refused"),
+        // The VPN server is unreachable because its name does not resolve.
+        Cause::VpnServerUnreachable => codes.push("net.dns.nxdomain"),
         Cause::Intercept if case.has(Decoy::MtlsSite) => {
             codes.push("tls.client_cert.lost_through_interception")
         }
@@ -136,6 +156,18 @@ pub fn decoy_fits(cause: Option<Cause>, decoy: Decoy) -> bool {
         ) | (
             Some(Cause::ExeConfigBypass),
             Decoy::Vpn | Decoy::FastBackend
+        ) | (
+            // Every probed connection through a flapping proxy may be reset, not only the target's.
+            Some(Cause::ProxyFlapping),
+            Decoy::Site { .. }
+                | Decoy::PlainSite
+                | Decoy::FastBackend
+                | Decoy::MtlsSite
+                | Decoy::Vpn
+        ) | (
+            // The internal application listens on port 80, which such a proxy will not tunnel to.
+            Some(Cause::ProxyPort80Refused),
+            Decoy::FastBackend | Decoy::PlainSite
         )
     )
 }
@@ -149,7 +181,10 @@ pub fn fits(cause: Cause, path: ClientPath) -> bool {
         | Cause::Nxdomain
         | Cause::Port80Blocked
         | Cause::Sha512Blocked
+        | Cause::SigninUnreachable
         | Cause::ExeConfigBypass => path == ClientPath::Direct,
+        Cause::SlowPath => matches!(path, ClientPath::Direct | ClientPath::Proxy),
+        Cause::ProxyPort80Refused | Cause::ProxyFlapping => path == ClientPath::Proxy,
         Cause::NetshOverride => path == ClientPath::Proxy,
         Cause::ProxyAuth
         | Cause::ProxyDeny { at_parent: false }
