@@ -56,3 +56,24 @@ fn every_cause_is_diagnosed_exactly() {
         wrong.join("\n")
     );
 }
+
+/// Every error-level code some catalog scenario expects is the truth of some generated cause: the
+/// score covers what the catalog knows (a new catalog cause without a generated twin fails here).
+#[test]
+fn every_catalog_error_code_is_generated() {
+    use egresslab::check::{taxonomy, Severity};
+    let generated = egresslab::scenario::generate::truth_codes();
+    let mut missing: Vec<&str> = egresslab::scenario::Catalog::load_all()
+        .expect("the catalog loads")
+        .iter()
+        .flat_map(|s| s.expect.diagnoses.iter().map(|c| c.as_str()))
+        .filter(|code| taxonomy::lookup(code).is_some_and(|e| e.severity == Severity::Error))
+        .filter(|code| !generated.contains(code))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "catalog causes no generated case has: {missing:?}"
+    );
+}

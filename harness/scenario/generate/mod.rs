@@ -21,7 +21,7 @@ pub use run::{judge_scenario, Judge, Verdict};
 pub use score::{run_cases, run_cases_parallel, shrink, CaseResult};
 pub use scorecard::{CauseScore, LabelScore, Scorecard};
 pub use strategy::{case_strategy, GenOptions, CAUSES, PATHS};
-pub use truth::{implied, truth, HEALTHY};
+pub use truth::{implied, truth, truth_codes, HEALTHY};
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
