@@ -269,22 +269,26 @@ pub enum RuleAction {
 pub struct ProxyAuthPlan {
     /// Schemes offered in `Proxy-Authenticate`, in order.
     pub schemes: Vec<AuthScheme>,
-    /// The realm named in the Basic challenge.
+    /// The realm named in the Basic and Digest challenges.
     pub realm: String,
-    /// Basic users: (name, password). Passwords never reach the timeline or logs.
+    /// The user table: (name, password), a name written `DOMAIN\user` for NTLM and Negotiate
+    /// users of a domain (the first such domain is the one the NTLM challenge names). Passwords
+    /// never reach the timeline or logs.
     pub users: Vec<(String, String)>,
 }
 
 /// An HTTP proxy authentication scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthScheme {
-    /// Basic, really checked against the plan's users.
+    /// Basic (RFC 7617), checked against the plan's users.
     Basic,
-    /// NTLM, offered but never accepted.
+    /// NTLM (MS-NLMP): the three-message handshake on one connection, NTLMv2 verified.
     Ntlm,
-    /// Digest, offered but never accepted (Squid's `auth_param digest`).
+    /// Digest with MD5 (RFC 7616; Squid's `auth_param digest`).
     Digest,
-    /// Negotiate (Kerberos/SPNEGO), offered but never accepted.
+    /// Digest with SHA-256 (RFC 7616).
+    DigestSha256,
+    /// Negotiate: SPNEGO carrying NTLM (no Kerberos: no KDC in the lab).
     Negotiate,
 }
 

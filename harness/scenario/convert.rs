@@ -80,6 +80,7 @@ impl From<AuthSchemeKey> for AuthScheme {
             AuthSchemeKey::Basic => AuthScheme::Basic,
             AuthSchemeKey::Ntlm => AuthScheme::Ntlm,
             AuthSchemeKey::Digest => AuthScheme::Digest,
+            AuthSchemeKey::DigestSha256 => AuthScheme::DigestSha256,
             AuthSchemeKey::Negotiate => AuthScheme::Negotiate,
         }
     }

@@ -170,13 +170,15 @@ pub enum RuleActionKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthSchemeKey {
-    /// Basic, really checked.
+    /// Basic, checked against the user table.
     Basic,
-    /// NTLM, offered only.
+    /// NTLM (NTLMv2 verified on one connection).
     Ntlm,
-    /// Digest, offered only.
+    /// Digest with MD5.
     Digest,
-    /// Negotiate, offered only.
+    /// Digest with SHA-256.
+    DigestSha256,
+    /// Negotiate (SPNEGO carrying NTLM).
     Negotiate,
 }
 
@@ -283,11 +285,11 @@ pub struct Rule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    /// Schemes offered: `basic`, `ntlm`, `negotiate`.
+    /// Schemes offered, in order: `basic`, `digest`, `digest-sha256`, `ntlm`, `negotiate`.
     pub schemes: Vec<AuthSchemeKey>,
-    /// Basic realm.
+    /// Basic and Digest realm.
     pub realm: Option<String>,
-    /// Basic users: `{ name = "password" }`.
+    /// The user table: `{ name = "password" }`, `{ 'CORP\alice' = "password" }` for a domain user.
     #[serde(default)]
     pub users: BTreeMap<String, String>,
 }

@@ -42,7 +42,7 @@ use crate::lab::world::World;
 
 use admission::Admission;
 use answers::{Failure, Voice, CONNECT_ESTABLISHED};
-use auth::AuthOutcome;
+use auth::{AuthOutcome, AuthSession};
 use faults::FaultStep;
 use intercept::Interceptor;
 use request::{ReadOutcome, Request};
@@ -331,6 +331,7 @@ impl Proxy {
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let mut buf = Vec::new();
+        let mut session = AuthSession::default();
         let mut end = Relayed {
             up: 0,
             down: 0,
@@ -353,7 +354,8 @@ impl Proxy {
                 ReadOutcome::Request(request, used) => {
                     let mut leftover = buf.split_off(used);
                     std::mem::swap(&mut buf, &mut leftover);
-                    self.request(&mut client, &request, &buf, peer).await
+                    self.request(&mut client, &request, &buf, peer, &mut session)
+                        .await
                 }
                 ReadOutcome::Malformed(malformed) => {
                     let failure = Failure::Malformed(malformed);
@@ -400,16 +402,16 @@ impl Proxy {
         request: &Request,
         leftover: &[u8],
         peer: SocketAddr,
+        session: &mut AuthSession,
     ) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let connect = request.is_connect();
-        let checked = self
-            .plan
-            .auth
-            .as_ref()
-            .map(|plan| auth::check(plan, request.header("Proxy-Authorization")));
+        let checked = self.plan.auth.as_ref().map(|plan| {
+            let header = request.header("Proxy-Authorization");
+            session.check(plan, header, &request.method, &request.raw_target)
+        });
         self.record(EventKind::Request {
             peer,
             method: request.method.clone(),

@@ -1,0 +1,229 @@
+//! Proxy authentication performed by real clients against the lab proxy: curl's NTLM, Digest and
+//! "any" authentication, Python's requests-ntlm (NTLM on a forwarded request, the 407 path) and
+//! pyspnego (Negotiate: SPNEGO carrying NTLM, driven over a raw socket). Each succeeds with the
+//! right password and sees 407 with the wrong one.
+
+mod common;
+
+use common::proxy::*;
+use egresslab::lab::{AuthScheme, Lab, ProxyAuthPlan, ProxyPlan};
+
+const USER: &str = "CORP\\alice";
+const PASSWORD: &str = "Tr0ub4dor&3";
+
+/// Run curl with `args`; return (exit code, stdout, stderr).
+async fn curl(args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .await
+        .expect("curl runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn lab(schemes: Vec<AuthScheme>) -> Lab {
+    let plan = ProxyPlan {
+        auth: Some(ProxyAuthPlan {
+            schemes,
+            realm: "corp proxy".into(),
+            users: vec![(USER.into(), PASSWORD.into())],
+        }),
+        ..ProxyPlan::new("corp")
+    };
+    world().proxy(plan).start().await.expect("lab starts")
+}
+
+/// curl through the lab's proxy with `auth` (`--proxy-ntlm`, ...) as `user:password`, fetching an
+/// https URL (CONNECT) and an http URL (forwarded); returns curl's outcomes.
+async fn curl_both(lab: &Lab, auth: &str, password: &str) -> [(i32, String, String); 2] {
+    let proxy = lab.proxy("corp").unwrap().url();
+    let bundle = lab.ca_bundle_path().to_str().unwrap().to_owned();
+    let credentials = format!("{USER}:{password}");
+    let common = ["-x", proxy.as_str(), auth, "-U", credentials.as_str()];
+    let https = [
+        &common[..],
+        &["--cacert", &bundle, "https://secure.egresslab.test/"],
+    ]
+    .concat();
+    let http = [
+        &common[..],
+        &["-w", " %{http_code}", "http://web.egresslab.test/"],
+    ]
+    .concat();
+    [curl(&https).await, curl(&http).await]
+}
+
+/// The right password passes both ways; a wrong one gets 407 both ways.
+async fn assert_curl_authenticates(schemes: Vec<AuthScheme>, auth: &str) {
+    let lab = lab(schemes).await;
+    let [https, http] = curl_both(&lab, auth, PASSWORD).await;
+    assert_eq!(
+        (https.0, https.1.as_str()),
+        (0, "ok\n"),
+        "{auth} https: {}",
+        https.2
+    );
+    assert_eq!(
+        (http.0, http.1.as_str()),
+        (0, "ok\n 200"),
+        "{auth} http: {}",
+        http.2
+    );
+    let [https, http] = curl_both(&lab, auth, "wrong-password").await;
+    assert!(
+        https.2.contains("CONNECT tunnel failed, response 407"),
+        "{auth} https, wrong password: exit {} {}",
+        https.0,
+        https.2
+    );
+    assert!(https.0 == 56 || https.0 == 7, "exit {}", https.0);
+    assert!(
+        http.1.ends_with(" 407"),
+        "{auth} http, wrong password: {http:?}"
+    );
+    let timeline = lab.timeline().to_json_lines();
+    assert!(
+        !timeline.contains(PASSWORD),
+        "the password reached the timeline"
+    );
+    assert!(
+        timeline.contains("CORP\\\\alice"),
+        "the user is not recorded"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn curl_proxy_ntlm_connect_and_forwarded() {
+    assert_curl_authenticates(vec![AuthScheme::Ntlm], "--proxy-ntlm").await;
+}
+
+#[tokio::test]
+async fn curl_proxy_digest_md5_and_sha256() {
+    assert_curl_authenticates(vec![AuthScheme::Digest], "--proxy-digest").await;
+    assert_curl_authenticates(vec![AuthScheme::DigestSha256], "--proxy-digest").await;
+}
+
+/// `--proxy-anyauth` picks the strongest scheme offered: NTLM over Basic here, Digest over NTLM
+/// when both are offered. The timeline shows which one ran.
+#[tokio::test]
+async fn curl_proxy_anyauth_picks_ntlm_or_digest() {
+    assert_curl_authenticates(vec![AuthScheme::Basic, AuthScheme::Ntlm], "--proxy-anyauth").await;
+    let lab = lab(vec![
+        AuthScheme::Ntlm,
+        AuthScheme::Digest,
+        AuthScheme::Basic,
+    ])
+    .await;
+    let [https, _] = curl_both(&lab, "--proxy-anyauth", PASSWORD).await;
+    assert_eq!(https.0, 0, "{}", https.2);
+    let timeline = lab.timeline().to_json_lines();
+    assert!(
+        !timeline.contains("NTLM challenge (type 2) issued"),
+        "curl chose NTLM over Digest"
+    );
+    lab.shutdown().await;
+}
+
+/// requests with requests-ntlm's `HttpNtlmAuth` through an http:// proxy for an http:// URL: the
+/// proxy answers 407 with the NTLM offer, requests-ntlm runs the handshake on the same connection.
+const REQUESTS_NTLM: &str = r#"
+import sys, requests
+from requests_ntlm import HttpNtlmAuth
+proxy, url, user, password = sys.argv[1:5]
+r = requests.get(url, proxies={"http": proxy}, auth=HttpNtlmAuth(user, password), timeout=10)
+print(r.status_code, r.text.strip())
+"#;
+
+/// pyspnego's Negotiate client (NTLM inside SPNEGO, no Kerberos here) over a raw socket: CONNECT,
+/// 407 with the NegTokenResp, CONNECT with the answer on the same connection.
+const PYSPNEGO: &str = r#"
+import base64, socket, sys, spnego
+host, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = spnego.client(user, password, hostname="proxy.corp", service="HTTP", protocol="negotiate")
+sock = socket.create_connection((host, port), timeout=10)
+def connect(token):
+    value = base64.b64encode(token).decode()
+    sock.sendall(("CONNECT secure.egresslab.test:443 HTTP/1.1\r\nHost: secure.egresslab.test:443\r\n"
+                  "Proxy-Authorization: Negotiate %s\r\n\r\n" % value).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        head += chunk
+    head, _, rest = head.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    length = 0
+    challenge = None
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        if name.lower() == "proxy-authenticate" and value.strip().startswith("Negotiate "):
+            challenge = base64.b64decode(value.strip()[len("Negotiate "):])
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return int(lines[0].split()[1]), challenge
+status, challenge = connect(ctx.step())
+if status != 407 or challenge is None:
+    print("first", status)
+    sys.exit(0)
+status, _ = connect(ctx.step(challenge))
+print(status)
+"#;
+
+async fn python(script: &str, args: &[&str]) -> String {
+    let output = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "python failed (is pyspnego/requests-ntlm installed? ./test.sh installs them): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn python_requests_ntlm_through_an_http_proxy() {
+    let lab = lab(vec![AuthScheme::Negotiate, AuthScheme::Ntlm]).await;
+    let proxy = lab.proxy("corp").unwrap().url();
+    let url = "http://web.egresslab.test/";
+    assert_eq!(
+        python(REQUESTS_NTLM, &[&proxy, url, USER, PASSWORD]).await,
+        "200 ok"
+    );
+    let wrong = python(REQUESTS_NTLM, &[&proxy, url, USER, "wrong"]).await;
+    assert!(wrong.starts_with("407"), "{wrong}");
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn pyspnego_negotiate_through_connect() {
+    let lab = lab(vec![AuthScheme::Negotiate, AuthScheme::Basic]).await;
+    let address = proxy_addr(&lab, "corp");
+    let (host, port) = (address.ip().to_string(), address.port().to_string());
+    assert_eq!(
+        python(PYSPNEGO, &[&host, &port, USER, PASSWORD]).await,
+        "200"
+    );
+    assert_eq!(
+        python(PYSPNEGO, &[&host, &port, USER, "wrong"]).await,
+        "407"
+    );
+    let timeline = lab.timeline().to_json_lines();
+    assert!(
+        timeline.contains("Negotiate challenge (type 2) issued"),
+        "{timeline}"
+    );
+    lab.shutdown().await;
+}
