@@ -48,7 +48,6 @@ pub use handles::ProxyHandle;
 pub(crate) use live::gate::toxic_fits;
 pub use live::{GateKind, ToxicMisfit};
 pub use plan::*;
-pub use proxy::auth::{negotiate, ntlm};
 pub use proxy::ProxyTlsError;
 pub use running::Lab;
 pub use timeline::{ConnId, Event, EventKind, Leg, Timeline, WaitTimedOut, SCHEMA_VERSION};

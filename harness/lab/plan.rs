@@ -310,6 +310,10 @@ pub enum ProxyFault {
     CloseAfterConnect,
     /// Answer with bytes that are not HTTP.
     Garbage,
+    /// Close the client's connection right after a 407 that carries an NTLM or Negotiate challenge,
+    /// as a load balancer or middlebox that does not keep the client on one connection to one proxy
+    /// does: the handshake's answer can never reach the proxy that issued the challenge.
+    CloseAfterChallenge,
 }
 
 /// A firewall rule.

@@ -335,6 +335,7 @@ impl Resolve for model::Fault {
     fn resolve(&self, scope: &Scope<'_>) -> Result<ProxyFault, ScenarioError> {
         Ok(match self {
             model::Fault::CloseAfterConnect => ProxyFault::CloseAfterConnect,
+            model::Fault::CloseAfterChallenge => ProxyFault::CloseAfterChallenge,
             model::Fault::Garbage => ProxyFault::Garbage,
             model::Fault::Status(status) => ProxyFault::Status(scope.status(status)?),
             model::Fault::SlowMs(ms) => ProxyFault::SlowAnswer(scope.millis(ms)?),
@@ -421,6 +422,11 @@ impl Resolve for model::Client {
                 .proxy_credentials
                 .as_ref()
                 .map(|c| (c.user.clone(), c.password.clone())),
+            proxy_auth: self
+                .proxy_credentials
+                .as_ref()
+                .map(|c| c.scheme)
+                .unwrap_or_default(),
             trust,
             expected_issuers: self.expected_issuers.clone(),
             client_cert,

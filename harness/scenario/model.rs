@@ -322,6 +322,8 @@ pub struct InterceptTable {
 pub enum Fault {
     /// Close right after reading CONNECT.
     CloseAfterConnect,
+    /// Close right after a 407 carrying an NTLM/Negotiate challenge (a load balancer in front).
+    CloseAfterChallenge,
     /// Answer with bytes that are not HTTP.
     Garbage,
     /// Answer every request with this status: `{ status = 502 }`.
@@ -463,10 +465,14 @@ pub struct Client {
     pub artifacts: Artifacts,
 }
 
-/// `proxy_credentials = { user, password }`.
+/// `proxy_credentials = { user, password, scheme }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    /// How the client answers a 407: `basic` (default, sent up front) or `ntlm` (the NTLMv2
+    /// handshake on one connection; a user written `DOMAIN\user` names its domain).
+    #[serde(default)]
+    pub scheme: crate::check::config::ProxyAuthKind,
     /// User name.
     pub user: String,
     /// Password (never printed).

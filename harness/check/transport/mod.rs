@@ -4,6 +4,7 @@
 
 pub(crate) mod dns;
 pub(crate) mod http;
+pub(crate) mod ntlm_client;
 pub(crate) mod proxy;
 pub(crate) mod route;
 pub(crate) mod tcp;

@@ -36,7 +36,7 @@ use crate::lab::exchange::{self, Seen};
 use crate::lab::live::proxy::ProxyState;
 use crate::lab::live::{Gate, GatedListener};
 use crate::lab::pattern::host_matches;
-use crate::lab::plan::ProxyPlan;
+use crate::lab::plan::{ProxyFault, ProxyPlan};
 use crate::lab::timeline::{ConnId, EventKind, Timeline};
 use crate::lab::world::World;
 
@@ -438,12 +438,17 @@ impl Proxy {
             }
             FaultStep::Close(reason) => return Next::done(reason),
         }
+        let challenged = matches!(checked, Some(AuthOutcome::Continue { .. }));
         let direct = match self.admit(request, checked, peer, &target) {
             Admission::Relay { direct } => direct,
             Admission::Refuse(failure) => {
-                return self
+                let next = self
                     .refuse(client, request, &failure, &target, connect, has_body)
-                    .await
+                    .await;
+                if challenged && self.plan.fault == Some(ProxyFault::CloseAfterChallenge) {
+                    return Next::done("closed right after the NTLM challenge (fault)");
+                }
+                return next;
             }
             Admission::Reset => return Next::Reset("reset (deny_info TCP_RESET)".to_owned()),
         };

@@ -5,10 +5,8 @@
 
 mod basic;
 mod digest;
-pub mod negotiate;
-pub mod ntlm;
-
-use base64::Engine;
+mod negotiate;
+mod ntlm;
 
 use crate::lab::plan::{AuthScheme, ProxyAuthPlan};
 
@@ -141,146 +139,6 @@ impl AuthSession {
             }
         }
     }
-
-    /// One NTLM leg, bare (`NTLM`) or inside `Negotiate` (SPNEGO, or a raw NTLM message, which
-    /// RFC 4559 clients may send too).
-    fn ntlm(&mut self, plan: &ProxyAuthPlan, credentials: &str, negotiate: bool) -> AuthOutcome {
-        let scheme = if negotiate { "Negotiate" } else { "NTLM" };
-        let rejected = |user: Option<String>, why: String| AuthOutcome::Rejected {
-            user,
-            why: format!("{scheme}: {why}"),
-        };
-        let pending = self.pending.take();
-        let Ok(token) = base64::engine::general_purpose::STANDARD.decode(credentials) else {
-            return rejected(None, "the token is not base64".to_owned());
-        };
-        let (message, wrapped) = if negotiate && !token.starts_with(b"NTLMSSP\0") {
-            match negotiate::client_mech_token(&token) {
-                Ok(message) => (message, true),
-                Err(error) => return rejected(None, error.to_string()),
-            }
-        } else {
-            (token, false)
-        };
-        match ntlm::message_type(&message) {
-            Ok(1) => {
-                let parsed = match ntlm::parse_negotiate(&message) {
-                    Ok(parsed) => parsed,
-                    Err(error) => return rejected(None, error.to_string()),
-                };
-                let server_challenge: [u8; 8] = random_bytes();
-                let domain = ntlm_domain(plan);
-                let type2 = ntlm::challenge_message(
-                    &parsed,
-                    server_challenge,
-                    domain,
-                    ntlm::filetime_now(),
-                );
-                let token = if wrapped {
-                    negotiate::server_token(
-                        negotiate::NegState::AcceptIncomplete,
-                        true,
-                        Some(&type2),
-                    )
-                } else {
-                    type2
-                };
-                self.pending = Some(Pending {
-                    server_challenge,
-                    negotiate: wrapped,
-                });
-                self.bound = None;
-                AuthOutcome::Continue {
-                    challenge: format!(
-                        "{scheme} {}",
-                        base64::engine::general_purpose::STANDARD.encode(token)
-                    ),
-                }
-            }
-            Ok(3) => {
-                let auth = match ntlm::parse_authenticate(&message) {
-                    Ok(auth) => auth,
-                    Err(error) => return rejected(None, error.to_string()),
-                };
-                let user = Some(qualified(&auth.domain, &auth.user));
-                let Some(pending) = pending else {
-                    return rejected(
-                        user,
-                        "an AUTHENTICATE message on a connection that was issued no challenge \
-                         (the connection changed between the challenge and the answer)"
-                            .to_owned(),
-                    );
-                };
-                if pending.negotiate != wrapped {
-                    return rejected(user, "the answer changed its SPNEGO wrapping".to_owned());
-                }
-                match verify_ntlm(plan, &auth, &pending.server_challenge) {
-                    Ok(Some(name)) => {
-                        self.bound = Some(name.clone());
-                        AuthOutcome::Accepted { user: name }
-                    }
-                    Ok(None) => rejected(
-                        user,
-                        "wrong NTLMv2 response (unknown user, other domain or wrong password)"
-                            .to_owned(),
-                    ),
-                    Err(error) => rejected(user, error.to_string()),
-                }
-            }
-            Ok(other) => rejected(None, format!("unexpected NTLM message type {other}")),
-            Err(error) => rejected(None, error.to_string()),
-        }
-    }
-}
-
-/// The user of the table `auth` proves to be, named `DOMAIN\user`, if any. A table user names its
-/// domain as `DOMAIN\user`; without one it is in [`ntlm_domain`]. The client may send its domain
-/// empty (curl's `-U user:password`).
-fn verify_ntlm(
-    plan: &ProxyAuthPlan,
-    auth: &ntlm::Authenticate,
-    server_challenge: &[u8; 8],
-) -> Result<Option<String>, ntlm::NtlmError> {
-    let default = ntlm_domain(plan);
-    let mut found = None;
-    for (name, password) in &plan.users {
-        let (domain, user) = split_user(name);
-        let domain = domain.unwrap_or(default);
-        let same_domain = auth.domain.is_empty() || auth.domain.eq_ignore_ascii_case(domain);
-        if !same_domain || !auth.user.eq_ignore_ascii_case(user) {
-            continue;
-        }
-        if ntlm::verify_v2(auth, password, server_challenge)? && found.is_none() {
-            found = Some(qualified(domain, user));
-        }
-    }
-    Ok(found)
-}
-
-/// `DOMAIN\user`, or `user` when the domain is empty.
-fn qualified(domain: &str, user: &str) -> String {
-    if domain.is_empty() {
-        user.to_owned()
-    } else {
-        format!("{domain}\\{user}")
-    }
-}
-
-/// A table name split into its domain (before a backslash) and user.
-fn split_user(name: &str) -> (Option<&str>, &str) {
-    match name.split_once('\\') {
-        Some((domain, user)) => (Some(domain), user),
-        None => (None, name),
-    }
-}
-
-/// The NTLM domain the proxy's challenges name: the first domain of the user table, else
-/// [`DEFAULT_DOMAIN`].
-pub(crate) fn ntlm_domain(plan: &ProxyAuthPlan) -> &str {
-    plan.users
-        .iter()
-        .find_map(|(name, _)| split_user(name).0)
-        .unwrap_or(DEFAULT_DOMAIN)
 }
 
 /// The Digest algorithms the plan offers, in its order.
@@ -343,18 +201,13 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
-/// Equality whose time depends only on the lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
+pub(crate) use crate::ntlm::constant_time_eq;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ntlm as msnlmp;
+    use crate::ntlm::spnego;
+    use base64::Engine;
 
     fn plan() -> ProxyAuthPlan {
         ProxyAuthPlan {
@@ -392,7 +245,7 @@ mod tests {
         password: &str,
     ) -> AuthOutcome {
         let plan = plan();
-        let first = format!("NTLM {}", b64(&ntlm::negotiate_message()));
+        let first = format!("NTLM {}", b64(&msnlmp::negotiate_message()));
         let AuthOutcome::Continue { challenge } = session.check(&plan, Some(&first), "GET", "/")
         else {
             panic!("no challenge");
@@ -407,7 +260,7 @@ mod tests {
             [challenge.clone()]
         );
         let type2 = unb64(challenge.strip_prefix("NTLM ").unwrap());
-        let type3 = ntlm::authenticate_message(&type2, user, domain, password, [7; 8]).unwrap();
+        let type3 = msnlmp::authenticate_message(&type2, user, domain, password, [7; 8]).unwrap();
         session.check(&plan, Some(&format!("NTLM {}", b64(&type3))), "GET", "/")
     }
 
@@ -505,13 +358,13 @@ mod tests {
     #[test]
     fn an_answer_on_a_connection_without_a_challenge_is_rejected() {
         let mut first = AuthSession::default();
-        let offer = format!("NTLM {}", b64(&ntlm::negotiate_message()));
+        let offer = format!("NTLM {}", b64(&msnlmp::negotiate_message()));
         let AuthOutcome::Continue { challenge } = first.check(&plan(), Some(&offer), "GET", "/")
         else {
             panic!("no challenge");
         };
         let type2 = unb64(challenge.strip_prefix("NTLM ").unwrap());
-        let type3 = ntlm::authenticate_message(&type2, "alice", "", "s3cret", [1; 8]).unwrap();
+        let type3 = msnlmp::authenticate_message(&type2, "alice", "", "s3cret", [1; 8]).unwrap();
         // The answer lands on another connection (a load balancer's choice): no challenge there.
         let mut other = AuthSession::default();
         let outcome = other.check(&plan(), Some(&format!("NTLM {}", b64(&type3))), "GET", "/");
@@ -525,7 +378,7 @@ mod tests {
     fn negotiate_wraps_ntlm_in_spnego() {
         let plan = plan();
         let mut session = AuthSession::default();
-        let init = negotiate::client_init(&ntlm::negotiate_message());
+        let init = spnego::client_init(&msnlmp::negotiate_message());
         let first = format!("Negotiate {}", b64(&init));
         let AuthOutcome::Continue { challenge } =
             session.check(&plan, Some(&first), "CONNECT", "a:443")
@@ -533,9 +386,9 @@ mod tests {
             panic!("no challenge");
         };
         let token = unb64(challenge.strip_prefix("Negotiate ").unwrap());
-        let type2 = negotiate::server_mech_token(&token).unwrap();
-        let type3 = ntlm::authenticate_message(&type2, "alice", "", "s3cret", [2; 8]).unwrap();
-        let answer = format!("Negotiate {}", b64(&negotiate::client_response(&type3)));
+        let type2 = spnego::server_mech_token(&token).unwrap();
+        let type3 = msnlmp::authenticate_message(&type2, "alice", "", "s3cret", [2; 8]).unwrap();
+        let answer = format!("Negotiate {}", b64(&spnego::client_response(&type3)));
         assert_eq!(
             session.check(&plan, Some(&answer), "CONNECT", "a:443"),
             AuthOutcome::Accepted {
