@@ -206,13 +206,18 @@ fn push_av(info: &mut Vec<u8>, id: u16, value: &[u8]) {
 /// The server challenge and target information of a CHALLENGE (type 2) message, for a client.
 pub fn parse_challenge(message: &[u8]) -> Result<([u8; 8], u32, Vec<u8>), NtlmError> {
     expect_type(message, 2)?;
-    if message.len() < 48 {
+    if message.len() < 32 {
         return Err(NtlmError::Truncated("challenge header"));
     }
     let flags = read_u32(message, 20);
     let mut challenge = [0; 8];
     challenge.copy_from_slice(&message[24..32]);
-    let info = field(message, 40, "target info")?.to_vec();
+    // Older servers (Squid's ntlm_fake_auth among them) send the 32-byte form without target info.
+    let info = if flags & TARGET_INFO != 0 && message.len() >= 48 {
+        field(message, 40, "target info")?.to_vec()
+    } else {
+        Vec::new()
+    };
     Ok((challenge, flags, info))
 }
 

@@ -38,5 +38,6 @@ fn rejected(user: Option<String>, why: &str) -> AuthOutcome {
     AuthOutcome::Rejected {
         user,
         why: format!("Basic: {why}"),
+        digest_only: false,
     }
 }

@@ -103,6 +103,7 @@ fn check_at(
     let rejected = |why: &str| AuthOutcome::Rejected {
         user: user.clone(),
         why: format!("Digest: {why}"),
+        digest_only: true,
     };
     let algorithm = match get("algorithm").unwrap_or("MD5") {
         a if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,

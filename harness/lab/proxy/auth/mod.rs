@@ -31,6 +31,8 @@ pub(crate) enum AuthOutcome {
         user: Option<String>,
         /// Why, in words that name no secret.
         why: String,
+        /// A failed Digest response: Squid challenges again with its Digest offers only.
+        digest_only: bool,
     },
     /// A scheme the proxy does not offer.
     Unsupported {
@@ -155,15 +157,27 @@ fn digest_algorithms(plan: &ProxyAuthPlan) -> Vec<Algorithm> {
 
 /// The `Proxy-Authenticate` values of a 407 after `outcome`: the one NTLM/Negotiate challenge of a
 /// handshake in progress, or one offer per scheme in the plan's order (Digest ones with fresh
-/// nonces, and `stale=true` after a stale nonce). A failed NTLM answer gets the plain offers again,
-/// as Squid sends them.
+/// nonces). A failed NTLM answer gets the plain offers again; a failed or stale Digest response
+/// only the Digest offers (with `stale=true` after a stale nonce): what Squid 5.7 sends
+/// (tests/real_squid_auth.rs).
 pub(crate) fn challenges(plan: &ProxyAuthPlan, outcome: Option<&AuthOutcome>) -> Vec<String> {
     if let Some(AuthOutcome::Continue { challenge }) = outcome {
         return vec![challenge.clone()];
     }
     let stale = matches!(outcome, Some(AuthOutcome::Stale { .. }));
+    let digest_only = stale
+        || matches!(
+            outcome,
+            Some(AuthOutcome::Rejected {
+                digest_only: true,
+                ..
+            })
+        );
     plan.schemes
         .iter()
+        .filter(|scheme| {
+            !digest_only || matches!(scheme, AuthScheme::Digest | AuthScheme::DigestSha256)
+        })
         .map(|scheme| match scheme {
             AuthScheme::Basic => basic::challenge(&plan.realm),
             AuthScheme::Ntlm => "NTLM".to_owned(),

@@ -22,6 +22,7 @@ impl AuthSession {
         let rejected = |user: Option<String>, why: String| AuthOutcome::Rejected {
             user,
             why: format!("{scheme}: {why}"),
+            digest_only: false,
         };
         let pending = self.pending.take();
         let Ok(token) = base64::engine::general_purpose::STANDARD.decode(credentials) else {
@@ -36,6 +37,10 @@ impl AuthSession {
             (token, false)
         };
         match msnlmp::message_type(&message) {
+            Ok(1) if pending.is_some() => rejected(
+                None,
+                "a second NEGOTIATE while a challenge is waiting for its answer".to_owned(),
+            ),
             Ok(1) => {
                 let parsed = match msnlmp::parse_negotiate(&message) {
                     Ok(parsed) => parsed,
