@@ -6,7 +6,7 @@
 mod common;
 
 use common::proxy::*;
-use egresslab::lab::{AuthScheme, Lab, ProxyAuthPlan, ProxyPlan};
+use egresslab::lab::{AuthScheme, Lab, ProxyAuthPlan, ProxyFault, ProxyPlan};
 
 const USER: &str = "CORP\\alice";
 const PASSWORD: &str = "Tr0ub4dor&3";
@@ -26,16 +26,19 @@ async fn curl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-async fn lab(schemes: Vec<AuthScheme>) -> Lab {
-    let plan = ProxyPlan {
+fn plan(schemes: Vec<AuthScheme>) -> ProxyPlan {
+    ProxyPlan {
         auth: Some(ProxyAuthPlan {
             schemes,
             realm: "corp proxy".into(),
             users: vec![(USER.into(), PASSWORD.into())],
         }),
         ..ProxyPlan::new("corp")
-    };
-    world().proxy(plan).start().await.expect("lab starts")
+    }
+}
+
+async fn lab(schemes: Vec<AuthScheme>) -> Lab {
+    world().proxy(plan(schemes)).start().await.expect("lab starts")
 }
 
 /// curl through the lab's proxy with `auth` (`--proxy-ntlm`, ...) as `user:password`, fetching an
@@ -225,5 +228,22 @@ async fn pyspnego_negotiate_through_connect() {
         timeline.contains("Negotiate challenge (type 2) issued"),
         "{timeline}"
     );
+    lab.shutdown().await;
+}
+
+/// A middlebox that closes the connection after the challenge: curl's NTLM answer never reaches
+/// the proxy, and curl fails with the right password.
+#[tokio::test]
+async fn curl_proxy_ntlm_fails_when_the_connection_closes_after_the_challenge() {
+    let plan = ProxyPlan {
+        fault: Some(ProxyFault::CloseAfterChallenge),
+        ..plan(vec![AuthScheme::Ntlm])
+    };
+    let lab = world().proxy(plan).start().await.expect("lab starts");
+    let [https, http] = curl_both(&lab, "--proxy-ntlm", PASSWORD).await;
+    assert_ne!(https.0, 0, "{https:?}");
+    assert!(!http.1.ends_with(" 200"), "{http:?}");
+    let timeline = lab.timeline().to_json_lines();
+    assert!(timeline.contains("closed right after the NTLM challenge"), "{timeline}");
     lab.shutdown().await;
 }

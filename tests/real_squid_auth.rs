@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::squid;
+use egresslab::check;
 use egresslab::lab::{AuthScheme, Lab, ProxyAuthPlan, ProxyPlan};
 use egresslab::ntlm;
 use md5::Digest;
@@ -348,6 +349,34 @@ async fn squid_and_the_lab_authenticate_alike() {
     );
     // The rows only mean something if the handshakes really happened.
     assert!(report.contains("NTLM <challenge>") && report.contains("tunnel: true"), "{report}");
+
+    // The checks' own NTLM client (the same crate::ntlm module) against both proxies: the tunnel
+    // opens with credentials; without them the 407 is diagnosed.
+    for (who, proxy) in [("squid", squid_proxy), ("lab", lab_proxy)] {
+        let url = format!("https://echo.diff.test:{e}/");
+        let ntlm_client = check::ClientConfig {
+            proxy: check::ProxySetting::Url(format!("http://{proxy}")),
+            proxy_credentials: Some((USER.to_owned(), PASSWORD.to_owned())),
+            proxy_auth: check::ProxyAuthKind::Ntlm,
+            io_timeout: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let probes = [check::Probe::Url { url: url.clone() }];
+        let report = check::run(&ntlm_client, &probes).await;
+        assert!(
+            report.with_code("proxy.connect.ok").next().is_some(),
+            "{who}: the checks' NTLM client got no tunnel: {report:?}"
+        );
+        let anonymous = check::ClientConfig {
+            proxy_credentials: None,
+            ..ntlm_client
+        };
+        let report = check::run(&anonymous, &probes).await;
+        assert!(
+            report.with_code("proxy.auth_required").next().is_some(),
+            "{who}: {report:?}"
+        );
+    }
 
     // Not comparable (ntlm_fake_auth accepts any password): the lab alone refuses a wrong one.
     let wrong = run(lab_proxy, &target, &[NtlmNegotiate, NtlmAuthenticate("wrong")]).await;
