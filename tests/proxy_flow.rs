@@ -252,10 +252,7 @@ async fn authentication_challenges_checks_and_never_records_the_password() {
         "credentials in timeline"
     );
     assert!(json.contains("\"user\":\"alice\""), "user name recorded");
-    assert!(
-        json.contains("NTLM challenge (type 2) issued"),
-        "{json}"
-    );
+    assert!(json.contains("NTLM challenge (type 2) issued"), "{json}");
 }
 
 #[tokio::test]

@@ -38,7 +38,11 @@ fn plan(schemes: Vec<AuthScheme>) -> ProxyPlan {
 }
 
 async fn lab(schemes: Vec<AuthScheme>) -> Lab {
-    world().proxy(plan(schemes)).start().await.expect("lab starts")
+    world()
+        .proxy(plan(schemes))
+        .start()
+        .await
+        .expect("lab starts")
 }
 
 /// curl through the lab's proxy with `auth` (`--proxy-ntlm`, ...) as `user:password`, fetching an
@@ -244,6 +248,9 @@ async fn curl_proxy_ntlm_fails_when_the_connection_closes_after_the_challenge() 
     assert_ne!(https.0, 0, "{https:?}");
     assert!(!http.1.ends_with(" 200"), "{http:?}");
     let timeline = lab.timeline().to_json_lines();
-    assert!(timeline.contains("closed right after the NTLM challenge"), "{timeline}");
+    assert!(
+        timeline.contains("closed right after the NTLM challenge"),
+        "{timeline}"
+    );
     lab.shutdown().await;
 }

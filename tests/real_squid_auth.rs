@@ -223,7 +223,7 @@ async fn run(proxy: SocketAddr, target: &str, steps: &[Step]) -> Vec<Seen> {
                 .map(|c| {
                     // An NTLM challenge carrying a message, or the bare offer.
                     match c.split_once(' ') {
-                        Some((scheme, _)) if scheme == "NTLM" => "NTLM <challenge>".to_owned(),
+                        Some(("NTLM", _)) => "NTLM <challenge>".to_owned(),
                         Some((scheme, _)) => scheme.to_owned(),
                         None => c.clone(),
                     }
@@ -304,19 +304,37 @@ async fn squid_and_the_lab_authenticate_alike() {
     let sequences: Vec<(&str, Vec<Step>)> = vec![
         ("no credentials", vec![Bare]),
         ("no credentials twice on one connection", vec![Bare, Bare]),
-        ("NTLM handshake", vec![NtlmNegotiate, NtlmAuthenticate(PASSWORD)]),
+        (
+            "NTLM handshake",
+            vec![NtlmNegotiate, NtlmAuthenticate(PASSWORD)],
+        ),
         ("NTLM negotiate only", vec![NtlmNegotiate]),
-        ("407, then the NTLM handshake", vec![Bare, NtlmNegotiate, NtlmAuthenticate(PASSWORD)]),
-        ("NTLM negotiate twice, then answer", vec![NtlmNegotiate, NtlmNegotiate, NtlmAuthenticate(PASSWORD)]),
+        (
+            "407, then the NTLM handshake",
+            vec![Bare, NtlmNegotiate, NtlmAuthenticate(PASSWORD)],
+        ),
+        (
+            "NTLM negotiate twice, then answer",
+            vec![NtlmNegotiate, NtlmNegotiate, NtlmAuthenticate(PASSWORD)],
+        ),
         ("NTLM garbage token", vec![NtlmGarbage]),
         ("NTLM answer to a challenge never issued", vec![NtlmUnasked]),
         ("Digest after the 407", vec![Bare, Digest(PASSWORD)]),
         ("Digest, wrong password", vec![Bare, Digest("wrong")]),
-        ("Digest, wrong then right", vec![Bare, Digest("wrong"), Digest(PASSWORD)]),
+        (
+            "Digest, wrong then right",
+            vec![Bare, Digest("wrong"), Digest(PASSWORD)],
+        ),
         ("Basic", vec![Basic(PASSWORD)]),
         ("Basic, wrong password", vec![Basic("wrong")]),
-        ("Basic wrong, then right", vec![Basic("wrong"), Basic(PASSWORD)]),
-        ("NTLM negotiate, then Basic", vec![NtlmNegotiate, Basic(PASSWORD)]),
+        (
+            "Basic wrong, then right",
+            vec![Basic("wrong"), Basic(PASSWORD)],
+        ),
+        (
+            "NTLM negotiate, then Basic",
+            vec![NtlmNegotiate, Basic(PASSWORD)],
+        ),
     ];
     let mut differences = Vec::new();
     let mut report = String::new();
@@ -340,7 +358,10 @@ async fn squid_and_the_lab_authenticate_alike() {
             differences.push(format!("{name}: squid {from_squid:?}, lab {from_lab:?}"));
         }
     }
-    println!("{report}\n{identical} of {} sequences identical", sequences.len());
+    println!(
+        "{report}\n{identical} of {} sequences identical",
+        sequences.len()
+    );
     assert!(
         differences.is_empty(),
         "undocumented differences:\n{}\n\nall answers:\n{report}\nsquid cache.log:\n{}",
@@ -348,7 +369,10 @@ async fn squid_and_the_lab_authenticate_alike() {
         real.cache_log()
     );
     // The rows only mean something if the handshakes really happened.
-    assert!(report.contains("NTLM <challenge>") && report.contains("tunnel: true"), "{report}");
+    assert!(
+        report.contains("NTLM <challenge>") && report.contains("tunnel: true"),
+        "{report}"
+    );
 
     // The checks' own NTLM client (the same crate::ntlm module) against both proxies: the tunnel
     // opens with credentials; without them the 407 is diagnosed.
@@ -379,7 +403,12 @@ async fn squid_and_the_lab_authenticate_alike() {
     }
 
     // Not comparable (ntlm_fake_auth accepts any password): the lab alone refuses a wrong one.
-    let wrong = run(lab_proxy, &target, &[NtlmNegotiate, NtlmAuthenticate("wrong")]).await;
+    let wrong = run(
+        lab_proxy,
+        &target,
+        &[NtlmNegotiate, NtlmAuthenticate("wrong")],
+    )
+    .await;
     assert_eq!(wrong.last().map(|s| s.status), Some(407), "{wrong:?}");
     lab.shutdown().await;
 }

@@ -312,7 +312,7 @@ pub fn authenticate_message(
     client_challenge: [u8; 8],
 ) -> Result<Vec<u8>, NtlmError> {
     let (server_challenge, flags, info) = parse_challenge(challenge)?;
-    let timestamp = av_timestamp(&info).unwrap_or_else(|| filetime_now());
+    let timestamp = av_timestamp(&info).unwrap_or_else(filetime_now);
     let blob = client_blob(timestamp, client_challenge, &info);
     let key = ntowf_v2(password, user, domain);
     let proof = nt_proof(&key, &server_challenge, &blob);

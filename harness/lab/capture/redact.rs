@@ -83,9 +83,15 @@ mod tests {
         let masked = redact(answer);
         assert_eq!(masked.len(), answer.len());
         let text = String::from_utf8_lossy(&masked);
-        assert!(text.contains("Proxy-Authenticate: NTLM ****************\r\n"), "{text}");
+        assert!(
+            text.contains("Proxy-Authenticate: NTLM ****************\r\n"),
+            "{text}"
+        );
         assert!(text.contains("Proxy-Authenticate: NTLM\r\n"), "{text}");
-        assert!(text.contains("Proxy-Authenticate: Digest ***********\r\n"), "{text}");
+        assert!(
+            text.contains("Proxy-Authenticate: Digest ***********\r\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -271,7 +271,7 @@ mod tests {
                     challenge: challenge.clone()
                 })
             ),
-            [challenge.clone()]
+            std::slice::from_ref(&challenge)
         );
         let type2 = unb64(challenge.strip_prefix("NTLM ").unwrap());
         let type3 = msnlmp::authenticate_message(&type2, user, domain, password, [7; 8]).unwrap();
