@@ -1,5 +1,5 @@
 //! The Squid differential for proxy authentication: the same multi-request sequences, each on one
-//! client connection, go to a real Squid 5.7 with its own helpers (`ntlm_fake_auth`,
+//! client connection (CONNECT tunnels and forwarded GETs), go to a real Squid 5.7 with its own helpers (`ntlm_fake_auth`,
 //! `digest_file_auth`, `basic_ncsa_auth`) and to the lab's proxy configured alike. Every step's
 //! status, ordered `Proxy-Authenticate` schemes and whether the tunnel opened must agree, except the
 //! differences listed in `intended` (and in docs/proxy-auth.md, with reasons).
@@ -54,6 +54,7 @@ struct Seen {
 struct Answer {
     status: u16,
     challenges: Vec<String>,
+    body: Vec<u8>,
 }
 
 const USER: &str = "alice";
@@ -91,8 +92,32 @@ async fn echo_origin() -> SocketAddr {
     address
 }
 
-/// Read one answer (head and `Content-Length` body); `None` if the connection closed first.
-async fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
+/// An HTTP origin answering every request `200 ok` and closing.
+async fn web_origin() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 65_536 {
+                    match stream.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    address
+}
+
+/// Read one answer (head, and the `Content-Length` body unless it opened a tunnel); `None` if the
+/// connection closed first.
+async fn read_answer(stream: &mut TcpStream, tunnel: bool) -> Option<Answer> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -119,14 +144,19 @@ async fn read_answer(stream: &mut TcpStream) -> Option<Answer> {
             challenges.push(value.trim().to_owned());
         }
     }
-    if status != 200 {
-        let mut body = vec![0u8; length];
+    let mut body = Vec::new();
+    if status != 200 || !tunnel {
+        body = vec![0u8; length];
         tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut body))
             .await
             .ok()?
             .ok()?;
     }
-    Some(Answer { status, challenges })
+    Some(Answer {
+        status,
+        challenges,
+        body,
+    })
 }
 
 /// The `Proxy-Authorization` line for `step`, given the last answer's challenges.
@@ -175,7 +205,12 @@ fn authorization(step: Step, target: &str, last: &[String]) -> String {
             let (realm, nonce) = (param("realm").unwrap(), param("nonce").unwrap());
             let h = |text: String| hex::encode(md5::Md5::digest(text.as_bytes()));
             let ha1 = h(format!("{USER}:{realm}:{password}"));
-            let ha2 = h(format!("CONNECT:{target}"));
+            let method = if target.starts_with("http://") {
+                "GET"
+            } else {
+                "CONNECT"
+            };
+            let ha2 = h(format!("{method}:{target}"));
             let response = h(format!("{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}"));
             format!(
                 "Digest username=\"{USER}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{target}\", \
@@ -186,20 +221,26 @@ fn authorization(step: Step, target: &str, last: &[String]) -> String {
     format!("Proxy-Authorization: {value}\r\n")
 }
 
-/// Run `steps` on one connection to `proxy`; stops at a close, a 200 (then checks the tunnel).
+/// Run `steps` on one connection to `proxy`: CONNECT `target` (`host:port`), or a forwarded GET of
+/// `target` (`http://…`). Stops at a close or a 200 (then checks the tunnel or the origin's body).
 async fn run(proxy: SocketAddr, target: &str, steps: &[Step]) -> Vec<Seen> {
     let mut stream = TcpStream::connect(proxy).await.unwrap();
     let mut seen = Vec::new();
     let mut last: Vec<String> = Vec::new();
+    let forwarded = target.strip_prefix("http://");
     for step in steps {
-        let request = format!(
-            "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{}\r\n",
-            authorization(*step, target, &last)
-        );
+        let line = match forwarded {
+            Some(rest) => {
+                let host = rest.split('/').next().unwrap_or(rest);
+                format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n")
+            }
+            None => format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"),
+        };
+        let request = format!("{line}{}\r\n", authorization(*step, target, &last));
         if stream.write_all(request.as_bytes()).await.is_err() {
             break;
         }
-        let Some(answer) = read_answer(&mut stream).await else {
+        let Some(answer) = read_answer(&mut stream, forwarded.is_none()).await else {
             seen.push(Seen {
                 status: 0,
                 schemes: Vec::new(),
@@ -208,7 +249,10 @@ async fn run(proxy: SocketAddr, target: &str, steps: &[Step]) -> Vec<Seen> {
             break;
         };
         let mut tunnel = false;
-        if answer.status == 200 {
+        if answer.status == 200 && forwarded.is_some() {
+            // For a forwarded request, "tunnel" means the origin's own answer came back.
+            tunnel = answer.body == b"ok";
+        } else if answer.status == 200 {
             stream.write_all(b"ping\n").await.unwrap();
             let mut back = [0u8; 5];
             let read =
@@ -261,7 +305,12 @@ async fn squid_and_the_lab_authenticate_alike() {
     };
     let echo = echo_origin().await;
     let e = echo.port();
-    let hosts = ["127.0.0.1 echo.diff.test".to_owned()];
+    let web = web_origin().await;
+    let w = web.port();
+    let hosts = [
+        "127.0.0.1 echo.diff.test".to_owned(),
+        "127.0.0.1 web.diff.test".to_owned(),
+    ];
     let real = squid::start_with(&bin, |d, port| {
         let hosts_file = d.join("hosts");
         std::fs::write(&hosts_file, hosts.join("\n") + "\n").unwrap();
@@ -293,15 +342,17 @@ async fn squid_and_the_lab_authenticate_alike() {
     let lab = Lab::builder()
         .proxy(plan)
         .passthrough("echo.diff.test", Some(e), echo)
+        .passthrough("web.diff.test", Some(w), web)
         .start()
         .await
         .unwrap();
     let lab_proxy = lab.proxy("squidlike").unwrap().address();
     let squid_proxy: SocketAddr = ([127, 0, 0, 1], real.port).into();
     let target = format!("echo.diff.test:{e}");
+    let page = format!("http://web.diff.test:{w}/page");
 
     use Step::*;
-    let sequences: Vec<(&str, Vec<Step>)> = vec![
+    let tunnelled: Vec<(&str, Vec<Step>)> = vec![
         ("no credentials", vec![Bare]),
         ("no credentials twice on one connection", vec![Bare, Bare]),
         (
@@ -336,17 +387,41 @@ async fn squid_and_the_lab_authenticate_alike() {
             vec![NtlmNegotiate, Basic(PASSWORD)],
         ),
     ];
+    // The same handshakes on a forwarded GET (what requests-ntlm does through an http:// proxy).
+    let forwarded: Vec<(&str, Vec<Step>)> = vec![
+        ("GET: no credentials", vec![Bare]),
+        (
+            "GET: NTLM handshake",
+            vec![NtlmNegotiate, NtlmAuthenticate(PASSWORD)],
+        ),
+        (
+            "GET: 407, then the NTLM handshake",
+            vec![Bare, NtlmNegotiate, NtlmAuthenticate(PASSWORD)],
+        ),
+        ("GET: Digest after the 407", vec![Bare, Digest(PASSWORD)]),
+        ("GET: Digest, wrong password", vec![Bare, Digest("wrong")]),
+        ("GET: Basic", vec![Basic(PASSWORD)]),
+        ("GET: Basic, wrong password", vec![Basic("wrong")]),
+    ];
+    let sequences: Vec<(&str, &str, Vec<Step>)> = tunnelled
+        .into_iter()
+        .map(|(name, steps)| (name, target.as_str(), steps))
+        .chain(
+            forwarded
+                .into_iter()
+                .map(|(name, steps)| (name, page.as_str(), steps)),
+        )
+        .collect();
     let mut differences = Vec::new();
     let mut report = String::new();
     let mut identical = 0;
-    for (name, steps) in &sequences {
-        let from_squid = run(squid_proxy, &target, steps).await;
-        let from_lab = run(lab_proxy, &target, steps).await;
+    for (name, target, steps) in &sequences {
+        let from_squid = run(squid_proxy, target, steps).await;
+        let from_lab = run(lab_proxy, target, steps).await;
         report.push_str(&format!(
             "{name:40} squid {from_squid:?}\n{:40} lab   {from_lab:?}\n",
             ""
         ));
-        eprintln!("{name}: squid {from_squid:?} lab {from_lab:?}");
         let agrees = match intended(name) {
             Some((squid_says, lab_says)) => from_squid == squid_says && from_lab == lab_says,
             None => {
