@@ -1,12 +1,14 @@
 //! The Squid differential for proxy authentication: the same multi-request sequences, each on one
 //! client connection (CONNECT tunnels and forwarded GETs), go to a real Squid 5.7 with its own helpers (`ntlm_fake_auth`,
-//! `digest_file_auth`, `basic_ncsa_auth`) and to the lab's proxy configured alike. Every step's
+//! `digest_file_auth`, `basic_ncsa_auth`, `negotiate_wrapper_auth` handing NTLM to `ntlm_fake_auth`)
+//! and to the lab's proxy configured alike. Every step's
 //! status, ordered `Proxy-Authenticate` schemes and whether the tunnel opened must agree, except the
 //! differences listed in `intended` (and in docs/proxy-auth.md, with reasons).
 //!
 //! What cannot be compared: a wrong NTLM password (`ntlm_fake_auth` accepts any password, so Squid
 //! says 200 where the lab, which verifies NTLMv2, says 407 — that row is checked against the lab
-//! alone) and Negotiate (Squid's Negotiate helpers need Kerberos; no KDC runs here).
+//! alone) and Negotiate as SPNEGO (Squid's wrapper hands anything but a bare NTLM message to its
+//! Kerberos helper, and no KDC runs here); Negotiate carrying a bare NTLM message is compared.
 
 mod common;
 
@@ -40,6 +42,11 @@ enum Step {
     Digest(&'static str),
     /// A garbled NTLM token.
     NtlmGarbage,
+    /// `Negotiate` carrying a bare NTLM NEGOTIATE (what Squid's negotiate_wrapper hands to its NTLM
+    /// helper).
+    NegotiateNtlm,
+    /// `Negotiate` carrying a bare NTLM AUTHENTICATE with this password.
+    NegotiateNtlmAuthenticate(&'static str),
 }
 
 /// What a client sees from one step.
@@ -72,7 +79,7 @@ fn intended(sequence: &str) -> Option<(Vec<Seen>, Vec<Seen>)> {
     match sequence {
         "NTLM garbage token" | "NTLM answer to a challenge never issued" => Some((
             vec![seen(&["NTLM <challenge>"])],
-            vec![seen(&["NTLM", "Digest", "Basic"])],
+            vec![seen(&["Negotiate", "NTLM", "Digest", "Basic"])],
         )),
         _ => None,
     }
@@ -167,6 +174,17 @@ fn authorization(step: Step, target: &str, last: &[String]) -> String {
         Step::Basic(password) => format!("Basic {}", b64(format!("{USER}:{password}").as_bytes())),
         Step::NtlmNegotiate => format!("NTLM {}", b64(&ntlm::negotiate_message())),
         Step::NtlmGarbage => "NTLM bm90IGFuIE5UTE0gbWVzc2FnZQ==".to_owned(),
+        Step::NegotiateNtlm => format!("Negotiate {}", b64(&ntlm::negotiate_message())),
+        Step::NegotiateNtlmAuthenticate(password) => {
+            let challenge = last
+                .iter()
+                .find_map(|c| c.strip_prefix("Negotiate "))
+                .map(|t| base64::engine::general_purpose::STANDARD.decode(t).unwrap())
+                .expect("a Negotiate challenge to answer");
+            let message =
+                ntlm::authenticate_message(&challenge, USER, "", password, [0x5a; 8]).unwrap();
+            format!("Negotiate {}", b64(&message))
+        }
         Step::NtlmAuthenticate(password) => {
             let Some(challenge) = last
                 .iter()
@@ -267,7 +285,9 @@ async fn run(proxy: SocketAddr, target: &str, steps: &[Step]) -> Vec<Seen> {
                 .map(|c| {
                     // An NTLM challenge carrying a message, or the bare offer.
                     match c.split_once(' ') {
-                        Some(("NTLM", _)) => "NTLM <challenge>".to_owned(),
+                        Some((scheme @ ("NTLM" | "Negotiate"), _)) => {
+                            format!("{scheme} <challenge>")
+                        }
                         Some((scheme, _)) => scheme.to_owned(),
                         None => c.clone(),
                     }
@@ -292,12 +312,22 @@ fn helper(name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn squid_and_the_lab_authenticate_alike() {
-    let (Some(bin), Some(ntlm_helper), Some(digest_helper), Some(basic_helper)) = (
+    let (
+        Some(bin),
+        Some(ntlm_helper),
+        Some(digest_helper),
+        Some(basic_helper),
+        Some(negotiate_helper),
+        Some(kerberos_helper),
+    ) = (
         squid::binary(),
         helper("ntlm_fake_auth"),
         helper("digest_file_auth"),
         helper("basic_ncsa_auth"),
-    ) else {
+        helper("negotiate_wrapper_auth"),
+        helper("negotiate_kerberos_auth"),
+    )
+    else {
         eprintln!(
             "\n\n!!!!! SKIPPED: squid or its auth helpers are not installed (./test.sh installs them) !!!!!\n"
         );
@@ -319,7 +349,9 @@ async fn squid_and_the_lab_authenticate_alike() {
         let basic_file = squid::htpasswd(d, &[&format!("{USER}:{}", squid::apr1(PASSWORD))]);
         let mut conf = squid::basics(d, port, &hosts_file);
         conf.push_str(&format!(
-            "auth_param ntlm program {ntlm_helper}\nauth_param ntlm children 2\n\
+            "auth_param negotiate program {negotiate_helper} --ntlm {ntlm_helper} --kerberos {kerberos_helper}\n\
+             auth_param negotiate children 2\n\
+             auth_param ntlm program {ntlm_helper}\nauth_param ntlm children 2\n\
              auth_param digest program {digest_helper} {digest}\nauth_param digest children 2\n\
              auth_param digest realm egresslab\n\
              auth_param basic program {basic_helper} {basic}\nauth_param basic realm egresslab\n\
@@ -333,7 +365,12 @@ async fn squid_and_the_lab_authenticate_alike() {
 
     let plan = ProxyPlan {
         auth: Some(ProxyAuthPlan {
-            schemes: vec![AuthScheme::Ntlm, AuthScheme::Digest, AuthScheme::Basic],
+            schemes: vec![
+                AuthScheme::Negotiate,
+                AuthScheme::Ntlm,
+                AuthScheme::Digest,
+                AuthScheme::Basic,
+            ],
             realm: "egresslab".into(),
             users: vec![(USER.into(), PASSWORD.into())],
         }),
@@ -386,6 +423,18 @@ async fn squid_and_the_lab_authenticate_alike() {
             "NTLM negotiate, then Basic",
             vec![NtlmNegotiate, Basic(PASSWORD)],
         ),
+        (
+            "Negotiate carrying NTLM",
+            vec![NegotiateNtlm, NegotiateNtlmAuthenticate(PASSWORD)],
+        ),
+        (
+            "407, then Negotiate carrying NTLM",
+            vec![Bare, NegotiateNtlm, NegotiateNtlmAuthenticate(PASSWORD)],
+        ),
+        (
+            "Negotiate carrying an NTLM NEGOTIATE only",
+            vec![NegotiateNtlm],
+        ),
     ];
     // The same handshakes on a forwarded GET (what requests-ntlm does through an http:// proxy).
     let forwarded: Vec<(&str, Vec<Step>)> = vec![
@@ -400,6 +449,10 @@ async fn squid_and_the_lab_authenticate_alike() {
         ),
         ("GET: Digest after the 407", vec![Bare, Digest(PASSWORD)]),
         ("GET: Digest, wrong password", vec![Bare, Digest("wrong")]),
+        (
+            "GET: Negotiate carrying NTLM",
+            vec![NegotiateNtlm, NegotiateNtlmAuthenticate(PASSWORD)],
+        ),
         ("GET: Basic", vec![Basic(PASSWORD)]),
         ("GET: Basic, wrong password", vec![Basic("wrong")]),
     ];
