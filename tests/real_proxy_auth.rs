@@ -287,3 +287,50 @@ async fn the_check_cli_speaks_ntlm_to_the_proxy() {
     assert!(text.contains("proxy.auth_rejected"), "{text}");
     lab.shutdown().await;
 }
+
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// After NTLM and Digest runs with the right and a wrong password, neither the trace logs, the
+/// timeline nor the HAR hold a password, an NTLM message (type 2 or 3) or a Digest response.
+#[tokio::test]
+async fn ntlm_and_digest_secrets_stay_out_of_logs_timeline_and_har() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || sink.clone())
+        .finish();
+    // A current-thread test runtime: every proxy task runs on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let lab = lab(vec![AuthScheme::Ntlm, AuthScheme::Digest]).await;
+    let har_file = tempfile::NamedTempFile::new().unwrap();
+    lab.timeline().har_to(har_file.path()).unwrap();
+    for password in [PASSWORD, "wrong-password"] {
+        curl_both(&lab, "--proxy-ntlm", password).await;
+        curl_both(&lab, "--proxy-digest", password).await;
+    }
+    let har = std::fs::read_to_string(har_file.path()).unwrap();
+    let timeline = lab.timeline().to_json_lines();
+    lab.shutdown().await;
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(har.contains("407"), "the HAR has the 407s");
+    // "NTLMSSP\0\x02" and "\x03" in base64, and a Digest response's parameter.
+    for leaked in [PASSWORD, "wrong-password", "TlRMTVNTUAAC", "TlRMTVNTUAAD", "response=\""] {
+        assert!(!logs.contains(leaked), "{leaked} in the logs");
+        assert!(!timeline.contains(leaked), "{leaked} in the timeline");
+        assert!(!har.contains(leaked), "{leaked} in the HAR");
+    }
+    assert!(har.contains("NTLM [redacted]"), "the HAR keeps the scheme");
+}
