@@ -5,6 +5,17 @@
 //! checks never look inside the lab and the lab never depends on the checks. [`spnego`] wraps the
 //! messages for `Negotiate`.
 //!
+//! ```
+//! use egresslab::ntlm;
+//! let negotiate = ntlm::parse_negotiate(&ntlm::negotiate_message()).unwrap();
+//! let challenge = ntlm::challenge_message(&negotiate, [1; 8], "CORP", ntlm::filetime_now());
+//! let answer = ntlm::authenticate_message(&challenge, "alice", "CORP", "pw", [2; 8]).unwrap();
+//! let auth = ntlm::parse_authenticate(&answer).unwrap();
+//! assert_eq!(auth.user, "alice");
+//! assert_eq!(ntlm::verify_v2(&auth, "pw", &[1; 8]), Ok(true));
+//! assert_eq!(ntlm::verify_v2(&auth, "guess", &[1; 8]), Ok(false));
+//! ```
+//!
 //! Policy: only NTLMv2 is accepted. An NTLMv1 or LM-only response (24 bytes) is refused, as a domain
 //! at `LmCompatibilityLevel` 5 refuses it; docs/proxy-auth.md says so. The MIC of the AUTHENTICATE
 //! message is not verified (it protects against tampering, not against a wrong password).
