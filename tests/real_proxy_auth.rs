@@ -327,7 +327,13 @@ async fn ntlm_and_digest_secrets_stay_out_of_logs_timeline_and_har() {
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
     assert!(har.contains("407"), "the HAR has the 407s");
     // "NTLMSSP\0\x02" and "\x03" in base64, and a Digest response's parameter.
-    for leaked in [PASSWORD, "wrong-password", "TlRMTVNTUAAC", "TlRMTVNTUAAD", "response=\""] {
+    for leaked in [
+        PASSWORD,
+        "wrong-password",
+        "TlRMTVNTUAAC",
+        "TlRMTVNTUAAD",
+        "response=\"",
+    ] {
         assert!(!logs.contains(leaked), "{leaked} in the logs");
         assert!(!timeline.contains(leaked), "{leaked} in the timeline");
         assert!(!har.contains(leaked), "{leaked} in the HAR");
