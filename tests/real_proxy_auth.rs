@@ -340,3 +340,91 @@ async fn ntlm_and_digest_secrets_stay_out_of_logs_timeline_and_har() {
     }
     assert!(har.contains("NTLM [redacted]"), "the HAR keeps the scheme");
 }
+
+/// Read one answer on `stream`: status and `Proxy-Authenticate` values (the body is skipped).
+async fn answer(stream: &mut tokio::net::TcpStream) -> (u16, Vec<String>) {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "closed");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let status = head[9..12].parse().unwrap();
+    let header = |name: &str| -> Vec<String> {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
+    };
+    let length: usize = header("Content-Length")
+        .first()
+        .map_or(0, |v| v.parse().unwrap());
+    let mut body = vec![0u8; if status == 200 { 0 } else { length }];
+    stream.read_exact(&mut body).await.unwrap();
+    (status, header("Proxy-Authenticate"))
+}
+
+/// A CONNECT carrying a Digest (MD5) response to `challenge`.
+fn digest_connect(challenge: &str, nc: u32) -> String {
+    use md5::Digest;
+    let param = |key: &str| {
+        let start = challenge.find(&format!("{key}=\"")).unwrap() + key.len() + 2;
+        challenge[start..start + challenge[start..].find('"').unwrap()].to_owned()
+    };
+    let (realm, nonce, uri) = (param("realm"), param("nonce"), "secure.egresslab.test:443");
+    let h = |text: String| hex::encode(md5::Md5::digest(text.as_bytes()));
+    let ha1 = h(format!("{USER}:{realm}:{PASSWORD}"));
+    let ha2 = h(format!("CONNECT:{uri}"));
+    let nc = format!("{nc:08x}");
+    let response = h(format!("{ha1}:{nonce}:{nc}:c0ffee:auth:{ha2}"));
+    let user = USER.replace('\\', "\\\\");
+    format!(
+        "CONNECT {uri} HTTP/1.1\r\nHost: {uri}\r\nProxy-Authorization: Digest username=\"{user}\", \
+         realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", qop=auth, \
+         nc={nc}, cnonce=\"c0ffee\"\r\n\r\n"
+    )
+}
+
+/// `auth.nonce_lifetime_ms` reaches the proxy: a right response on a nonce older than the lifetime
+/// gets 407 with `stale=true` and only the Digest offer (as Squid answers), the new nonce passes.
+#[tokio::test]
+async fn an_expired_digest_nonce_is_answered_stale_and_the_new_one_passes() {
+    use tokio::io::AsyncWriteExt;
+    let plan = ProxyPlan {
+        digest_nonce_lifetime: std::time::Duration::from_secs(1),
+        ..plan(vec![AuthScheme::Digest, AuthScheme::Basic])
+    };
+    let lab = world().proxy(plan).start().await.expect("lab starts");
+    let mut stream = tokio::net::TcpStream::connect(proxy_addr(&lab, "corp"))
+        .await
+        .unwrap();
+    let bare =
+        "CONNECT secure.egresslab.test:443 HTTP/1.1\r\nHost: secure.egresslab.test:443\r\n\r\n";
+    stream.write_all(bare.as_bytes()).await.unwrap();
+    let (status, offers) = answer(&mut stream).await;
+    assert_eq!((status, offers.len()), (407, 2), "{offers:?}");
+    // Let the nonce grow older than its one second (a wait, not a timing assertion).
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    stream
+        .write_all(digest_connect(&offers[0], 1).as_bytes())
+        .await
+        .unwrap();
+    let (status, stale) = answer(&mut stream).await;
+    assert_eq!(status, 407);
+    assert_eq!(stale.len(), 1, "only the Digest offer: {stale:?}");
+    assert!(
+        stale[0].starts_with("Digest ") && stale[0].ends_with("stale=true"),
+        "{stale:?}"
+    );
+    stream
+        .write_all(digest_connect(&stale[0], 1).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(answer(&mut stream).await.0, 200);
+    let timeline = lab.timeline().to_json_lines();
+    assert!(timeline.contains("Digest nonce expired: challenged again with stale=true"));
+    lab.shutdown().await;
+}

@@ -173,6 +173,9 @@ pub struct ProxyPlan {
     pub squid_default_ports: bool,
     /// Proxy authentication; `None` means anonymous access.
     pub auth: Option<ProxyAuthPlan>,
+    /// How long a Digest nonce stays good: a right response on an older one is answered 407 with
+    /// `stale=true` (Squid's `auth_param digest nonce_max_duration`).
+    pub digest_nonce_lifetime: Duration,
     /// TLS interception; `None` means blind tunnels.
     pub intercept: Option<InterceptPlan>,
     /// Name of a parent proxy every request is chained through.
@@ -200,6 +203,9 @@ pub struct ProxyPlan {
     pub access: Option<crate::lab::access::SquidAccess>,
 }
 
+/// The default [`ProxyPlan::digest_nonce_lifetime`]: 30 minutes, Squid's default.
+pub const DEFAULT_DIGEST_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 /// The default [`ProxyPlan::header_timeout`]: 30 seconds.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default [`ProxyPlan::max_head_bytes`]: Squid's 64 KiB.
@@ -220,6 +226,7 @@ impl ProxyPlan {
             }],
             squid_default_ports: false,
             auth: None,
+            digest_nonce_lifetime: DEFAULT_DIGEST_NONCE_LIFETIME,
             intercept: None,
             upstream: None,
             tls_profile: None,

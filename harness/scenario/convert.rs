@@ -290,6 +290,13 @@ impl Resolve for model::Proxy {
         }
         plan.squid_default_ports = self.squid_default_ports;
         plan.auth = self.auth.as_ref().map(ProxyAuthPlan::from);
+        if let Some(ms) = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.nonce_lifetime_ms.as_ref())
+        {
+            plan.digest_nonce_lifetime = scope.millis(ms)?;
+        }
         plan.intercept = self.intercept.as_ref().and_then(Intercept::plan);
         if let Some(upstream) = &self.upstream {
             // A proxy naming itself was refused with the loop check (`Scope::new`); this is an unknown name.

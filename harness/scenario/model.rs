@@ -289,6 +289,8 @@ pub struct Auth {
     pub schemes: Vec<AuthSchemeKey>,
     /// Basic and Digest realm.
     pub realm: Option<String>,
+    /// How long a Digest nonce stays good, in milliseconds (default 30 minutes, Squid's).
+    pub nonce_lifetime_ms: Option<Spanned<u64>>,
     /// The user table: `{ name = "password" }`, `{ 'CORP\alice' = "password" }` for a domain user.
     #[serde(default)]
     pub users: BTreeMap<String, String>,

@@ -331,7 +331,7 @@ impl Proxy {
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let mut buf = Vec::new();
-        let mut session = AuthSession::default();
+        let mut session = AuthSession::new(self.plan.digest_nonce_lifetime);
         let mut end = Relayed {
             up: 0,
             down: 0,

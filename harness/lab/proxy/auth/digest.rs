@@ -16,9 +16,6 @@ use sha2::{Digest as _, Sha256};
 use super::{constant_time_eq, random_bytes, AuthOutcome};
 use crate::lab::plan::ProxyAuthPlan;
 
-/// How long a nonce is good for: Squid's default `nonce_max_duration` (30 minutes).
-pub(crate) const NONCE_LIFETIME_SECS: u64 = 30 * 60;
-
 /// Nonces whose counts a connection remembers (the oldest is forgotten beyond this).
 const REMEMBERED_NONCES: usize = 16;
 
@@ -47,9 +44,22 @@ impl Algorithm {
     }
 }
 
-/// The nonce counts one connection has seen, per nonce.
-#[derive(Debug, Default)]
-pub(crate) struct Counts(BTreeMap<String, (u64, u32)>);
+/// The nonce counts one connection has seen, per nonce, and how long a nonce stays good.
+#[derive(Debug)]
+pub(crate) struct Counts {
+    seen: BTreeMap<String, (u64, u32)>,
+    lifetime_secs: u64,
+}
+
+impl Counts {
+    /// No nonce seen yet; nonces are good for `lifetime` (whole seconds, at least one).
+    pub(crate) fn new(lifetime: std::time::Duration) -> Counts {
+        Counts {
+            seen: BTreeMap::new(),
+            lifetime_secs: lifetime.as_secs().max(1),
+        }
+    }
+}
 
 /// The `Proxy-Authenticate` value offering `algorithm` with a fresh nonce.
 pub(crate) fn challenge(realm: &str, algorithm: Algorithm, stale: bool) -> String {
@@ -73,27 +83,17 @@ pub(crate) fn check(
     plan: &ProxyAuthPlan,
     offered: &[Algorithm],
     credentials: &str,
-    method: &str,
-    target: &str,
+    request: (&str, &str),
     counts: &mut Counts,
 ) -> AuthOutcome {
-    check_at(
-        plan,
-        offered,
-        credentials,
-        method,
-        target,
-        counts,
-        unix_now(),
-    )
+    check_at(plan, offered, credentials, request, counts, unix_now())
 }
 
 fn check_at(
     plan: &ProxyAuthPlan,
     offered: &[Algorithm],
     credentials: &str,
-    method: &str,
-    target: &str,
+    (method, target): (&str, &str),
     counts: &mut Counts,
     now: u64,
 ) -> AuthOutcome {
@@ -150,7 +150,7 @@ fn check_at(
     ) {
         return rejected("wrong response (wrong password)");
     }
-    if now.saturating_sub(issued) > NONCE_LIFETIME_SECS {
+    if now.saturating_sub(issued) >= counts.lifetime_secs {
         return AuthOutcome::Stale {
             user: name.to_owned(),
         };
@@ -166,22 +166,22 @@ fn check_at(
 impl Counts {
     /// Record `count` for `nonce`; false if it does not exceed the last one seen.
     fn advance(&mut self, nonce: &str, count: u32, now: u64) -> bool {
-        if let Some((_, last)) = self.0.get(nonce) {
+        if let Some((_, last)) = self.seen.get(nonce) {
             if count <= *last {
                 return false;
             }
         }
-        if self.0.len() >= REMEMBERED_NONCES && !self.0.contains_key(nonce) {
+        if self.seen.len() >= REMEMBERED_NONCES && !self.seen.contains_key(nonce) {
             let oldest = self
-                .0
+                .seen
                 .iter()
                 .min_by_key(|(_, (seen, _))| *seen)
                 .map(|(n, _)| n.clone());
             if let Some(oldest) = oldest {
-                self.0.remove(&oldest);
+                self.seen.remove(&oldest);
             }
         }
-        self.0.insert(nonce.to_owned(), (now, count));
+        self.seen.insert(nonce.to_owned(), (now, count));
         true
     }
 }
@@ -288,6 +288,8 @@ mod tests {
     use super::*;
     use crate::lab::plan::AuthScheme;
 
+    const LIFETIME: std::time::Duration = crate::lab::plan::DEFAULT_DIGEST_NONCE_LIFETIME;
+
     fn plan() -> ProxyAuthPlan {
         ProxyAuthPlan {
             schemes: vec![AuthScheme::DigestSha256, AuthScheme::Digest],
@@ -316,8 +318,7 @@ mod tests {
             &plan(),
             &offered,
             credentials,
-            "CONNECT",
-            "a.test:443",
+            ("CONNECT", "a.test:443"),
             counts,
             now,
         )
@@ -327,7 +328,7 @@ mod tests {
     fn md5_and_sha256_are_verified_and_counts_must_grow() {
         for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
             let challenge = challenge_at("corp proxy", algorithm, false, 1_000);
-            let mut counts = Counts::default();
+            let mut counts = Counts::new(LIFETIME);
             let first = answer(&challenge, algorithm, "s3cret", "00000001");
             assert!(matches!(
                 run(&first, &mut counts, 1_001),
@@ -353,17 +354,17 @@ mod tests {
     #[test]
     fn an_expired_nonce_is_stale_and_a_forged_one_rejected() {
         let challenge = challenge_at("corp proxy", Algorithm::Md5, false, 1_000);
-        let late = 1_000 + NONCE_LIFETIME_SECS + 1;
+        let late = 1_000 + LIFETIME.as_secs();
         let credentials = answer(&challenge, Algorithm::Md5, "s3cret", "00000001");
         assert_eq!(
-            run(&credentials, &mut Counts::default(), late),
+            run(&credentials, &mut Counts::new(LIFETIME), late),
             AuthOutcome::Stale {
                 user: "alice".into()
             }
         );
         let forged = credentials.replace("nonce=\"", "nonce=\"00");
         assert!(matches!(
-            run(&forged, &mut Counts::default(), 1_001),
+            run(&forged, &mut Counts::new(LIFETIME), 1_001),
             AuthOutcome::Rejected { .. }
         ));
         assert!(challenge_at("r", Algorithm::Md5, true, 5).ends_with("stale=true"));
@@ -382,7 +383,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn check_never_panics(value in ".{0,200}") {
-            let _ = run(&value, &mut Counts::default(), 1);
+            let _ = run(&value, &mut Counts::new(LIFETIME), 1);
         }
     }
 }

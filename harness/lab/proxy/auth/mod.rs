@@ -81,7 +81,7 @@ impl AuthOutcome {
 }
 
 /// A client connection's authentication state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct AuthSession {
     /// The NTLM challenge this connection was issued and is waiting to see answered.
     pending: Option<Pending>,
@@ -100,7 +100,22 @@ struct Pending {
     negotiate: bool,
 }
 
+impl Default for AuthSession {
+    fn default() -> Self {
+        AuthSession::new(crate::lab::plan::DEFAULT_DIGEST_NONCE_LIFETIME)
+    }
+}
+
 impl AuthSession {
+    /// A fresh connection's state; Digest nonces are good for `nonce_lifetime`.
+    pub(crate) fn new(nonce_lifetime: std::time::Duration) -> AuthSession {
+        AuthSession {
+            pending: None,
+            bound: None,
+            counts: digest::Counts::new(nonce_lifetime),
+        }
+    }
+
     /// Check a request's `Proxy-Authorization` (`header`) for `method` and its raw target, moving
     /// this connection's NTLM/Negotiate handshake on.
     pub(crate) fn check(
@@ -127,8 +142,7 @@ impl AuthSession {
                 plan,
                 &algorithms,
                 credentials,
-                method,
-                target,
+                (method, target),
                 &mut self.counts,
             )
         } else if scheme.eq_ignore_ascii_case("NTLM") && offered(AuthScheme::Ntlm) {
