@@ -255,23 +255,32 @@ async fn curl_proxy_ntlm_fails_when_the_connection_closes_after_the_challenge() 
     lab.shutdown().await;
 }
 
-/// `egresslab check URL --proxy P --proxy-user 'CORP\alice:…' --proxy-ntlm`: the CLI's checks run
-/// the NTLM handshake; the right password passes, a wrong one is `proxy.auth_rejected`.
+/// `egresslab check URL --proxy P --proxy-user 'CORP\alice:…' --proxy-ntlm` (and `--proxy-digest`):
+/// the CLI's checks answer the challenge; the right password passes, a wrong one is
+/// `proxy.auth_rejected`.
 #[tokio::test]
-async fn the_check_cli_speaks_ntlm_to_the_proxy() {
-    let lab = lab(vec![AuthScheme::Negotiate, AuthScheme::Ntlm]).await;
+async fn the_check_cli_speaks_ntlm_and_digest_to_the_proxy() {
+    let lab = lab(vec![
+        AuthScheme::Negotiate,
+        AuthScheme::Ntlm,
+        AuthScheme::Digest,
+    ])
+    .await;
     let proxy = lab.proxy("corp").unwrap().url();
+    for flag in ["--proxy-ntlm", "--proxy-digest"] {
+        check_cli(&lab, &proxy, flag).await;
+    }
+    lab.shutdown().await;
+}
+
+async fn check_cli(lab: &Lab, proxy: &str, flag: &'static str) {
     let check = |password: &'static str| {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_egresslab"));
         command
-            .args(["check", "https://secure.egresslab.test/", "--proxy", &proxy])
+            .args(["check", "https://secure.egresslab.test/", "--proxy", proxy])
             .arg("--ca")
             .arg(lab.ca_bundle_path())
-            .args([
-                "--proxy-user",
-                &format!("{USER}:{password}"),
-                "--proxy-ntlm",
-            ]);
+            .args(["--proxy-user", &format!("{USER}:{password}"), flag]);
         async move {
             let out = command.output().await.expect("egresslab check runs");
             let text = String::from_utf8_lossy(&out.stdout).into_owned()
@@ -280,12 +289,11 @@ async fn the_check_cli_speaks_ntlm_to_the_proxy() {
         }
     };
     let (code, text) = check(PASSWORD).await;
-    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(code, Some(0), "{flag}: {text}");
     assert!(!text.contains(PASSWORD), "the password was printed");
     let (code, text) = check("wrong-password").await;
-    assert_ne!(code, Some(0), "{text}");
-    assert!(text.contains("proxy.auth_rejected"), "{text}");
-    lab.shutdown().await;
+    assert_ne!(code, Some(0), "{flag}: {text}");
+    assert!(text.contains("proxy.auth_rejected"), "{flag}: {text}");
 }
 
 #[derive(Clone, Default)]

@@ -502,32 +502,44 @@ async fn squid_and_the_lab_authenticate_alike() {
         "{report}"
     );
 
-    // The checks' own NTLM client (the same crate::ntlm module) against both proxies: the tunnel
-    // opens with credentials; without them the 407 is diagnosed.
+    // The checks' own NTLM and Digest clients (crate::ntlm, crate::digest, the modules the lab
+    // verifies with) against both proxies: the tunnel opens with credentials, a wrong Digest password
+    // is `proxy.auth_rejected` (both verify Digest), and without credentials the 407 is diagnosed.
     for (who, proxy) in [("squid", squid_proxy), ("lab", lab_proxy)] {
         let url = format!("https://echo.diff.test:{e}/");
-        let ntlm_client = check::ClientConfig {
+        let client = |kind, credentials: Option<&str>| check::ClientConfig {
             proxy: check::ProxySetting::Url(format!("http://{proxy}")),
-            proxy_credentials: Some((USER.to_owned(), PASSWORD.to_owned())),
-            proxy_auth: check::ProxyAuthKind::Ntlm,
+            proxy_credentials: credentials.map(|password| (USER.to_owned(), password.to_owned())),
+            proxy_auth: kind,
             io_timeout: Duration::from_secs(5),
             ..Default::default()
         };
         let probes = [check::Probe::Url { url: url.clone() }];
-        let report = check::run(&ntlm_client, &probes).await;
-        assert!(
-            report.with_code("proxy.connect.ok").next().is_some(),
-            "{who}: the checks' NTLM client got no tunnel: {report:?}"
-        );
-        let anonymous = check::ClientConfig {
-            proxy_credentials: None,
-            ..ntlm_client
-        };
-        let report = check::run(&anonymous, &probes).await;
-        assert!(
-            report.with_code("proxy.auth_required").next().is_some(),
-            "{who}: {report:?}"
-        );
+        let runs = [
+            (
+                check::ProxyAuthKind::Ntlm,
+                Some(PASSWORD),
+                "proxy.connect.ok",
+            ),
+            (
+                check::ProxyAuthKind::Digest,
+                Some(PASSWORD),
+                "proxy.connect.ok",
+            ),
+            (
+                check::ProxyAuthKind::Digest,
+                Some("wrong"),
+                "proxy.auth_rejected",
+            ),
+            (check::ProxyAuthKind::Ntlm, None, "proxy.auth_required"),
+        ];
+        for (kind, password, expected) in runs {
+            let report = check::run(&client(kind, password), &probes).await;
+            assert!(
+                report.with_code(expected).next().is_some(),
+                "{who}, {kind:?} with {password:?}: expected {expected}: {report:?}"
+            );
+        }
     }
 
     // Not comparable (ntlm_fake_auth accepts any password): the lab alone refuses a wrong one.

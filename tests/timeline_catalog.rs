@@ -186,6 +186,11 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         Box::new(closed("after the NTLM challenge")),
     );
     add(
+        "proxy-digest-wrong-password",
+        "the refused Digest response",
+        Box::new(note("Digest: wrong response")),
+    );
+    add(
         "proxy-ntlm-wrong-password",
         "the refused NTLMv2 response",
         Box::new(note("wrong NTLMv2 response")),
@@ -338,6 +343,7 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         "proxy-https",
         "proxy-ntlm-healthy",
         "proxy-auth-some-destinations-healthy",
+        "proxy-digest",
     ] {
         add(
             id,

@@ -64,6 +64,9 @@ pub enum ProxyAuthKind {
     /// NTLM: NEGOTIATE, the proxy's 407 with its CHALLENGE, AUTHENTICATE (NTLMv2) on the same
     /// connection, as a Windows client does.
     Ntlm,
+    /// Digest (RFC 7616, MD5 or SHA-256, `qop=auth`): the first request goes without, the proxy's
+    /// 407 names a nonce, the answer follows on the same connection.
+    Digest,
 }
 
 impl Default for ClientConfig {

@@ -25,6 +25,10 @@ pub struct Args {
     /// --proxy-ntlm does.
     #[arg(long, requires = "proxy_user")]
     pub proxy_ntlm: bool,
+    /// Answer the proxy's 407 with a Digest response (RFC 7616, MD5 or SHA-256), as curl's
+    /// --proxy-digest does.
+    #[arg(long, requires = "proxy_user", conflicts_with = "proxy_ntlm")]
+    pub proxy_digest: bool,
     /// PAC file URL.
     #[arg(long, conflicts_with_all = ["proxy", "wpad"])]
     pub pac: Option<String>,
@@ -123,6 +127,8 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
         config.proxy_credentials = Some((u.to_string(), p.to_string()));
         if args.proxy_ntlm {
             config.proxy_auth = check::ProxyAuthKind::Ntlm;
+        } else if args.proxy_digest {
+            config.proxy_auth = check::ProxyAuthKind::Digest;
         }
     }
     for intermediate in &args.intermediate {

@@ -471,8 +471,8 @@ pub struct Client {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// How the client answers a 407: `basic` (default, sent up front) or `ntlm` (the NTLMv2
-    /// handshake on one connection; a user written `DOMAIN\user` names its domain).
+    /// How the client answers a 407: `basic` (default, sent up front), `ntlm` (the NTLMv2
+    /// handshake on one connection; a user written `DOMAIN\user` names its domain) or `digest`.
     #[serde(default)]
     pub scheme: crate::check::config::ProxyAuthKind,
     /// User name.

@@ -9,10 +9,10 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use rustls_pki_types::CertificateDer;
 
 use super::http;
-use super::ntlm_client;
 use super::tcp::{self, BoxIo, TcpOutcome};
 use super::tls;
 use super::url::split_host_port;
+use super::{digest_client, ntlm_client};
 use crate::check::codes;
 use crate::check::config::{ClientConfig, ProxyAuthKind, TlsVersions};
 use crate::check::finding::{Evidence, Finding};
@@ -70,40 +70,51 @@ pub async fn tunnel(
     let io = connect_proxy(config, proxy).await?;
     let start = Instant::now();
     let mut io = BufReader::new(io);
-    let ntlm = match (&config.proxy_credentials, config.proxy_auth) {
-        (Some((user, pass)), ProxyAuthKind::Ntlm) => Some((user.as_str(), pass.as_str())),
-        _ => None,
-    };
-    let first = match (&config.proxy_credentials, ntlm) {
-        (_, Some(_)) => Some(ntlm_client::first_token()),
-        (Some((user, pass)), None) => Some(format!(
+    let credentials = config
+        .proxy_credentials
+        .as_ref()
+        .map(|(user, pass)| (config.proxy_auth, user.as_str(), pass.as_str()));
+    let first = match credentials {
+        Some((ProxyAuthKind::Ntlm, _, _)) => Some(ntlm_client::first_token()),
+        Some((ProxyAuthKind::Basic, user, pass)) => Some(format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
         )),
-        (None, None) => None,
+        // Digest answers the proxy's challenge; the first request goes without.
+        Some((ProxyAuthKind::Digest, _, _)) | None => None,
     };
     let tried = format!(
         "CONNECT {target} via {proxy}{}",
-        match (&config.proxy_credentials, ntlm) {
-            (_, Some((user, _))) => format!(" (NTLM handshake as {user})"),
-            (Some(_), None) => " (Basic credentials sent)".to_owned(),
-            (None, None) => String::new(),
+        match credentials {
+            Some((ProxyAuthKind::Ntlm, user, _)) => format!(" (NTLM handshake as {user})"),
+            Some((ProxyAuthKind::Digest, user, _)) => format!(" (Digest as {user})"),
+            Some((ProxyAuthKind::Basic, _, _)) => " (Basic credentials sent)".to_owned(),
+            None => String::new(),
         }
     );
-    let mut answered_challenge = false;
+    let mut answered_challenge = None;
     let exchange = async {
         let head = send_connect(&mut io, &target, first.as_deref()).await?;
-        let Some((user, pass)) = ntlm else {
-            return Ok(head);
+        let answer = match credentials {
+            Some((ProxyAuthKind::Ntlm, user, pass)) => ntlm_client::answer(&head, user, pass)?,
+            Some((ProxyAuthKind::Digest, user, pass)) => {
+                digest_client::answer(&head, user, pass, &target)
+            }
+            _ => None,
         };
-        let Some(answer) = ntlm_client::answer(&head, user, pass)? else {
+        let (Some(answer), Some((kind, _, _))) = (answer, credentials) else {
             return Ok(head);
         };
         drain_body(&mut io, &head).await?;
-        answered_challenge = true;
-        send_connect(&mut io, &target, Some(&answer))
-            .await
-            .map_err(|why| format!("{}: {why}", ntlm_client::CHALLENGE_LOST))
+        answered_challenge = Some(kind);
+        let answered = send_connect(&mut io, &target, Some(&answer)).await;
+        match kind {
+            // NTLM authenticates the connection: losing it between the legs is the failure.
+            ProxyAuthKind::Ntlm => {
+                answered.map_err(|why| format!("{}: {why}", ntlm_client::CHALLENGE_LOST))
+            }
+            _ => answered,
+        }
     };
     let answer = tokio::time::timeout(config.io_timeout, exchange).await;
     let elapsed = start.elapsed();
@@ -172,12 +183,16 @@ pub async fn tunnel(
         .with_evidence(ev);
         return Ok((Box::new(io), vec![ok]));
     }
-    if head.status == 407 && answered_challenge {
+    if let (407, Some(kind)) = (head.status, answered_challenge) {
+        let scheme = match kind {
+            ProxyAuthKind::Ntlm => "completed the NTLM handshake",
+            _ => "read the Digest response",
+        };
         return Err(OpenError::Findings(vec![Finding::new(
             codes::PROXY_AUTH_REJECTED,
             &target,
             format!(
-                "proxy {proxy} completed the NTLM handshake for {target} and refused the credentials (407 again): wrong password, unknown user or another domain"
+                "proxy {proxy} {scheme} for {target} and refused the credentials (407 again): wrong password, unknown user or another domain"
             ),
         )
         .with_evidence(ev)]));

@@ -11,38 +11,14 @@ use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use super::{constant_time_eq, random_bytes, AuthOutcome};
+use crate::digest::{self, Algorithm};
 use crate::lab::plan::ProxyAuthPlan;
 
 /// Nonces whose counts a connection remembers (the oldest is forgotten beyond this).
 const REMEMBERED_NONCES: usize = 16;
-
-/// A Digest hash algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Algorithm {
-    /// `MD5`, the only one Squid 5.7 offers.
-    Md5,
-    /// `SHA-256` (RFC 7616).
-    Sha256,
-}
-
-impl Algorithm {
-    fn name(self) -> &'static str {
-        match self {
-            Algorithm::Md5 => "MD5",
-            Algorithm::Sha256 => "SHA-256",
-        }
-    }
-
-    fn hash(self, text: &str) -> String {
-        match self {
-            Algorithm::Md5 => hex::encode(md5::Md5::digest(text.as_bytes())),
-            Algorithm::Sha256 => hex::encode(Sha256::digest(text.as_bytes())),
-        }
-    }
-}
 
 /// The nonce counts one connection has seen, per nonce, and how long a nonce stays good.
 #[derive(Debug)]
@@ -97,7 +73,7 @@ fn check_at(
     counts: &mut Counts,
     now: u64,
 ) -> AuthOutcome {
-    let params = parse_params(credentials);
+    let params = digest::params(credentials);
     let get = |key: &str| params.get(key).map(String::as_str);
     let user = get("username").map(str::to_owned);
     let rejected = |why: &str| AuthOutcome::Rejected {
@@ -105,10 +81,8 @@ fn check_at(
         why: format!("Digest: {why}"),
         digest_only: true,
     };
-    let algorithm = match get("algorithm").unwrap_or("MD5") {
-        a if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-        a if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
-        _ => return rejected("unknown algorithm"),
+    let Some(algorithm) = Algorithm::parse(get("algorithm")) else {
+        return rejected("unknown algorithm");
     };
     if !offered.contains(&algorithm) {
         return rejected("an algorithm the proxy did not offer");
@@ -141,9 +115,18 @@ fn check_at(
     else {
         return rejected("unknown user");
     };
-    let ha1 = algorithm.hash(&format!("{name}:{}:{password}", plan.realm));
-    let ha2 = algorithm.hash(&format!("{method}:{uri}"));
-    let expected = algorithm.hash(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    let expected = digest::Response {
+        algorithm,
+        user: name,
+        realm: &plan.realm,
+        password,
+        method,
+        uri,
+        nonce,
+        nc,
+        cnonce,
+    }
+    .compute();
     if !constant_time_eq(
         expected.as_bytes(),
         response.to_ascii_lowercase().as_bytes(),
@@ -239,50 +222,6 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// `key=value, key="quoted value"` pairs, keys lower-cased; at most 32 pairs.
-fn parse_params(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut rest = text.trim_start();
-    while !rest.is_empty() && out.len() < 32 {
-        let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq]
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        rest = rest[eq + 1..].trim_start();
-        let value = if let Some(quoted) = rest.strip_prefix('"') {
-            let mut value = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = quoted.len();
-            while let Some((at, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, next)) = chars.next() {
-                            value.push(next);
-                        }
-                    }
-                    '"' => {
-                        end = at + 1;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            rest = &quoted[end.min(quoted.len())..];
-            value
-        } else {
-            let end = rest.find(',').unwrap_or(rest.len());
-            let value = rest[..end].trim().to_owned();
-            rest = &rest[end..];
-            value
-        };
-        rest = rest.trim_start().trim_start_matches(',').trim_start();
-        out.insert(key, value);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,7 +239,7 @@ mod tests {
 
     /// The `Proxy-Authorization` a client computes for `challenge`.
     fn answer(challenge: &str, algorithm: Algorithm, password: &str, nc: &str) -> String {
-        let params = parse_params(challenge.trim_start_matches("Digest "));
+        let params = digest::params(challenge.trim_start_matches("Digest "));
         let nonce = &params["nonce"];
         let ha1 = algorithm.hash(&format!("alice:corp proxy:{password}"));
         let ha2 = algorithm.hash("CONNECT:a.test:443");
@@ -372,7 +311,7 @@ mod tests {
 
     #[test]
     fn params_are_read_with_quotes_and_escapes() {
-        let params = parse_params(r#"username="CORP\\alice", nc=00000001 , qop="auth""#);
+        let params = digest::params(r#"username="CORP\\alice", nc=00000001 , qop="auth""#);
         assert_eq!(params["username"], r"CORP\alice");
         assert_eq!(params["nc"], "00000001");
         assert_eq!(params["qop"], "auth");

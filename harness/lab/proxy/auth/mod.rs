@@ -10,7 +10,7 @@ mod ntlm;
 
 use crate::lab::plan::{AuthScheme, ProxyAuthPlan};
 
-use digest::Algorithm;
+use crate::digest::Algorithm;
 
 /// The NTLM domain when no user of the table names one (`DOMAIN\user`).
 pub(crate) const DEFAULT_DOMAIN: &str = "EGRESSLAB";
