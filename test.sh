@@ -46,6 +46,8 @@ python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy
 python3 -c 'import haralyzer' 2>/dev/null || python3 -m pip install -q haralyzer
 # Selenium drives Debian's chromedriver in the web view's browser test.
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
+# NTLM and SPNEGO clients the proxy's authentication is tested with (tests/real_proxy_auth.rs).
+python3 -c 'import spnego, requests_ntlm' 2>/dev/null || python3 -m pip install -q pyspnego requests-ntlm
 # The published Node packages, at the versions tests/clients/package.json pins, into
 # tests/clients/node_modules: any one missing or at another version installs them all.
 node_stale=$(node -e '

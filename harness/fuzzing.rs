@@ -53,6 +53,8 @@ pub fn check_proxy_authorization(value: Option<&str>, user: &str, password: &str
         auth::AuthOutcome::Missing => "Missing",
         auth::AuthOutcome::Rejected { .. } => "Rejected",
         auth::AuthOutcome::Unsupported { .. } => "Unsupported",
+        auth::AuthOutcome::Continue { .. } => "Challenged",
+        auth::AuthOutcome::Stale { .. } => "Stale",
     }
     .to_owned()
 }

@@ -4,12 +4,15 @@
 //! - [`check`] diagnoses connectivity and certificates the way a careful engineer would, against any network.
 //! - [`scenario`] reads scenario files into a lab plan, a client profile and expectations, and runs
 //!   them as a [`scenario::Live`] scenario: from a Rust test, from `egresslab run` or `egresslab up`.
+//! - [`digest`] is HTTP Digest arithmetic, [`ntlm`] is NTLM and SPNEGO, both sides, shared by the lab's proxy and the checks.
 //! - [`web`] serves a running lab's live view to a browser (`egresslab up --web`).
 
 pub mod check;
+pub mod digest;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod lab;
+pub mod ntlm;
 pub mod scenario;
 pub mod web;
 

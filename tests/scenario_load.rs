@@ -18,7 +18,7 @@ const CASES: &[(&str, &str)] = &[
     ("unknown-code.toml", "unknown-code.toml:7:37: unknown diagnosis code `proxy.teapot`, expected a code of the taxonomy (harness/check/diagnoses.toml, `egresslab explain`)"),
     ("missing-expect.toml", "missing-expect.toml:1:1: missing key `expect`, expected it to be set"),
     ("unknown-probe.toml", "unknown-probe.toml:7:13: unknown variant `ftp`, expected one of `url`, `repeat`, `tcp`, `connector_endpoints`, `revocation`, `backend`, `ike`, `vpn_server`, `machine_certificate`, `servicebus`"),
-    ("unknown-fault.toml", "unknown-fault.toml:8:9: unknown variant `explode`, expected one of `close-after-connect`, `garbage`, `status`, `slow_ms`"),
+    ("unknown-fault.toml", "unknown-fault.toml:8:9: unknown variant `explode`, expected one of `close-after-connect`, `close-after-challenge`, `garbage`, `status`, `slow_ms`"),
     ("toxic-unknown-on.toml", "toxic-unknown-on.toml:18:6: unknown toxic listener `ap`, expected one of `app`, `ike`"),
     ("toxic-unknown-type.toml", "toxic-unknown-type.toml:19:8: unknown toxic type `lag`, expected one of `latency`, `bandwidth`, `slow_close`, `timeout`, `reset_peer`, `slicer`, `limit_data`, `noop`, `packet_loss`"),
     ("toxic-packet-loss-on-tcp.toml", "toxic-packet-loss-on-tcp.toml:19:8: packet_loss acts on UDP responders only; on TCP use timeout or reset_peer; `app` is an endpoint, expected packet_loss only on a [[udp]] responder"),

@@ -181,6 +181,35 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         Box::new(closed("(fault)")),
     );
     add(
+        "proxy-ntlm-broken-keepalive",
+        "the close right after the NTLM challenge",
+        Box::new(closed("after the NTLM challenge")),
+    );
+    add(
+        "proxy-digest-wrong-password",
+        "the refused Digest response",
+        Box::new(note("Digest: wrong response")),
+    );
+    add(
+        "proxy-ntlm-wrong-password",
+        "the refused NTLMv2 response",
+        Box::new(note("wrong NTLMv2 response")),
+    );
+    for id in ["proxy-ntlm-connector", "proxy-auth-some-destinations"] {
+        add(
+            id,
+            "the 407 with its challenges",
+            Box::new(|events| {
+                find(events, "http", |e| {
+                    e["status"] == 407
+                        && e["response_headers"].as_array().is_some_and(|headers| {
+                            headers.iter().any(|h| h[0] == "Proxy-Authenticate")
+                        })
+                })
+            }),
+        );
+    }
+    add(
         "proxy-garbage",
         "the fault's garbage answer",
         Box::new(closed("garbage")),
@@ -312,6 +341,9 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         "proxy-tunnels-healthy",
         "proxy-chained",
         "proxy-https",
+        "proxy-ntlm-healthy",
+        "proxy-auth-some-destinations-healthy",
+        "proxy-digest",
     ] {
         add(
             id,

@@ -16,6 +16,8 @@ pub struct ClientConfig {
     pub proxy: ProxySetting,
     /// Credentials for proxy authentication, if the client has any. Never printed.
     pub proxy_credentials: Option<(String, String)>,
+    /// How the credentials answer the proxy: Basic up front or the NTLM handshake.
+    pub proxy_auth: ProxyAuthKind,
     /// Roots the client trusts. Empty means the client trusts nothing (every chain is untrusted).
     pub trust: Vec<CertificateDer<'static>>,
     /// Intermediate CA certificates the client already holds (its intermediate store, or what AIA
@@ -52,11 +54,27 @@ pub enum TlsVersions {
     Tls13Only,
 }
 
+/// How a client with proxy credentials authenticates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyAuthKind {
+    /// `Proxy-Authorization: Basic` on the first request.
+    #[default]
+    Basic,
+    /// NTLM: NEGOTIATE, the proxy's 407 with its CHALLENGE, AUTHENTICATE (NTLMv2) on the same
+    /// connection, as a Windows client does.
+    Ntlm,
+    /// Digest (RFC 7616, MD5 or SHA-256, `qop=auth`): the first request goes without, the proxy's
+    /// 407 names a nonce, the answer follows on the same connection.
+    Digest,
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             proxy: ProxySetting::Direct,
             proxy_credentials: None,
+            proxy_auth: ProxyAuthKind::Basic,
             trust: Vec::new(),
             intermediates: Vec::new(),
             expected_issuers: Vec::new(),

@@ -18,9 +18,17 @@ pub struct Args {
     /// Explicit proxy URL (http://host:port or https://host:port).
     #[arg(long)]
     pub proxy: Option<String>,
-    /// Proxy credentials USER:PASS (sent as Basic; never printed).
+    /// Proxy credentials USER:PASS (sent as Basic unless --proxy-ntlm; never printed).
     #[arg(long, value_name = "USER:PASS")]
     pub proxy_user: Option<String>,
+    /// Answer the proxy's 407 with the NTLM handshake (USER may be DOMAIN\USER), as curl's
+    /// --proxy-ntlm does.
+    #[arg(long, requires = "proxy_user")]
+    pub proxy_ntlm: bool,
+    /// Answer the proxy's 407 with a Digest response (RFC 7616, MD5 or SHA-256), as curl's
+    /// --proxy-digest does.
+    #[arg(long, requires = "proxy_user", conflicts_with = "proxy_ntlm")]
+    pub proxy_digest: bool,
     /// PAC file URL.
     #[arg(long, conflicts_with_all = ["proxy", "wpad"])]
     pub pac: Option<String>,
@@ -117,6 +125,11 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
             .split_once(':')
             .context("--proxy-user must be USER:PASS")?;
         config.proxy_credentials = Some((u.to_string(), p.to_string()));
+        if args.proxy_ntlm {
+            config.proxy_auth = check::ProxyAuthKind::Ntlm;
+        } else if args.proxy_digest {
+            config.proxy_auth = check::ProxyAuthKind::Digest;
+        }
     }
     for intermediate in &args.intermediate {
         config.intermediates.extend(read_certs(intermediate)?);

@@ -5,13 +5,20 @@ use std::time::Duration;
 
 use super::timeline::EventKind;
 
-/// Header fields whose values are credentials; the timeline keeps their scheme only.
-const CREDENTIALS: [&str; 4] = [
+/// Header fields whose values are credentials; the timeline keeps their scheme only. The
+/// challenges are among them: an NTLM CHALLENGE or a Digest nonce next to its answer is what an
+/// offline password guesser needs (a bare offer such as `NTLM` is kept whole).
+const CREDENTIALS: [&str; 6] = [
     "authorization",
     "proxy-authorization",
+    "proxy-authenticate",
+    "www-authenticate",
     "cookie",
     "set-cookie",
 ];
+
+/// The credential fields whose bare value (one word, no payload) is a scheme name, kept whole.
+const CHALLENGES: [&str; 2] = ["proxy-authenticate", "www-authenticate"];
 
 /// An HTTP request and its answer, as a component saw them.
 #[derive(Debug)]
@@ -55,7 +62,11 @@ pub(crate) fn masked(headers: &[(String, String)]) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {
-            if CREDENTIALS.contains(&name.to_ascii_lowercase().as_str()) {
+            let lower = name.to_ascii_lowercase();
+            let bare = !value.trim().contains(' ');
+            if CHALLENGES.contains(&lower.as_str()) && bare {
+                (name.clone(), value.clone())
+            } else if CREDENTIALS.contains(&lower.as_str()) {
                 let scheme = value
                     .split_whitespace()
                     .next()

@@ -173,6 +173,9 @@ pub struct ProxyPlan {
     pub squid_default_ports: bool,
     /// Proxy authentication; `None` means anonymous access.
     pub auth: Option<ProxyAuthPlan>,
+    /// How long a Digest nonce stays good: a right response on an older one is answered 407 with
+    /// `stale=true` (Squid's `auth_param digest nonce_max_duration`).
+    pub digest_nonce_lifetime: Duration,
     /// TLS interception; `None` means blind tunnels.
     pub intercept: Option<InterceptPlan>,
     /// Name of a parent proxy every request is chained through.
@@ -200,6 +203,9 @@ pub struct ProxyPlan {
     pub access: Option<crate::lab::access::SquidAccess>,
 }
 
+/// The default [`ProxyPlan::digest_nonce_lifetime`]: 30 minutes, Squid's default.
+pub const DEFAULT_DIGEST_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
 /// The default [`ProxyPlan::header_timeout`]: 30 seconds.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default [`ProxyPlan::max_head_bytes`]: Squid's 64 KiB.
@@ -220,6 +226,7 @@ impl ProxyPlan {
             }],
             squid_default_ports: false,
             auth: None,
+            digest_nonce_lifetime: DEFAULT_DIGEST_NONCE_LIFETIME,
             intercept: None,
             upstream: None,
             tls_profile: None,
@@ -269,22 +276,26 @@ pub enum RuleAction {
 pub struct ProxyAuthPlan {
     /// Schemes offered in `Proxy-Authenticate`, in order.
     pub schemes: Vec<AuthScheme>,
-    /// The realm named in the Basic challenge.
+    /// The realm named in the Basic and Digest challenges.
     pub realm: String,
-    /// Basic users: (name, password). Passwords never reach the timeline or logs.
+    /// The user table: (name, password), a name written `DOMAIN\user` for NTLM and Negotiate
+    /// users of a domain (the first such domain is the one the NTLM challenge names). Passwords
+    /// never reach the timeline or logs.
     pub users: Vec<(String, String)>,
 }
 
 /// An HTTP proxy authentication scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthScheme {
-    /// Basic, really checked against the plan's users.
+    /// Basic (RFC 7617), checked against the plan's users.
     Basic,
-    /// NTLM, offered but never accepted.
+    /// NTLM (MS-NLMP): the three-message handshake on one connection, NTLMv2 verified.
     Ntlm,
-    /// Digest, offered but never accepted (Squid's `auth_param digest`).
+    /// Digest with MD5 (RFC 7616; Squid's `auth_param digest`).
     Digest,
-    /// Negotiate (Kerberos/SPNEGO), offered but never accepted.
+    /// Digest with SHA-256 (RFC 7616).
+    DigestSha256,
+    /// Negotiate: SPNEGO carrying NTLM (no Kerberos: no KDC in the lab).
     Negotiate,
 }
 
@@ -306,6 +317,10 @@ pub enum ProxyFault {
     CloseAfterConnect,
     /// Answer with bytes that are not HTTP.
     Garbage,
+    /// Close the client's connection right after a 407 that carries an NTLM or Negotiate challenge,
+    /// as a load balancer or middlebox that does not keep the client on one connection to one proxy
+    /// does: the handshake's answer can never reach the proxy that issued the challenge.
+    CloseAfterChallenge,
 }
 
 /// A firewall rule.

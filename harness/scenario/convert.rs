@@ -80,6 +80,7 @@ impl From<AuthSchemeKey> for AuthScheme {
             AuthSchemeKey::Basic => AuthScheme::Basic,
             AuthSchemeKey::Ntlm => AuthScheme::Ntlm,
             AuthSchemeKey::Digest => AuthScheme::Digest,
+            AuthSchemeKey::DigestSha256 => AuthScheme::DigestSha256,
             AuthSchemeKey::Negotiate => AuthScheme::Negotiate,
         }
     }
@@ -289,6 +290,13 @@ impl Resolve for model::Proxy {
         }
         plan.squid_default_ports = self.squid_default_ports;
         plan.auth = self.auth.as_ref().map(ProxyAuthPlan::from);
+        if let Some(ms) = self
+            .auth
+            .as_ref()
+            .and_then(|a| a.nonce_lifetime_ms.as_ref())
+        {
+            plan.digest_nonce_lifetime = scope.millis(ms)?;
+        }
         plan.intercept = self.intercept.as_ref().and_then(Intercept::plan);
         if let Some(upstream) = &self.upstream {
             // A proxy naming itself was refused with the loop check (`Scope::new`); this is an unknown name.
@@ -334,6 +342,7 @@ impl Resolve for model::Fault {
     fn resolve(&self, scope: &Scope<'_>) -> Result<ProxyFault, ScenarioError> {
         Ok(match self {
             model::Fault::CloseAfterConnect => ProxyFault::CloseAfterConnect,
+            model::Fault::CloseAfterChallenge => ProxyFault::CloseAfterChallenge,
             model::Fault::Garbage => ProxyFault::Garbage,
             model::Fault::Status(status) => ProxyFault::Status(scope.status(status)?),
             model::Fault::SlowMs(ms) => ProxyFault::SlowAnswer(scope.millis(ms)?),
@@ -420,6 +429,11 @@ impl Resolve for model::Client {
                 .proxy_credentials
                 .as_ref()
                 .map(|c| (c.user.clone(), c.password.clone())),
+            proxy_auth: self
+                .proxy_credentials
+                .as_ref()
+                .map(|c| c.scheme)
+                .unwrap_or_default(),
             trust,
             expected_issuers: self.expected_issuers.clone(),
             client_cert,

@@ -45,6 +45,8 @@ pub struct ClientSpec {
     pub proxy: ClientProxy,
     /// Proxy credentials (user, password).
     pub proxy_credentials: Option<(String, String)>,
+    /// How the credentials are used (Basic or NTLM).
+    pub proxy_auth: crate::check::config::ProxyAuthKind,
     /// CA roles the client trusts.
     pub trust: Vec<CaRole>,
     /// Issuer names the client expects; empty means the names of the trusted lab CAs.

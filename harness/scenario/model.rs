@@ -170,13 +170,15 @@ pub enum RuleActionKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthSchemeKey {
-    /// Basic, really checked.
+    /// Basic, checked against the user table.
     Basic,
-    /// NTLM, offered only.
+    /// NTLM (NTLMv2 verified on one connection).
     Ntlm,
-    /// Digest, offered only.
+    /// Digest with MD5.
     Digest,
-    /// Negotiate, offered only.
+    /// Digest with SHA-256.
+    DigestSha256,
+    /// Negotiate (SPNEGO carrying NTLM).
     Negotiate,
 }
 
@@ -283,11 +285,13 @@ pub struct Rule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    /// Schemes offered: `basic`, `ntlm`, `negotiate`.
+    /// Schemes offered, in order: `basic`, `digest`, `digest-sha256`, `ntlm`, `negotiate`.
     pub schemes: Vec<AuthSchemeKey>,
-    /// Basic realm.
+    /// Basic and Digest realm.
     pub realm: Option<String>,
-    /// Basic users: `{ name = "password" }`.
+    /// How long a Digest nonce stays good, in milliseconds (default 30 minutes, Squid's).
+    pub nonce_lifetime_ms: Option<Spanned<u64>>,
+    /// The user table: `{ name = "password" }`, `{ 'CORP\alice' = "password" }` for a domain user.
     #[serde(default)]
     pub users: BTreeMap<String, String>,
 }
@@ -320,6 +324,8 @@ pub struct InterceptTable {
 pub enum Fault {
     /// Close right after reading CONNECT.
     CloseAfterConnect,
+    /// Close right after a 407 carrying an NTLM/Negotiate challenge (a load balancer in front).
+    CloseAfterChallenge,
     /// Answer with bytes that are not HTTP.
     Garbage,
     /// Answer every request with this status: `{ status = 502 }`.
@@ -461,10 +467,14 @@ pub struct Client {
     pub artifacts: Artifacts,
 }
 
-/// `proxy_credentials = { user, password }`.
+/// `proxy_credentials = { user, password, scheme }`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    /// How the client answers a 407: `basic` (default, sent up front), `ntlm` (the NTLMv2
+    /// handshake on one connection; a user written `DOMAIN\user` names its domain) or `digest`.
+    #[serde(default)]
+    pub scheme: crate::check::config::ProxyAuthKind,
     /// User name.
     pub user: String,
     /// Password (never printed).

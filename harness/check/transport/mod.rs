@@ -2,8 +2,10 @@
 //! heads and the TLS handshake. It records what the network did; judging chains is the verification
 //! layer's job. Imports only the model (config, finding, codes).
 
+pub(crate) mod digest_client;
 pub(crate) mod dns;
 pub(crate) mod http;
+pub(crate) mod ntlm_client;
 pub(crate) mod proxy;
 pub(crate) mod route;
 pub(crate) mod tcp;

@@ -12,8 +12,9 @@ use super::http;
 use super::tcp::{self, BoxIo, TcpOutcome};
 use super::tls;
 use super::url::split_host_port;
+use super::{digest_client, ntlm_client};
 use crate::check::codes;
-use crate::check::config::{ClientConfig, TlsVersions};
+use crate::check::config::{ClientConfig, ProxyAuthKind, TlsVersions};
 use crate::check::finding::{Evidence, Finding};
 
 /// A parsed proxy URL (`http://host:port` or `https://host:port`).
@@ -69,27 +70,51 @@ pub async fn tunnel(
     let io = connect_proxy(config, proxy).await?;
     let start = Instant::now();
     let mut io = BufReader::new(io);
-    let mut req =
-        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: egresslab-check\r\n");
-    if let Some((user, pass)) = &config.proxy_credentials {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        req.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
-    }
-    req.push_str("\r\n");
+    let credentials = config
+        .proxy_credentials
+        .as_ref()
+        .map(|(user, pass)| (config.proxy_auth, user.as_str(), pass.as_str()));
+    let first = match credentials {
+        Some((ProxyAuthKind::Ntlm, _, _)) => Some(ntlm_client::first_token()),
+        Some((ProxyAuthKind::Basic, user, pass)) => Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )),
+        // Digest answers the proxy's challenge; the first request goes without.
+        Some((ProxyAuthKind::Digest, _, _)) | None => None,
+    };
     let tried = format!(
         "CONNECT {target} via {proxy}{}",
-        if config.proxy_credentials.is_some() {
-            " (Basic credentials sent)"
-        } else {
-            ""
+        match credentials {
+            Some((ProxyAuthKind::Ntlm, user, _)) => format!(" (NTLM handshake as {user})"),
+            Some((ProxyAuthKind::Digest, user, _)) => format!(" (Digest as {user})"),
+            Some((ProxyAuthKind::Basic, _, _)) => " (Basic credentials sent)".to_owned(),
+            None => String::new(),
         }
     );
+    let mut answered_challenge = None;
     let exchange = async {
-        io.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("write failed: {e}"))?;
-        io.flush().await.map_err(|e| format!("write failed: {e}"))?;
-        http::read_head(&mut io).await
+        let head = send_connect(&mut io, &target, first.as_deref()).await?;
+        let answer = match credentials {
+            Some((ProxyAuthKind::Ntlm, user, pass)) => ntlm_client::answer(&head, user, pass)?,
+            Some((ProxyAuthKind::Digest, user, pass)) => {
+                digest_client::answer(&head, user, pass, &target)
+            }
+            _ => None,
+        };
+        let (Some(answer), Some((kind, _, _))) = (answer, credentials) else {
+            return Ok(head);
+        };
+        drain_body(&mut io, &head).await?;
+        answered_challenge = Some(kind);
+        let answered = send_connect(&mut io, &target, Some(&answer)).await;
+        match kind {
+            // NTLM authenticates the connection: losing it between the legs is the failure.
+            ProxyAuthKind::Ntlm => {
+                answered.map_err(|why| format!("{}: {why}", ntlm_client::CHALLENGE_LOST))
+            }
+            _ => answered,
+        }
     };
     let answer = tokio::time::timeout(config.io_timeout, exchange).await;
     let elapsed = start.elapsed();
@@ -109,7 +134,14 @@ pub async fn tunnel(
         }
         Ok(Err(why)) => {
             let ev = Evidence::new(tried, why.clone(), elapsed);
-            let (code, summary) = if why.starts_with(http::NOT_HTTP) {
+            let (code, summary) = if why.starts_with(ntlm_client::CHALLENGE_LOST) {
+                (
+                    codes::PROXY_AUTH_CHALLENGE_LOST,
+                    format!(
+                        "proxy {proxy} (or a device in front of it) closed the connection between its NTLM challenge and the client's answer for {target}: NTLM needs the whole handshake on one connection"
+                    ),
+                )
+            } else if why.starts_with(http::NOT_HTTP) {
                 (
                     codes::PROXY_GARBAGE,
                     format!(
@@ -151,10 +183,61 @@ pub async fn tunnel(
         .with_evidence(ev);
         return Ok((Box::new(io), vec![ok]));
     }
+    if let (407, Some(kind)) = (head.status, answered_challenge) {
+        let scheme = match kind {
+            ProxyAuthKind::Ntlm => "completed the NTLM handshake",
+            _ => "read the Digest response",
+        };
+        return Err(OpenError::Findings(vec![Finding::new(
+            codes::PROXY_AUTH_REJECTED,
+            &target,
+            format!(
+                "proxy {proxy} {scheme} for {target} and refused the credentials (407 again): wrong password, unknown user or another domain"
+            ),
+        )
+        .with_evidence(ev)]));
+    }
     Err(OpenError::Findings(vec![classify_refusal(
         proxy, host, port, &head,
     )
     .with_evidence(ev)]))
+}
+
+/// Send `CONNECT target` (with `Proxy-Authorization: authorization`, if any) and read the answer's
+/// head.
+async fn send_connect(
+    io: &mut BufReader<BoxIo>,
+    target: &str,
+    authorization: Option<&str>,
+) -> Result<http::HttpHead, String> {
+    let mut req =
+        format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: egresslab-check\r\n");
+    if let Some(value) = authorization {
+        req.push_str(&format!("Proxy-Authorization: {value}\r\n"));
+    }
+    req.push_str("\r\n");
+    io.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("write failed: {e}"))?;
+    io.flush().await.map_err(|e| format!("write failed: {e}"))?;
+    http::read_head(io).await
+}
+
+/// Read and drop the body `head` announces (a 407's error page), at most 1 MiB, so the next
+/// request on the connection starts clean.
+async fn drain_body(io: &mut BufReader<BoxIo>, head: &http::HttpHead) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let wanted = http::content_length(head).unwrap_or(0).min(1 << 20);
+    let mut have = head.rest.len() as u64;
+    let mut chunk = [0u8; 8192];
+    while have < wanted {
+        match io.read(&mut chunk).await {
+            Ok(0) => return Err("closed in the middle of the 407 body".to_owned()),
+            Ok(n) => have += n as u64,
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+    Ok(())
 }
 
 /// The finding for a CONNECT answer other than 200.

@@ -3,8 +3,14 @@
 
 use std::borrow::Cow;
 
-/// The headers whose values are credentials.
-const CREDENTIAL_HEADERS: [&[u8]; 2] = [b"proxy-authorization:", b"authorization:"];
+/// The headers whose values are credentials, or challenges that carry an NTLM/Negotiate message or
+/// a Digest nonce (a challenge next to its answer is what an offline password guesser needs).
+const CREDENTIAL_HEADERS: [&[u8]; 4] = [
+    b"proxy-authorization:",
+    b"authorization:",
+    b"proxy-authenticate:",
+    b"www-authenticate:",
+];
 
 /// `bytes` with the value of every credential header line masked with `*` (the scheme word, such as
 /// `Basic`, is kept so the capture still shows which scheme was used). A header split across two
@@ -39,6 +45,7 @@ pub(crate) fn redact(bytes: &[u8]) -> Cow<'_, [u8]> {
 }
 
 /// Where the credential starts in a header line: after the name, its spaces and the scheme word.
+/// A bare scheme (`Proxy-Authenticate: NTLM`) has nothing after it to mask.
 fn skip_scheme(line: &[u8], name: usize) -> usize {
     let mut at = name;
     while line.get(at) == Some(&b' ') {
@@ -47,7 +54,7 @@ fn skip_scheme(line: &[u8], name: usize) -> usize {
     let scheme_end = line[at..]
         .iter()
         .position(|&b| b == b' ')
-        .map_or(at, |i| at + i + 1);
+        .map_or(line.len(), |i| at + i + 1);
     scheme_end
 }
 
@@ -67,6 +74,24 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Host: a\r\n"));
+    }
+
+    #[test]
+    fn masks_ntlm_and_digest_challenges_but_keeps_bare_offers() {
+        let answer = b"HTTP/1.1 407 X\r\nProxy-Authenticate: NTLM TlRMTVNTUAACAAAA\r\n\
+                       Proxy-Authenticate: NTLM\r\nProxy-Authenticate: Digest nonce=\"abc\"\r\n\r\n";
+        let masked = redact(answer);
+        assert_eq!(masked.len(), answer.len());
+        let text = String::from_utf8_lossy(&masked);
+        assert!(
+            text.contains("Proxy-Authenticate: NTLM ****************\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("Proxy-Authenticate: NTLM\r\n"), "{text}");
+        assert!(
+            text.contains("Proxy-Authenticate: Digest ***********\r\n"),
+            "{text}"
+        );
     }
 
     #[test]

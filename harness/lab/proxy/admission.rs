@@ -40,8 +40,11 @@ impl Proxy {
         }
         if let (Some(plan), Some(outcome)) = (self.plan.auth.as_ref(), checked) {
             if !matches!(outcome, AuthOutcome::Accepted { .. }) {
-                self.note_unsupported(&outcome);
-                return Admission::Refuse(Failure::AuthRequired(auth::challenges(plan)));
+                self.note_auth(&outcome);
+                return Admission::Refuse(Failure::AuthRequired(auth::challenges(
+                    plan,
+                    Some(&outcome),
+                )));
             }
         }
         Admission::Relay { direct: false }
@@ -57,8 +60,13 @@ impl Proxy {
         target: &str,
     ) -> Admission {
         if let Some(outcome) = &checked {
-            self.note_unsupported(outcome);
+            self.note_auth(outcome);
         }
+        let offers = self
+            .plan
+            .auth
+            .as_ref()
+            .map(|plan| auth::challenges(plan, checked.as_ref()));
         let facts = RequestFacts {
             method: &request.method,
             host: request.target.host(),
@@ -87,8 +95,8 @@ impl Proxy {
                 page,
             } => {
                 self.record_rule(format!("http_access {rule}"), false, target);
-                let challenges = match (&self.plan.auth, challenge) {
-                    (Some(plan), true) => auth::challenges(plan),
+                let challenges = match (offers, challenge) {
+                    (Some(offers), true) => offers,
                     _ => Vec::new(),
                 };
                 let status = if challenge { 407 } else { 403 };
@@ -123,13 +131,17 @@ impl Proxy {
         });
     }
 
-    fn note_unsupported(&self, outcome: &AuthOutcome) {
-        if let AuthOutcome::Unsupported { scheme } = outcome {
-            self.record(EventKind::Note {
-                message: format!(
-                    "client attempted {scheme} proxy authentication: offered by the lab but not supported"
-                ),
-            });
+    /// Record what an authentication step means: a scheme the proxy does not offer, a failure
+    /// (why, never a secret), a challenge issued.
+    fn note_auth(&self, outcome: &AuthOutcome) {
+        let message = match outcome {
+            AuthOutcome::Unsupported { scheme } => Some(format!(
+                "client attempted {scheme} proxy authentication, which this proxy does not offer"
+            )),
+            other => other.note(),
+        };
+        if let Some(message) = message {
+            self.record(EventKind::Note { message });
         }
     }
 }

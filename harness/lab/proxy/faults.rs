@@ -34,6 +34,7 @@ pub(crate) async fn apply<S: AsyncWrite + Unpin>(
         Some(ProxyFault::Status(status)) => FaultStep::Answer(Failure::Injected(*status)),
         Some(ProxyFault::SlowAnswer(delay)) => slow(*delay, shutdown).await,
         Some(ProxyFault::CloseAfterConnect) => FaultStep::Close("closed after the request (fault)"),
+        Some(ProxyFault::CloseAfterChallenge) => FaultStep::Continue,
         Some(ProxyFault::Garbage) => {
             let _ = client.write_all(GARBAGE).await;
             let _ = client.shutdown().await;
@@ -51,6 +52,9 @@ pub(crate) fn describe(fault: &ProxyFault) -> String {
             "close the connection after reading the request".to_owned()
         }
         ProxyFault::Garbage => "answer bytes that are not HTTP".to_owned(),
+        ProxyFault::CloseAfterChallenge => {
+            "close the connection right after an NTLM/Negotiate challenge".to_owned()
+        }
     }
 }
 

@@ -36,13 +36,13 @@ use crate::lab::exchange::{self, Seen};
 use crate::lab::live::proxy::ProxyState;
 use crate::lab::live::{Gate, GatedListener};
 use crate::lab::pattern::host_matches;
-use crate::lab::plan::ProxyPlan;
+use crate::lab::plan::{ProxyFault, ProxyPlan};
 use crate::lab::timeline::{ConnId, EventKind, Timeline};
 use crate::lab::world::World;
 
 use admission::Admission;
 use answers::{Failure, Voice, CONNECT_ESTABLISHED};
-use auth::AuthOutcome;
+use auth::{AuthOutcome, AuthSession};
 use faults::FaultStep;
 use intercept::Interceptor;
 use request::{ReadOutcome, Request};
@@ -331,6 +331,7 @@ impl Proxy {
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let mut buf = Vec::new();
+        let mut session = AuthSession::new(self.plan.digest_nonce_lifetime);
         let mut end = Relayed {
             up: 0,
             down: 0,
@@ -353,7 +354,8 @@ impl Proxy {
                 ReadOutcome::Request(request, used) => {
                     let mut leftover = buf.split_off(used);
                     std::mem::swap(&mut buf, &mut leftover);
-                    self.request(&mut client, &request, &buf, peer).await
+                    self.request(&mut client, &request, &buf, peer, &mut session)
+                        .await
                 }
                 ReadOutcome::Malformed(malformed) => {
                     let failure = Failure::Malformed(malformed);
@@ -400,16 +402,16 @@ impl Proxy {
         request: &Request,
         leftover: &[u8],
         peer: SocketAddr,
+        session: &mut AuthSession,
     ) -> Next
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
         let connect = request.is_connect();
-        let checked = self
-            .plan
-            .auth
-            .as_ref()
-            .map(|plan| auth::check(plan, request.header("Proxy-Authorization")));
+        let checked = self.plan.auth.as_ref().map(|plan| {
+            let header = request.header("Proxy-Authorization");
+            session.check(plan, header, &request.method, &request.raw_target)
+        });
         self.record(EventKind::Request {
             peer,
             method: request.method.clone(),
@@ -436,12 +438,17 @@ impl Proxy {
             }
             FaultStep::Close(reason) => return Next::done(reason),
         }
+        let challenged = matches!(checked, Some(AuthOutcome::Continue { .. }));
         let direct = match self.admit(request, checked, peer, &target) {
             Admission::Relay { direct } => direct,
             Admission::Refuse(failure) => {
-                return self
+                let next = self
                     .refuse(client, request, &failure, &target, connect, has_body)
-                    .await
+                    .await;
+                if challenged && self.plan.fault == Some(ProxyFault::CloseAfterChallenge) {
+                    return Next::done("closed right after the NTLM challenge (fault)");
+                }
+                return next;
             }
             Admission::Reset => return Next::Reset("reset (deny_info TCP_RESET)".to_owned()),
         };

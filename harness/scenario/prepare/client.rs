@@ -193,6 +193,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<ClientProfile, PrepareE
     let config = ClientConfig {
         proxy,
         proxy_credentials: spec.proxy_credentials.clone(),
+        proxy_auth: spec.proxy_auth,
         trust: pem_certs("trust bundle", &trust_pem)?,
         intermediates,
         expected_issuers,
