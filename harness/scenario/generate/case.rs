@@ -126,6 +126,11 @@ pub enum Cause {
     /// The proxy tunnels only to port 443 (Squid's default `Safe_ports`/`SSL_ports`), so CONNECT to a
     /// revocation host on port 80 is refused.
     ProxyPort80Refused,
+    /// The client's proxy demands NTLM and the client answers the challenge with a wrong password.
+    ProxyWrongPassword,
+    /// Something in front of the NTLM proxy closes the connection right after the challenge, so the
+    /// client's (right) answer never reaches the proxy that issued it.
+    ProxyChallengeLost,
     /// The client's proxy resets a share of its tunnels (a seeded `reset_peer` toxic), the others work.
     ProxyFlapping,
     /// A firewall refuses the Microsoft sign-in host while the target answers (direct path).

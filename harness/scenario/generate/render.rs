@@ -35,6 +35,9 @@ pub fn expected_wait_ms(cause: Option<Cause>) -> u64 {
     }
 }
 const VPN_HOST: &str = "vpn.egresslab.test";
+/// The NTLM user of the NTLM causes (domain and user, as Windows writes them) and its password.
+const NTLM_USER: &str = "CORP\\alice";
+const NTLM_PASSWORD: &str = "Summer2026!";
 /// Tunnels the flapping-proxy cause asks for, one after the other.
 const FLAPPING_ATTEMPTS: u32 = 8;
 /// The Microsoft sign-in host of the sign-in cause.
@@ -286,6 +289,14 @@ fn proxies(case: &Case, out: &mut String) {
                 "auth = {{ schemes = [{}], realm = \"corp\", users = {{ svc = \"s3cret\" }} }}",
                 schemes.join(", ")
             );
+        } else if matches!(
+            cause,
+            Some(Cause::ProxyWrongPassword | Cause::ProxyChallengeLost)
+        ) {
+            let _ = writeln!(
+                out,
+                "auth = {{ schemes = [\"negotiate\", \"ntlm\"], users = {{ '{NTLM_USER}' = \"{NTLM_PASSWORD}\" }} }}"
+            );
         } else if case.has(Decoy::ProxyAuthOk) {
             out.push_str(
                 "auth = { schemes = [\"basic\"], realm = \"corp\", users = { svc = \"s3cret\" } }\n",
@@ -294,6 +305,7 @@ fn proxies(case: &Case, out: &mut String) {
         match cause {
             Some(Cause::ProxyGarbage) => out.push_str("fault = \"garbage\"\n"),
             Some(Cause::ProxyClosed) => out.push_str("fault = \"close-after-connect\"\n"),
+            Some(Cause::ProxyChallengeLost) => out.push_str("fault = \"close-after-challenge\"\n"),
             Some(Cause::ProxyStatus502 { at_parent: false }) => {
                 out.push_str("fault = { status = 502 }\n")
             }
@@ -475,6 +487,15 @@ fn client(case: &Case, probes: &[String], out: &mut String) {
         && case.cause != Some(Cause::ProxyAuth)
     {
         out.push_str("proxy_credentials = { user = \"svc\", password = \"s3cret\" }\n");
+    }
+    match case.cause {
+        Some(Cause::ProxyWrongPassword) => {
+            let _ = writeln!(out, "proxy_credentials = {{ user = '{NTLM_USER}', password = \"Winter2025!\", scheme = \"ntlm\" }}");
+        }
+        Some(Cause::ProxyChallengeLost) => {
+            let _ = writeln!(out, "proxy_credentials = {{ user = '{NTLM_USER}', password = \"{NTLM_PASSWORD}\", scheme = \"ntlm\" }}");
+        }
+        _ => {}
     }
     match case.cause {
         Some(Cause::ServerTls12Only) => out.push_str("tls_versions = \"tls13-only\"\n"),

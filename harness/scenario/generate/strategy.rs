@@ -70,6 +70,8 @@ pub const CAUSES: &[Cause] = &[
     Cause::VpnServerUnreachable,
     Cause::ProxyPort80Refused,
     Cause::ProxyFlapping,
+    Cause::ProxyWrongPassword,
+    Cause::ProxyChallengeLost,
     Cause::SigninUnreachable,
     Cause::EventNetworkError,
     Cause::EventAadsts50059,

@@ -53,6 +53,8 @@ pub fn code_of(cause: Cause, path: ClientPath) -> &'static str {
         Cause::VpnServerUnreachable => "vpn.server_unreachable",
         Cause::ProxyPort80Refused => "proxy.port80_refused",
         Cause::ProxyFlapping => "proxy.flapping",
+        Cause::ProxyWrongPassword => "proxy.auth_rejected",
+        Cause::ProxyChallengeLost => "proxy.auth_challenge_lost",
         Cause::SigninUnreachable => "connector.signin_unreachable",
         Cause::EventNetworkError => "event.registration.network_error",
         Cause::EventAadsts50059 => "event.registration.aadsts50059",
@@ -117,6 +119,8 @@ pub fn implied(case: &Case) -> Vec<&'static str> {
             | Cause::ProxyGarbage
             | Cause::ProxyClosed
             | Cause::ProxySlow
+            | Cause::ProxyWrongPassword
+            | Cause::ProxyChallengeLost
     );
     if path_down && backend {
         codes.push("app.unreachable");
@@ -157,6 +161,10 @@ pub fn decoy_fits(cause: Option<Cause>, decoy: Decoy) -> bool {
             Some(Cause::ExeConfigBypass),
             Decoy::Vpn | Decoy::FastBackend
         ) | (
+            // The client has one set of proxy credentials: the cause's.
+            Some(Cause::ProxyWrongPassword | Cause::ProxyChallengeLost),
+            Decoy::ProxyAuthOk
+        ) | (
             // Every probed connection through a flapping proxy may be reset, not only the target's.
             Some(Cause::ProxyFlapping),
             Decoy::Site { .. }
@@ -194,6 +202,8 @@ pub fn fits(cause: Cause, path: ClientPath) -> bool {
         | Cause::ProxyGarbage
         | Cause::ProxyClosed
         | Cause::ProxySlow
+        | Cause::ProxyWrongPassword
+        | Cause::ProxyChallengeLost
         | Cause::ClientCertLost
         | Cause::Intercept => path.uses_proxy(),
         Cause::ProxyDeny { at_parent: true }
