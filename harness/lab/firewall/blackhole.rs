@@ -12,7 +12,15 @@ const FILLER_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// A bound TCP socket that never listens: connecting to it is refused (the kernel answers the SYN
 /// with an RST), exactly like a firewall rule that rejects.
 pub(crate) fn closed_port(ip: IpAddr, what: &str) -> Result<(TcpSocket, SocketAddr), LabError> {
-    let address = SocketAddr::new(ip, 0);
+    closed_port_at(SocketAddr::new(ip, 0), what)
+}
+
+/// [`closed_port`] on a chosen address (port 0 picks one).
+pub(crate) fn closed_port_at(
+    address: SocketAddr,
+    what: &str,
+) -> Result<(TcpSocket, SocketAddr), LabError> {
+    let ip = address.ip();
     let bind_error = |source| LabError::Bind {
         what: what.to_owned(),
         address,
@@ -39,7 +47,12 @@ pub(crate) struct BlackHole {
 impl BlackHole {
     /// Bind the black hole and fill its accept queue.
     pub(crate) async fn open(ip: IpAddr) -> Result<BlackHole, LabError> {
-        let requested = SocketAddr::new(ip, 0);
+        BlackHole::open_at(SocketAddr::new(ip, 0)).await
+    }
+
+    /// [`BlackHole::open`] on a chosen address (port 0 picks one).
+    pub(crate) async fn open_at(requested: SocketAddr) -> Result<BlackHole, LabError> {
+        let ip = requested.ip();
         let bind_error = |source| LabError::Bind {
             what: "black hole".to_owned(),
             address: requested,
@@ -85,7 +98,12 @@ const LISTEN_BACKLOG: u32 = 8192;
 
 /// Bind a listening TCP socket with a normal backlog.
 pub(crate) fn listen(ip: IpAddr, what: &str) -> Result<TcpListener, LabError> {
-    let address = SocketAddr::new(ip, 0);
+    listen_at(SocketAddr::new(ip, 0), what)
+}
+
+/// [`listen`] on a chosen address (port 0 picks one).
+pub(crate) fn listen_at(address: SocketAddr, what: &str) -> Result<TcpListener, LabError> {
+    let ip = address.ip();
     let bind_error = |source| LabError::Bind {
         what: what.to_owned(),
         address,
