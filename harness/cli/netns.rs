@@ -404,7 +404,11 @@ fn network_json(info: &NetworkInfo, namespace: Option<&Namespace>) -> serde_json
         "dns": info.dns.map(|dns| dns.to_string()),
         "proxies": proxies,
         "hosts": hosts,
-        "netns": namespace.map(|ns| serde_json::json!({"name": ns.name, "client": ns.client.to_string()})),
+        "netns": namespace.map(|ns| serde_json::json!({
+            "name": ns.name,
+            "client": ns.client.to_string(),
+            "lab_prefix": format!("{}/24", ns.lab_prefix),
+        })),
     })
 }
 

@@ -52,7 +52,8 @@ pub(crate) fn all(
         })
         .collect::<Result<_, _>>()?;
     let dns = match placement {
-        Some(placement) if plan.names.dns => Some(dns_at(placement.dns_address())?),
+        // A lab on a network always runs its DNS server: it is how a real client finds the hosts.
+        Some(placement) => Some(dns_at(placement.dns_address())?),
         _ => plan.names.dns.then(|| dns(ip)).transpose()?,
     };
     let udp = plan
