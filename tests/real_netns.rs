@@ -46,13 +46,29 @@ impl NsLab {
     fn up(scenario: &str) -> NsLab {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let name = format!("egl-t{}-{n}", std::process::id());
+        NsLab::start(&[], &["up", scenario, "--netns", &name.clone()], name)
+    }
+
+    /// `egresslab ARGS --ready-file F` under `wrapper` (e.g. setpriv), once the ready file is there;
+    /// `name` is the client namespace it creates, if any (empty: none).
+    fn start(wrapper: &[&str], args: &[&str], name: String) -> NsLab {
         let dir = tempfile::tempdir().unwrap();
         let ready_path = dir.path().join("ready.json");
-        let child = Command::new(env!("CARGO_BIN_EXE_egresslab"))
-            .args(["up", scenario, "--netns", &name, "--ready-file"])
+        let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(env!("CARGO_BIN_EXE_egresslab"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_egresslab")),
+        };
+        let child = command
+            .args(args)
+            .arg("--ready-file")
             .arg(&ready_path)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut lab = NsLab {
@@ -64,11 +80,10 @@ impl NsLab {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ready_path.exists() {
             if let Ok(Some(status)) = lab.child.try_wait() {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = lab.child.stderr.take() {
-                    std::io::Read::read_to_string(&mut pipe, &mut stderr).ok();
-                }
-                panic!("egresslab up {scenario} exited ({status}) before ready: {stderr}");
+                panic!(
+                    "egresslab {args:?} exited ({status}) before ready: {}",
+                    lab.stderr()
+                );
             }
             assert!(Instant::now() < deadline, "no ready file within 60 s");
             std::thread::sleep(Duration::from_millis(50));
@@ -76,6 +91,16 @@ impl NsLab {
         let text = std::fs::read_to_string(&ready_path).unwrap();
         lab.ready = serde_json::from_str(&text).unwrap();
         lab
+    }
+
+    /// `egresslab ARGS` on the host itself, no namespace.
+    fn here(args: &[&str]) -> NsLab {
+        NsLab::start(&[], args, String::new())
+    }
+
+    /// What the lab wrote to its standard error so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("stderr")).unwrap_or_default()
     }
 
     /// The lab root (what the client trusts).
@@ -101,18 +126,7 @@ impl NsLab {
     /// curl as a user would type it: only the URL, `--cacert` and maybe `-x`.
     fn curl(&self, url: &str, proxy: Option<&str>) -> Output {
         let ca = self.ca();
-        let mut args = vec![
-            "curl",
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code} %{http_connect}",
-            "--connect-timeout",
-            "3",
-            "--cacert",
-            &ca,
-        ];
+        let mut args = curl_args(&ca);
         if let Some(proxy) = proxy {
             args.extend(["-x", proxy]);
         }
@@ -143,6 +157,9 @@ impl Drop for NsLab {
             self.stop();
         }
         // What a killed lab could not remove itself.
+        if self.name.is_empty() {
+            return;
+        }
         if Path::new("/run/netns").join(&self.name).exists() {
             Command::new("ip")
                 .args(["netns", "del", &self.name])
@@ -158,6 +175,22 @@ impl Drop for NsLab {
         }
         std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name)).ok();
     }
+}
+
+/// curl with nothing but the lab root: prints the status and the CONNECT status.
+fn curl_args(ca: &str) -> Vec<&str> {
+    vec![
+        "curl",
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{http_connect}",
+        "--connect-timeout",
+        "3",
+        "--cacert",
+        ca,
+    ]
 }
 
 fn text(output: &Output) -> String {
@@ -437,4 +470,132 @@ fn sigterm_removes_the_namespace_and_everything_with_it() {
         !String::from_utf8_lossy(&routes.stdout).contains(net),
         "local route {prefix} left behind"
     );
+}
+
+/// Ask the lab DNS server at `dns` (ADDR:PORT) for `name`'s A record with dig.
+fn dig(dns: &str, name: &str) -> String {
+    let (ip, port) = dns.rsplit_once(':').unwrap();
+    let output = Command::new("dig")
+        .args([
+            &format!("@{ip}"),
+            "-p",
+            port,
+            "+short",
+            "+time=2",
+            "+tries=2",
+            name,
+            "A",
+        ])
+        .output()
+        .expect("dig (./test.sh installs dnsutils)");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn well_known_ports_put_two_names_on_443_at_two_addresses() {
+    require_root!("well_known_ports_put_two_names_on_443_at_two_addresses");
+    let lab = NsLab::here(&["up", "connector-healthy-direct", "--ports", "well-known"]);
+    let network = &lab.ready["network"];
+    assert_eq!(network["ports"], "well-known");
+    let dns = network["dns"].as_str().unwrap();
+    assert!(dns.ends_with(":53"), "{network}");
+    let login = dig(dns, "login.microsoftonline.com");
+    let cloud = dig(dns, "connector-sample.msappproxy.net");
+    assert!(
+        login.starts_with("127.") && cloud.starts_with("127."),
+        "{login} {cloud}"
+    );
+    assert_ne!(login, cloud, "two names on 443, two addresses");
+    // A client that takes the lab DNS server's answer and the scenario's port reaches each one.
+    for (name, ip) in [
+        ("login.microsoftonline.com", &login),
+        ("connector-sample.msappproxy.net", &cloud),
+    ] {
+        let ca = lab.ca();
+        let args = curl_args(&ca);
+        let output = Command::new(args[0])
+            .args(&args[1..])
+            .args([
+                "--resolve",
+                &format!("{name}:443:{ip}"),
+                &format!("https://{name}/"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "200 000",
+            "{name}: {}",
+            text(&output)
+        );
+    }
+}
+
+#[test]
+fn without_the_capability_well_known_falls_back_to_ephemeral_and_says_so() {
+    require_root!("without_the_capability_well_known_falls_back_to_ephemeral_and_says_so");
+    let wrapper = [
+        "setpriv",
+        "--inh-caps=-all",
+        "--bounding-set=-net_bind_service",
+    ];
+    let lab = NsLab::start(
+        &wrapper,
+        &["up", "port-443-refused", "--ports", "well-known"],
+        String::new(),
+    );
+    let network = &lab.ready["network"];
+    assert_eq!(network["ports"], "ephemeral", "{network}");
+    let why = network["fallback"].as_str().unwrap_or_default();
+    assert!(why.contains("CAP_NET_BIND_SERVICE"), "{network}");
+    assert!(
+        lab.stderr().contains("WARNING: well-known ports need root"),
+        "{}",
+        lab.stderr()
+    );
+    let dns = network["dns"].as_str().unwrap();
+    assert!(!dns.ends_with(":53"), "{dns}");
+    assert!(dig(dns, "connector-sample.msappproxy.net").starts_with("127."));
+}
+
+#[test]
+fn labs_side_by_side_take_different_blocks() {
+    require_root!("labs_side_by_side_take_different_blocks");
+    let first = NsLab::here(&["up", "wpad-pac", "--ports", "ephemeral"]);
+    let second = NsLab::here(&["up", "wpad-pac", "--ports", "ephemeral"]);
+    let block = |lab: &NsLab| {
+        let dns = lab.ready["network"]["dns"].as_str().unwrap().to_owned();
+        let ip = dns.rsplit_once(':').unwrap().0.to_owned();
+        ip.rsplit_once('.').unwrap().0.to_owned()
+    };
+    assert_ne!(block(&first), block(&second));
+}
+
+#[test]
+fn check_wpad_against_a_running_wpad_pac_lab_finds_the_proxy() {
+    require_root!("check_wpad_against_a_running_wpad_pac_lab_finds_the_proxy");
+    let lab = NsLab::here(&["up", "wpad-pac", "--ports", "well-known"]);
+    let dns = lab.ready["network"]["dns"].as_str().unwrap();
+    let proxy = lab.ready["network"]["proxies"]["corp"].as_str().unwrap();
+    let check = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .args([
+            "check",
+            "--dns",
+            dns,
+            "--wpad",
+            "corp.egresslab.test",
+            "--ca",
+        ])
+        .arg(lab.ready["ca_bundle"].as_str().unwrap())
+        .arg(CLOUD)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert!(
+        said.contains("proxy.pac.found") && said.contains(proxy),
+        "{}",
+        text(&check)
+    );
+    assert!(said.contains("proxy.connect.ok"), "{}", text(&check));
 }
