@@ -166,12 +166,14 @@ impl Drop for NsLab {
                 .status()
                 .ok();
         }
-        if let Some(prefix) = self.ready["network"]["netns"]["lab_prefix"].as_str() {
-            Command::new("ip")
-                .args(["route", "del", "local", prefix, "dev", "lo"])
-                .stderr(Stdio::null())
-                .status()
-                .ok();
+        for (family, key) in [("-4", "lab_prefix"), ("-6", "lab_prefix_v6")] {
+            if let Some(prefix) = self.ready["network"]["netns"][key].as_str() {
+                Command::new("ip")
+                    .args([family, "route", "del", "local", prefix, "dev", "lo"])
+                    .stderr(Stdio::null())
+                    .status()
+                    .ok();
+            }
         }
         std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name)).ok();
     }
@@ -461,6 +463,18 @@ fn sigterm_removes_the_namespace_and_everything_with_it() {
         .as_str()
         .unwrap()
         .to_owned();
+    let routes6 = Command::new("ip")
+        .args(["-6", "route", "show", "table", "local"])
+        .output()
+        .unwrap();
+    let prefix6 = lab.ready["network"]["netns"]["lab_prefix_v6"]
+        .as_str()
+        .unwrap();
+    let net6 = prefix6.trim_end_matches("::/64");
+    assert!(
+        !String::from_utf8_lossy(&routes6.stdout).contains(&format!("{net6}::")),
+        "local route {prefix6} left behind"
+    );
     let routes = Command::new("ip")
         .args(["route", "show", "table", "local"])
         .output()
@@ -598,4 +612,30 @@ fn check_wpad_against_a_running_wpad_pac_lab_finds_the_proxy() {
         text(&check)
     );
     assert!(said.contains("proxy.connect.ok"), "{}", text(&check));
+}
+
+#[test]
+fn ipv6_aaaa_answers_and_v6_doors_beside_v4() {
+    require_root!("ipv6_aaaa_answers_and_v6_doors_beside_v4");
+    let lab = NsLab::up("connector-healthy-direct");
+    let ca = lab.ca();
+    for (family, v6) in [("-6", true), ("-4", false)] {
+        let mut args = curl_args(&ca);
+        args[5] = "%{http_code} %{remote_ip}";
+        args.extend([family, "https://login.microsoftonline.com/"]);
+        let curl = lab.exec(&args);
+        let out = String::from_utf8_lossy(&curl.stdout).to_string();
+        let (status, ip) = out.split_once(' ').unwrap_or_default();
+        assert_eq!(status, "200", "curl {family}: {}", text(&curl));
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        assert_eq!(ip.is_ipv6(), v6, "curl {family} went over {ip}");
+    }
+    drop(lab);
+    // A firewall drop holds on the v6 path as on the v4 one.
+    let lab = NsLab::up("port-443-filtered");
+    let ca = lab.ca();
+    let mut args = curl_args(&ca);
+    args.extend(["-6", CLOUD]);
+    let curl = lab.exec(&args);
+    assert_eq!(curl.status.code(), Some(28), "{}", text(&curl));
 }

@@ -2,7 +2,7 @@
 //! client network namespace (joined to the lab by a veth pair, with its own resolv.conf) to run
 //! unmodified programs in.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
@@ -51,6 +51,7 @@ impl NetArgs {
                     network: IpAddr::V4(namespace.lab_prefix),
                     len: 24,
                 },
+                v6_prefix: Some((namespace.lab_prefix_v6, 64)),
             };
             return Ok(Some(Placed {
                 options,
@@ -66,6 +67,7 @@ impl NetArgs {
             options: NetworkOptions {
                 ports: self.ports.unwrap_or(PortMode::Ephemeral),
                 addresses,
+                v6_prefix: None,
             },
             namespace: None,
         }))
@@ -127,11 +129,14 @@ pub struct Namespace {
     index: u8,
     /// The lab's /24 (`10.201.N.0`).
     pub lab_prefix: Ipv4Addr,
+    /// The lab's v6 /64 (`fd65:676c:N::`).
+    pub lab_prefix_v6: Ipv6Addr,
     /// The client's own address in the namespace.
     pub client: Ipv4Addr,
     created_netns: bool,
     created_link: bool,
     created_route: bool,
+    created_route6: bool,
 }
 
 /// Run `ip ARGS…` (optionally inside a namespace), failing with its standard error.
@@ -199,10 +204,12 @@ impl Namespace {
             name: name.to_owned(),
             index,
             lab_prefix: Ipv4Addr::new(10, 201, index, 0),
+            lab_prefix_v6: Ipv6Addr::new(0xfd65, 0x676c, u16::from(index), 0, 0, 0, 0, 0),
             client: Ipv4Addr::new(10, 200, index, 2),
             created_netns: false,
             created_link: true,
             created_route: false,
+            created_route6: false,
         };
         namespace
             .wire()
@@ -249,6 +256,37 @@ impl Namespace {
             ],
         )?;
         self.created_route = true;
+        // v6 beside v4: the link without duplicate-address detection (so it is usable at once),
+        // and the lab's /64 routed locally on the host like the v4 /24.
+        let link6 = |end: u8| format!("fd65:676c:ff:{n}::{end}");
+        ip(
+            None,
+            &[
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", link6(1)),
+                "dev",
+                &host,
+                "nodad",
+            ],
+        )?;
+        ip(
+            ns,
+            &[
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", link6(2)),
+                "dev",
+                &client,
+                "nodad",
+            ],
+        )?;
+        ip(ns, &["-6", "route", "add", "default", "via", &link6(1)])?;
+        let local6 = format!("{}/64", self.lab_prefix_v6);
+        ip(None, &["-6", "route", "add", "local", &local6, "dev", "lo"])?;
+        self.created_route6 = true;
         Ok(())
     }
 
@@ -283,6 +321,14 @@ impl Drop for Namespace {
                 "dev".into(),
                 "lo".into(),
             ]);
+        }
+        if self.created_route6 {
+            let local6 = format!("{}/64", self.lab_prefix_v6);
+            undo.push(
+                ["-6", "route", "del", "local", &local6, "dev", "lo"]
+                    .map(String::from)
+                    .to_vec(),
+            );
         }
         if self.created_link {
             undo.push(vec!["link".into(), "del".into(), host_if(self.index)]);
@@ -408,6 +454,7 @@ fn network_json(info: &NetworkInfo, namespace: Option<&Namespace>) -> serde_json
             "name": ns.name,
             "client": ns.client.to_string(),
             "lab_prefix": format!("{}/24", ns.lab_prefix),
+            "lab_prefix_v6": format!("{}/64", ns.lab_prefix_v6),
         })),
     })
 }

@@ -59,6 +59,9 @@ impl BlackHole {
             source,
         };
         let socket = new_socket(ip).map_err(bind_error)?;
+        // A fixed address (a networked lab's door) may still hold an earlier lab's fillers in
+        // TIME_WAIT; they must not stop a new lab from binding it.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
         socket.bind(requested).map_err(bind_error)?;
         // Linux keeps at most backlog + 1 established connections waiting; with 0 one filler is enough,
         // after which the listener is full and incoming SYNs are dropped without an answer.
@@ -88,8 +91,21 @@ impl BlackHole {
 fn new_socket(ip: IpAddr) -> std::io::Result<TcpSocket> {
     match ip {
         IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
+        IpAddr::V6(v6) if v6.is_loopback() => TcpSocket::new_v6(),
+        IpAddr::V6(_) => {
+            let socket = TcpSocket::new_v6()?;
+            freebind_v6(&socket)?;
+            Ok(socket)
+        }
     }
+}
+
+/// Let a v6 socket bind an address of a prefix routed locally (`ip -6 route add local PREFIX dev
+/// lo`) without the address being assigned to an interface: v4 allows that for local routes, v6 only
+/// with IPV6_FREEBIND. Used for a networked lab's v6 host addresses.
+fn freebind_v6(socket: &TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    super::rawsock::set_flag(socket.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)
 }
 
 /// Accept-queue length of lab listeners: deep enough that thousands of clients connecting at once are

@@ -19,7 +19,8 @@ pub(crate) struct Placement {
     pub(crate) dns: IpAddr,
     /// Each proxy's address, in plan order.
     pub(crate) proxies: Vec<IpAddr>,
-    /// Each host pattern's address, most specific first (the DNS server answers the first match).
+    /// Each host pattern's address, most specific first (the DNS server answers the first match);
+    /// with a v6 prefix each pattern appears a second time with its v6 address.
     pub(crate) hosts: Vec<(String, IpAddr)>,
     /// The loopback block, held while the lab lives.
     _claim: Option<Claim>,
@@ -56,7 +57,18 @@ impl Placement {
         let mut next = || pool.next().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         let dns = next();
         let proxies = plan.proxies.iter().map(|_| next()).collect();
-        let hosts = hosts.into_iter().map(|host| (host, next())).collect();
+        let v6 = match options.v6_prefix {
+            Some((network, len)) => prefix_hosts(IpAddr::V6(network), len, hosts.len())?,
+            None => Vec::new(),
+        };
+        let mut hosts: Vec<(String, IpAddr)> =
+            hosts.into_iter().map(|host| (host, next())).collect();
+        let v6_hosts: Vec<(String, IpAddr)> = hosts
+            .iter()
+            .zip(v6)
+            .map(|((host, _), ip)| (host.clone(), ip))
+            .collect();
+        hosts.extend(v6_hosts);
         let (ports, fallback) = effective_ports(options.ports, dns);
         if let Some(why) = &fallback {
             tracing::warn!("{why}");
@@ -203,6 +215,7 @@ mod tests {
                 network: "10.9.8.0".parse().unwrap(),
                 len: 24,
             },
+            v6_prefix: None,
         };
         let placement = Placement::new(&plan(), &options).unwrap();
         assert_eq!(placement.dns, "10.9.8.1".parse::<IpAddr>().unwrap());
@@ -228,6 +241,7 @@ mod tests {
         let options = NetworkOptions {
             ports: PortMode::Ephemeral,
             addresses: Addresses::List(vec!["10.0.0.1".parse().unwrap()]),
+            v6_prefix: None,
         };
         let error = Placement::new(&plan(), &options).unwrap_err().to_string();
         assert!(error.contains("needs 5 addresses"), "{error}");

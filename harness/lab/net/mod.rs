@@ -76,6 +76,9 @@ pub struct NetworkOptions {
     pub ports: PortMode,
     /// Which addresses.
     pub addresses: Addresses,
+    /// A v6 prefix to give each host a second, v6 address from (its DNS answer's AAAA record); `None`
+    /// keeps the lab v4 only.
+    pub v6_prefix: Option<(std::net::Ipv6Addr, u8)>,
 }
 
 /// What a door at a host's address does, as a client meets it.
