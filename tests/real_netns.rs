@@ -639,3 +639,69 @@ fn ipv6_aaaa_answers_and_v6_doors_beside_v4() {
     let curl = lab.exec(&args);
     assert_eq!(curl.status.code(), Some(28), "{}", text(&curl));
 }
+
+/// A local route for a test prefix, removed on drop.
+struct LocalRoute(&'static str);
+
+impl LocalRoute {
+    fn add(prefix: &'static str) -> LocalRoute {
+        let added = Command::new("ip")
+            .args(["route", "add", "local", prefix, "dev", "lo"])
+            .status()
+            .unwrap();
+        assert!(added.success(), "ip route add local {prefix} dev lo");
+        LocalRoute(prefix)
+    }
+}
+
+impl Drop for LocalRoute {
+    fn drop(&mut self) {
+        Command::new("ip")
+            .args(["route", "del", "local", self.0, "dev", "lo"])
+            .status()
+            .ok();
+    }
+}
+
+#[test]
+fn bind_warns_loudly_and_binds_only_what_was_asked() {
+    require_root!("bind_warns_loudly_and_binds_only_what_was_asked");
+    let _route = LocalRoute::add("10.202.7.0/24");
+    let lab = NsLab::here(&[
+        "up",
+        "proxy-auth-required",
+        "--bind",
+        "10.202.7.0/24",
+        "--ports",
+        "well-known",
+    ]);
+    assert!(lab.stderr().contains("WARNING: --bind"), "{}", lab.stderr());
+    assert_eq!(lab.ready["network"]["proxies"]["corp"], "10.202.7.2:3128");
+    // Every socket the lab listens on is on an address it was given, or on loopback: nothing on a
+    // wildcard address, nothing on another interface.
+    let pid = lab.child.id().to_string();
+    let ss = Command::new("ss").args(["-Htlnp"]).output().unwrap();
+    let listening: Vec<String> = String::from_utf8_lossy(&ss.stdout)
+        .lines()
+        .filter(|line| line.contains(&format!("pid={pid},")))
+        .map(|line| {
+            line.split_whitespace()
+                .nth(3)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(!listening.is_empty(), "ss shows the lab's listeners");
+    for local in &listening {
+        assert!(
+            local.starts_with("10.202.7.")
+                || local.starts_with("127.")
+                || local.starts_with("[::1]"),
+            "the lab listens on {local}, which was not asked for: {listening:?}"
+        );
+    }
+    assert!(
+        listening.iter().any(|l| l == "10.202.7.1:53"),
+        "{listening:?}"
+    );
+}
