@@ -26,6 +26,8 @@ dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
 # The web view's browser test (tests/real_web.rs): headless Chromium and its WebDriver.
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+# tests/real_netns.rs creates network namespaces and veth pairs with iproute2's `ip`.
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}"
   sudo=""
@@ -40,6 +42,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
+# A PAC-aware client (tests/real_netns.rs discovers the wpad-pac lab's proxy with it).
+python3 -c 'import pacparser' 2>/dev/null || python3 -m pip install -q pacparser
 # The published Toxiproxy client the control API is tested with.
 python3 -c 'import toxiproxy' 2>/dev/null || python3 -m pip install -q toxiproxy-python
 # A HAR reader written elsewhere, for the HAR files the lab writes.

@@ -11,6 +11,7 @@ pub mod import;
 pub mod inspect;
 pub mod list;
 pub mod merge;
+pub mod netns;
 pub mod run;
 pub mod score;
 pub mod timeline;
@@ -65,6 +66,8 @@ pub enum Command {
     Merge(merge::Args),
     /// Read a timeline file back: one line per connection, or one connection's story (`--conn`).
     Timeline(timeline::Args),
+    /// Run a program inside a lab's client network namespace (`up SCENARIO --netns [NAME]`).
+    Exec(netns::ExecArgs),
     /// Turn a customer's squid.conf (and PAC file) into a scenario that reproduces that proxy.
     Import(import::Args),
 }
@@ -101,5 +104,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Import(args) => import::run(args),
+        Command::Exec(args) => netns::exec(args),
     }
 }

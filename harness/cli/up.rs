@@ -43,6 +43,9 @@ pub struct Args {
     /// Packet capture and TLS key log.
     #[command(flatten)]
     pub capture: super::capture::CaptureArgs,
+    /// Own addresses, well-known ports, interfaces, a client namespace.
+    #[command(flatten)]
+    pub net: super::netns::NetArgs,
 }
 
 /// Run `egresslab up`.
@@ -78,7 +81,10 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         args.scenario,
         found.len()
     );
-    let live = Live::start_captured(found.remove(0), args.capture.single()).await?;
+    let scenario = found.remove(0);
+    let net = args.net.prepare(&scenario.id)?;
+    let options = net.as_ref().map(|net| net.options.clone());
+    let live = Live::start_networked(scenario, args.capture.single(), options).await?;
     // Installed before anything is announced, so a signal sent once the ready file appears is caught.
     let mut stop = StopSignals::install()?;
     if let Some(path) = &args.timeline {
@@ -138,6 +144,9 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     let url = target_url(live.scenario(), None);
     let env = live.env_for(url.as_deref(), args.ready_file.as_deref())?;
     print_lab(&live, &env, url.as_deref());
+    if let Some(net) = &net {
+        net.announce(live.lab())?;
+    }
     if let Some(file) = &args.capture.capture {
         println!(
             "capture  {} (open it in Wireshark; see docs/capture.md)",
@@ -164,6 +173,9 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
             }
             if let Some(web) = &web {
                 json["web"] = serde_json::json!(web.url());
+            }
+            if let Some(net) = &net {
+                json["network"] = net.json(live.lab());
             }
             Some(ReadyFile::write(path, &json)?)
         }

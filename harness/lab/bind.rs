@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 
 use super::error::LabError;
-use super::firewall::blackhole::{closed_port, listen};
+use super::firewall::blackhole::{closed_port_at, listen_at};
+use super::net::Placement;
 use super::plan::LabPlan;
 
 /// Every socket of phase one except the firewall's, in plan order.
@@ -27,8 +28,13 @@ impl Bound {
     }
 }
 
-/// Bind the endpoints, proxies, DNS server and UDP responders of `plan` on `ip`.
-pub(crate) fn all(plan: &LabPlan, ip: IpAddr) -> Result<Bound, LabError> {
+/// Bind the endpoints, proxies, DNS server and UDP responders of `plan` on `ip`; with a network
+/// placement, the proxies and the DNS server bind where it puts them.
+pub(crate) fn all(
+    plan: &LabPlan,
+    ip: IpAddr,
+    placement: Option<&Placement>,
+) -> Result<Bound, LabError> {
     let endpoints = plan
         .endpoints
         .iter()
@@ -37,9 +43,19 @@ pub(crate) fn all(plan: &LabPlan, ip: IpAddr) -> Result<Bound, LabError> {
     let proxies = plan
         .proxies
         .iter()
-        .map(|p| proxy(ip, &p.name, p.down))
+        .enumerate()
+        .map(|(index, p)| {
+            let at = placement
+                .and_then(|placement| placement.proxy_address(plan, index))
+                .unwrap_or(SocketAddr::new(ip, 0));
+            proxy(at, &p.name, p.down)
+        })
         .collect::<Result<_, _>>()?;
-    let dns = plan.names.dns.then(|| dns(ip)).transpose()?;
+    let dns = match placement {
+        // A lab on a network always runs its DNS server: it is how a real client finds the hosts.
+        Some(placement) => Some(dns_at(placement.dns_address())?),
+        _ => plan.names.dns.then(|| dns(ip)).transpose()?,
+    };
     let udp = plan
         .udp
         .iter()
@@ -60,28 +76,32 @@ pub(crate) enum ProxySocket {
 }
 
 /// Bind a proxy's socket.
-fn proxy(ip: IpAddr, name: &str, down: bool) -> Result<(ProxySocket, SocketAddr), LabError> {
+fn proxy(at: SocketAddr, name: &str, down: bool) -> Result<(ProxySocket, SocketAddr), LabError> {
     let what = format!("proxy {name}");
     if down {
-        let (socket, address) = closed_port(ip, &what)?;
+        let (socket, address) = closed_port_at(at, &what)?;
         return Ok((ProxySocket::Down(socket), address));
     }
-    let listener = listen(ip, &what)?;
-    let address = local_tcp(&listener, &what, ip)?;
+    let listener = listen_at(at, &what)?;
+    let address = local_tcp(&listener, &what, at.ip())?;
     Ok((ProxySocket::Listening(listener), address))
 }
 
 /// Bind a listening endpoint socket.
 fn endpoint_socket(ip: IpAddr, name: &str) -> Result<(TcpListener, SocketAddr), LabError> {
     let what = format!("endpoint {name}");
-    let listener = listen(ip, &what)?;
+    let listener = listen_at(SocketAddr::new(ip, 0), &what)?;
     let address = local_tcp(&listener, &what, ip)?;
     Ok((listener, address))
 }
 
 /// Bind a UDP socket on an ephemeral port.
 fn udp(ip: IpAddr, what: &str) -> Result<(UdpSocket, SocketAddr), LabError> {
-    let requested = SocketAddr::new(ip, 0);
+    udp_at(SocketAddr::new(ip, 0), what)
+}
+
+/// Bind a UDP socket on `requested` (port 0 picks one).
+fn udp_at(requested: SocketAddr, what: &str) -> Result<(UdpSocket, SocketAddr), LabError> {
     let bind_error = |source| LabError::Bind {
         what: what.to_owned(),
         address: requested,
@@ -118,6 +138,17 @@ fn dns(ip: IpAddr) -> Result<(UdpSocket, Option<TcpListener>, SocketAddr), LabEr
             }
         }
     }
+}
+
+/// The DNS server's sockets on a chosen address: UDP there, and TCP on the same port. With port 0 the
+/// kernel picks the UDP port and its TCP twin is tried as [`dns`] does; a fixed port must bind both.
+fn dns_at(requested: SocketAddr) -> Result<(UdpSocket, Option<TcpListener>, SocketAddr), LabError> {
+    if requested.port() == 0 {
+        return dns(requested.ip());
+    }
+    let (socket, address) = udp_at(requested, "dns")?;
+    let listener = listen_at(address, "dns over tcp")?;
+    Ok((socket, Some(listener), address))
 }
 
 fn local_tcp(listener: &TcpListener, what: &str, ip: IpAddr) -> Result<SocketAddr, LabError> {

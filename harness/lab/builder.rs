@@ -58,6 +58,33 @@ impl LabBuilder {
         self
     }
 
+    /// Put the lab on a network: each host its own address (a claimed 127.x.y.0/24 block by
+    /// default), doors on the scenario's ports or ephemeral ones, the DNS server answering each
+    /// host's address. Without it everything stays on 127.0.0.1 with ephemeral ports.
+    ///
+    /// ```
+    /// use egresslab::lab::{EndpointPlan, Lab, NetworkOptions};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let lab = Lab::builder()
+    ///     .endpoint(EndpointPlan::http("a", &["a.egresslab.test"], 80))
+    ///     .endpoint(EndpointPlan::http("b", &["b.egresslab.test"], 80))
+    ///     .network(NetworkOptions::default())
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// let network = lab.network().unwrap();
+    /// let (a, b) = (network.host("a.egresslab.test").unwrap(), network.host("b.egresslab.test").unwrap());
+    /// assert_ne!(a.ip, b.ip);
+    /// assert!(a.ip.is_loopback());
+    /// lab.shutdown().await;
+    /// # });
+    /// ```
+    pub fn network(mut self, options: super::net::NetworkOptions) -> Self {
+        self.options.network = Some(options);
+        self
+    }
+
     /// Use persisted lab CAs from this folder.
     pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.plan.ca_dir = Some(dir.into());

@@ -103,24 +103,29 @@ fn answer(query: &[u8], world: &World, serving: &Serving, peer: SocketAddr) -> O
     }
     let name = question.name().to_ascii();
     let host = name.trim_end_matches('.');
-    let words = match world.address_of(host) {
-        None => {
-            reply.set_response_code(ResponseCode::NXDomain);
-            "NXDOMAIN".to_owned()
-        }
-        Some(ip) => {
-            let rdata = match (question.query_type(), ip) {
-                (RecordType::A | RecordType::ANY, IpAddr::V4(v4)) => Some(RData::A(A(v4))),
-                (RecordType::AAAA | RecordType::ANY, IpAddr::V6(v6)) => Some(RData::AAAA(AAAA(v6))),
-                _ => None,
-            };
-            match rdata {
-                Some(rdata) => {
-                    reply.add_answer(Record::from_rdata(question.name().clone(), TTL, rdata));
-                    ip.to_string()
+    let addresses = world.addresses_of(host);
+    let words = if addresses.is_empty() {
+        reply.set_response_code(ResponseCode::NXDomain);
+        "NXDOMAIN".to_owned()
+    } else {
+        let answered: Vec<(RData, IpAddr)> = addresses
+            .iter()
+            .filter_map(|ip| match (question.query_type(), *ip) {
+                (RecordType::A | RecordType::ANY, IpAddr::V4(v4)) => Some((RData::A(A(v4)), *ip)),
+                (RecordType::AAAA | RecordType::ANY, IpAddr::V6(v6)) => {
+                    Some((RData::AAAA(AAAA(v6)), *ip))
                 }
-                None => format!("no {} record", question.query_type()),
+                _ => None,
+            })
+            .collect();
+        if answered.is_empty() {
+            format!("no {} record", question.query_type())
+        } else {
+            let words: Vec<String> = answered.iter().map(|(_, ip)| ip.to_string()).collect();
+            for (rdata, _) in answered {
+                reply.add_answer(Record::from_rdata(question.name().clone(), TTL, rdata));
             }
+            words.join(" ")
         }
     };
     // Each query is an exchange of its own, with its own id (a DNS client may reuse its port).

@@ -124,4 +124,10 @@ pub enum LabError {
     /// The capture file or key log asked for could not be opened.
     #[error("cannot start the capture")]
     Capture(#[source] crate::lab::capture::CaptureError),
+    /// The lab's network placement (`--bind`, `--ports`) cannot be laid out.
+    #[error("cannot place the lab on the network: {problem}")]
+    Network {
+        /// What is wrong and what was expected.
+        problem: String,
+    },
 }

@@ -52,19 +52,13 @@ pub(crate) async fn open(
 /// IP_BIND_ADDRESS_NO_PORT: bind(2) sets the source address only; connect(2) picks the port by
 /// the whole 4-tuple (reusing loopback TIME_WAIT ports as the kernel allows).
 fn no_port_at_bind(socket: &TcpSocket) {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt(2) on an open socket with a pointer to a live c_int of the stated size.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            std::ptr::from_ref(&on).cast(),
-            u32::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
-        )
-    };
-    if set != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "IP_BIND_ADDRESS_NO_PORT refused");
+    let set = super::firewall::rawsock::set_flag(
+        socket.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_BIND_ADDRESS_NO_PORT,
+    );
+    if let Err(error) = set {
+        tracing::debug!(%error, "IP_BIND_ADDRESS_NO_PORT refused");
     }
 }
 

@@ -63,6 +63,8 @@ pub struct Lab {
     live: Switchboard,
     /// The packet capture and key log (off unless asked for).
     capture: Capture,
+    /// Where the lab sits on a network, when it was started with network options.
+    network: Option<super::net::Attached>,
 }
 
 /// How a lab is started beyond its plan.
@@ -74,6 +76,8 @@ pub(crate) struct LaunchOptions {
     pub(crate) timeline_capacity: usize,
     /// What to capture (nothing by default).
     pub(crate) capture: CaptureOptions,
+    /// Own addresses, doors and port mode; `None` keeps everything on 127.0.0.1, ephemeral.
+    pub(crate) network: Option<super::net::NetworkOptions>,
 }
 
 impl Default for LaunchOptions {
@@ -82,6 +86,7 @@ impl Default for LaunchOptions {
             certs: None,
             timeline_capacity: timeline::DEFAULT_CAPACITY,
             capture: CaptureOptions::default(),
+            network: None,
         }
     }
 }
@@ -119,7 +124,12 @@ impl Lab {
                 "lab binds a non-loopback address: its proxies and endpoints are reachable from other machines"
             );
         }
-        let bound = bind::all(&plan, ip)?;
+        let placement = options
+            .network
+            .as_ref()
+            .map(|network| super::net::Placement::new(&plan, network))
+            .transpose()?;
+        let bound = bind::all(&plan, ip, placement.as_ref())?;
         let endpoint_addresses = bound.endpoint_addresses();
         let mut firewall = bind_firewall(&plan, &endpoint_addresses, ip).await?;
         let proxy_addresses: Vec<(String, SocketAddr)> = plan
@@ -134,13 +144,18 @@ impl Lab {
                 .iter()
                 .map(|address| (*address, *address)),
         );
-        let world = Arc::new(routes::build(
+        let mut world = routes::build(
             &plan,
             firewall.closed_address,
             std::mem::take(&mut firewall.entries),
             &endpoint_addresses,
             &proxy_addresses,
-        ));
+        );
+        if let Some(placement) = &placement {
+            placement.name_hosts(&mut world);
+        }
+        let world = Arc::new(world);
+        let silent = firewall.silent.clone();
         let endpoints = endpoint_handles(
             &plan,
             &world,
@@ -176,6 +191,14 @@ impl Lab {
             firewall,
         };
         let served = spawn::spawn(ready, &serving);
+        let network = match placement {
+            Some(placement) => {
+                let doors =
+                    super::net::doors::open(&placement, &plan, &world, &silent, &serving).await;
+                Some((placement, doors))
+            }
+            None => None,
+        };
         let toxics = super::live::apply_toxics(&serving.live, &plan.toxics);
         let lab = Lab {
             plan,
@@ -193,12 +216,36 @@ impl Lab {
             tasks: serving.tasks,
             live: serving.live,
             capture: serving.capture,
+            network: None,
         };
+        let mut lab = lab;
+        if let Some((placement, doors)) = network {
+            match doors {
+                Ok(doors) => {
+                    lab.network = Some(super::net::Attached::new(
+                        placement,
+                        doors,
+                        &lab.proxies,
+                        lab.dns,
+                    ))
+                }
+                Err(error) => {
+                    lab.shutdown().await;
+                    return Err(error);
+                }
+            }
+        }
         if let Err(error) = toxics {
             lab.shutdown().await;
             return Err(error);
         }
         Ok(lab)
+    }
+
+    /// Where the lab sits on a network (each host's address and doors, the DNS server, the port
+    /// mode), when it was started with [`crate::lab::NetworkOptions`].
+    pub fn network(&self) -> Option<&super::net::NetworkInfo> {
+        self.network.as_ref().map(|attached| &attached.info)
     }
 
     /// An endpoint by name.

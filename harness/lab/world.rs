@@ -293,6 +293,29 @@ impl World {
         own.or_else(|| self.closed.map(|addr| addr.ip()))
     }
 
+    /// Every address the lab DNS server answers for `host` (its v4 and v6 address when it has both),
+    /// or none when it does not exist.
+    pub fn addresses_of(&self, host: &str) -> Vec<IpAddr> {
+        let Some(first) = self.address_of(host) else {
+            return Vec::new();
+        };
+        let pattern = self
+            .host_addresses
+            .iter()
+            .find(|(pattern, _)| host_matches(pattern, host))
+            .map(|(pattern, _)| pattern.as_str());
+        let mut all = vec![first];
+        if let Some(pattern) = pattern {
+            all.extend(
+                self.host_addresses
+                    .iter()
+                    .filter(|(p, ip)| p == pattern && *ip != first)
+                    .map(|(_, ip)| *ip),
+            );
+        }
+        all
+    }
+
     /// A proxy's listening address by name.
     pub fn proxy_address(&self, name: &str) -> Option<SocketAddr> {
         self.proxies

@@ -65,12 +65,22 @@ impl Live {
         scenario: Expanded,
         capture: CaptureOptions,
     ) -> Result<Live, LiveError> {
+        Live::start_networked(scenario, capture, None).await
+    }
+
+    /// Start as [`Live::start_captured`] does, and with `network` put the lab on its own addresses
+    /// and ports (`egresslab up --ports/--bind/--netns`).
+    pub async fn start_networked(
+        scenario: Expanded,
+        capture: CaptureOptions,
+        network: Option<crate::lab::NetworkOptions>,
+    ) -> Result<Live, LiveError> {
         let started = Instant::now();
-        let lab = LabBuilder::from_plan(scenario.plan.clone())
-            .capture(capture)
-            .start()
-            .await
-            .map_err(LiveError::Start)?;
+        let mut builder = LabBuilder::from_plan(scenario.plan.clone()).capture(capture);
+        if let Some(network) = network {
+            builder = builder.network(network);
+        }
+        let lab = builder.start().await.map_err(LiveError::Start)?;
         let client = prepare(&lab, &scenario).map_err(LiveError::Prepare)?;
         Ok(Live {
             scenario,

@@ -12,7 +12,15 @@ const FILLER_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// A bound TCP socket that never listens: connecting to it is refused (the kernel answers the SYN
 /// with an RST), exactly like a firewall rule that rejects.
 pub(crate) fn closed_port(ip: IpAddr, what: &str) -> Result<(TcpSocket, SocketAddr), LabError> {
-    let address = SocketAddr::new(ip, 0);
+    closed_port_at(SocketAddr::new(ip, 0), what)
+}
+
+/// [`closed_port`] on a chosen address (port 0 picks one).
+pub(crate) fn closed_port_at(
+    address: SocketAddr,
+    what: &str,
+) -> Result<(TcpSocket, SocketAddr), LabError> {
+    let ip = address.ip();
     let bind_error = |source| LabError::Bind {
         what: what.to_owned(),
         address,
@@ -39,13 +47,21 @@ pub(crate) struct BlackHole {
 impl BlackHole {
     /// Bind the black hole and fill its accept queue.
     pub(crate) async fn open(ip: IpAddr) -> Result<BlackHole, LabError> {
-        let requested = SocketAddr::new(ip, 0);
+        BlackHole::open_at(SocketAddr::new(ip, 0)).await
+    }
+
+    /// [`BlackHole::open`] on a chosen address (port 0 picks one).
+    pub(crate) async fn open_at(requested: SocketAddr) -> Result<BlackHole, LabError> {
+        let ip = requested.ip();
         let bind_error = |source| LabError::Bind {
             what: "black hole".to_owned(),
             address: requested,
             source,
         };
         let socket = new_socket(ip).map_err(bind_error)?;
+        // A fixed address (a networked lab's door) may still hold an earlier lab's fillers in
+        // TIME_WAIT; they must not stop a new lab from binding it.
+        socket.set_reuseaddr(true).map_err(bind_error)?;
         socket.bind(requested).map_err(bind_error)?;
         // Linux keeps at most backlog + 1 established connections waiting; with 0 one filler is enough,
         // after which the listener is full and incoming SYNs are dropped without an answer.
@@ -75,8 +91,21 @@ impl BlackHole {
 fn new_socket(ip: IpAddr) -> std::io::Result<TcpSocket> {
     match ip {
         IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
+        IpAddr::V6(v6) if v6.is_loopback() => TcpSocket::new_v6(),
+        IpAddr::V6(_) => {
+            let socket = TcpSocket::new_v6()?;
+            freebind_v6(&socket)?;
+            Ok(socket)
+        }
     }
+}
+
+/// Let a v6 socket bind an address of a prefix routed locally (`ip -6 route add local PREFIX dev
+/// lo`) without the address being assigned to an interface: v4 allows that for local routes, v6 only
+/// with IPV6_FREEBIND. Used for a networked lab's v6 host addresses.
+fn freebind_v6(socket: &TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    super::rawsock::set_flag(socket.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)
 }
 
 /// Accept-queue length of lab listeners: deep enough that thousands of clients connecting at once are
@@ -85,7 +114,12 @@ const LISTEN_BACKLOG: u32 = 8192;
 
 /// Bind a listening TCP socket with a normal backlog.
 pub(crate) fn listen(ip: IpAddr, what: &str) -> Result<TcpListener, LabError> {
-    let address = SocketAddr::new(ip, 0);
+    listen_at(SocketAddr::new(ip, 0), what)
+}
+
+/// [`listen`] on a chosen address (port 0 picks one).
+pub(crate) fn listen_at(address: SocketAddr, what: &str) -> Result<TcpListener, LabError> {
+    let ip = address.ip();
     let bind_error = |source| LabError::Bind {
         what: what.to_owned(),
         address,

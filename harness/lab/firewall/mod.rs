@@ -261,9 +261,9 @@ fn overlap(rule: &str, endpoint: &str) -> Option<String> {
 }
 
 /// What a SYN at a closed port meets.
-const REFUSED: &str = "refused with RST";
+pub(crate) const REFUSED: &str = "refused with RST";
 /// What a SYN at a black hole meets.
-const DROPPED: &str = "dropped";
+pub(crate) const DROPPED: &str = "dropped";
 
 /// A rule in the timeline's words: `rule 1: drop *.msappproxy.net:443 from client` (numbered from 1,
 /// as a person counts the scenario's `[[firewall]]` tables).

@@ -42,6 +42,29 @@ pub(crate) fn open(keep: Keep) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Turn on an int-valued socket option (`level`, `name`) of an open socket.
+pub(crate) fn set_flag(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt(2) on an open socket with a pointer to a live c_int of the stated size.
+    let set = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::from_ref(&on).cast(),
+            u32::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
+        )
+    };
+    if set != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Replace the socket's kernel filter with one that keeps, of the segments concerning `ports`
 /// (at most [`MAX_PORTS`]), what `keep` says.
 pub(crate) fn attach(fd: &OwnedFd, ports: &[u16], keep: Keep) -> io::Result<()> {
