@@ -90,7 +90,7 @@ pub fn init_logging(verbose: u8) {
 /// Run the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(args, cli.verbose),
         Command::Up(args) => up::run(args),
         Command::Ctl(args) => ctl::run(args),
         Command::Timeline(args) => timeline::run(args),

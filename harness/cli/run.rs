@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use egresslab::scenario::partition::Partition;
 use egresslab::scenario::runner::{run_scenario_recorded, Outcome, Recording};
-use egresslab::scenario::{find, Catalog, Expanded};
+use egresslab::scenario::{find, Catalog, ExecExpectation, Expanded};
 use futures_util::StreamExt;
 
 use super::format::Format;
@@ -28,6 +28,10 @@ pub struct Args {
     /// Run this command (with `sh -c`) inside each scenario and judge it against `[[expect.exec]]`.
     #[arg(long)]
     pub exec: Option<String>,
+    /// What `--exec` must do where no `[[expect.exec]]` names its client (nor `client = "*"`):
+    /// `exit=N`. Without it such a command runs once and is reported "not judged".
+    #[arg(long, value_name = "exit=N", requires = "exec", value_parser = egresslab::scenario::exec::parse_default)]
+    pub exec_expect: Option<egresslab::scenario::ExecExpectation>,
     /// Time-out of one `--exec` run, in seconds.
     #[arg(long, default_value_t = 30)]
     pub exec_timeout: u64,
@@ -55,7 +59,7 @@ pub struct Args {
 }
 
 /// Run `egresslab run`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
     let mut scenarios: Vec<Expanded> = if args.scenarios.is_empty() {
         Catalog::load_all()?
     } else {
@@ -107,8 +111,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outcomes = runtime.block_on(run_all(
         scenarios,
         jobs,
-        args.exec.clone(),
-        Duration::from_secs(args.exec_timeout),
+        (
+            args.exec.as_deref(),
+            Duration::from_secs(args.exec_timeout),
+            args.exec_expect.as_ref(),
+        ),
         (args.timeline.as_deref(), args.har.as_deref()),
         &args.capture,
     ));
@@ -123,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing the report {}", path.display()))?;
     }
     let text = match args.format {
-        Format::Text => table(&outcomes, started.elapsed()),
+        Format::Text => table(&outcomes, started.elapsed(), verbose > 0),
         Format::Json => json(&outcomes, &positions, partition) + "\n",
         Format::Junit => junit(&outcomes, started.elapsed()),
     };
@@ -143,8 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn run_all(
     scenarios: Vec<Expanded>,
     jobs: usize,
-    exec: Option<String>,
-    timeout: Duration,
+    (exec, timeout, fallback): (Option<&str>, Duration, Option<&ExecExpectation>),
     (timeline, har): (Option<&Path>, Option<&Path>),
     capture: &super::capture::CaptureArgs,
 ) -> Vec<Outcome> {
@@ -157,7 +163,6 @@ async fn run_all(
         bar
     });
     // The checks' futures are not Send, so scenarios run concurrently on this task, `jobs` at a time.
-    let exec = exec.as_deref();
     let mut outcomes: Vec<(usize, Outcome)> =
         futures_util::stream::iter(scenarios.iter().enumerate())
             .map(|(index, scenario)| {
@@ -169,7 +174,8 @@ async fn run_all(
                         har,
                         capture.for_scenario(&scenario.id),
                     );
-                    let outcome = run_scenario_recorded(scenario, exec, timeout, &recording).await;
+                    let outcome =
+                        run_scenario_recorded(scenario, exec, timeout, fallback, &recording).await;
                     if let Some(bar) = bar {
                         bar.set_message(scenario.id.clone());
                         bar.inc(1);
@@ -188,52 +194,72 @@ async fn run_all(
     outcomes
 }
 
-fn table(outcomes: &[Outcome], total: Duration) -> String {
+fn table(outcomes: &[Outcome], total: Duration, summaries: bool) -> String {
     let mut out = String::new();
-    let w = outcomes
-        .iter()
-        .map(|o| o.id.len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let ew = outcomes
-        .iter()
-        .map(|o| o.expected.len())
-        .max()
-        .unwrap_or(8)
-        .clamp(8, 60);
-    let _ = writeln!(
-        out,
-        "{:w$}  {:ew$}  {:40}  {:>7}  RESULT",
-        "SCENARIO", "EXPECTED", "GOT", "TIME"
-    );
-    for o in outcomes {
-        let got = if o.got.is_empty() {
+    let got_text = |o: &Outcome| -> String {
+        if o.got.is_empty() {
             "(no findings)".to_owned()
         } else {
             let codes: Vec<&str> = o.got.iter().map(|c| c.as_str()).collect();
             codes.join(", ")
+        }
+    };
+    // Every column as wide as its longest cell, so long codes never push the others out of line.
+    let width = |cells: &mut dyn Iterator<Item = usize>, header: &str| {
+        cells.max().unwrap_or(0).max(header.len())
+    };
+    let w = width(&mut outcomes.iter().map(|o| o.id.len()), "SCENARIO");
+    let ew = width(&mut outcomes.iter().map(|o| o.expected.len()), "EXPECTED");
+    let gw = width(&mut outcomes.iter().map(|o| got_text(o).len()), "GOT");
+    let _ = writeln!(
+        out,
+        "{:w$}  {:ew$}  {:gw$}  {:>7}  RESULT",
+        "SCENARIO", "EXPECTED", "GOT", "TIME"
+    );
+    for o in outcomes {
+        let verdict = match (o.passed(), o.notes.is_empty()) {
+            (true, true) => "PASS",
+            (true, false) => "PASS (exec not judged)",
+            (false, _) => "FAIL",
         };
-        let verdict = if o.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(
             out,
-            "{:w$}  {:ew$}  {:40}  {:>5}ms  {verdict}",
+            "{:w$}  {:ew$}  {:gw$}  {:>5}ms  {verdict}",
             o.id,
             o.expected,
-            got,
+            got_text(o),
             o.elapsed.as_millis()
         );
         for problem in &o.problems {
             let _ = writeln!(out, "{:w$}    - {problem}", "");
         }
+        for note in &o.notes {
+            let _ = writeln!(out, "{:w$}    · {note}", "");
+        }
+        if summaries {
+            for finding in o.report.iter().flat_map(|r| r.findings.iter()) {
+                if finding.severity > egresslab::check::Severity::Ok {
+                    let _ = writeln!(
+                        out,
+                        "{:w$}    {} {}: {}",
+                        "", finding.severity, finding.code, finding.summary
+                    );
+                }
+            }
+        }
     }
     let passed = outcomes.iter().filter(|o| o.passed()).count();
-    let _ = writeln!(
+    let unjudged = outcomes.iter().filter(|o| !o.notes.is_empty()).count();
+    let _ = write!(
         out,
         "{passed}/{} passed in {:.1} s",
         outcomes.len(),
         total.as_secs_f64()
     );
+    if unjudged > 0 {
+        let _ = write!(out, "; the --exec command was not judged in {unjudged}");
+    }
+    out.push('\n');
     out
 }
 
@@ -244,13 +270,24 @@ fn json(outcomes: &[Outcome], positions: &[usize], partition: Partition) -> Stri
         .map(|(o, position)| {
             serde_json::json!({
                 "scenario": o.id, "passed": o.passed(), "expected": o.expected, "got": o.got,
-                "problems": problems(o), "elapsed_ms": o.elapsed.as_millis() as u64,
+                "problems": problems(o), "notes": o.notes,
+                "exec": exec_state(o), "elapsed_ms": o.elapsed.as_millis() as u64,
                 "position": position, "partition": partition.to_string(),
                 "report": serde_json::to_value(&o.report).unwrap_or(serde_json::Value::Null),
             })
         })
         .collect();
     serde_json::Value::Array(list).to_string()
+}
+
+/// Whether an `--exec` command was judged: `"not judged"` when nothing judged it, else null (no
+/// command, or judged: its problems say how it did).
+fn exec_state(outcome: &Outcome) -> serde_json::Value {
+    if outcome.notes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!("not judged")
+    }
 }
 
 fn problems(outcome: &Outcome) -> Vec<String> {
@@ -265,8 +302,10 @@ fn junit(outcomes: &[Outcome], elapsed: Duration) -> String {
             classname: "scenario".into(),
             name: o.id.clone(),
             time: o.elapsed,
-            outcome: if o.passed() {
+            outcome: if o.passed() && o.notes.is_empty() {
                 JunitOutcome::Passed
+            } else if o.passed() {
+                JunitOutcome::Noted(o.notes.join("\n"))
             } else {
                 JunitOutcome::Failed {
                     kind: "scenario".into(),

@@ -21,6 +21,35 @@ pub struct ExecResult {
     pub timed_out: bool,
 }
 
+/// The `client` of an `[[expect.exec]]` that judges any command no other entry names.
+pub const ANY_CLIENT: &str = "*";
+
+/// A default expectation from the command line (`--exec-expect exit=N`), for any client.
+///
+/// ```
+/// let expect = egresslab::scenario::exec::parse_default("exit=7").unwrap();
+/// assert_eq!(expect.exit_code, Some(7));
+/// assert!(egresslab::scenario::exec::parse_default("exit=seven").is_err());
+/// ```
+pub fn parse_default(text: &str) -> Result<ExecExpectation, String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE, e.g. exit=0"))?;
+    match key.trim() {
+        "exit" => {
+            let code = value.trim().parse::<i32>().map_err(|_| {
+                format!("`{text}`: the exit status must be a whole number, e.g. exit=7")
+            })?;
+            Ok(ExecExpectation {
+                client: ANY_CLIENT.to_owned(),
+                exit_code: Some(code),
+                ..ExecExpectation::default()
+            })
+        }
+        other => Err(format!("`{text}`: unknown key `{other}`, expected exit=N")),
+    }
+}
+
 /// The client an `--exec` command stands for: its first word's file name (`/usr/bin/curl -s` → `curl`).
 pub fn client_of(command: &str) -> String {
     let first = command.split_whitespace().next().unwrap_or_default();

@@ -22,8 +22,8 @@ use crate::check::{self, Report};
 use crate::lab::{CaptureOptions, Lab, LabBuilder, LabError};
 
 use super::error::ScenarioError;
-use super::exec::{client_of, judge, run_command, ExecResult};
-use super::expand::Expanded;
+use super::exec::{client_of, judge, run_command, ExecResult, ANY_CLIENT};
+use super::expand::{ExecExpectation, Expanded};
 use super::prepare::{exec_env, prepare, target_url, ClientProfile, PrepareError};
 use super::runner::{compare, Outcome, Problem};
 use super::{catalog, load};
@@ -250,27 +250,63 @@ impl Live {
     /// # }
     /// ```
     pub async fn run(&self, exec: Option<&str>, exec_timeout: Duration) -> Outcome {
+        self.run_judged(exec, exec_timeout, None).await
+    }
+
+    /// [`Live::run`], where `fallback` judges the command when no `[[expect.exec]]` names its client
+    /// (nor `client = "*"`), as `egresslab run --exec-expect exit=N` asks. A command nothing judges
+    /// still runs once, and the outcome notes that it was not judged.
+    pub async fn run_judged(
+        &self,
+        exec: Option<&str>,
+        exec_timeout: Duration,
+        fallback: Option<&ExecExpectation>,
+    ) -> Outcome {
         let report = self.check().await;
         let got = report.codes();
         let mut problems = compare(&self.scenario, &got, report.has_errors());
+        let mut notes = Vec::new();
         if let Some(command) = exec {
-            problems.extend(self.judge_exec(command, exec_timeout).await);
+            let (exec_problems, note) = self.judge_exec(command, exec_timeout, fallback).await;
+            problems.extend(exec_problems);
+            notes.extend(note);
         }
         Outcome {
             id: self.scenario.id.clone(),
             expected: Outcome::expected_text(&self.scenario),
             got,
             problems,
+            notes,
             elapsed: self.started.elapsed(),
             report: Some(report),
         }
     }
 
-    async fn judge_exec(&self, command: &str, timeout: Duration) -> Vec<Problem> {
+    /// The problems of `command` against the expectations for its client, and a note when nothing
+    /// judged it.
+    async fn judge_exec(
+        &self,
+        command: &str,
+        timeout: Duration,
+        fallback: Option<&ExecExpectation>,
+    ) -> (Vec<Problem>, Option<String>) {
         let client = client_of(command);
+        let all = &self.scenario.expect.exec;
+        let mut chosen: Vec<&ExecExpectation> = all.iter().filter(|x| x.client == client).collect();
+        if chosen.is_empty() {
+            chosen = all.iter().filter(|x| x.client == ANY_CLIENT).collect();
+        }
+        if chosen.is_empty() {
+            chosen.extend(fallback);
+        }
+        if chosen.is_empty() {
+            return (
+                Vec::new(),
+                Some(self.run_unjudged(command, &client, timeout).await),
+            );
+        }
         let mut problems = Vec::new();
-        let expectations = self.scenario.expect.exec.iter();
-        for expectation in expectations.filter(|x| x.client == client) {
+        for expectation in chosen {
             let problem = |problem: String| Problem::Exec {
                 client: client.clone(),
                 problem,
@@ -287,7 +323,26 @@ impl Live {
                 Err(error) => problems.push(problem(format!("cannot run: {error}"))),
             }
         }
-        problems
+        (problems, None)
+    }
+
+    /// Run `command` once, pointed at the scenario's first URL, and say what it did and that
+    /// nothing judged it.
+    async fn run_unjudged(&self, command: &str, client: &str, timeout: Duration) -> String {
+        let did = match self.env_for(None, None) {
+            Ok(env) => match self.exec(command, &env, timeout).await {
+                Ok(result) if result.timed_out => format!("ran longer than {timeout:?}"),
+                Ok(result) => match result.exit_code {
+                    Some(code) => format!("exit {code}"),
+                    None => "killed by a signal".to_owned(),
+                },
+                Err(error) => format!("cannot run: {error}"),
+            },
+            Err(error) => format!("cannot run: {}", error_chain(&error)),
+        };
+        format!(
+            "exec {client}: not judged ({did}): no [[expect.exec]] for client \"{client}\" or \"{ANY_CLIENT}\"; give one, or --exec-expect exit=N"
+        )
     }
 
     /// Stop the lab and wait until every task ended and every port is free.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::check::{Code, Report};
 use crate::lab::CaptureOptions;
 
-use super::expand::Expanded;
+use super::expand::{ExecExpectation, Expanded};
 use super::live::{error_chain, Live, LiveError};
 
 /// One way a run differed from the scenario's expectations.
@@ -64,6 +64,8 @@ pub struct Outcome {
     pub got: Vec<Code>,
     /// Every way the run differed from the expectations; empty means pass.
     pub problems: Vec<Problem>,
+    /// What the reader should know that is no failure (an `--exec` command nothing judged).
+    pub notes: Vec<String>,
     /// Wall-clock time, lab start included.
     pub elapsed: Duration,
     /// The checks' report; `None` when the scenario did not start.
@@ -99,6 +101,7 @@ impl Outcome {
             problems: vec![Problem::NotStarted {
                 reason: error_chain(error),
             }],
+            notes: Vec::new(),
             elapsed,
             report: None,
         }
@@ -136,7 +139,7 @@ pub async fn run_scenario(
     exec: Option<&str>,
     exec_timeout: Duration,
 ) -> Outcome {
-    run_scenario_recorded(scenario, exec, exec_timeout, &Recording::default()).await
+    run_scenario_recorded(scenario, exec, exec_timeout, None, &Recording::default()).await
 }
 
 /// Where a scenario's run is recorded: its timeline and its HTTP Archive.
@@ -171,12 +174,14 @@ impl Recording {
     }
 }
 
-/// [`run_scenario`], recorded as `recording` asks. A failed write is a problem of the outcome, not
-/// a panic.
+/// [`run_scenario`], recorded as `recording` asks, with `exec_fallback` judging a command no
+/// `[[expect.exec]]` names (see [`Live::run_judged`]). A failed write is a problem of the outcome,
+/// not a panic.
 pub async fn run_scenario_recorded(
     scenario: &Expanded,
     exec: Option<&str>,
     exec_timeout: Duration,
+    exec_fallback: Option<&ExecExpectation>,
     recording: &Recording,
 ) -> Outcome {
     let started = Instant::now();
@@ -192,7 +197,7 @@ pub async fn run_scenario_recorded(
                     ));
                 }
             }
-            let mut outcome = live.run(exec, exec_timeout).await;
+            let mut outcome = live.run_judged(exec, exec_timeout, exec_fallback).await;
             if !recording.is_empty() {
                 // Let connections the checks just ended finish their story before the lab stops.
                 events
