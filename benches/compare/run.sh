@@ -82,13 +82,22 @@ wait_file() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-# repeat N cmd...: run the load N times, print the median.
-repeat() {
-    local n=$1 values=()
-    shift
-    for _ in $(seq "$n"); do values+=("$("$@")"); done
-    median "${values[@]}"
+# spread VALUES...: "median (min..max)", or "-" when there is none; a failed run counts as 0.
+spread() {
+    [ $# -gt 0 ] || { echo -; return; }
+    printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {printf "%s (%s..%s)", v[int((NR+1)/2)], v[1], v[NR]}'
 }
+
+# first WORD-OF "median (min..max)": the median alone, for ratios.
+first() { printf '%s' "${1%% *}"; }
+
+# cpu_ticks PID: the process's user + system CPU time in clock ticks (/proc/PID/stat fields 14
+# and 15, counted after the parenthesised command name, which may hold spaces).
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# loadavg: the three load averages.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # interleaved N A-cmd -- B-cmd: run A and B alternately N times each, print "medianA medianB", so
 # that a drift in the machine's load during the runs falls on both sides of the ratio alike.
@@ -112,13 +121,14 @@ export PATH="$PATH:/usr/sbin:$HOME/.local/bin"
 if [ "$INSTALL" = 1 ]; then install_peers; fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-LOAD="$ROOT/target/release/egresslab-load"
+LOAD="${CARGO_TARGET_DIR:-$ROOT/target}/release/egresslab-load"
 if [ "$BUILD" = 1 ]; then
     log "building egresslab-load (release)"
     (cd "$ROOT" && cargo build --release --quiet --bin egresslab-load)
 fi
 
-log "load before: $(uptime)"
+LOAD_BEFORE=$(loadavg)
+log "load before: $LOAD_BEFORE"
 
 # Origins: echo, sink, late reply, TLS (certificate from the cached lab CAs in $WORK/ca).
 "$LOAD" origins --ca-dir "$WORK/ca" --ready-file "$WORK/origins.env" &
@@ -186,7 +196,7 @@ route() { # route NAME ORIGIN-VAR NAMED-HOST
     esac
 }
 
-declare -A BULK SET1 SET64 HWM PER HALF
+declare -A BULK SET1 SET64 HWM PER HALF CPU P50 P99 ADD50 ADD99
 # Memory first, on fresh proxy processes: IDLE tunnels held, peak RSS and RSS growth per tunnel.
 for name in egresslab squid tinyproxy mitmproxy; do
     log "idle tunnels: $name"
@@ -196,19 +206,62 @@ for name in egresslab squid tinyproxy mitmproxy; do
     HWM[$name]=$(awk -v k="$hwm" 'BEGIN { printf "%.1f", k / 1024 }')
     PER[$name]=$(awk -v a="$holding" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
 done
+# Interleaved: each repetition runs every route once, the routes' order rotating from one
+# repetition to the next, so a burst of load from elsewhere on the machine lands on one repetition of
+# every route rather than on every repetition of one route. Per route the values are kept in order
+# and reported as median (min..max).
+declare -A BULKS CPUS SET1S SET64S P50S P99S
+rotated() { # rotated K: NAMES rotated left by K
+    local k=$(($1 % ${#NAMES[@]}))
+    printf '%s\n' "${NAMES[@]:k}" "${NAMES[@]:0:k}"
+}
+for rep in $(seq "$RUNS"); do
+    log "repetition $rep of $RUNS: $(rotated "$rep" | tr '\n' ' ')(load $(loadavg))"
+    while read -r name; do
+        pid=${PID[$name]:-}
+        before=0
+        [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+        # shellcheck disable=SC2046
+        mbs=$("$LOAD" bulk $(route "$name" "$SINK" sink.egresslab.test) --mib "$BULK_MIB" || echo 0)
+        BULKS[$name]+=" $mbs"
+        if [ -n "$pid" ]; then
+            after=$(cpu_ticks "$pid")
+            CPUS[$name]+=" $(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v mib="$BULK_MIB" \
+                'BEGIN { printf "%.2f", t / hz / (mib / 1024) }')"
+        fi
+        # shellcheck disable=SC2046
+        read -r rate p50 p99 < <("$LOAD" setups $(route "$name" "$ECHO" echo.egresslab.test) \
+            --concurrency 1 --seconds "$SECONDS_PER" --latency || echo "0 0 0")
+        SET1S[$name]+=" $rate"
+        P50S[$name]+=" $p50"
+        P99S[$name]+=" $p99"
+        # shellcheck disable=SC2046
+        SET64S[$name]+=" $("$LOAD" setups $(route "$name" "$ECHO" echo.egresslab.test) \
+            --concurrency 64 --seconds "$SECONDS_PER" || echo 0)"
+    done < <(rotated "$rep")
+done
 for name in "${NAMES[@]}"; do
-    log "bulk, set-ups, half-close: $name"
-    # shellcheck disable=SC2046
-    BULK[$name]=$(repeat "$RUNS" "$LOAD" bulk $(route "$name" "$SINK" sink.egresslab.test) --mib "$BULK_MIB")
-    # shellcheck disable=SC2046
-    SET1[$name]=$(repeat "$RUNS" "$LOAD" setups $(route "$name" "$ECHO" echo.egresslab.test) \
-        --concurrency 1 --seconds "$SECONDS_PER")
-    # shellcheck disable=SC2046
-    SET64[$name]=$(repeat "$RUNS" "$LOAD" setups $(route "$name" "$ECHO" echo.egresslab.test) \
-        --concurrency 64 --seconds "$SECONDS_PER")
+    # shellcheck disable=SC2086
+    BULK[$name]=$(spread ${BULKS[$name]})
+    # shellcheck disable=SC2086
+    CPU[$name]=$(spread ${CPUS[$name]:-})
+    # shellcheck disable=SC2086
+    SET1[$name]=$(spread ${SET1S[$name]})
+    # shellcheck disable=SC2086
+    SET64[$name]=$(spread ${SET64S[$name]})
+    # shellcheck disable=SC2086
+    P50[$name]=$(median ${P50S[$name]})
+    # shellcheck disable=SC2086
+    P99[$name]=$(median ${P99S[$name]})
     # shellcheck disable=SC2046
     HALF[$name]=$("$LOAD" halfclose $(route "$name" "$LATE" late.egresslab.test) || echo error)
 done
+# Added latency per set-up over direct (c=1, the same loops as the set-up rate), microseconds.
+for name in "${NAMES[@]}"; do
+    ADD50[$name]=$(awk -v a="${P50[$name]}" -v d="${P50[direct]}" 'BEGIN { printf "%.0f", a - d }')
+    ADD99[$name]=$(awk -v a="${P99[$name]}" -v d="${P99[direct]}" 'BEGIN { printf "%.0f", a - d }')
+done
+# (room for the keep-alive row: one function measuring it per route, called here)
 # The control API's cost: the same lab with it off and on, measured alternately.
 log "control API off and on, interleaved"
 # shellcheck disable=SC2046
@@ -219,13 +272,31 @@ read -r BULK_OFF BULK[control] < <(interleaved "$((RUNS * 2 - 1))" \
 read -r SET64_OFF SET64[control] < <(interleaved "$((RUNS * 2 - 1))" \
     "$LOAD" setups $(route egresslab "$ECHO" echo.egresslab.test) --concurrency 64 --seconds "$SECONDS_PER" -- \
     "$LOAD" setups $(route control "$ECHO" echo.egresslab.test) --concurrency 64 --seconds "$SECONDS_PER")
-log "TLS handshakes"
-HS_DIRECT=$(repeat "$RUNS" "$LOAD" handshakes --to "$TLS" --sni origin.egresslab.test \
-    --ca "$WORK/bundle.pem" --seconds "$SECONDS_PER")
-HS_EGRESSLAB=$(repeat "$RUNS" "$LOAD" handshakes --via "$INSPECT" --to "origin.egresslab.test:${TLS##*:}" \
-    --sni origin.egresslab.test --ca "$WORK/ca/inspection.pem" --seconds "$SECONDS_PER")
-HS_MITM=$(repeat "$RUNS" "$LOAD" handshakes --via "127.0.0.1:$MITMI_PORT" --to "$TLS" \
-    --sni origin.egresslab.test --ca "$WORK/ca/inspection.pem" --seconds "$SECONDS_PER")
+log "TLS handshakes, interleaved"
+HS=(direct egresslab mitmproxy)
+declare -A HSS
+handshakes() { # handshakes NAME: one run of intercepted (or direct) handshakes
+    case $1 in
+    direct) "$LOAD" handshakes --to "$TLS" --sni origin.egresslab.test --ca "$WORK/bundle.pem" \
+        --seconds "$SECONDS_PER" ;;
+    egresslab) "$LOAD" handshakes --via "$INSPECT" --to "origin.egresslab.test:${TLS##*:}" \
+        --sni origin.egresslab.test --ca "$WORK/ca/inspection.pem" --seconds "$SECONDS_PER" ;;
+    mitmproxy) "$LOAD" handshakes --via "127.0.0.1:$MITMI_PORT" --to "$TLS" \
+        --sni origin.egresslab.test --ca "$WORK/ca/inspection.pem" --seconds "$SECONDS_PER" ;;
+    esac
+}
+for rep in $(seq "$RUNS"); do
+    for i in 0 1 2; do
+        name=${HS[$(((rep + i) % 3))]}
+        HSS[$name]+=" $(handshakes "$name" || echo 0)"
+    done
+done
+# shellcheck disable=SC2086
+HS_DIRECT=$(spread ${HSS[direct]})
+# shellcheck disable=SC2086
+HS_EGRESSLAB=$(spread ${HSS[egresslab]})
+# shellcheck disable=SC2086
+HS_MITM=$(spread ${HSS[mitmproxy]})
 IPERF=-
 if command -v iperf3 >/dev/null; then
     IPERF_PORT=$(free_port)
@@ -237,36 +308,46 @@ if command -v iperf3 >/dev/null; then
         python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/8e6))' ||
         echo -)
 fi
-LOAD_AFTER=$(uptime)
+LOAD_AFTER=$(loadavg)
 
-# One table.
-printf '\negresslab side by side, %s, %s cores, %s; medians of %s runs\n' \
+# One table: medians with (min..max) of the repetitions; ratios from the medians.
+m() { first "$1"; } # the median of "median (min..max)"
+printf '\negresslab side by side, %s, %s cores, %s; medians (min..max) of %s interleaved runs\n' \
     "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$(uname -r)" "$RUNS"
-printf 'load: %s\n\n' "${LOAD_AFTER##*load average: }"
-fmt='| %-36s | %9s | %9s | %9s | %9s | %9s | %-22s |\n'
-printf "$fmt" metric direct egresslab squid tinyproxy mitmproxy "egresslab ratio"
-printf "$fmt" ------------------------------------ --------- --------- --------- --------- --------- ----------------------
-printf "$fmt" "bulk tunnel MB/s (1 stream, ${BULK_MIB} MiB)" "${BULK[direct]}" "${BULK[egresslab]}" "${BULK[squid]}" \
-    "${BULK[tinyproxy]}" "${BULK[mitmproxy]}" "$(ratio "${BULK[egresslab]}" "${BULK[direct]}") x direct (>=0.8)"
-printf "$fmt" "  as a fraction of direct" 1.00 "$(ratio "${BULK[egresslab]}" "${BULK[direct]}")" \
-    "$(ratio "${BULK[squid]}" "${BULK[direct]}")" "$(ratio "${BULK[tinyproxy]}" "${BULK[direct]}")" \
-    "$(ratio "${BULK[mitmproxy]}" "${BULK[direct]}")" "(iperf3 direct: $IPERF MB/s)"
+printf 'load average before: %s; after: %s\n\n' "$LOAD_BEFORE" "$LOAD_AFTER"
+fmt='| %-42s | %-21s | %-21s | %-21s | %-21s | %-21s | %-26s |\n'
+printf "$fmt" metric direct egresslab squid tinyproxy mitmproxy "egresslab ratio (target)"
+printf "$fmt" ------------------------------------------ --------------------- --------------------- \
+    --------------------- --------------------- --------------------- --------------------------
+row() { # row LABEL NAME-ARRAY: one value per route
+    local label=$1
+    local -n values=$2
+    printf "$fmt" "$label" "${values[direct]:--}" "${values[egresslab]:--}" "${values[squid]:--}" \
+        "${values[tinyproxy]:--}" "${values[mitmproxy]:--}" "$3"
+}
+row "bulk tunnel MB/s (1 stream, ${BULK_MIB} MiB)" BULK \
+    "$(ratio "$(m "${BULK[egresslab]}")" "$(m "${BULK[direct]}")") x direct (>=0.6)"
+printf "$fmt" "  as a fraction of direct" 1.00 "$(ratio "$(m "${BULK[egresslab]}")" "$(m "${BULK[direct]}")")" \
+    "$(ratio "$(m "${BULK[squid]}")" "$(m "${BULK[direct]}")")" \
+    "$(ratio "$(m "${BULK[tinyproxy]}")" "$(m "${BULK[direct]}")")" \
+    "$(ratio "$(m "${BULK[mitmproxy]}")" "$(m "${BULK[direct]}")")" "(iperf3 direct: $IPERF MB/s)"
+row "proxy CPU-seconds per GiB relayed" CPU \
+    "$(ratio "$(m "${CPU[egresslab]}")" "$(m "${CPU[squid]}")") x Squid's CPU"
 printf "$fmt" "  control API off / on (interleaved)" - "$BULK_OFF / ${BULK[control]}" - - - \
     "$(ratio "${BULK[control]}" "$BULK_OFF") x control off (>=0.95)"
-printf "$fmt" "set-ups/s, concurrency 1" "${SET1[direct]}" "${SET1[egresslab]}" "${SET1[squid]}" \
-    "${SET1[tinyproxy]}" "${SET1[mitmproxy]}" "$(ratio "${SET1[egresslab]}" "${SET1[squid]}") x Squid (>=2)"
-printf "$fmt" "set-ups/s, concurrency 64" "${SET64[direct]}" "${SET64[egresslab]}" "${SET64[squid]}" \
-    "${SET64[tinyproxy]}" "${SET64[mitmproxy]}" "$(ratio "${SET64[egresslab]}" "${SET64[squid]}") x Squid (>=2)"
+row "set-ups/s, concurrency 1" SET1 \
+    "$(ratio "$(m "${SET1[egresslab]}")" "$(m "${SET1[tinyproxy]}")") x tiny (>=1.2), $(ratio "$(m "${SET1[egresslab]}")" "$(m "${SET1[squid]}")") x Squid (>=2)"
+row "  added latency per set-up p50, us (c=1)" ADD50 ""
+row "  added latency per set-up p99, us (c=1)" ADD99 ""
+row "set-ups/s, concurrency 64" SET64 \
+    "$(ratio "$(m "${SET64[egresslab]}")" "$(m "${SET64[squid]}")") x Squid (>=2), $(ratio "$(m "${SET64[egresslab]}")" "$(m "${SET64[tinyproxy]}")") x tiny (>1)"
 printf "$fmt" "  c=64, control API off / on (interleaved)" - "$SET64_OFF / ${SET64[control]}" - - - \
     "$(ratio "${SET64[control]}" "$SET64_OFF") x control off"
 printf "$fmt" "intercepted TLS handshakes/s (c=4)" "$HS_DIRECT" "$HS_EGRESSLAB" - - "$HS_MITM" \
-    "$(ratio "$HS_EGRESSLAB" "$HS_MITM") x mitmproxy (>=10)"
-printf "$fmt" "  as a fraction of direct TLS" 1.00 "$(ratio "$HS_EGRESSLAB" "$HS_DIRECT")" - - \
-    "$(ratio "$HS_MITM" "$HS_DIRECT")" ""
-printf "$fmt" "peak RSS (MiB), $IDLE idle tunnels" - "${HWM[egresslab]}" "${HWM[squid]}" "${HWM[tinyproxy]}" \
-    "${HWM[mitmproxy]}" "$(ratio "${HWM[egresslab]}" "${HWM[squid]}") x Squid"
-printf "$fmt" "RSS growth per idle tunnel (KiB)" - "${PER[egresslab]}" "${PER[squid]}" "${PER[tinyproxy]}" \
-    "${PER[mitmproxy]}" "< 64 KiB"
-printf "$fmt" "half-close carried (late reply)" "${HALF[direct]}" "${HALF[egresslab]}" "${HALF[squid]}" \
-    "${HALF[tinyproxy]}" "${HALF[mitmproxy]}" ""
+    "$(ratio "$(m "$HS_EGRESSLAB")" "$(m "$HS_MITM")") x mitmproxy (>=10)"
+printf "$fmt" "  as a fraction of direct TLS" 1.00 "$(ratio "$(m "$HS_EGRESSLAB")" "$(m "$HS_DIRECT")")" - - \
+    "$(ratio "$(m "$HS_MITM")" "$(m "$HS_DIRECT")")" "(>=0.6)"
+row "peak RSS (MiB), $IDLE idle tunnels" HWM "$(ratio "${HWM[egresslab]}" "${HWM[squid]}") x Squid"
+row "RSS growth per idle tunnel (KiB)" PER "<= 16 KiB"
+row "half-close carried (late reply)" HALF ""
 printf '\negresslab lab (2 proxies, cached CA) up in %s ms\n' "$UP_MS"

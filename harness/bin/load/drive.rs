@@ -40,27 +40,64 @@ pub async fn bulk(route: &Route, total: u64) -> anyhow::Result<f64> {
     Ok(total as f64 / started.elapsed().as_secs_f64() / 1e6)
 }
 
-/// Set-ups per second: `concurrency` loops of open, 32-byte echo, close, for `seconds`.
-pub async fn setups(route: &Route, concurrency: usize, seconds: f64) -> anyhow::Result<f64> {
+/// What a run of set-ups measured: the rate and the time each set-up took, from the same loops.
+pub struct Setups {
+    /// Set-ups per second.
+    pub rate: f64,
+    /// The median set-up, microseconds (connect to close).
+    pub p50_us: f64,
+    /// The 99th percentile set-up, microseconds.
+    pub p99_us: f64,
+}
+
+/// At most this many set-up times are kept per loop (the rate still counts every set-up).
+const LATENCY_SAMPLES: usize = 1 << 20;
+
+/// Set-ups per second: `concurrency` loops of open, 32-byte echo, close, for `seconds`; each
+/// set-up is timed, so the latency percentiles come from the same load as the rate.
+pub async fn setups(route: &Route, concurrency: usize, seconds: f64) -> anyhow::Result<Setups> {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds.min(LOAD_LIMIT.as_secs_f64()));
     let started = Instant::now();
     let worker = || async {
         let (mut done, mut failed) = (0u64, 0u64);
         let mut last_error = None;
+        let mut took = Vec::new();
         while Instant::now() < deadline {
+            let began = Instant::now();
             match setup(route).await {
-                Ok(()) => done += 1,
+                Ok(()) => {
+                    done += 1;
+                    if took.len() < LATENCY_SAMPLES {
+                        took.push(began.elapsed().as_secs_f64() * 1e6);
+                    }
+                }
                 Err(error) => {
                     failed += 1;
                     last_error = Some(error);
                 }
             }
         }
-        (done, failed, last_error)
+        ((done, failed, last_error), took)
     };
     let results = join_all((0..concurrency.max(1)).map(|_| worker())).await;
     let elapsed = started.elapsed().as_secs_f64();
-    report(results, elapsed)
+    let (counts, times): (Vec<_>, Vec<_>) = results.into_iter().unzip();
+    let mut times: Vec<f64> = times.into_iter().flatten().collect();
+    times.sort_by(f64::total_cmp);
+    Ok(Setups {
+        rate: report(counts, elapsed)?,
+        p50_us: percentile(&times, 0.50),
+        p99_us: percentile(&times, 0.99),
+    })
+}
+
+/// The `q` quantile of sorted `times` (nearest rank); 0 when there are none.
+fn percentile(times: &[f64], q: f64) -> f64 {
+    if times.is_empty() {
+        return 0.0;
+    }
+    let rank = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len());
+    times[rank - 1]
 }
 
 async fn setup(route: &Route) -> anyhow::Result<()> {

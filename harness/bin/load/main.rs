@@ -52,13 +52,17 @@ enum Command {
         #[arg(long, default_value_t = 2048)]
         mib: u64,
     },
-    /// Tunnel set-ups (CONNECT, 200, 32-byte echo, close) for `--seconds`; prints set-ups/s.
+    /// Tunnel set-ups (CONNECT, 200, 32-byte echo, close) for `--seconds`; prints set-ups/s, or
+    /// with `--latency` "set-ups/s p50-µs p99-µs" (each set-up's time, connect to close).
     Setups {
         #[command(flatten)]
         route: Route,
         /// Set-ups in flight at once.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// Also print the median and 99th percentile set-up time, microseconds.
+        #[arg(long)]
+        latency: bool,
         /// How long to run.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
@@ -140,11 +144,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Setups {
                 route,
                 concurrency,
+                latency,
                 seconds,
             } => {
                 check(&route)?;
-                let rate = drive::setups(&route, concurrency, seconds).await?;
-                println!("{rate:.0}");
+                let measured = drive::setups(&route, concurrency, seconds).await?;
+                if latency {
+                    println!(
+                        "{:.0} {:.0} {:.0}",
+                        measured.rate, measured.p50_us, measured.p99_us
+                    );
+                } else {
+                    println!("{:.0}", measured.rate);
+                }
                 Ok(())
             }
             Command::Handshakes {

@@ -29,6 +29,9 @@ pub(crate) enum Leg {
 /// How much one direction reads at a time (a read takes what the socket has, up to this).
 const CHUNK: usize = 128 * 1024;
 
+/// A read shorter than this is an interactive exchange: the buffer is given back after it.
+const IDLE_BELOW: usize = 16 * 1024;
+
 /// `stream` as the lab's handler should use it: itself when the capture is off, else the inner end
 /// of a loopback pair whose relay records the connection under `reason` (a pcapng comment on its
 /// SYN). The relay runs on `tasks` and resets both ends when `shutdown` is cancelled.
@@ -61,8 +64,13 @@ pub(crate) async fn tap(
             return stream;
         }
     };
-    let _ = outer.set_nodelay(true);
-    let _ = inner.set_nodelay(true);
+    // The relay writes what it read as soon as it read it; Nagle on any of its sockets would hold
+    // a sub-MSS write back until the previous one is acknowledged (on loopback, often a delayed
+    // ACK's 40 ms). The real socket too: a handler sets TCP_NODELAY on the inner end it is given,
+    // which is not the socket the relay writes to.
+    for socket in [&stream, &outer, &inner] {
+        let _ = socket.set_nodelay(true);
+    }
     let flow = Arc::new(TcpFlow::open(capture, client, server, reason));
     // The real socket is the client's side for an accepted leg, the server's for an opened one.
     let (client_side, server_side) = match leg {
@@ -149,11 +157,11 @@ impl Ends<'_> {
                 }
                 ready = from.readable() => match ready {
                     Ok(()) => {
-                        if buffer.is_empty() {
-                            // Allocated on the first data, so an idle tapped connection holds none.
-                            buffer = vec![0u8; CHUNK];
-                        }
-                        from.try_read(&mut buffer)
+                        // Allocated when data is there and never zeroed: only the bytes read
+                        // touch its pages.
+                        buffer.clear();
+                        buffer.reserve(CHUNK);
+                        from.try_read_buf(&mut buffer)
                     }
                     Err(error) => Err(error),
                 },
@@ -173,6 +181,11 @@ impl Ends<'_> {
                         to.forget();
                         self.stop.cancel();
                         return;
+                    }
+                    if n < IDLE_BELOW {
+                        // A short exchange, not bulk: a connection that goes quiet now should
+                        // hold no buffer (bulk keeps its buffer from read to read).
+                        buffer = Vec::new();
                     }
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => continue,

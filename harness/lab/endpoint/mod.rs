@@ -391,11 +391,18 @@ where
     }
 }
 
+/// The echo's first read buffer, and the most it grows to for bulk.
+const ECHO_FIRST: usize = 1024;
+const ECHO_ROOM: usize = 16 * 1024;
+
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> (Counts, String) {
     let mut counts = Counts::default();
-    let mut buffer = vec![0u8; 16 * 1024];
+    // Never zeroed (only what is read touches its pages); small while the exchange is small, so
+    // a quiet connection holds little, and grown once a read fills it.
+    let mut buffer: Vec<u8> = Vec::with_capacity(ECHO_FIRST);
     loop {
-        let n = match stream.read(&mut buffer).await {
+        buffer.clear();
+        let n = match stream.read_buf(&mut buffer).await {
             Ok(0) => return (counts, "client closed".to_owned()),
             Ok(n) => n,
             Err(error) => return (counts, format!("read failed: {error}")),
@@ -405,6 +412,11 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> (Counts, Stri
             return (counts, format!("write failed: {error}"));
         }
         counts.down += n as u64;
+        if n == buffer.capacity() && n < ECHO_ROOM {
+            buffer.reserve(ECHO_ROOM - n);
+        } else if buffer.capacity() > ECHO_FIRST {
+            buffer = Vec::with_capacity(ECHO_FIRST);
+        }
     }
 }
 

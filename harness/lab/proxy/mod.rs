@@ -387,7 +387,9 @@ impl Proxy {
                 }
             }
         }
-        let _ = client.shutdown().await;
+        if !end.both_shut() {
+            let _ = client.shutdown().await;
+        }
         self.record(EventKind::Closed {
             bytes_up: end.up,
             bytes_down: end.down,

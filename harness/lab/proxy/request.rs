@@ -10,6 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// Squid's `request_header_max_size` default: 64 KiB for the line and the header fields.
 pub(crate) const HEAD_LIMIT: usize = crate::lab::plan::DEFAULT_MAX_HEAD_BYTES;
 
+/// How much room a read of a request head makes at least (a CONNECT head is a few hundred bytes).
+const HEAD_READ: usize = 2048;
+
 /// Why a request head was refused; each maps to one Squid error page and status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Malformed {
@@ -148,8 +151,10 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
             Ok(None) => {}
             Err(malformed) => return ReadOutcome::Malformed(malformed),
         }
-        let mut chunk = [0u8; 8192];
-        let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
+        // Straight into `buf`: an array here would sit in every connection task's state for
+        // the connection's whole life (the task is as large as its largest state).
+        buf.reserve(HEAD_READ);
+        let read = tokio::time::timeout_at(deadline, stream.read_buf(&mut *buf)).await;
         match read {
             Err(_) => return ReadOutcome::TimedOut,
             Ok(Err(error)) => return ReadOutcome::Failed(error),
@@ -158,7 +163,7 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(
                     partial: buf.iter().any(|b| !b.is_ascii_whitespace()),
                 }
             }
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Ok(_)) => {}
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Relaying a blind tunnel between two TCP sockets without per-tunnel buffers while idle, and with
 //! splice(2) zero-copy on Linux once a direction carries bulk data.
 //!
-//! Each direction waits for readiness before it allocates anything, and never zeroes its buffer,
-//! so an idle tunnel holds at most the pages its first bytes touched. Small exchanges go through a copy loop (cheaper to set up than a pipe); the first read
+//! Each direction waits for readiness before it allocates anything, never zeroes its buffer, and
+//! gives it back when a read leaves the socket empty, so an idle tunnel holds no relay buffer. Small exchanges go through a copy loop (cheaper to set up than a pipe); the first read
 //! that fills the whole copy buffer switches that direction to splice through a pipe of its own,
 //! which moves pages between the sockets without copying them through user space. If no pipe can
 //! be had (out of descriptors), the copy loop carries on. Half-closes are carried through: one
@@ -121,6 +121,11 @@ async fn pump(from: &TcpStream, to: &TcpStream, count: &mut u64, reader: &'stati
                 drop(buf);
                 return splice::pump(from, to, count, reader, pipe).await;
             }
+        }
+        if n < COPY_BUF {
+            // The read took what the socket had: the direction goes back to waiting, and a
+            // tunnel that waits holds no buffer (the next data allocates one again).
+            buf = Vec::new();
         }
     }
 }

@@ -17,6 +17,18 @@ pub(crate) struct Relayed {
     pub reason: String,
 }
 
+impl Relayed {
+    /// Whether both directions reached their end of stream, so each side's write half is already
+    /// shut down (by the relay, carrying the other side's FIN): a further shutdown would only
+    /// fail with ENOTCONN, one wasted system call per tunnel.
+    pub(crate) fn both_shut(&self) -> bool {
+        self.reason.ends_with(CLOSED_FIRST)
+    }
+}
+
+/// The end of the reason of a tunnel whose two directions both ended with a FIN.
+const CLOSED_FIRST: &str = " closed first";
+
 /// How one direction ended.
 pub(crate) enum End {
     /// The reader reached end of stream and the writer was shut down.
@@ -107,7 +119,7 @@ where
             }
         }
         if up_done && down_done {
-            return format!("{} closed first", first_eof.unwrap_or("client"));
+            return format!("{}{CLOSED_FIRST}", first_eof.unwrap_or("client"));
         }
     }
 }
