@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use egresslab::scenario::prepare::{curl_command, ready_json, target_url, ReadyFile};
+use egresslab::scenario::prepare::{
+    curl_command, openssl_command, ready_json, target_url, ReadyFile,
+};
 use egresslab::scenario::Live;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -249,5 +251,8 @@ fn print_lab(live: &Live, env: &[(String, String)], url: Option<&str>) {
     }
     if let Some(url) = url {
         println!("{}", curl_command(live.client(), url));
+        if let Some(openssl) = openssl_command(live.client(), url) {
+            println!("{openssl}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::check::config::ProxyAuthKind;
 use crate::check::{Probe, TlsVersions};
 use crate::lab::Lab;
 
@@ -113,6 +114,16 @@ fn curlrc(client: &ClientProfile, scenario: &Expanded) -> String {
         lines.push(format!("proxy = \"{proxy}\""));
         // The connector tunnels every destination, port 80 included, with CONNECT (seed 001).
         lines.push("proxytunnel".to_owned());
+        // The simulated client's credentials and scheme, so that curl passes where it passes. The
+        // file is owner-only.
+        if let Some((user, password)) = &client.config.proxy_credentials {
+            lines.push(format!(
+                "proxy-user = \"{}:{}\"",
+                curlrc_escape(user),
+                curlrc_escape(password)
+            ));
+            lines.push(curl_auth_option(client.config.proxy_auth).to_owned());
+        }
         if proxy.starts_with("https://") {
             lines.push(format!(
                 "proxy-cacert = \"{}\"",
@@ -139,6 +150,54 @@ fn curlrc(client: &ClientProfile, scenario: &Expanded) -> String {
     lines.join("\n") + "\n"
 }
 
+/// curl's option for the scheme the simulated client speaks to its proxy. Named, not
+/// `--proxy-anyauth`: offered Negotiate first (as Windows proxies do), anyauth would pick Kerberos,
+/// which no lab can answer.
+fn curl_auth_option(kind: ProxyAuthKind) -> &'static str {
+    match kind {
+        ProxyAuthKind::Basic => "proxy-basic",
+        ProxyAuthKind::Ntlm => "proxy-ntlm",
+        ProxyAuthKind::Digest => "proxy-digest",
+    }
+}
+
+/// A value inside double quotes of a curl config file: backslash and quote escaped.
+fn curlrc_escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// An `openssl s_client` command line that reaches `url`'s host as the simulated client does:
+/// through its proxy with `-proxy` (so interception shows in the chain), or straight to the
+/// endpoint's real address. `None` when `url` names no host or no address is known for it.
+pub fn openssl_command(client: &ClientProfile, url: &str) -> Option<String> {
+    let (_, host, port, _) = split_url(url)?;
+    let bundle = client.trust_bundle.display();
+    let target = match &client.proxy_url {
+        Some(proxy) => {
+            let (_, proxy_host, proxy_port, _) = split_url(proxy)?;
+            format!("-proxy {proxy_host}:{proxy_port} -connect {host}:{port}")
+        }
+        None => {
+            let address = client
+                .connect_to()
+                .iter()
+                .find(|c| c.host == host && c.port == port)
+                .map(|c| c.address)?;
+            format!("-connect {address}")
+        }
+    };
+    // The password is never printed; openssl 3 takes it as `-proxy_pass pass:PASSWORD`.
+    let auth = match &client.config.proxy_credentials {
+        Some((user, _)) if client.proxy_url.is_some() => {
+            format!("  # the proxy wants credentials: add -proxy_user '{user}' -proxy_pass pass:PASSWORD")
+        }
+        _ => String::new(),
+    };
+    Some(format!(
+        "openssl s_client {target} -servername {host} -verify_hostname {host} -CAfile {bundle}{auth}"
+    ))
+}
+
 /// A curl command line that reaches `url` as the simulated client does: through its proxy (tunnelled,
 /// as the connector) or, without one, with `--connect-to` for every lab name.
 pub fn curl_command(client: &ClientProfile, url: &str) -> String {
@@ -160,6 +219,18 @@ pub fn curl_command(client: &ClientProfile, url: &str) -> String {
     }
     if let Some((cert, key)) = &client.client_files {
         words.push(format!("--cert {} --key {}", cert.display(), key.display()));
+    }
+    if let Some((user, _)) = client
+        .config
+        .proxy_credentials
+        .as_ref()
+        .filter(|_| client.proxy_url.is_some())
+    {
+        // The password is never printed: curl asks for it (the lab's .curlrc carries it).
+        words.push(format!(
+            "--{} --proxy-user '{user}'",
+            curl_auth_option(client.config.proxy_auth)
+        ));
     }
     format!("curl {} --cacert {bundle} {url}", words.join(" "))
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 pub use client::{legitimate_issuers, prepare, ClientProfile};
 pub use connect::concrete_connect_to;
-pub use env::{curl_command, exec_env, target_url};
+pub use env::{curl_command, exec_env, openssl_command, target_url};
 pub use ready::{ready_json, ReadyFile};
 
 /// Why a scenario's client could not be completed, or its files written.
