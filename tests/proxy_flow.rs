@@ -136,8 +136,8 @@ async fn squid_answers_for_denials_and_connect_failures() {
         (&connect(WEB, 80), 403, "ERR_ACCESS_DENIED 0"),
         (
             &connect("nowhere.egresslab.test", 443),
-            503,
-            "ERR_DNS_FAIL 0",
+            500,
+            "ERR_CANNOT_FORWARD 0",
         ),
         (&connect(WEB, 443), 503, "ERR_CONNECT_FAIL 111"),
         (&connect("127.0.0.1", 443), 403, "ERR_ACCESS_DENIED 0"),

@@ -282,6 +282,21 @@ healthy = true
         ),
         (base("delay_ms = 3600001", "", ""), ":10:", "3600001 ms"),
         (
+            base("status = 200", "header_timeout_ms = 0", ""),
+            ":13:",
+            "0 ms, expected from 1 to 3600000 ms",
+        ),
+        (
+            base("status = 200", "max_head_bytes = 100", ""),
+            ":13:",
+            "100 bytes, expected from 1024 to 1048576 bytes",
+        ),
+        (
+            base("status = 200", "max_connections = 0", ""),
+            ":13:",
+            "0 connections, expected from 1 to 65536 connections",
+        ),
+        (
             base("status = 200", "", "").replace(
                 r#"probes = [{ url = "http://app.egresslab.test/" }]"#,
                 r#"probes = [{ backend = { url = "http://app.egresslab.test/", default_timeout_ms = 1000, long_timeout_ms = 9223372036854775807 } }]"#,
@@ -300,6 +315,18 @@ healthy = true
         );
         assert!(error.contains(message), "{error}\n{text}");
     }
-    // The same file with sane values loads.
+    // The same file with sane values loads, and the proxy's limits reach its plan.
     egresslab::scenario::load_str("values.toml", &base("status = 200", "", "")).expect("loads");
+    let limits = "header_timeout_ms = 1500\nmax_head_bytes = 2048\nmax_connections = 3";
+    let scenario = egresslab::scenario::load_str("values.toml", &base("status = 200", limits, ""))
+        .expect("limits load");
+    let plan = &scenario.plan.proxies[0];
+    assert_eq!(
+        (
+            plan.header_timeout,
+            plan.max_head_bytes,
+            plan.max_connections
+        ),
+        (std::time::Duration::from_millis(1500), 2048, 3)
+    );
 }

@@ -23,10 +23,15 @@ use super::model::{
     RuleActionKey, TlsVersionsKey, UdpBehaviourKey,
 };
 use super::names::{is_code, ProxyWord};
-use super::validate::{is_host_pattern, regex, split_host_port, split_url, Scope};
+use super::validate::{is_host_pattern, regex, split_host_port, split_url, Scope, MAX_MILLIS};
 
 /// The largest body `body_bytes` may ask for (one megabyte): enough to time any slow path.
 const MAX_BODY_BYTES: u64 = 1_000_000;
+/// A proxy's request head limit: from Squid's smallest useful `request_header_max_size` (1 KB) to
+/// 1 MiB.
+const HEAD_BYTES: std::ops::RangeInclusive<u64> = 1_024..=1_048_576;
+/// A proxy's connection cap: at least one, at most what one process can hold open.
+const CONNECTIONS: std::ops::RangeInclusive<u64> = 1..=65_536;
 
 /// A model value that becomes a plan value once checked against the scenario it belongs to.
 pub(crate) trait Resolve {
@@ -319,6 +324,15 @@ impl Resolve for model::Proxy {
         plan.fault = self.fault.as_ref().map(|f| f.resolve(scope)).transpose()?;
         if let Some(ms) = &self.connect_timeout_ms {
             plan.connect_timeout = scope.millis(ms)?;
+        }
+        if let Some(ms) = &self.header_timeout_ms {
+            plan.header_timeout = Duration::from_millis(scope.within(ms, 1..=MAX_MILLIS, "ms")?);
+        }
+        if let Some(bytes) = &self.max_head_bytes {
+            plan.max_head_bytes = scope.within(bytes, HEAD_BYTES, "bytes")? as usize;
+        }
+        if let Some(count) = &self.max_connections {
+            plan.max_connections = scope.within(count, CONNECTIONS, "connections")? as usize;
         }
         plan.down = self.down;
         plan.access = super::convert_access::access(self, scope)?;

@@ -218,6 +218,13 @@ pub struct Proxy {
     pub fault: Option<Fault>,
     /// How long the proxy waits for the origin before answering 504.
     pub connect_timeout_ms: Option<Spanned<u64>>,
+    /// How long a client may take to send a whole request head before the proxy closes the
+    /// connection without an answer (Squid's `request_start_timeout` for the first head).
+    pub header_timeout_ms: Option<Spanned<u64>>,
+    /// The largest request head the proxy reads (Squid's `request_header_max_size`).
+    pub max_head_bytes: Option<Spanned<u64>>,
+    /// The most client connections served at once; one more is answered 503 and closed.
+    pub max_connections: Option<Spanned<u64>>,
     /// The proxy's address refuses connections.
     #[serde(default)]
     pub down: bool,

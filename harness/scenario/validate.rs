@@ -152,6 +152,24 @@ impl<'a> Scope<'a> {
         Ok(code)
     }
 
+    /// A number `unit` (ms, bytes, connections) inside `range`.
+    pub(crate) fn within(
+        &self,
+        value: &Spanned<u64>,
+        range: std::ops::RangeInclusive<u64>,
+        unit: &str,
+    ) -> Result<u64, ScenarioError> {
+        let n = *value.get_ref();
+        if !range.contains(&n) {
+            return Err(self.invalid(
+                value,
+                format!("{n} {unit}"),
+                &format!("from {} to {} {unit}", range.start(), range.end()),
+            ));
+        }
+        Ok(n)
+    }
+
     /// A duration in milliseconds, at most [`MAX_MILLIS`]: a larger one would only hang the run.
     pub(crate) fn millis(&self, ms: &Spanned<u64>) -> Result<Duration, ScenarioError> {
         if *ms.get_ref() > MAX_MILLIS {

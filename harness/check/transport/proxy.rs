@@ -273,18 +273,12 @@ pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &http::Ht
             &target,
             format!("proxy {proxy} denies {host} (403)"),
         ),
-        502 | 503 => {
-            let squid = head
-                .all("X-Squid-Error")
-                .first()
-                .map(|e| format!(", X-Squid-Error: {e}"))
-                .unwrap_or_default();
-            Finding::new(
-                codes::PROXY_BAD_GATEWAY,
-                &target,
-                format!("proxy {proxy} answered {status} {}{squid}: the proxy, not your network, failed to reach {target}", head.reason),
-            )
+        // Squid 5.7 answers 500 ERR_CANNOT_FORWARD when it finds no address to forward to (a name
+        // that does not resolve): its own failure to reach the target, like a 502 or 503.
+        500 if squid_error(head).is_some_and(|e| e.starts_with("ERR_CANNOT_FORWARD")) => {
+            bad_gateway(proxy, &target, head)
         }
+        502 | 503 => bad_gateway(proxy, &target, head),
         504 => Finding::new(
             codes::PROXY_GATEWAY_TIMEOUT,
             &target,
@@ -299,6 +293,27 @@ pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &http::Ht
             ),
         ),
     }
+}
+
+/// The answer's first `X-Squid-Error` value (`ERR_CANNOT_FORWARD 0`), if it has one.
+fn squid_error(head: &http::HttpHead) -> Option<&str> {
+    head.all("X-Squid-Error").first().copied()
+}
+
+/// The finding for an answer in which the proxy says it, not the client's network, failed to
+/// reach `target`.
+fn bad_gateway(proxy: &ProxyUrl, target: &str, head: &http::HttpHead) -> Finding {
+    let squid = squid_error(head)
+        .map(|e| format!(", X-Squid-Error: {e}"))
+        .unwrap_or_default();
+    Finding::new(
+        codes::PROXY_BAD_GATEWAY,
+        target,
+        format!(
+            "proxy {proxy} answered {} {}{squid}: the proxy, not your network, failed to reach {target}",
+            head.status, head.reason
+        ),
+    )
 }
 
 /// Open the connection to the proxy itself (TLS for `https://` proxies, trusting `config.trust`).
@@ -510,5 +525,19 @@ mod tests {
         );
         assert_eq!(f.code, codes::PROXY_BAD_GATEWAY);
         assert!(f.summary.contains("ERR_CONNECT_FAIL"));
+        // Squid's answer for a name it cannot resolve is its failure to reach the target; any
+        // other 500 stays a refusal of its own kind.
+        let f = classify_refusal(
+            &p,
+            "nowhere.example",
+            443,
+            &head(500, vec![("X-Squid-Error", "ERR_CANNOT_FORWARD 0")]),
+        );
+        assert_eq!(f.code, codes::PROXY_BAD_GATEWAY);
+        assert!(f.summary.contains("500") && f.summary.contains("ERR_CANNOT_FORWARD"));
+        assert_eq!(
+            classify_refusal(&p, "h", 443, &head(500, vec![])).code,
+            codes::PROXY_REFUSED_OTHER
+        );
     }
 }

@@ -108,7 +108,10 @@ impl Failure {
                 Malformed::InvalidLength => (411, "ERR_INVALID_REQ", 0),
                 Malformed::UnsupportedCoding => (501, "ERR_UNSUP_REQ", 0),
             },
-            Failure::DnsFail => (503, "ERR_DNS_FAIL", 0),
+            // What Squid 5.7 answers for a name that does not resolve, with no DNS server and with
+            // one answering NXDOMAIN alike (tests/real_squid_differential.rs, "unknown host"):
+            // its forwarding finds no address to try, so the error is ERR_CANNOT_FORWARD.
+            Failure::DnsFail => (500, "ERR_CANNOT_FORWARD", 0),
             Failure::ConnectFail { errno, .. } => (503, "ERR_CONNECT_FAIL", *errno),
             Failure::ConnectTimeout => (504, "ERR_CONNECT_FAIL", 110),
             Failure::SecureConnectFail { .. } => (503, "ERR_SECURE_CONNECT_FAIL", 0),
@@ -400,7 +403,7 @@ mod tests {
         let cases = [
             (Failure::Denied, 403, 403, "ERR_ACCESS_DENIED 0"),
             (Failure::Undeclared, 403, 403, "ERR_ACCESS_DENIED 0"),
-            (Failure::DnsFail, 503, 502, "ERR_DNS_FAIL 0"),
+            (Failure::DnsFail, 500, 502, "ERR_CANNOT_FORWARD 0"),
             (Failure::ConnectTimeout, 504, 502, "ERR_CONNECT_FAIL 110"),
             (Failure::ParentBroken, 502, 502, "ERR_INVALID_RESP 0"),
             (

@@ -5,7 +5,8 @@
 //! [`ACL_TYPES`](crate::lab::ACL_TYPES), values from a quoted file too, Squid's predefined ACLs),
 //! `http_access`, `deny_info`, `auth_param` (scheme order and realm; a user table to fill in),
 //! `cache_peer ... parent`, `never_direct allow all`, `always_direct`, `ssl_bump` (splice lists
-//! become hosts tunnelled blind), `connect_timeout`, `visible_hostname` and `include` (globs in the
+//! become hosts tunnelled blind), `connect_timeout`, `request_start_timeout`,
+//! `request_header_max_size`, `client_ip_max_connections`, `visible_hostname` and `include` (globs in the
 //! last path component, nested at most [`MAX_INCLUDE_DEPTH`] deep).
 
 use std::path::Path;
@@ -160,6 +161,12 @@ struct Conf {
     parent: Option<(String, u16)>,
     never_direct_all: bool,
     connect_timeout_ms: Option<u64>,
+    /// `request_start_timeout`, the lab's `header_timeout_ms`.
+    header_timeout_ms: Option<u64>,
+    /// `request_header_max_size`, the lab's `max_head_bytes`.
+    max_head_bytes: Option<u64>,
+    /// `client_ip_max_connections`, as the lab's `max_connections`.
+    max_connections: Option<u64>,
     visible_hostname: Option<String>,
     ignored: Vec<Ignored>,
     /// Where the first `cache_peer` was written, for the note on `never_direct`.
@@ -226,6 +233,28 @@ impl Conf {
             "ssl_bump" => self.ssl_bump(d, args),
             "connect_timeout" => {
                 self.connect_timeout_ms = Some(duration_ms(d, args)?);
+                Ok(())
+            }
+            "request_start_timeout" => {
+                self.header_timeout_ms = Some(duration_ms(d, args)?.max(1));
+                Ok(())
+            }
+            "request_header_max_size" => {
+                self.max_head_bytes = Some(size_bytes(d, args)?);
+                Ok(())
+            }
+            "client_ip_max_connections" => {
+                let expected = "a number of connections expected";
+                let n: i64 = args
+                    .first()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| d.invalid(expected))?;
+                // Squid admits one connection more than the number (its count leaves out the
+                // connection being accepted; tests/real_squid_differential.rs); -1, its default,
+                // is no limit.
+                if n >= 0 {
+                    self.max_connections = Some(n as u64 + 1);
+                }
                 Ok(())
             }
             "read_timeout" => {
@@ -488,6 +517,28 @@ fn values_file(d: &Directive, file: &str) -> Result<Vec<String>, ImportError> {
 }
 
 /// `N [units]` (Squid's time values) in milliseconds.
+/// A squid.conf size (`64 KB`, `2 MB`, `512 bytes`) in bytes.
+fn size_bytes(d: &Directive, args: &[String]) -> Result<u64, ImportError> {
+    let expected = "a size such as `64 KB` expected";
+    let Some(number) = args.first() else {
+        return Err(d.invalid(expected));
+    };
+    let value: u64 = number
+        .parse()
+        .map_err(|_| d.invalid(format!("{number:?}: {expected}")))?;
+    let unit = args.get(1).map(String::as_str).unwrap_or("bytes");
+    let scale = match unit.to_ascii_uppercase().as_str() {
+        "BYTES" | "BYTE" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        _ => return Err(d.invalid(format!("unit {unit:?}: {expected}"))),
+    };
+    value
+        .checked_mul(scale)
+        .ok_or_else(|| d.invalid(format!("{number} {unit}: {expected}")))
+}
+
 fn duration_ms(d: &Directive, args: &[String]) -> Result<u64, ImportError> {
     let expected = "a time such as `30 seconds` expected";
     let Some(number) = args.first() else {
@@ -562,6 +613,24 @@ mod tests {
             AclKind::Port(vec![(80, 80), (443, 443)])
         );
         assert!(access.acl("localhost").is_some());
+    }
+
+    #[test]
+    fn the_proxy_limits_carry_over() {
+        let conf = "http_access allow all\nrequest_start_timeout 2 seconds\n\
+                    request_header_max_size 8 KB\nclient_ip_max_connections 4\n";
+        let imported = import(conf, Path::new(".")).unwrap();
+        assert!(imported.ignored.is_empty(), "{:?}", imported.ignored);
+        let loaded = crate::scenario::load_str("imported.toml", &imported.scenario).unwrap();
+        let proxy = &loaded.plan.proxies[0];
+        assert_eq!(proxy.header_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(proxy.max_head_bytes, 8 * 1024);
+        assert_eq!(
+            proxy.max_connections, 5,
+            "Squid admits one more than its number"
+        );
+        let error = import("request_header_max_size 8 parsecs\n", Path::new(".")).unwrap_err();
+        assert!(error.to_string().starts_with("squid.conf:1:"), "{error}");
     }
 
     #[test]

@@ -104,8 +104,16 @@ impl Conf {
         if self.parent.is_some() {
             p.insert("upstream".into(), "parent".into());
         }
-        if let Some(ms) = self.connect_timeout_ms {
-            p.insert("connect_timeout_ms".into(), toml::Value::Integer(ms as i64));
+        let limits = [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("max_head_bytes", self.max_head_bytes),
+            ("max_connections", self.max_connections),
+        ];
+        for (key, value) in limits {
+            if let Some(value) = value {
+                p.insert(key.into(), toml::Value::Integer(value as i64));
+            }
         }
         let mut proxies = vec![toml::Value::from(p)];
         if self.parent.is_some() {
