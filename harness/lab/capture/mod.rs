@@ -31,6 +31,7 @@ mod keylog;
 mod packet;
 mod pcapng;
 mod raw;
+mod recording;
 mod redact;
 mod streams;
 mod tap;
@@ -45,7 +46,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use raw::Watched;
-pub(crate) use tap::{tap, Leg};
+pub(crate) use recording::{Recorded, Recording};
+pub(crate) use tap::{shutdown_write, take_over, tap, write_all, Leg, TakeOver};
 
 use self::pcapng::PcapngFile;
 use self::streams::Streams;
@@ -126,6 +128,8 @@ struct Inner {
     /// The lab's own listening addresses: a connection the lab opens to one of them is recorded
     /// once, where it is accepted, not twice.
     own: RwLock<HashSet<SocketAddr>>,
+    /// The taps whose handlers may take their connection over.
+    handovers: Arc<tap::Handovers>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -236,6 +240,7 @@ impl Capture {
                 keylog,
                 failure: Mutex::new(None),
                 own: RwLock::new(HashSet::new()),
+                handovers: Arc::default(),
                 stopped: AtomicBool::new(false),
                 packets: AtomicU64::new(0),
             })),
@@ -247,6 +252,13 @@ impl Capture {
         self.inner.as_ref().is_some_and(|inner| {
             inner.options.pcapng.is_some() && !inner.stopped.load(Ordering::Relaxed)
         })
+    }
+
+    /// The taps that can hand their connection over (`None` when the capture is off).
+    fn handovers(&self) -> Option<Arc<tap::Handovers>> {
+        self.inner
+            .as_ref()
+            .map(|inner| Arc::clone(&inner.handovers))
     }
 
     /// Whether TLS secrets are wanted (a key log or a pcapng file).

@@ -10,12 +10,14 @@ use base64::Engine;
 use egresslab_certs::Factory;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::live::GatedListener;
 use tokio_rustls::LazyConfigAcceptor;
 
 use self::http::{Counts, Exchange, Request, Response};
 pub(crate) use self::tls::TlsSetup;
+use super::capture::{self, Capture, Recorded, TakeOver};
 use super::context::{ResetOnShutdown, Serving};
 use super::exchange::Seen;
 use super::plan::{EndpointBehaviour, EndpointPlan};
@@ -242,7 +244,7 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
             let (counts, reason) = tokio::select! {
                 () = shutdown.cancelled() => (Counts::default(), "shutdown".to_owned()),
                 () = gate.turned_off(&token) => (Counts::default(), "endpoint turned off through the control API".to_owned()),
-                done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source) => done,
+                done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source, (gate.capture(), &shutdown)) => done,
             };
             timeline.record(
                 &source,
@@ -263,9 +265,22 @@ async fn connection(
     tls: Option<&TlsSetup>,
     timeline: &Timeline,
     source: &str,
+    (capture, shutdown): (&Capture, &CancellationToken),
 ) -> (Counts, String) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
+        if matches!(plan.behaviour, EndpointBehaviour::Echo) {
+            // The bulk endpoint records what it echoes itself rather than through its tap's
+            // loopback pair.
+            match capture::take_over(capture, &stream).await {
+                TakeOver::Taken(taken) => return echo(Recorded::accepted(taken, shutdown)).await,
+                TakeOver::Gone => {
+                    let reason = "connection lost while its capture was handed over";
+                    return (Counts::default(), reason.to_owned());
+                }
+                TakeOver::NotTapped => {}
+            }
+        }
         return behave(
             stream,
             plan,

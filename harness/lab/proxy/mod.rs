@@ -31,12 +31,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::lab::capture::{self, Recording, TakeOver};
 use crate::lab::context::{ProxyContext, ResetOnShutdown};
 use crate::lab::exchange::{self, Seen};
 use crate::lab::live::proxy::ProxyState;
 use crate::lab::live::{Gate, GatedListener};
 use crate::lab::pattern::host_matches;
-use crate::lab::plan::{ProxyFault, ProxyPlan};
+use crate::lab::plan::{Personality, ProxyFault, ProxyPlan};
 use crate::lab::timeline::{ConnId, EventKind, Timeline};
 use crate::lab::world::World;
 
@@ -52,7 +53,8 @@ use tunnel::{Prefixed, Relayed};
 pub(crate) use authority::LabAuthority;
 pub use intercept::ProxyTlsError;
 
-/// The answer to a connection beyond the plan's connection cap, written without waiting.
+/// The generic personality's answer to a connection beyond the plan's connection cap, written
+/// without waiting.
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
@@ -97,11 +99,7 @@ enum Next {
 
 impl Next {
     fn done(reason: impl Into<String>) -> Next {
-        Next::Done(Relayed {
-            up: 0,
-            down: 0,
-            reason: reason.into(),
-        })
+        Next::Done(Relayed::gone(&reason.into()))
     }
 }
 
@@ -217,17 +215,21 @@ impl Proxy {
         }
     }
 
-    /// Refuse a connection beyond the cap: 503 if the socket takes it at once, then close.
+    /// Refuse a connection beyond the cap and close it. Squid (`client_ip_max_connections`)
+    /// closes it without reading or answering; the generic personality answers 503 if the socket
+    /// takes it at once.
     fn over_capacity(&self, stream: &TcpStream, peer: SocketAddr) {
         let cap = self.plan.max_connections;
         tracing::warn!(proxy = %self.plan.name, %peer, cap, "connection cap reached; refusing");
         let id = Some(self.accepted_connection(stream, peer));
-        let _ = stream.try_write(OVER_CAPACITY);
-        let answer = EventKind::Answer {
-            status: 503,
-            reason: format!("connection cap of {cap} reached"),
-        };
-        self.timeline.record_on(&self.source, id, answer);
+        if self.plan.personality == Personality::Generic {
+            let _ = stream.try_write(OVER_CAPACITY);
+            let answer = EventKind::Answer {
+                status: 503,
+                reason: format!("connection cap of {cap} reached"),
+            };
+            self.timeline.record_on(&self.source, id, answer);
+        }
         let closed = EventKind::Closed {
             bytes_up: 0,
             bytes_down: 0,
@@ -523,11 +525,63 @@ impl Proxy {
         }
         // A plain TCP client gets the zero-copy relay; a client of the https:// listener the copy.
         let mut relayed = match client.as_tcp() {
-            Some(tcp) => tcp_relay::relay_tcp(tcp, &origin, &self.shutdown).await,
+            Some(tcp) => self.relay_blind(tcp, origin).await,
             None => tunnel::relay(client, origin, &self.shutdown).await,
         };
         relayed.up += leftover.len() as u64;
         Next::Done(relayed)
+    }
+
+    /// Relay a blind tunnel between two TCP sockets. With the capture on, each tapped socket is
+    /// taken back from its tap first and the relay records the bytes itself: a tunnel then costs
+    /// no loopback pair per leg.
+    async fn relay_blind(&self, client: &TcpStream, origin: TcpStream) -> Relayed {
+        let capture = self.gate.capture();
+        let mut recording = Recording::default();
+        let mut held = Vec::new();
+        let mut early = (0u64, 0u64);
+        let mut sockets = [None, None];
+        for (index, socket) in [client, &origin].into_iter().enumerate() {
+            match capture::take_over(capture, socket).await {
+                TakeOver::NotTapped => {}
+                TakeOver::Gone => {
+                    return Relayed::gone("connection lost while its capture was handed over")
+                }
+                TakeOver::Taken(mut taken) => {
+                    recording.add(&taken);
+                    let pending = std::mem::take(&mut taken.pending);
+                    sockets[index] = Some(taken.stream);
+                    held.push((index, pending));
+                }
+            }
+        }
+        let client = sockets[0].as_ref().unwrap_or(client);
+        let origin = sockets[1].as_ref().unwrap_or(&origin);
+        // What each side sent that was on its way through the tap goes on first.
+        for (index, pending) in held {
+            if pending.is_empty() {
+                continue;
+            }
+            let (to, count, record): (&TcpStream, _, fn(&Recording, &[u8])) = if index == 0 {
+                (origin, &mut early.0, Recording::up)
+            } else {
+                (client, &mut early.1, Recording::down)
+            };
+            record(&recording, &pending);
+            if capture::write_all(to, &pending).await.is_err() {
+                return Relayed::gone("peer closed before the early data");
+            }
+            *count += pending.len() as u64;
+        }
+        let mut relayed = tcp_relay::relay_tcp(client, origin, &recording, &self.shutdown).await;
+        if self.shutdown.is_cancelled() {
+            for socket in sockets.iter().flatten() {
+                let _ = socket.set_zero_linger();
+            }
+        }
+        relayed.up += early.0;
+        relayed.down += early.1;
+        relayed
     }
 
     /// Whether TLS to `host` is intercepted (not a passthrough host).

@@ -9,12 +9,12 @@
 //! direction's end of stream becomes a `shutdown(SHUT_WR)` of the other socket.
 
 use std::io::ErrorKind;
-use std::os::fd::AsRawFd;
 
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 use super::tunnel::{drive, End, Relayed};
+use crate::lab::capture::{shutdown_write, write_all, Recording};
 
 /// A client stream of the proxy; plain TCP exposes its socket so the tunnel can use [`relay_tcp`].
 pub(crate) trait AsTcp {
@@ -44,19 +44,67 @@ impl<S> AsTcp for tokio_rustls::server::TlsStream<S> {
 const COPY_BUF: usize = 32 * 1024;
 
 /// Relay between two TCP sockets until both directions ended, one failed, or `shutdown` is
-/// cancelled (same contract and reasons as [`super::tunnel::relay`]).
+/// cancelled (same contract and reasons as [`super::tunnel::relay`]). What crosses is written to
+/// `recording` (the capture's legs the relay took over from their taps); a recorded direction
+/// stays in the copy loop, since the bytes must pass through user space to be written.
 pub(crate) async fn relay_tcp(
     client: &TcpStream,
     origin: &TcpStream,
+    recording: &Recording,
     shutdown: &CancellationToken,
 ) -> Relayed {
     let (mut up, mut down) = (0u64, 0u64);
     let reason = {
-        let upward = pump(client, origin, &mut up, "client");
-        let downward = pump(origin, client, &mut down, "origin");
+        let upward = pump(client, origin, &mut up, Way::Up, recording);
+        let downward = pump(origin, client, &mut down, Way::Down, recording);
         drive(upward, downward, shutdown).await
     };
+    if reason == "shutdown" {
+        recording.lab_stopped();
+    }
     Relayed { up, down, reason }
+}
+
+/// Which way a pump carries bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// From the client to the origin.
+    Up,
+    /// From the origin to the client.
+    Down,
+}
+
+impl Way {
+    /// The name of the side a pump reads.
+    fn reader(self) -> &'static str {
+        match self {
+            Way::Up => "client",
+            Way::Down => "origin",
+        }
+    }
+
+    fn record(self, recording: &Recording, bytes: &[u8]) {
+        match self {
+            Way::Up => recording.up(bytes),
+            Way::Down => recording.down(bytes),
+        }
+    }
+
+    fn record_end(self, recording: &Recording) {
+        match self {
+            Way::Up => recording.up_ended(),
+            Way::Down => recording.down_ended(),
+        }
+    }
+
+    /// The side named `side` failed.
+    fn record_failure(recording: &Recording, side: &str) {
+        if side == "client" {
+            recording.client_reset();
+        } else {
+            recording.origin_reset();
+        }
+    }
 }
 
 /// The other side's name, for a failed write.
@@ -68,31 +116,38 @@ fn other(reader: &'static str) -> &'static str {
     }
 }
 
-/// Shut `to` down for writing: the peer sees the end of stream that reached us.
-fn shutdown_write(to: &TcpStream) {
-    // SAFETY: the descriptor is owned by `to`, which outlives this call; shutdown(2) neither
-    // closes nor invalidates it. A failure means the peer is already gone, which the other
-    // direction reports.
-    unsafe {
-        libc::shutdown(to.as_raw_fd(), libc::SHUT_WR);
-    }
-}
+/// The copy buffer of a recorded direction: larger, since it never switches to splice.
+const RECORDED_BUF: usize = 128 * 1024;
 
-/// Write all of `bytes` to `to`, waiting for writability as needed.
-async fn write_all(to: &TcpStream, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        to.writable().await?;
-        match to.try_write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(error) if error.kind() == ErrorKind::WouldBlock => {}
-            Err(error) => return Err(error),
+/// Copy `from` into `to` until end of stream, switching to splice on bulk data unless the
+/// direction is recorded.
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    count: &mut u64,
+    way: Way,
+    recording: &Recording,
+) -> End {
+    let end = copy(from, to, count, way, recording).await;
+    if recording.is_on() {
+        match &end {
+            End::Eof => way.record_end(recording),
+            End::Failed(side, _) => Way::record_failure(recording, side),
         }
     }
-    Ok(())
+    end
 }
 
-/// Copy `from` into `to` until end of stream, switching to splice on bulk data.
-async fn pump(from: &TcpStream, to: &TcpStream, count: &mut u64, reader: &'static str) -> End {
+async fn copy(
+    from: &TcpStream,
+    to: &TcpStream,
+    count: &mut u64,
+    way: Way,
+    recording: &Recording,
+) -> End {
+    let reader = way.reader();
+    let recorded = recording.is_on();
+    let room = if recorded { RECORDED_BUF } else { COPY_BUF };
     let mut buf: Vec<u8> = Vec::new();
     loop {
         if let Err(error) = from.readable().await {
@@ -101,7 +156,7 @@ async fn pump(from: &TcpStream, to: &TcpStream, count: &mut u64, reader: &'stati
         // Allocated on the first data, never zeroed: only the pages the kernel writes become
         // resident, so a tunnel that exchanged a few bytes and went idle costs one page here.
         buf.clear();
-        buf.reserve(COPY_BUF);
+        buf.reserve(room);
         let n = match from.try_read_buf(&mut buf) {
             Ok(0) => {
                 shutdown_write(to);
@@ -111,12 +166,15 @@ async fn pump(from: &TcpStream, to: &TcpStream, count: &mut u64, reader: &'stati
             Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
             Err(error) => return End::Failed(reader, error),
         };
+        if recorded {
+            way.record(recording, &buf[..n]);
+        }
         if let Err(error) = write_all(to, &buf[..n]).await {
             return End::Failed(other(reader), error);
         }
         *count += n as u64;
         #[cfg(target_os = "linux")]
-        if n >= COPY_BUF {
+        if n >= COPY_BUF && !recorded {
             if let Some(pipe) = splice::Pipe::new() {
                 drop(buf);
                 return splice::pump(from, to, count, reader, pipe).await;
@@ -257,7 +315,9 @@ mod tests {
         let (mut client_far, client) = pair().await;
         let (origin, mut origin_far) = pair().await;
         let shutdown = CancellationToken::new();
-        let relay = tokio::spawn(async move { relay_tcp(&client, &origin, &shutdown).await });
+        let relay = tokio::spawn(async move {
+            relay_tcp(&client, &origin, &Recording::default(), &shutdown).await
+        });
 
         // 4 MiB upward: large enough to switch to splice; the half-close follows the data.
         let payload: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
@@ -290,7 +350,9 @@ mod tests {
         let (origin, mut origin_far) = pair().await;
         let shutdown = CancellationToken::new();
         let cancel = shutdown.clone();
-        let relay = tokio::spawn(async move { relay_tcp(&client, &origin, &shutdown).await });
+        let relay = tokio::spawn(async move {
+            relay_tcp(&client, &origin, &Recording::default(), &shutdown).await
+        });
         client_far.write_all(b"ping").await.unwrap();
         let mut four = [0u8; 4];
         origin_far.read_exact(&mut four).await.unwrap();

@@ -18,6 +18,15 @@ pub(crate) struct Relayed {
 }
 
 impl Relayed {
+    /// A tunnel that ended before any byte crossed it, for `reason`.
+    pub(crate) fn gone(reason: &str) -> Relayed {
+        Relayed {
+            up: 0,
+            down: 0,
+            reason: reason.to_owned(),
+        }
+    }
+
     /// Whether both directions reached their end of stream, so each side's write half is already
     /// shut down (by the relay, carrying the other side's FIN): a further shutdown would only
     /// fail with ENOTCONN, one wasted system call per tunnel.
