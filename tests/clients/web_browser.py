@@ -22,6 +22,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import Select
 
 FLAGS = [
@@ -99,6 +100,19 @@ def click(driver, element_id):
     print(f"clicked {element_id}: {status}", flush=True)
 
 
+def click_first_row(driver):
+    """Click the table's first row. The live table redraws its rows as events arrive (the close of
+    the connection may land just then), so a row found a moment ago can be gone: find it again, a
+    bounded number of times."""
+    for _ in range(20):
+        try:
+            driver.find_element(By.CSS_SELECTOR, "#rows .row").click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    fail("the table's first row was redrawn 20 times in a row before it could be clicked")
+
+
 def main():
     ready = json.load(open(sys.argv[1]))
     artifacts = sys.argv[2]
@@ -141,7 +155,7 @@ def check(driver, ready, url, artifacts, axe):
         fail(f"the 407 curl is not in the table within 1 s: {rows(driver)}")
     print(f"curl exit 56 (407) in the table after {time.monotonic() - done:.3f} s: {row[0]!r}", flush=True)
 
-    driver.find_element(By.CSS_SELECTOR, "#rows .row").click()
+    click_first_row(driver)
     story = wait_for("story", lambda: "accepted" in (t := driver.find_element(By.ID, "story").text) and t, 5)
     if not story or "407" not in story:
         fail(f"story of the row: {story!r}")
