@@ -586,3 +586,138 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
         "the capture holds exactly the bytes the client sent"
     );
 }
+
+/// A proxied tunnel and the echo behind it leave their taps' loopback pairs once they go bulk (the
+/// proxy's relay and the echo record what they carry themselves). Sixteen tunnels at once, each
+/// sending early data right behind its CONNECT (before the 200, racing the hand-over), more after
+/// it, then a half-close: every byte comes back, and tshark finds in the file, for each client leg
+/// and each echo leg, exactly the bytes each side sent, a FIN each way, and no segment its TCP
+/// analysis flags as lost, retransmitted or out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnels_taken_over_from_their_taps_are_recorded_byte_for_byte() {
+    use std::collections::BTreeMap;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tshark::require();
+    const TUNNELS: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("takeover.pcapng");
+    let lab = egresslab::lab::Lab::builder()
+        .endpoint(
+            egresslab::lab::EndpointPlan::http("echo", &["echo.egresslab.test"], 443)
+                .behaviour(egresslab::lab::EndpointBehaviour::Echo),
+        )
+        .proxy(egresslab::lab::ProxyPlan::new("corp"))
+        .capture(CaptureOptions::to_file(&file))
+        .start()
+        .await
+        .unwrap();
+    let proxy = lab.expect_proxy("corp").address();
+    let head = "CONNECT echo.egresslab.test:443 HTTP/1.1\r\nHost: echo.egresslab.test:443\r\n\r\n";
+    let tunnels = (0..TUNNELS).map(|i| async move {
+        let early: Vec<u8> = (0..(i * 97 % 700 + 1)).map(|b| (b * 7 + i) as u8).collect();
+        let later: Vec<u8> = (0..(i * 40_009 % 300_000 + 1))
+            .map(|b| (b * 13 + i) as u8)
+            .collect();
+        let mut stream = tokio::net::TcpStream::connect(proxy).await.unwrap();
+        let mut first = head.as_bytes().to_vec();
+        first.extend_from_slice(&early);
+        stream.write_all(&first).await.unwrap();
+        let mut answer = [0u8; 39];
+        stream.read_exact(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 200"));
+        let (mut read, mut write) = stream.into_split();
+        let body = later.clone();
+        let writer = async move {
+            write.write_all(&body).await.unwrap();
+            write.shutdown().await.unwrap();
+        };
+        let reader = async move {
+            let mut back = Vec::new();
+            read.read_to_end(&mut back).await.unwrap();
+            back
+        };
+        let ((), back) = tokio::join!(writer, reader);
+        let mut sent = early;
+        sent.extend_from_slice(&later);
+        assert!(
+            back == sent,
+            "tunnel {i}: the echo came back whole and in order"
+        );
+        sent.len() as u64
+    });
+    let payloads: Vec<u64> = futures_util::future::join_all(tunnels).await;
+    // The echo's and the proxy's closes are written when their tasks end.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        lab.capture().status().handed_over,
+        2 * TUNNELS as u64,
+        "every client leg and every echo leg left its tap"
+    );
+    lab.shutdown().await;
+
+    let rows = tshark::fields(
+        &file,
+        &[],
+        "tcp",
+        &[
+            "tcp.stream",
+            "tcp.srcport",
+            "tcp.dstport",
+            "tcp.len",
+            "tcp.flags.fin",
+        ],
+    );
+    // Per stream: the server port (the SYN's destination), bytes each way, FINs each way.
+    let mut streams: BTreeMap<String, (String, [u64; 2], [u32; 2])> = BTreeMap::new();
+    for row in &rows {
+        let entry = streams
+            .entry(row[0].clone())
+            .or_insert_with(|| (row[2].clone(), [0; 2], [0; 2]));
+        let from_server = usize::from(row[1] == entry.0);
+        entry.1[from_server] += row[3].parse::<u64>().unwrap_or(0);
+        entry.2[from_server] += u32::from(row[4] == "1" || row[4] == "True");
+    }
+    let proxy_port = proxy.port().to_string();
+    let mut client_legs: Vec<[u64; 2]> = Vec::new();
+    let mut echo_legs: Vec<[u64; 2]> = Vec::new();
+    for (port, bytes, fins) in streams.values() {
+        assert_eq!(
+            fins,
+            &[1, 1],
+            "one FIN each way on every connection: {streams:?}"
+        );
+        if port == &proxy_port {
+            client_legs.push(*bytes);
+        } else {
+            echo_legs.push(*bytes);
+        }
+    }
+    let mut expected_client: Vec<[u64; 2]> = payloads
+        .iter()
+        .map(|&n| [head.len() as u64 + n, 39 + n])
+        .collect();
+    let mut expected_echo: Vec<[u64; 2]> = payloads.iter().map(|&n| [n, n]).collect();
+    for list in [
+        &mut client_legs,
+        &mut echo_legs,
+        &mut expected_client,
+        &mut expected_echo,
+    ] {
+        list.sort_unstable();
+    }
+    assert_eq!(
+        client_legs, expected_client,
+        "the clients' legs carry what each side sent"
+    );
+    assert_eq!(
+        echo_legs, expected_echo,
+        "the echo legs carry the tunnels' bytes both ways"
+    );
+    let flagged = tshark::fields(
+        &file,
+        &[],
+        "tcp.analysis.lost_segment || tcp.analysis.retransmission || tcp.analysis.out_of_order || tcp.analysis.ack_lost_segment",
+        &["frame.number"],
+    );
+    assert!(flagged.is_empty(), "segments tshark flags: {flagged:?}");
+}

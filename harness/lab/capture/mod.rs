@@ -156,6 +156,9 @@ pub struct CaptureStatus {
     pub bytes: u64,
     /// Why writing stopped, if it did.
     pub failure: Option<String>,
+    /// Connections whose handler took the socket back from its tap to record what it relays
+    /// itself (a blind tunnel's legs, an echo): each one a loopback pair less.
+    pub handed_over: u64,
 }
 
 /// The note every capture carries in its section header.
@@ -273,6 +276,7 @@ impl Capture {
                 packets: 0,
                 bytes: 0,
                 failure: None,
+                handed_over: 0,
             };
         };
         let bytes = inner.lock().file.as_ref().map_or(0, |file| file.on_disk());
@@ -284,6 +288,7 @@ impl Capture {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
+            handed_over: inner.handovers.handed(),
         }
     }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::TcpStream;
@@ -80,9 +81,15 @@ struct Handover {
 #[derive(Debug, Default)]
 pub(crate) struct Handovers {
     waiting: Mutex<HashMap<(SocketAddr, SocketAddr), oneshot::Sender<Handover>>>,
+    handed: AtomicU64,
 }
 
 impl Handovers {
+    /// How many connections were handed over.
+    pub(crate) fn handed(&self) -> u64 {
+        self.handed.load(Ordering::Relaxed)
+    }
+
     fn put(&self, key: (SocketAddr, SocketAddr), sender: oneshot::Sender<Handover>) {
         self.lock().insert(key, sender);
     }
@@ -191,7 +198,10 @@ pub(crate) async fn take_over(capture: &Capture, inner: &TcpStream) -> TakeOver 
         return TakeOver::NotTapped;
     };
     match hand_over(asks, inner).await {
-        Some(taken) => TakeOver::Taken(taken),
+        Some(taken) => {
+            handovers.handed.fetch_add(1, Ordering::Relaxed);
+            TakeOver::Taken(taken)
+        }
         None => TakeOver::Gone,
     }
 }
