@@ -33,6 +33,10 @@ pub struct Args {
     /// what having it on costs the proxies.
     #[arg(long)]
     pub control: bool,
+    /// Timeline events kept in memory (the lab's default when absent): what the timeline's share
+    /// of the memory per tunnel is.
+    #[arg(long)]
+    pub timeline_capacity: Option<usize>,
 }
 
 /// The address assigned to `name` in a ready file of `NAME=address` lines.
@@ -48,7 +52,11 @@ fn address(file: &str, name: &str) -> anyhow::Result<SocketAddr> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let origins = std::fs::read_to_string(&args.origins).context("reading the origins file")?;
     let started = Instant::now();
-    let lab = Lab::builder()
+    let mut builder = Lab::builder();
+    if let Some(events) = args.timeline_capacity {
+        builder = builder.timeline_capacity(events);
+    }
+    let lab = builder
         .ca_dir(&args.ca_dir)
         .passthrough("echo.egresslab.test", None, address(&origins, "ECHO")?)
         .passthrough("sink.egresslab.test", None, address(&origins, "SINK")?)

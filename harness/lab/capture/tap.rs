@@ -345,6 +345,8 @@ impl Relay {
     ) -> Ended {
         let into_lab = direction == self.leg.inbound();
         let mut buffer = Vec::new();
+        // The size of the last read: bulk keeps its buffer from read to read.
+        let mut last = 0;
         loop {
             let read = tokio::select! {
                 biased;
@@ -381,6 +383,7 @@ impl Relay {
                     return Ended::Fin;
                 }
                 Ok(n) => {
+                    last = n;
                     self.flow.data(direction, &buffer[..n]);
                     if write_all(to, &buffer[..n]).await.is_err() {
                         // The other side is gone with a reset: pass it on to this one.
@@ -395,7 +398,13 @@ impl Relay {
                         buffer = Vec::new();
                     }
                 }
-                Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    // Stale readiness: wait again, without the buffer unless this is bulk.
+                    if last < IDLE_BELOW {
+                        buffer = Vec::new();
+                    }
+                    continue;
+                }
                 Err(error) => {
                     if !is_reset(&error) {
                         tracing::debug!(%error, "tapped connection failed");

@@ -356,6 +356,8 @@ impl Proxy {
                 ReadOutcome::Request(request, used) => {
                     let mut leftover = buf.split_off(used);
                     std::mem::swap(&mut buf, &mut leftover);
+                    // The head's buffer is parsed into `request`: a tunnel must not hold it.
+                    drop(leftover);
                     self.request(&mut client, &request, &buf, peer, &mut session)
                         .await
                 }

@@ -116,6 +116,12 @@ fn other(reader: &'static str) -> &'static str {
     }
 }
 
+/// Whether a direction that carried `count` bytes is moving bulk data (its buffer is kept between
+/// reads); a direction that exchanged a few requests and answers is not.
+fn bulk_so_far(count: u64) -> bool {
+    count >= 4 * COPY_BUF as u64
+}
+
 /// The copy buffer of a recorded direction: larger, since it never switches to splice.
 const RECORDED_BUF: usize = 128 * 1024;
 
@@ -163,7 +169,15 @@ async fn copy(
                 return End::Eof;
             }
             Ok(n) => n,
-            Err(error) if error.kind() == ErrorKind::WouldBlock => continue,
+            Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                // The readiness was stale (the last read had emptied the socket): the direction
+                // goes back to waiting, and unless it is moving bulk it waits without a buffer.
+                // Keeping this one was 2 × 32 KiB of heap per idle tunnel.
+                if !bulk_so_far(*count) {
+                    buf = Vec::new();
+                }
+                continue;
+            }
             Err(error) => return End::Failed(reader, error),
         };
         if recorded {
