@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::check::config::ProxyAuthKind;
-use crate::check::{Probe, TlsVersions};
+use crate::check::{Probe, ProxySetting, TlsVersions};
 use crate::lab::Lab;
 
 use super::super::expand::{Expanded, ProbeSpec};
@@ -63,6 +63,23 @@ pub fn exec_env(
             .collect::<Vec<_>>()
             .join(" ")
     };
+    set("EGRESSLAB_CA", lab.ca_bundle_path().display().to_string());
+    if let Some(dir) = lab.ca_dir() {
+        set("EGRESSLAB_CA_DIR", dir.display().to_string());
+    }
+    match &client.config.proxy {
+        ProxySetting::Pac(url) => set("EGRESSLAB_PAC_URL", url.clone()),
+        ProxySetting::Wpad { suffix } => set("EGRESSLAB_WPAD_SUFFIX", suffix.clone()),
+        _ => {}
+    }
+    if let Some((user, _)) = &client.config.proxy_credentials {
+        // The user name and scheme only: the password stays in the owner-only .curlrc.
+        set("EGRESSLAB_PROXY_USER", user.clone());
+        set(
+            "EGRESSLAB_PROXY_AUTH",
+            client.config.proxy_auth.name().to_owned(),
+        );
+    }
     set("EGRESSLAB_CONNECT_TO", words(curl_connect_to));
     set("EGRESSLAB_RESOLVE", words(curl_resolve));
     if let Some(dns) = lab.dns_address() {
