@@ -486,7 +486,7 @@ fn a_bad_or_missing_ready_file_is_named_with_its_field() {
 }
 
 #[test]
-fn the_ready_file_carries_client_certificate_intermediates_and_expected_issuers() {
+fn ready_file_and_exports_carry_client_certificate_intermediates_and_expected_issuers() {
     let ca = tempfile::tempdir().expect("tempdir");
     let ca_dir = ca.path().join("ca");
     let dir = ["--ca-dir", ca_dir.to_str().expect("utf-8")];
@@ -497,10 +497,14 @@ fn the_ready_file_carries_client_certificate_intermediates_and_expected_issuers(
     ];
     for (scenario, code, expected) in cases {
         let up = Up::start(scenario, &dir);
-        let out = check_ready(&up, &["--format", "json"]);
-        assert_eq!(out.status.code(), Some(code), "{scenario}: {}", text(&out));
-        if let Some(expected) = expected {
-            assert!(codes(&out).contains(expected), "{scenario}: {}", text(&out));
+        for out in [
+            check_ready(&up, &["--format", "json"]),
+            check_env(&up, &["--format", "json"]),
+        ] {
+            assert_eq!(out.status.code(), Some(code), "{scenario}: {}", text(&out));
+            if let Some(expected) = expected {
+                assert!(codes(&out).contains(expected), "{scenario}: {}", text(&out));
+            }
         }
     }
 }

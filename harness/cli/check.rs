@@ -76,8 +76,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE", conflicts_with = "from_env")]
     pub ready_file: Option<PathBuf>,
     /// Take the client from the EGRESSLAB_* variables `egresslab up` printed as `export` lines
-    /// (EGRESSLAB_CA_BUNDLE, EGRESSLAB_PROXY, EGRESSLAB_CONNECT_TO, EGRESSLAB_URL, ...), as
-    /// --ready-file does from the file.
+    /// (EGRESSLAB_CA_BUNDLE, EGRESSLAB_PROXY, EGRESSLAB_CONNECT_TO, EGRESSLAB_INTERMEDIATES,
+    /// EGRESSLAB_EXPECTED_ISSUERS, EGRESSLAB_URL, ...), as --ready-file does from the file.
     #[arg(long)]
     pub from_env: bool,
     /// Targets: https://url, http://url, or host:port. With --ready-file or --from-env and no

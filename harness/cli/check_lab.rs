@@ -258,12 +258,23 @@ fn from_vars(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<LabClient> 
                 .with_context(|| format!("--from-env: EGRESSLAB_DNS={d:?}: expected ADDRESS:PORT"))
         })
         .transpose()?;
+    let expected_issuers = match var("EGRESSLAB_EXPECTED_ISSUERS") {
+        Some(json) => serde_json::from_str::<Vec<String>>(&json).with_context(|| {
+            format!(
+                "--from-env: EGRESSLAB_EXPECTED_ISSUERS={json:?}: expected a JSON list of names"
+            )
+        })?,
+        None => Vec::new(),
+    };
     Ok(LabClient {
         proxy,
         proxy_auth,
         trust: PathBuf::from(trust),
-        intermediates: Vec::new(),
-        expected_issuers: Vec::new(),
+        intermediates: var("EGRESSLAB_INTERMEDIATES")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect(),
+        expected_issuers,
         client_files,
         connect_to,
         dns,

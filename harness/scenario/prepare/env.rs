@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use egresslab_certs::CaRole;
+
 use crate::check::config::ProxyAuthKind;
 use crate::check::{Probe, ProxySetting, TlsVersions};
 use crate::lab::Lab;
@@ -78,6 +80,19 @@ pub fn exec_env(
         set(
             "EGRESSLAB_PROXY_AUTH",
             client.config.proxy_auth.name().to_owned(),
+        );
+    }
+    if !client.config.intermediates.is_empty() {
+        set(
+            "EGRESSLAB_INTERMEDIATES",
+            lab.ca_file(CaRole::Intermediate).display().to_string(),
+        );
+    }
+    if !client.config.expected_issuers.is_empty() {
+        // A JSON array: issuer names hold spaces and commas.
+        set(
+            "EGRESSLAB_EXPECTED_ISSUERS",
+            serde_json::json!(client.config.expected_issuers).to_string(),
         );
     }
     set("EGRESSLAB_CONNECT_TO", words(curl_connect_to));
