@@ -29,9 +29,14 @@ impl Up {
     /// `egresslab up SCENARIO ARGS --ready-file F`, once it printed its exports and curl line and
     /// said "lab up" (bounded to 30 s).
     fn start(scenario: &str, args: &[&str]) -> Up {
+        Up::start_from(egresslab(), scenario, args)
+    }
+
+    /// As [`Up::start`], from `command` (the binary with an environment of the test's choosing).
+    fn start_from(mut command: Command, scenario: &str, args: &[&str]) -> Up {
         let dir = tempfile::tempdir().expect("tempdir");
         let ready_path = dir.path().join("ready.json");
-        let mut child = egresslab()
+        let mut child = command
             .arg("up")
             .arg(scenario)
             .args(args)
@@ -507,4 +512,51 @@ fn ready_file_and_exports_carry_client_certificate_intermediates_and_expected_is
             }
         }
     }
+}
+
+#[test]
+fn certs_ca_and_up_choose_the_same_default_folder_under_home() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let at_home = || {
+        let mut command = egresslab();
+        command
+            .env_remove("EGRESSLAB_CA_DIR")
+            .env_remove("XDG_DATA_HOME")
+            .env("HOME", home.path());
+        command
+    };
+    let default = home.path().join(".local/share/egresslab/ca");
+    let shown = at_home().args(["certs", "ca"]).output().expect("certs ca");
+    assert!(shown.status.success(), "{}", text(&shown));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout)
+            .contains(&format!("lab CA directory: {}", default.display())),
+        "{}",
+        text(&shown)
+    );
+    let up = Up::start_from(at_home(), "tls-healthy", &[]);
+    assert_eq!(up.ready["ca_dir"], default.display().to_string());
+    let verified = s_client(&up, &default.join("lab.pem"));
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("Verify return code: 0 (ok)"),
+        "{}",
+        text(&verified)
+    );
+    drop(up);
+
+    // No HOME, no variable, no flag: up says what to set and starts nothing.
+    let out = egresslab()
+        .env_remove("EGRESSLAB_CA_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("HOME")
+        .args(["up", "tls-healthy"])
+        .output()
+        .expect("up runs");
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("--ca-dir") && said.contains("--ephemeral-ca"),
+        "{said}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out));
 }
