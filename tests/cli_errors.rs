@@ -9,6 +9,10 @@ fn egresslab_in_sh(script: &str, path: &Path) -> Output {
         .arg("-c")
         .arg(script)
         .arg("sh")
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg(env!("CARGO_BIN_EXE_egresslab"))
         .arg(path)
         .output()
@@ -167,6 +171,10 @@ fn printing_commands_stop_quietly_on_a_closed_pipe() {
 #[test]
 fn up_with_a_ready_file_in_a_missing_folder_fails_before_printing() {
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args([
             "up",
             "tls-healthy",
@@ -201,6 +209,10 @@ fn run_of_a_folder_reports_every_bad_file_and_duplicate_ids() {
     std::fs::write(dir.path().join("c-broken.toml"), "[scenario\n").unwrap();
     std::fs::write(dir.path().join("d-unknown.toml"), "colour = 3\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("run")
         .arg(dir.path())
         .output()

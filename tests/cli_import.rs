@@ -3,11 +3,10 @@
 //! refused with the file and line.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-fn egresslab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_egresslab"))
-}
+mod common;
+
+use common::bin::egresslab;
 
 fn catalog(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -8,6 +8,10 @@ use std::process::{Command, Output};
 
 fn egresslab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(args)
         .output()
         .expect("egresslab runs")

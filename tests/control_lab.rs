@@ -189,6 +189,10 @@ async fn every_lab_listener_is_a_proxy_of_the_api_and_takes_toxics() {
 /// `egresslab check https://secure.egresslab.test/ --proxy URL --ca lab.pem`: exit code and output.
 async fn check_through(lab: &Lab, proxy: &str) -> (Option<i32>, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["check", &format!("https://{SECURE}/"), "--proxy"])
         .arg(proxy_url(lab, proxy))
         .arg("--ca")

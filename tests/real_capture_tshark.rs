@@ -211,6 +211,10 @@ fn run_capture_writes_one_file_per_scenario() {
     tshark::require();
     let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["run", "--capture"])
         .arg(dir.path())
         .args(["tls-healthy", "port-443-refused"])

@@ -16,6 +16,10 @@ fn a_proxied_curl_run_gives_a_valid_har_with_one_entry_per_request() {
     let dir = tempfile::tempdir().unwrap();
     let (ready, har) = (dir.path().join("ready.json"), dir.path().join("lab.har"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["up", "proxy-healthy", "--ready-file"])
         .arg(&ready)
         .arg("--har")

@@ -59,9 +59,20 @@ impl NsLab {
             Some((program, rest)) => {
                 let mut command = Command::new(program);
                 command.args(rest).arg(env!("CARGO_BIN_EXE_egresslab"));
+                command.env(
+                    "EGRESSLAB_CA_DIR",
+                    concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+                );
                 command
             }
-            None => Command::new(env!("CARGO_BIN_EXE_egresslab")),
+            None => {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_egresslab"));
+                command.env(
+                    "EGRESSLAB_CA_DIR",
+                    concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+                );
+                command
+            }
         };
         let child = command
             .args(args)
@@ -117,6 +128,10 @@ impl NsLab {
     /// Run a program inside the client namespace through `egresslab exec`, bounded in time.
     fn exec(&self, program: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_egresslab"))
+            .env(
+                "EGRESSLAB_CA_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+            )
             .args(["exec", &self.name, "--", "timeout", "60"])
             .args(program)
             .output()
@@ -236,6 +251,10 @@ fn s_client(lab: &NsLab, proxy: Option<&str>) -> Output {
         args.extend(["-proxy", proxy]);
     }
     Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["exec", &lab.name, "--", "timeout", "30"])
         .args(&args)
         .stdin(Stdio::null())
@@ -592,6 +611,10 @@ fn check_wpad_against_a_running_wpad_pac_lab_finds_the_proxy() {
     let dns = lab.ready["network"]["dns"].as_str().unwrap();
     let proxy = lab.ready["network"]["proxies"]["corp"].as_str().unwrap();
     let check = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args([
             "check",
             "--dns",

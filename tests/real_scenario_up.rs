@@ -9,6 +9,10 @@ fn up_writes_a_ready_file_that_drives_curl_and_stops_on_sigint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ready = dir.path().join("ready.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["up", "tls-expired", "--ready-file"])
         .arg(&ready)
         .stdout(Stdio::null())
@@ -75,6 +79,10 @@ impl Up {
     fn start(scenario: &str, ready: &std::path::Path) -> (Up, Option<String>) {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+            .env(
+                "EGRESSLAB_CA_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+            )
             .args(["up", scenario, "--ready-file"])
             .arg(ready)
             .stdout(Stdio::null())

@@ -57,7 +57,17 @@ fn stops_cleanly(signal: libc::c_int, tunnels: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ready = dir.path().join("lab.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_egresslab"))
-        .args(["up", "proxy-tunnels-healthy", "--ready-file"])
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
+        // A throw-away CA, so that its folder is among what must be gone after the signal.
+        .args([
+            "up",
+            "proxy-tunnels-healthy",
+            "--ephemeral-ca",
+            "--ready-file",
+        ])
         .arg(&ready)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -212,6 +212,10 @@ fn other_origins_and_hosts_are_refused_the_stream_resumes_from_a_seq_and_downloa
 #[test]
 fn a_non_loopback_web_address_needs_web_remote() {
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["up", "proxy-auth-required", "--web", "0.0.0.0:0"])
         .output()
         .unwrap();
@@ -224,6 +228,10 @@ fn a_non_loopback_web_address_needs_web_remote() {
 /// `egresslab run ARGS` from a fresh folder: its stdout.
 fn run(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("run")
         .args(args)
         .output()
@@ -300,6 +308,10 @@ fn the_score_report_draws_the_confusion_matrix_as_a_heat_map_with_no_network() {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("score.html");
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["score", "--cases", "30", "--format", "json", "--out"])
         .arg(dir.path().join("replays"))
         .arg("--report")

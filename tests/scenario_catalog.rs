@@ -7,6 +7,10 @@ use std::time::Instant;
 fn the_whole_catalog_passes() {
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["run", "--format", "text"])
         .output()
         .expect("runs");
@@ -19,6 +23,10 @@ fn the_whole_catalog_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let catalog = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("list")
         .output()
         .expect("lists");
@@ -37,6 +45,10 @@ fn the_whole_catalog_passes() {
 #[test]
 fn the_direct_tls_and_vpn_scenarios_pass() {
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args([
             "run",
             "tls-healthy",
@@ -66,6 +78,10 @@ fn a_failing_expectation_fails_the_run() {
     let path = dir.path().join("wrong.toml");
     std::fs::write(&path, text).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("run")
         .arg(&path)
         .output()

@@ -10,6 +10,10 @@ const SHARDS: usize = 4;
 
 fn egresslab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(args)
         .output()
         .expect("egresslab runs")

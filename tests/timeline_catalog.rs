@@ -430,6 +430,10 @@ fn read(path: &Path) -> Events {
 fn every_catalog_scenario_has_the_event_that_explains_it_linked_from_first_packet_to_close() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .args(["run", "--timeline"])
         .arg(dir.path())
         .output()
@@ -539,6 +543,10 @@ fn every_catalog_scenario_has_the_event_that_explains_it_linked_from_first_packe
     // `egresslab timeline` reads the files back: one line per connection and one story.
     let file = dir.path().join("port-443-refused.jsonl");
     let summary = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("timeline")
         .arg(&file)
         .output()
@@ -553,6 +561,10 @@ fn every_catalog_scenario_has_the_event_that_explains_it_linked_from_first_packe
     }
     let file = dir.path().join("proxy-auth-required.jsonl");
     let story = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("timeline")
         .arg(&file)
         .args(["--conn", "1"])
@@ -579,6 +591,10 @@ fn timeline_reads_a_damaged_file_and_names_the_bad_lines() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("timeline")
         .arg(&file)
         .output()
@@ -592,6 +608,10 @@ fn timeline_reads_a_damaged_file_and_names_the_bad_lines() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("DNS a.test → NXDOMAIN"));
     let none = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+        .env(
+            "EGRESSLAB_CA_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+        )
         .arg("timeline")
         .arg(&file)
         .args(["--conn", "9"])

@@ -3,13 +3,12 @@
 //! (a real lab: real sockets, real TLS, the checks finding the same cause again).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_egresslab"))
-}
+mod common;
+
+use common::bin::egresslab as bin;
 
 fn folders() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/triage");

@@ -90,6 +90,23 @@ pub enum CertError {
         /// What the PKCS#12 library said.
         reason: String,
     },
+    /// A PKCS#12 file whose integrity check (MAC) fails with every password tried: the password is
+    /// wrong.
+    #[error("{path}: wrong PKCS#12 password (the MAC does not match with {tried})")]
+    Pkcs12Password {
+        /// The file.
+        path: PathBuf,
+        /// Which passwords were tried, in words.
+        tried: &'static str,
+    },
+    /// A file read as PEM (text, or named `.pem`) that holds no readable PEM block.
+    #[error("{path} is not a PEM certificate file: {reason}")]
+    NotPem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An extended key usage was not a dotted object identifier.
     #[error(
         "invalid object identifier {oid:?}; expected dotted decimal such as 1.3.6.1.5.5.7.3.1"

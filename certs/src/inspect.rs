@@ -86,12 +86,21 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, CertError> {
     })
 }
 
-/// Reads every certificate in a PEM file (many blocks), a DER file or a PKCS#12 file (which
-/// needs `pfx_password`; none means the empty password).
+/// Reads every certificate in a PEM file (many blocks), a DER file or a PKCS#12 file. A PKCS#12
+/// file is opened with `pfx_password`; with none, the empty password and then
+/// [`DEFAULT_PFX_PASSWORD`] (what `egresslab certs mint` protects `leaf.pfx` with) are tried. A
+/// text file, or a `.pem` file, that holds no PEM block is a PEM problem, never a PKCS#12 one.
 pub fn inspect_file(path: &Path, pfx_password: Option<&str>) -> Result<Vec<CertInfo>, CertError> {
     let bytes = crate::fs::read_regular_file(path, crate::fs::MAX_INPUT_FILE)
         .map_err(CertError::io(path))?;
-    let ders = certificates_in(&bytes, pfx_password)?;
+    let ders = match kind_of(path, &bytes) {
+        Kind::Pem => pem_certificates(&bytes).map_err(|reason| CertError::NotPem {
+            path: path.to_path_buf(),
+            reason,
+        })?,
+        Kind::Der => vec![bytes],
+        Kind::Pkcs12 => pkcs12_certificates(path, &bytes, pfx_password)?,
+    };
     if ders.is_empty() {
         return Err(CertError::NoCertificate {
             path: path.to_path_buf(),
@@ -100,33 +109,85 @@ pub fn inspect_file(path: &Path, pfx_password: Option<&str>) -> Result<Vec<CertI
     ders.iter().map(|d| inspect(d)).collect()
 }
 
-/// Extracts the DER certificates from PEM, DER or PKCS#12 bytes.
-pub(crate) fn certificates_in(
-    bytes: &[u8],
-    pfx_password: Option<&str>,
-) -> Result<Vec<Vec<u8>>, CertError> {
-    let text_start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(0);
-    if bytes[text_start..].starts_with(b"-----BEGIN") {
-        let blocks = ::pem::parse_many(bytes).map_err(parse_err)?;
-        return Ok(blocks
-            .into_iter()
-            .filter(|b| b.tag() == "CERTIFICATE" || b.tag() == "X509 CERTIFICATE")
-            .map(|b| b.into_contents())
-            .collect());
-    }
-    if X509Certificate::from_der(bytes).is_ok() {
-        return Ok(vec![bytes.to_vec()]);
-    }
-    let store =
-        p12_keystore::KeyStore::from_pkcs12(bytes, pfx_password.unwrap_or("")).map_err(|e| {
-            CertError::Pkcs12 {
-                operation: "import",
-                reason: e.to_string(),
+/// The password `egresslab certs mint` protects `leaf.pfx` with unless told otherwise.
+pub const DEFAULT_PFX_PASSWORD: &str = "egresslab";
+
+/// What a certificate file holds, told from its first bytes and its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pem,
+    Der,
+    Pkcs12,
+}
+
+fn kind_of(path: &Path, bytes: &[u8]) -> Kind {
+    let first = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let named_pem = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("pem"));
+    // DER and PKCS#12 both start with a SEQUENCE (0x30); anything else can only be text.
+    match first.map(|i| bytes[i]) {
+        Some(0x30) if !named_pem => {
+            if X509Certificate::from_der(bytes).is_ok() {
+                Kind::Der
+            } else {
+                Kind::Pkcs12
             }
-        })?;
+        }
+        Some(0x30) if X509Certificate::from_der(bytes).is_ok() => Kind::Der,
+        _ => Kind::Pem,
+    }
+}
+
+/// The certificates of a PEM text, or why it is not one.
+fn pem_certificates(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    if !bytes.windows(10).any(|w| w == b"-----BEGIN") {
+        return Err("no \"-----BEGIN\" line found".to_owned());
+    }
+    let blocks = ::pem::parse_many(bytes).map_err(|e| format!("a PEM block is damaged: {e}"))?;
+    Ok(blocks
+        .into_iter()
+        .filter(|b| b.tag() == "CERTIFICATE" || b.tag() == "X509 CERTIFICATE")
+        .map(|b| b.into_contents())
+        .collect())
+}
+
+fn pkcs12_certificates(
+    path: &Path,
+    bytes: &[u8],
+    password: Option<&str>,
+) -> Result<Vec<Vec<u8>>, CertError> {
+    let tried: Vec<&str> = match password {
+        Some(password) => vec![password],
+        None => vec!["", DEFAULT_PFX_PASSWORD],
+    };
+    let mut last = None;
+    for candidate in tried {
+        match p12_keystore::KeyStore::from_pkcs12(bytes, candidate) {
+            Ok(store) => return Ok(pkcs12_entries(&store)),
+            Err(p12_keystore::error::Error::MacError(_)) => {}
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        // Every password failed the MAC: the file is PKCS#12, the password is wrong.
+        None => Err(CertError::Pkcs12Password {
+            path: path.to_path_buf(),
+            tried: if password.is_some() {
+                "the password given"
+            } else {
+                "no password and the mint default"
+            },
+        }),
+        Some(e) => Err(CertError::Pkcs12 {
+            operation: "import",
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn pkcs12_entries(store: &p12_keystore::KeyStore) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for (_, entry) in store.entries() {
         match entry {
@@ -137,7 +198,7 @@ pub(crate) fn certificates_in(
             _ => {}
         }
     }
-    Ok(out)
+    out
 }
 
 pub(crate) fn common_name_of(der: &[u8]) -> Option<String> {

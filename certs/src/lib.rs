@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod authority;
+mod constraints;
 pub mod der;
 mod error;
 mod factory;
@@ -19,9 +20,10 @@ mod spec;
 mod store;
 
 pub use authority::Authority;
+pub use constraints::{outside_name_constraints, OutsideConstraints};
 pub use error::CertError;
 pub use factory::{Factory, CONNECTOR_CA_CN};
-pub use inspect::{inspect, inspect_file, CertInfo};
+pub use inspect::{inspect, inspect_file, CertInfo, DEFAULT_PFX_PASSWORD};
 pub use minted::{write_file, IssuedCert, Minted, WrittenFiles};
 pub use options::{FactoryOptions, DEFAULT_PERMITTED_DNS};
 pub use profile::{CaRole, Profile};

@@ -69,6 +69,29 @@ pub enum ProxyAuthKind {
     Digest,
 }
 
+impl ProxyAuthKind {
+    /// Every scheme, in the order [`ProxyAuthKind::name`] lists them.
+    pub const ALL: [ProxyAuthKind; 3] = [
+        ProxyAuthKind::Basic,
+        ProxyAuthKind::Ntlm,
+        ProxyAuthKind::Digest,
+    ];
+
+    /// The lowercase name a scenario, the ready file and `EGRESSLAB_PROXY_AUTH` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyAuthKind::Basic => "basic",
+            ProxyAuthKind::Ntlm => "ntlm",
+            ProxyAuthKind::Digest => "digest",
+        }
+    }
+
+    /// The scheme of this name (as [`ProxyAuthKind::name`] writes it), if any.
+    pub fn from_name(name: &str) -> Option<ProxyAuthKind> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use egresslab_certs::{CaRole, CertInfo, Factory, Profile};
 
+use super::ca::CaDir;
+
 /// Arguments of `egresslab certs`.
 #[derive(Debug, clap::Args)]
 #[command(long_about = "Mint, inspect and locate lab certificates.\n\n\
@@ -43,14 +45,6 @@ the Windows certificate store.")]
 }
 
 #[derive(Debug, clap::Args)]
-struct CaDir {
-    /// Directory of the lab CAs. Created on first use; keys are written owner-only (0600).
-    /// Default: $XDG_DATA_HOME/egresslab/ca, else ~/.local/share/egresslab/ca.
-    #[arg(long, env = "EGRESSLAB_CA_DIR", value_name = "DIR")]
-    ca_dir: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
 struct MintArgs {
     /// Profile name, e.g. valid, expired, wrong-host, revoked (see `egresslab certs profiles`).
     profile: Profile,
@@ -61,8 +55,8 @@ struct MintArgs {
     /// Output directory (created if needed). Default: ./egresslab-<profile>.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Password protecting leaf.pfx.
-    #[arg(long, value_name = "PW", default_value = "egresslab")]
+    /// Password protecting leaf.pfx (`certs inspect` tries this default by itself).
+    #[arg(long, value_name = "PW", env = "EGRESSLAB_PFX_PASSWORD", default_value = egresslab_certs::DEFAULT_PFX_PASSWORD, hide_env_values = true)]
     pfx_password: String,
     #[command(flatten)]
     ca: CaDir,
@@ -72,8 +66,14 @@ struct MintArgs {
 struct InspectArgs {
     /// A PEM, DER or PKCS#12 file.
     file: PathBuf,
-    /// Password of a PKCS#12 file (empty if omitted).
-    #[arg(long, value_name = "PW")]
+    /// Password of a PKCS#12 file. Without it the empty password and then the `certs mint`
+    /// default are tried.
+    #[arg(
+        long,
+        value_name = "PW",
+        env = "EGRESSLAB_PFX_PASSWORD",
+        hide_env_values = true
+    )]
     password: Option<String>,
 }
 
@@ -94,24 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .map(|()| ExitCode::SUCCESS)
 }
 
-fn ca_dir(arg: &CaDir) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = &arg.ca_dir {
-        return Ok(dir.clone());
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })
-        .context("cannot find a data directory: set --ca-dir, EGRESSLAB_CA_DIR or HOME")?;
-    Ok(data.join("egresslab").join("ca"))
-}
-
 fn open_factory(arg: &CaDir) -> anyhow::Result<(PathBuf, Factory)> {
-    let dir = ca_dir(arg)?;
+    let dir = arg.resolve()?;
     let factory =
         Factory::open(&dir).with_context(|| format!("opening the lab CA in {}", dir.display()))?;
     Ok((dir, factory))
@@ -134,10 +118,11 @@ fn profiles() -> anyhow::Result<()> {
 
 fn mint(args: MintArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let (_, factory) = open_factory(&args.ca)?;
+    let (dir, factory) = open_factory(&args.ca)?;
     let minted = factory
         .mint(args.profile, &args.hosts)
         .with_context(|| format!("minting a {} certificate", args.profile))?;
+    warn_outside_constraints(&dir, &factory, &minted, &args.hosts)?;
     let out_dir = args
         .out
         .unwrap_or_else(|| PathBuf::from(format!("egresslab-{}", args.profile)));
@@ -172,10 +157,56 @@ fn mint(args: MintArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A certificate under the lab root for a host the root's name constraints exclude is refused
+/// by every client that enforces them; say so before the user installs it (the mint still
+/// succeeds: the certificate may be wanted for exactly that).
+fn warn_outside_constraints(
+    dir: &Path,
+    factory: &Factory,
+    minted: &egresslab_certs::Minted,
+    hosts: &[String],
+) -> anyhow::Result<()> {
+    let lab = factory.authority(CaRole::Lab).cert_der();
+    if minted.root.as_ref() != lab.as_ref() {
+        return Ok(());
+    }
+    let outside = egresslab_certs::outside_name_constraints(lab, hosts)
+        .context("reading the lab root's name constraints")?;
+    for host in outside {
+        let why = match &host.excluded_by {
+            Some(subtree) => format!("excluded by {subtree}"),
+            None => format!("permitted: {}", host.permitted.join(", ")),
+        };
+        eprintln!(
+            "warning: {} is outside the name constraints of the lab root {} ({why}); a client that \
+             trusts that root rejects this certificate (OpenSSL: \"permitted subtree violation\")",
+            host.host,
+            dir.join("lab.pem").display()
+        );
+    }
+    Ok(())
+}
+
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    let infos = egresslab_certs::inspect_file(&args.file, args.password.as_deref())
-        .with_context(|| format!("reading {}", args.file.display()))?;
+    let infos = match egresslab_certs::inspect_file(&args.file, args.password.as_deref()) {
+        Ok(infos) => infos,
+        // These name the file themselves.
+        Err(error @ egresslab_certs::CertError::Pkcs12Password { .. }) => {
+            anyhow::bail!(
+                "{error}: pass the password it was exported with, --password PW (or EGRESSLAB_PFX_PASSWORD)"
+            )
+        }
+        Err(
+            error @ (egresslab_certs::CertError::NotPem { .. }
+            | egresslab_certs::CertError::NoCertificate { .. }),
+        ) => return Err(error.into()),
+        Err(error) => {
+            return Err(
+                anyhow::Error::new(error).context(format!("reading {}", args.file.display()))
+            )
+        }
+    };
     for (i, info) in infos.iter().enumerate() {
         if infos.len() > 1 {
             writeln!(out, "certificate {} of {}", i + 1, infos.len())?;

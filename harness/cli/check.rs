@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use egresslab::check::{
-    self, report, ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting,
-};
+use egresslab::check::{self, report, ClientCertificate, ClientConfig, Probe, ProxySetting};
+
+use super::check_lab::LabClient;
 
 pub use super::format::Format;
 
@@ -69,25 +69,23 @@ pub struct Args {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Targets: https://url, http://url, or host:port.
+    /// Take the client from a running lab's ready file (`egresslab up --ready-file F`): its proxy,
+    /// trust, name mapping, client certificate, DNS server and URL. Flags given as well add to it
+    /// (--ca, --connect-to) or replace it (--proxy, --dns). The proxy password is never in the file:
+    /// give --proxy-user USER:PASS (the scheme comes from the lab).
+    #[arg(long, value_name = "FILE", conflicts_with = "from_env")]
+    pub ready_file: Option<PathBuf>,
+    /// Take the client from the EGRESSLAB_* variables `egresslab up` printed as `export` lines
+    /// (EGRESSLAB_CA_BUNDLE, EGRESSLAB_PROXY, EGRESSLAB_CONNECT_TO, EGRESSLAB_INTERMEDIATES,
+    /// EGRESSLAB_EXPECTED_ISSUERS, EGRESSLAB_URL, ...), as --ready-file does from the file.
+    #[arg(long)]
+    pub from_env: bool,
+    /// Targets: https://url, http://url, or host:port. With --ready-file or --from-env and no
+    /// target, the lab's URL (EGRESSLAB_URL).
     pub targets: Vec<String>,
 }
 
-/// Parse `HOST:PORT:ADDR:PORT` (ADDR may be `[v6]`).
-pub fn parse_connect_to(s: &str) -> anyhow::Result<ConnectTo> {
-    let (host, rest) = s.split_once(':').context("expected HOST:PORT:ADDR:PORT")?;
-    let (port, rest) = rest
-        .split_once(':')
-        .context("expected HOST:PORT:ADDR:PORT")?;
-    let address: std::net::SocketAddr = rest
-        .parse()
-        .with_context(|| format!("{rest:?} is not ADDR:PORT"))?;
-    Ok(ConnectTo {
-        host: host.to_string(),
-        port: port.parse().context("bad PORT")?,
-        address,
-    })
-}
+pub use super::check_lab::parse_connect_to;
 
 fn read_certs(
     path: &std::path::Path,
@@ -109,6 +107,14 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
         connect_timeout: Duration::from_secs_f64(args.connect_timeout.max(0.05)),
         ..Default::default()
     };
+    let lab = match (&args.ready_file, args.from_env) {
+        (Some(path), _) => Some(super::check_lab::from_ready_file(path)?),
+        (None, true) => Some(super::check_lab::from_env()?),
+        (None, false) => None,
+    };
+    if let Some(lab) = &lab {
+        apply_lab(&mut config, lab)?;
+    }
     config.proxy = match (&args.proxy, &args.pac, &args.wpad) {
         (Some(p), _, _) => {
             if check::ProxyUrl::parse(p).is_none() {
@@ -118,13 +124,18 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
         }
         (_, Some(p), _) => ProxySetting::Pac(p.clone()),
         (_, _, Some(s)) => ProxySetting::Wpad { suffix: s.clone() },
-        _ => ProxySetting::Direct,
+        _ => lab
+            .as_ref()
+            .map_or(ProxySetting::Direct, |lab| lab.proxy.clone()),
     };
     if let Some(up) = &args.proxy_user {
         let (u, p) = up
             .split_once(':')
             .context("--proxy-user must be USER:PASS")?;
         config.proxy_credentials = Some((u.to_string(), p.to_string()));
+        if let Some((_, kind)) = lab.as_ref().and_then(|lab| lab.proxy_auth.as_ref()) {
+            config.proxy_auth = *kind;
+        }
         if args.proxy_ntlm {
             config.proxy_auth = check::ProxyAuthKind::Ntlm;
         } else if args.proxy_digest {
@@ -137,15 +148,11 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
     for ca in &args.ca {
         config.trust.extend(read_certs(ca)?);
     }
-    config.expected_issuers = args.expect_issuer.clone();
+    if !args.expect_issuer.is_empty() {
+        config.expected_issuers = args.expect_issuer.clone();
+    }
     if let (Some(c), Some(k)) = (&args.client_cert, &args.client_key) {
-        let chain = read_certs(c)?;
-        let key_bytes =
-            egresslab_certs::fs::read_regular_file(k, egresslab_certs::fs::MAX_INPUT_FILE)
-                .with_context(|| format!("cannot read {}", k.display()))?;
-        let key = rustls_pemfile::private_key(&mut key_bytes.as_slice())?
-            .with_context(|| format!("{} holds no private key", k.display()))?;
-        config.client_cert = Some(ClientCertificate { chain, key });
+        config.client_cert = Some(client_certificate(c, k)?);
     }
     for c in &args.connect_to {
         config
@@ -159,8 +166,12 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
             .with_context(|| format!("--dns {d:?} is not ADDR[:PORT]"))?;
         config.dns_server = Some(addr);
     }
+    let lab_url = lab
+        .as_ref()
+        .and_then(|lab| lab.url.clone())
+        .filter(|_| args.targets.is_empty());
     let mut probes = Vec::new();
-    for t in &args.targets {
+    for t in args.targets.iter().chain(lab_url.as_ref()) {
         if t.starts_with("https://") || t.starts_with("http://") {
             probes.push(Probe::Url { url: t.clone() });
         } else {
@@ -184,6 +195,37 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
         bail!("nothing to check: give a TARGET, --connector-endpoints or --ike");
     }
     Ok((config, probes))
+}
+
+/// Start from what a running lab tells its client; the flags are applied after.
+fn apply_lab(config: &mut ClientConfig, lab: &LabClient) -> anyhow::Result<()> {
+    config.trust.extend(read_certs(&lab.trust)?);
+    for intermediate in &lab.intermediates {
+        config.intermediates.extend(read_certs(intermediate)?);
+    }
+    config.expected_issuers.clone_from(&lab.expected_issuers);
+    if let Some((cert, key)) = &lab.client_files {
+        config.client_cert = Some(client_certificate(cert, key)?);
+    }
+    config.connect_to.clone_from(&lab.connect_to);
+    config.dns_server = lab.dns;
+    if let Some((user, _)) = &lab.proxy_auth {
+        tracing::info!(%user, "the lab's client authenticates to its proxy; give --proxy-user USER:PASS");
+    }
+    Ok(())
+}
+
+fn client_certificate(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<ClientCertificate> {
+    let chain = read_certs(cert)?;
+    let key_bytes =
+        egresslab_certs::fs::read_regular_file(key, egresslab_certs::fs::MAX_INPUT_FILE)
+            .with_context(|| format!("cannot read {}", key.display()))?;
+    let key = rustls_pemfile::private_key(&mut key_bytes.as_slice())?
+        .with_context(|| format!("{} holds no private key", key.display()))?;
+    Ok(ClientCertificate { chain, key })
 }
 
 /// Write a report in a format; returns the exit code (0 without errors, 1 with).

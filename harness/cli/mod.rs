@@ -1,8 +1,10 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own module.
 
+pub mod ca;
 pub mod capture;
 pub mod certs;
 pub mod check;
+pub mod check_lab;
 pub mod ctl;
 pub mod explain;
 pub mod format;

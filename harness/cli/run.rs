@@ -52,6 +52,9 @@ pub struct Args {
     /// Packet capture (a folder: one SCENARIO.pcapng per scenario) and TLS key log.
     #[command(flatten)]
     pub capture: super::capture::CaptureArgs,
+    /// The lab CA: the persisted folder (default) or a throw-away one per lab.
+    #[command(flatten)]
+    pub ca: super::ca::LabCa,
     /// Also write one self-contained HTML report here (inline CSS and SVG, no script, opens from
     /// disk with no network): a summary bar, a row per scenario, each one's topology and evidence.
     #[arg(long, value_name = "FILE.html")]
@@ -73,6 +76,10 @@ pub fn run(args: Args, verbose: u8) -> anyhow::Result<ExitCode> {
         scenarios.retain(|s| s.tags.iter().any(|t| t == tag));
     }
     anyhow::ensure!(!scenarios.is_empty(), "no scenario to run");
+    let ca_dir = args.ca.plan_dir()?;
+    for scenario in &mut scenarios {
+        scenario.plan.ca_dir.clone_from(&ca_dir);
+    }
     let partition = args.partition.unwrap_or(Partition::WHOLE);
     // Positions in the whole selection, so that `egresslab merge` restores the unsharded order.
     let (positions, scenarios): (Vec<usize>, Vec<Expanded>) = scenarios

@@ -48,6 +48,9 @@ pub struct Args {
     /// Own addresses, well-known ports, interfaces, a client namespace.
     #[command(flatten)]
     pub net: super::netns::NetArgs,
+    /// The lab CA: the persisted folder (default) or a throw-away one.
+    #[command(flatten)]
+    pub ca: super::ca::LabCa,
 }
 
 /// Run `egresslab up`.
@@ -83,7 +86,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         args.scenario,
         found.len()
     );
-    let scenario = found.remove(0);
+    let mut scenario = found.remove(0);
+    scenario.plan.ca_dir = args.ca.plan_dir()?;
     let net = args.net.prepare(&scenario.id)?;
     let options = net.as_ref().map(|net| net.options.clone());
     let live = Live::start_networked(scenario, args.capture.single(), options).await?;
@@ -241,6 +245,17 @@ fn print_lab(live: &Live, env: &[(String, String)], url: Option<&str>) {
                 handle.address()
             );
         }
+    }
+    match live.lab().ca_dir() {
+        Some(dir) => println!(
+            "lab CA   {} (persisted in {}: trust it once, see `egresslab certs ca`)",
+            live.lab().ca_bundle_path().display(),
+            dir.display()
+        ),
+        None => println!(
+            "lab CA   {} (ephemeral: removed when the lab stops)",
+            live.lab().ca_bundle_path().display()
+        ),
     }
     println!(
         "CA bundle (what the client trusts): {}",

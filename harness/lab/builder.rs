@@ -85,7 +85,28 @@ impl LabBuilder {
         self
     }
 
-    /// Use persisted lab CAs from this folder.
+    /// Serve under the persisted lab CAs of this folder (created on first use, keys 0600; the
+    /// folder `egresslab certs ca` shows), so that a root a client trusted once verifies this lab
+    /// too. Without it a lab mints throw-away CAs in memory: the library's default, so tests need
+    /// no folder and leave nothing behind.
+    ///
+    /// ```
+    /// use egresslab::lab::{EndpointPlan, Lab};
+    /// use egresslab_certs::CaRole;
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let folder = tempfile::tempdir().unwrap();
+    /// let lab = Lab::builder()
+    ///     .endpoint(EndpointPlan::http("a", &["a.egresslab.test"], 80))
+    ///     .ca_dir(folder.path())
+    ///     .start()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(lab.ca_dir(), Some(folder.path()));
+    /// assert_eq!(lab.ca_file(CaRole::Lab), folder.path().join("lab.pem"));
+    /// lab.shutdown().await;
+    /// # });
+    /// ```
     pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.plan.ca_dir = Some(dir.into());
         self

@@ -20,7 +20,9 @@ pub struct LabPlan {
     pub name: String,
     /// Where listeners bind. Loopback unless the plan says otherwise explicitly.
     pub bind: BindPolicy,
-    /// Folder of the persisted lab CAs; `None` mints fresh authorities in memory for this lab only.
+    /// Folder of the persisted lab CAs; `None` (the library's default, for tests) mints fresh
+    /// authorities in memory for this lab only. `egresslab up` and `run` set it to the folder
+    /// `egresslab certs ca` shows unless told `--ephemeral-ca`.
     pub ca_dir: Option<PathBuf>,
     /// Servers that answer for sets of host names on one port.
     pub endpoints: Vec<EndpointPlan>,

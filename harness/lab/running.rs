@@ -54,6 +54,8 @@ pub struct Lab {
     dns: Option<SocketAddr>,
     dir: tempfile::TempDir,
     certs: Arc<Factory>,
+    ca_files: setup::CaFiles,
+    /// The lab root's PEM file.
     ca_bundle: PathBuf,
     /// Which endpoint each endpoint or relay address belongs to.
     owners: Vec<(SocketAddr, SocketAddr)>,
@@ -210,7 +212,8 @@ impl Lab {
             dns: served.dns,
             dir: prepared.dir,
             certs: prepared.certs,
-            ca_bundle: prepared.ca_bundle,
+            ca_bundle: prepared.ca_files.file(CaRole::Lab),
+            ca_files: prepared.ca_files,
             owners,
             shutdown: serving.shutdown,
             tasks: serving.tasks,
@@ -388,10 +391,23 @@ impl Lab {
         self.certs.authority(role).cert_pem()
     }
 
-    /// A PEM file holding the lab root: the trust store of a client that trusts the lab. Beside it in
-    /// [`Lab::dir`]: `inspection.pem`, `untrusted.pem`, `connector-registration.pem` (never keys).
+    /// A PEM file holding the lab root: the trust store of a client that trusts the lab. It is in
+    /// the persisted CA folder when the lab opened one ([`Lab::ca_dir`]), else in [`Lab::dir`]
+    /// (removed with the lab); [`Lab::ca_file`] names the other roles' files beside it.
     pub fn ca_bundle_path(&self) -> &Path {
         &self.ca_bundle
+    }
+
+    /// The PEM file of one CA role's certificate (`<role>.pem`, never a key), where
+    /// [`Lab::ca_bundle_path`] is.
+    pub fn ca_file(&self, role: CaRole) -> PathBuf {
+        self.ca_files.file(role)
+    }
+
+    /// The persisted CA folder this lab's CAs come from (`LabPlan::ca_dir`), or `None` when they
+    /// were minted for this lab only (the library's default) or shared in memory.
+    pub fn ca_dir(&self) -> Option<&Path> {
+        self.ca_files.persisted()
     }
 
     /// Everything that happened so far.

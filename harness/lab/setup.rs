@@ -24,8 +24,8 @@ pub(crate) struct Prepared {
     pub(crate) certs: Arc<Factory>,
     /// The lab's folder, owner-only (0700).
     pub(crate) dir: tempfile::TempDir,
-    /// The lab root's PEM file in `dir`.
-    pub(crate) ca_bundle: PathBuf,
+    /// Where the CA certificates are, one `<role>.pem` each.
+    pub(crate) ca_files: CaFiles,
     /// Each endpoint's TLS configuration, in plan order (`None` for plain endpoints).
     pub(crate) endpoint_tls: Vec<Option<TlsSetup>>,
     /// Each proxy's TLS, in plan order.
@@ -51,10 +51,18 @@ pub(crate) fn prepare(
     capture: &Capture,
 ) -> Result<Prepared, LabError> {
     validate(plan)?;
-    let certs = match (certs, &plan.ca_dir) {
-        (Some(certs), _) => certs,
-        (None, Some(dir)) => Arc::new(Factory::open(dir).map_err(LabError::Certs)?),
-        (None, None) => Arc::new(Factory::ephemeral().map_err(LabError::Certs)?),
+    // The persisted folder names the CA files itself (they are what `egresslab certs ca` shows);
+    // other factories get theirs written into the lab folder, removed with it.
+    let (certs, persisted) = match (certs, &plan.ca_dir) {
+        (Some(certs), _) => (certs, None),
+        (None, Some(dir)) => (
+            Arc::new(Factory::open(dir).map_err(LabError::Certs)?),
+            Some(dir.clone()),
+        ),
+        (None, None) => (
+            Arc::new(Factory::ephemeral().map_err(LabError::Certs)?),
+            None,
+        ),
     };
     let dir = tempfile::Builder::new()
         .prefix("egresslab-")
@@ -64,7 +72,13 @@ pub(crate) fn prepare(
             path: std::env::temp_dir(),
             source,
         })?;
-    let ca_bundle = write_ca_files(dir.path(), &certs)?;
+    let ca_files = match persisted {
+        Some(folder) => CaFiles::Persisted(folder),
+        None => {
+            write_ca_files(dir.path(), &certs)?;
+            CaFiles::InLab(dir.path().to_path_buf())
+        }
+    };
     let endpoint_tls = plan
         .endpoints
         .iter()
@@ -84,7 +98,7 @@ pub(crate) fn prepare(
     Ok(Prepared {
         certs,
         dir,
-        ca_bundle,
+        ca_files,
         endpoint_tls,
         proxy_tls,
     })
@@ -170,20 +184,40 @@ fn validate(plan: &LabPlan) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Write the public CA certificates into the lab folder; returns the lab root's file.
-fn write_ca_files(dir: &Path, certs: &Factory) -> Result<PathBuf, LabError> {
-    let files = [
-        ("lab.pem", CaRole::Lab),
-        ("inspection.pem", CaRole::Inspection),
-        ("untrusted.pem", CaRole::Untrusted),
-        ("connector-registration.pem", CaRole::ConnectorRegistration),
-    ];
-    for (file, role) in files {
-        let path = dir.join(file);
-        std::fs::write(&path, certs.authority(role).cert_pem())
+/// Where a lab's CA certificates are: `<role>.pem` for every role, never a key beside them
+/// unless the folder is the persisted CA folder (whose keys are 0600).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CaFiles {
+    /// The persisted CA folder the lab opened (`LabPlan::ca_dir`).
+    Persisted(PathBuf),
+    /// Copies in the lab's own folder, for a factory that lives only in memory.
+    InLab(PathBuf),
+}
+
+impl CaFiles {
+    /// The PEM file of one role's certificate.
+    pub(crate) fn file(&self, role: CaRole) -> PathBuf {
+        let (CaFiles::Persisted(dir) | CaFiles::InLab(dir)) = self;
+        dir.join(format!("{}.pem", role.name()))
+    }
+
+    /// The persisted folder, if the CAs come from one.
+    pub(crate) fn persisted(&self) -> Option<&Path> {
+        match self {
+            CaFiles::Persisted(dir) => Some(dir),
+            CaFiles::InLab(_) => None,
+        }
+    }
+}
+
+/// Write the public CA certificates into the lab folder, named as in a persisted CA folder.
+fn write_ca_files(dir: &Path, certs: &Factory) -> Result<(), LabError> {
+    for role in CaRole::ALL {
+        let path = dir.join(format!("{}.pem", role.name()));
+        std::fs::write(&path, certs.authority(*role).cert_pem())
             .map_err(|source| LabError::Write { path, source })?;
     }
-    Ok(dir.join("lab.pem"))
+    Ok(())
 }
 
 /// Write `contents` to `path` readable by the owner only (0600), whatever the umask: the mode is set

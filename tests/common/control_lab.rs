@@ -42,6 +42,10 @@ impl ControlLab {
         let dir = tempfile::tempdir()?;
         let ready_path = dir.path().join("ready.json");
         let mut child = Command::new(binary)
+            .env(
+                "EGRESSLAB_CA_DIR",
+                concat!(env!("CARGO_TARGET_TMPDIR"), "/egresslab-ca"),
+            )
             .args(["up", scenario, "--control", "127.0.0.1:0", "--seed"])
             .arg(seed.to_string())
             .arg("--ready-file")

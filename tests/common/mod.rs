@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests; one submodule per part of the project.
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod certs;
 pub mod checklab;
 pub mod control;

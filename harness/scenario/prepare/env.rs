@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
+use egresslab_certs::CaRole;
+
 use crate::check::config::ProxyAuthKind;
-use crate::check::{Probe, TlsVersions};
+use crate::check::{Probe, ProxySetting, TlsVersions};
 use crate::lab::Lab;
 
 use super::super::expand::{Expanded, ProbeSpec};
@@ -63,6 +65,36 @@ pub fn exec_env(
             .collect::<Vec<_>>()
             .join(" ")
     };
+    set("EGRESSLAB_CA", lab.ca_bundle_path().display().to_string());
+    if let Some(dir) = lab.ca_dir() {
+        set("EGRESSLAB_CA_DIR", dir.display().to_string());
+    }
+    match &client.config.proxy {
+        ProxySetting::Pac(url) => set("EGRESSLAB_PAC_URL", url.clone()),
+        ProxySetting::Wpad { suffix } => set("EGRESSLAB_WPAD_SUFFIX", suffix.clone()),
+        _ => {}
+    }
+    if let Some((user, _)) = &client.config.proxy_credentials {
+        // The user name and scheme only: the password stays in the owner-only .curlrc.
+        set("EGRESSLAB_PROXY_USER", user.clone());
+        set(
+            "EGRESSLAB_PROXY_AUTH",
+            client.config.proxy_auth.name().to_owned(),
+        );
+    }
+    if !client.config.intermediates.is_empty() {
+        set(
+            "EGRESSLAB_INTERMEDIATES",
+            lab.ca_file(CaRole::Intermediate).display().to_string(),
+        );
+    }
+    if !client.config.expected_issuers.is_empty() {
+        // A JSON array: issuer names hold spaces and commas.
+        set(
+            "EGRESSLAB_EXPECTED_ISSUERS",
+            serde_json::json!(client.config.expected_issuers).to_string(),
+        );
+    }
     set("EGRESSLAB_CONNECT_TO", words(curl_connect_to));
     set("EGRESSLAB_RESOLVE", words(curl_resolve));
     if let Some(dns) = lab.dns_address() {

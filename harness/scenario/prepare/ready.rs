@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use egresslab_certs::CaRole;
 use serde_json::json;
 
+use crate::check::ProxySetting;
 use crate::lab::Lab;
 
 use super::super::expand::Expanded;
@@ -15,7 +16,8 @@ use super::client::ClientProfile;
 use super::connect::curl_connect_to;
 use super::{write_error, PrepareError};
 
-/// The ready file's JSON: proxies, endpoints, CA files, client files, DNS, UDP, name mapping, env.
+/// The ready file's JSON: proxies, endpoints, CA files (and whether they are the persisted CA
+/// folder's), the client's proxy, files and credentials scheme, DNS, UDP, name mapping, env.
 pub fn ready_json(
     scenario: &Expanded,
     client: &ClientProfile,
@@ -44,11 +46,7 @@ pub fn ready_json(
     let cas: serde_json::Map<String, serde_json::Value> = CaRole::ALL
         .iter()
         .map(|role| {
-            let file = if *role == CaRole::Lab {
-                lab.ca_bundle_path().to_path_buf()
-            } else {
-                lab.dir().join(format!("{}.pem", role.name()))
-            };
+            let file = lab.ca_file(*role);
             (role.name().to_owned(), json!(file.display().to_string()))
         })
         .collect();
@@ -61,12 +59,35 @@ pub fn ready_json(
     let env: serde_json::Map<String, serde_json::Value> =
         env.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let connect_to: Vec<String> = client.connect_to().iter().map(curl_connect_to).collect();
+    let proxy = match &client.config.proxy {
+        ProxySetting::Direct => json!("direct"),
+        ProxySetting::Url(url) => json!({ "url": url }),
+        ProxySetting::Pac(url) => json!({ "pac": url }),
+        ProxySetting::Wpad { suffix } => json!({ "wpad": suffix }),
+    };
+    let credentials = client.config.proxy_credentials.as_ref();
+    let intermediates: Vec<String> = if client.config.intermediates.is_empty() {
+        Vec::new()
+    } else {
+        vec![lab.ca_file(CaRole::Intermediate).display().to_string()]
+    };
+    // What `egresslab check --ready-file` needs beyond the files: never the password.
+    let client_view = json!({
+        "proxy": proxy,
+        "proxy_user": credentials.map(|(user, _)| user),
+        "proxy_auth": credentials.map(|_| client.config.proxy_auth.name()),
+        "intermediates": intermediates,
+        "expected_issuers": client.config.expected_issuers,
+    });
     json!({
         "scenario": scenario.id,
         "proxies": proxies,
         "endpoints": endpoints,
         "cas": cas,
+        "ca": if lab.ca_dir().is_some() { "persisted" } else { "ephemeral" },
+        "ca_dir": lab.ca_dir().map(|d| d.display().to_string()),
         "ca_bundle": client.trust_bundle.display().to_string(),
+        "client": client_view,
         "client_cert": client.client_files.as_ref().map(|(c, _)| c.display().to_string()),
         "client_key": client.client_files.as_ref().map(|(_, k)| k.display().to_string()),
         "dns": lab.dns_address().map(|a| a.to_string()),
