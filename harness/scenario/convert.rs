@@ -145,6 +145,7 @@ impl From<&model::Names> for NamesPlan {
             nxdomain: names.nxdomain.clone(),
             suffix: names.suffix.clone(),
             per_host_addresses: names.per_host_addresses,
+            proxy_only: Vec::new(),
         }
     }
 }
