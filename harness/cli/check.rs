@@ -112,7 +112,7 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
     config.proxy = match (&args.proxy, &args.pac, &args.wpad) {
         (Some(p), _, _) => {
             if check::ProxyUrl::parse(p).is_none() {
-                bail!("--proxy {p:?} is not http://host:port or https://host:port");
+                bail!("--proxy {p:?} is not http://, https://, socks5:// or socks5h://host:port");
             }
             ProxySetting::Url(p.clone())
         }
