@@ -52,6 +52,8 @@ python3 -c 'import haralyzer' 2>/dev/null || python3 -m pip install -q haralyzer
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
 # NTLM and SPNEGO clients the proxy's authentication is tested with (tests/real_proxy_auth.rs).
 python3 -c 'import spnego, requests_ntlm' 2>/dev/null || python3 -m pip install -q pyspnego requests-ntlm
+# PySocks: requests' socks5:// and socks5h:// proxies (tests/real_socks.rs).
+python3 -c 'import socks' 2>/dev/null || python3 -m pip install -q pysocks
 # The published Node packages, at the versions tests/clients/package.json pins, into
 # tests/clients/node_modules: any one missing or at another version installs them all.
 node_stale=$(node -e '

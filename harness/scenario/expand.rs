@@ -43,6 +43,8 @@ pub struct Expanded {
 pub struct ClientSpec {
     /// How the client finds its proxy.
     pub proxy: ClientProxy,
+    /// Through a SOCKS5 proxy: who resolves destination names (`[client] socks_resolve`).
+    pub socks_resolve: crate::check::config::SocksResolve,
     /// Proxy credentials (user, password).
     pub proxy_credentials: Option<(String, String)>,
     /// How the credentials are used (Basic or NTLM).

@@ -1,0 +1,385 @@
+//! The `socks5` proxy kind against real clients: curl's `--socks5`, `--socks5-hostname`, `-x
+//! socks5h://` with and without `-U`/`--proxy-user`, and Python `requests` with PySocks, through
+//! the catalog's SOCKS5 scenarios; their exact exit codes where the scenario fails; the reply codes
+//! in the timeline; a raw socket for the commands no client here sends (BIND, UDP ASSOCIATE); and
+//! `egresslab run` judging the checks' own diagnosis and curl under `--exec` for each scenario.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::proxy::curl;
+use egresslab::scenario::Live;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const PASSWORD: &str = "Summer2026!";
+
+/// The SOCKS5 scenarios of the catalog.
+const SCENARIOS: [&str; 9] = [
+    "socks5-healthy",
+    "socks5-client-resolves-healthy",
+    "socks5-auth",
+    "socks5-auth-required",
+    "socks5-wrong-password",
+    "socks5-denied-by-rule",
+    "socks5-origin-refused",
+    "socks5-local-dns-fails",
+    "socks5h-proxy-resolves",
+];
+
+/// A running catalog scenario with what curl needs: the proxy's `host:port` and the CA bundle.
+struct Socks {
+    live: Live,
+    proxy: String,
+    bundle: String,
+}
+
+async fn start(id: &str) -> Socks {
+    let live = Live::from_catalog(id).await.expect("the scenario starts");
+    let proxy = live.lab().expect_proxy("corp").address().to_string();
+    let bundle = live.client().trust_bundle.display().to_string();
+    Socks {
+        live,
+        proxy,
+        bundle,
+    }
+}
+
+impl Socks {
+    /// `--connect-to` for `host:443` to where its endpoint really listens (the client-side
+    /// resolution curl's `--socks5` then sends as an address).
+    fn connect_to(&self, endpoint: &str, host: &str) -> String {
+        let address = self
+            .live
+            .lab()
+            .endpoint(endpoint)
+            .expect("endpoint")
+            .address();
+        format!("{host}:443:{}:{}", address.ip(), address.port())
+    }
+
+    /// The `socks` events of the timeline so far.
+    fn socks_events(&self) -> Vec<Value> {
+        self.live
+            .lab()
+            .timeline()
+            .to_json_lines()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("json"))
+            .filter(|event| event["event"] == "socks")
+            .collect()
+    }
+
+    /// Wait until the timeline has `count` `socks` events (the proxy records one as the exchange
+    /// ends, which may be just after curl exits).
+    async fn wait_socks(&self, count: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            let events = self.socks_events();
+            if events.len() >= count {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("fewer than {count} socks events: {:?}", self.socks_events());
+    }
+}
+
+/// (address type, reply code) of each `socks` event.
+fn replies(events: &[Value]) -> Vec<(&str, u64)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["address_type"].as_str().unwrap_or_default(),
+                e["reply"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn curl_socks5_and_socks5_hostname_pass_the_healthy_proxy() {
+    let lab = start("socks5-healthy").await;
+    let url = "https://site.egresslab.test/";
+    let remote = [
+        "--socks5-hostname",
+        &lab.proxy,
+        "--cacert",
+        &lab.bundle,
+        url,
+    ];
+    let (code, _, err) = curl(&remote).await;
+    assert_eq!(code, 0, "{err}");
+    let socks5h = format!("socks5h://{}", lab.proxy);
+    let (code, body, err) = curl(&["-x", &socks5h, "--cacert", &lab.bundle, url]).await;
+    assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
+    // The rules name hosts: an address the client resolved itself matches none of them (0x02).
+    let mapped = lab.connect_to("site", "site.egresslab.test");
+    let local = [
+        "--socks5",
+        &lab.proxy,
+        "--connect-to",
+        &mapped,
+        "--cacert",
+        &lab.bundle,
+        url,
+    ];
+    let (code, _, err) = curl(&local).await;
+    assert_eq!(code, 97, "{err}");
+    assert!(err.contains("(2)"), "{err}");
+    let events = lab.wait_socks(3).await;
+    assert_eq!(
+        replies(&events),
+        vec![("domain name", 0), ("domain name", 0), ("IPv4", 2)],
+        "{events:?}"
+    );
+    // curl built with GSS-API offers it beside no-auth; the proxy picks no-auth.
+    assert_eq!(events[0]["methods"][0], "no-auth", "{events:?}");
+    assert_eq!(events[0]["chosen"], "no-auth");
+    lab.live.shutdown().await;
+
+    // Without rules, the address curl --socks5 resolved (through --connect-to) is relayed.
+    let lab = start("socks5-client-resolves-healthy").await;
+    let mapped = lab.connect_to("site", "site.egresslab.test");
+    let local = [
+        "--socks5",
+        &lab.proxy,
+        "--connect-to",
+        &mapped,
+        "--cacert",
+        &lab.bundle,
+        url,
+    ];
+    let (code, body, err) = curl(&local).await;
+    assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
+    // An IPv6 address the lab never declared: parsed as such and refused by ruleset (0x02).
+    let port = lab.live.lab().expect_endpoint("site").address().port();
+    let v6 = format!("site.egresslab.test:443:[::1]:{port}");
+    let (code, _, err) = curl(&["--socks5", &lab.proxy, "--connect-to", &v6, url]).await;
+    assert_eq!(code, 97, "{err}");
+    let events = lab.wait_socks(2).await;
+    assert_eq!(
+        replies(&events),
+        vec![("IPv4", 0), ("IPv6", 2)],
+        "{events:?}"
+    );
+    lab.live.shutdown().await;
+}
+
+#[tokio::test]
+async fn curl_with_the_right_password_passes_and_without_or_with_a_wrong_one_gets_97() {
+    let lab = start("socks5-auth").await;
+    let url = "https://site.egresslab.test/";
+    let right = format!("alice:{PASSWORD}");
+    let base = ["--socks5-hostname", &lab.proxy, "--cacert", &lab.bundle];
+    let (code, body, err) = curl(&[&base[..], &["-U", &right, url]].concat()).await;
+    assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
+    let in_url = format!("socks5h://alice:{}@{}", "Summer2026%21", lab.proxy);
+    let (code, _, err) = curl(&["-x", &in_url, "--cacert", &lab.bundle, url]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) =
+        curl(&[&base[..], &["--proxy-user", "alice:Winter2025!", url]].concat()).await;
+    assert_eq!(code, 97, "{err}");
+    assert!(
+        err.contains("User was rejected by the SOCKS5 server"),
+        "{err}"
+    );
+    let (code, _, err) = curl(&[&base[..], &[url]].concat()).await;
+    assert_eq!(code, 97, "{err}");
+    assert!(
+        err.contains("No authentication method was acceptable"),
+        "{err}"
+    );
+    let events = lab.wait_socks(4).await;
+    let seen: Vec<(Option<bool>, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["authenticated"].as_bool(),
+                e["chosen"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (Some(true), "username/password"),
+            (Some(true), "username/password"),
+            (Some(false), "username/password"),
+            (None, "no acceptable methods"),
+        ]
+    );
+    let timeline = lab.live.lab().timeline().to_json_lines();
+    assert!(!timeline.contains(PASSWORD) && !timeline.contains("Winter2025!"));
+    assert!(
+        timeline.contains("\"user\":\"alice\""),
+        "the user is not recorded"
+    );
+    lab.live.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rule_denial_is_0x02_and_a_refused_origin_0x05_curl_exit_97() {
+    for (id, host, reply) in [
+        ("socks5-denied-by-rule", "share.egresslab.test", 2),
+        ("socks5-origin-refused", "site.egresslab.test", 5),
+    ] {
+        let lab = start(id).await;
+        let url = format!("https://{host}/");
+        let (code, _, err) = curl(&["--socks5-hostname", &lab.proxy, &url]).await;
+        assert_eq!(code, 97, "{id}: {err}");
+        assert!(err.contains(&format!("({reply})")), "{id}: {err}");
+        let events = lab.wait_socks(1).await;
+        assert_eq!(events[0]["reply"], reply, "{id}: {events:?}");
+        lab.live.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_name_only_the_proxy_resolves_fails_at_curls_own_dns_with_socks5_and_passes_with_socks5h()
+{
+    let lab = start("socks5-local-dns-fails").await;
+    let url = "https://wiki.corp.egresslab.test/";
+    // curl 7.88 negotiates the method with the proxy, then resolves the name itself and gives
+    // up with CURLE_PROXY (97) — not the 6 of a direct connection — before any CONNECT.
+    let (code, _, err) = curl(&["--socks5", &lab.proxy, "--cacert", &lab.bundle, url]).await;
+    assert_eq!(code, 97, "{err}");
+    assert!(
+        err.contains("Could not resolve host: wiki.corp.egresslab.test"),
+        "{err}"
+    );
+    let first = lab.wait_socks(1).await;
+    assert!(
+        first[0]["target"].is_null(),
+        "a CONNECT reached the proxy: {first:?}"
+    );
+    let (code, body, err) = curl(&[
+        "--socks5-hostname",
+        &lab.proxy,
+        "--cacert",
+        &lab.bundle,
+        url,
+    ])
+    .await;
+    assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
+    let events = lab.wait_socks(2).await;
+    assert_eq!(events[1]["target"], "wiki.corp.egresslab.test:443");
+    assert_eq!(events[1]["address_type"], "domain name");
+    assert_eq!(events[1]["reply"], 0);
+    lab.live.shutdown().await;
+}
+
+/// Python `requests` through PySocks: `socks5h://` with the right password fetches the page, a
+/// wrong password and a missing one raise, and `socks5://` fails at the client's own resolver
+/// for the name only the proxy knows.
+#[tokio::test]
+async fn python_requests_with_pysocks() {
+    const SCRIPT: &str = r#"
+import sys, requests
+proxy, bundle, url = sys.argv[1], sys.argv[2], sys.argv[3]
+try:
+    r = requests.get(url, proxies={"https": proxy}, verify=bundle, timeout=10)
+    print(r.status_code, r.text.strip())
+except requests.exceptions.ConnectionError as e:
+    print("error", type(e.__context__ or e).__name__, e)
+"#;
+    let python = |proxy: String, bundle: String, url: &'static str| async move {
+        let output = tokio::process::Command::new("python3")
+            .args(["-c", SCRIPT, &proxy, &bundle, url])
+            .output()
+            .await
+            .expect("python3 runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let lab = start("socks5-auth").await;
+    let url = "https://site.egresslab.test/";
+    let with = |password: &str| format!("socks5h://alice:{password}@{}", lab.proxy);
+    let got = python(with("Summer2026%21"), lab.bundle.clone(), url).await;
+    assert_eq!(got, "200 ok");
+    let got = python(with("Winter2025"), lab.bundle.clone(), url).await;
+    assert!(
+        got.starts_with("error") && got.contains("authentication failed"),
+        "{got}"
+    );
+    let got = python(format!("socks5h://{}", lab.proxy), lab.bundle.clone(), url).await;
+    assert!(
+        got.starts_with("error") && got.contains("authentication"),
+        "{got}"
+    );
+    lab.live.shutdown().await;
+
+    let lab = start("socks5-local-dns-fails").await;
+    let url = "https://wiki.corp.egresslab.test/";
+    let got = python(format!("socks5://{}", lab.proxy), lab.bundle.clone(), url).await;
+    assert!(got.starts_with("error"), "{got}");
+    assert!(
+        lab.socks_events().iter().all(|e| e["target"].is_null()),
+        "PySocks sent a CONNECT anyway"
+    );
+    let got = python(format!("socks5h://{}", lab.proxy), lab.bundle.clone(), url).await;
+    assert_eq!(got, "200 ok");
+    lab.live.shutdown().await;
+}
+
+/// What no client here sends: BIND and UDP ASSOCIATE get 0x07, an unknown address type 0x08, a
+/// SOCKS4 greeting a close without an answer.
+#[tokio::test]
+async fn bind_and_udp_associate_are_0x07_and_an_unknown_address_type_0x08() {
+    let lab = start("socks5-healthy").await;
+    let ask = |request: &'static [u8]| {
+        let proxy = lab.proxy.clone();
+        async move {
+            let mut stream = TcpStream::connect(proxy).await.expect("connects");
+            stream.write_all(&[5, 1, 0]).await.expect("greeting");
+            let mut choice = [0u8; 2];
+            stream.read_exact(&mut choice).await.expect("choice");
+            assert_eq!(choice, [5, 0]);
+            stream.write_all(request).await.expect("request");
+            let mut reply = Vec::new();
+            stream.read_to_end(&mut reply).await.expect("reply");
+            reply
+        }
+    };
+    let bind = ask(&[5, 2, 0, 1, 127, 0, 0, 1, 1, 187]).await;
+    assert_eq!(&bind[..2], &[5, 7], "{bind:?}");
+    let udp = ask(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).await;
+    assert_eq!(&udp[..2], &[5, 7], "{udp:?}");
+    let atyp = ask(&[5, 1, 0, 9, 0, 0]).await;
+    assert_eq!(&atyp[..2], &[5, 8], "{atyp:?}");
+    let mut v4 = TcpStream::connect(&lab.proxy).await.expect("connects");
+    v4.write_all(&[4, 1, 1, 187, 127, 0, 0, 1, 0])
+        .await
+        .expect("socks4");
+    let mut answer = Vec::new();
+    v4.read_to_end(&mut answer).await.expect("closed");
+    assert!(answer.is_empty(), "{answer:?}");
+    lab.live.shutdown().await;
+}
+
+#[test]
+fn egresslab_run_judges_the_checks_and_curl_for_every_socks_scenario() {
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_egresslab"))
+            .arg("run")
+            .args(SCENARIOS)
+            .args(extra)
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        stdout
+    };
+    let passed = format!("{0}/{0} passed", SCENARIOS.len());
+    let checks = run(&[]);
+    assert!(checks.contains(&passed), "{checks}");
+    // curl reads the lab's .curlrc (CURL_HOME): the proxy, socks5h or socks5, the credentials.
+    let judged = run(&[
+        "--exec",
+        "curl -sS -o /dev/null --max-time 10 $EGRESSLAB_URL",
+    ]);
+    assert!(judged.contains(&passed), "{judged}");
+    assert!(!judged.contains("not judged"), "{judged}");
+}
