@@ -77,17 +77,13 @@ impl ProxyUrl {
     }
 }
 
-/// Connect to the proxy and open a tunnel to (host, port): CONNECT through an HTTP proxy, the
-/// SOCKS5 exchange through a SOCKS5 one.
+/// Connect to the HTTP(S) proxy and open a CONNECT tunnel to (host, port).
 pub async fn tunnel(
     config: &ClientConfig,
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
 ) -> Result<(BoxIo, Vec<Finding>), OpenError> {
-    if let Some(resolve) = proxy.socks {
-        return super::socks::tunnel(config, proxy, resolve, host, port).await;
-    }
     let target = format!("{host}:{port}");
     let io = connect_proxy(config, proxy).await?;
     let start = Instant::now();
