@@ -383,3 +383,183 @@ fn egresslab_run_judges_the_checks_and_curl_for_every_socks_scenario() {
     assert!(judged.contains(&passed), "{judged}");
     assert!(!judged.contains("not judged"), "{judged}");
 }
+
+/// The lines a user is given for a client of a socks5 proxy: the proxy variables, the lab's
+/// `.curlrc` and `up`'s curl line say socks5h (or socks5 with the name mapping), carry the RFC 1929
+/// credentials only in the owner-only file, and no openssl line is offered.
+#[tokio::test]
+async fn the_printed_client_lines_say_socks5h_or_socks5() {
+    use egresslab::scenario::prepare::{curl_command, openssl_command};
+    let lab = start("socks5-auth").await;
+    let env = lab.live.env().expect("env");
+    let get = |key: &str| {
+        env.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(get("HTTPS_PROXY"), format!("socks5h://{}", lab.proxy));
+    let curlrc = std::fs::read_to_string(lab.live.lab().dir().join(".curlrc")).expect("curlrc");
+    assert!(
+        curlrc.contains(&format!("proxy = \"socks5h://{}\"", lab.proxy)),
+        "{curlrc}"
+    );
+    assert!(
+        curlrc.contains(&format!("proxy-user = \"alice:{PASSWORD}\"")),
+        "{curlrc}"
+    );
+    assert!(
+        !curlrc.contains("proxytunnel") && !curlrc.contains("connect-to"),
+        "{curlrc}"
+    );
+    let url = "https://site.egresslab.test/";
+    let line = curl_command(lab.live.client(), url);
+    assert!(
+        line.contains(&format!("--socks5-hostname {} ", lab.proxy)),
+        "{line}"
+    );
+    assert!(
+        line.contains("--proxy-user 'alice'") && !line.contains(PASSWORD),
+        "{line}"
+    );
+    assert_eq!(openssl_command(lab.live.client(), url), None);
+    // The printed line works once curl has the password (here from the lab's .curlrc).
+    let home = lab.live.lab().dir().display().to_string();
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line.replace("--proxy-user 'alice'", ""))
+        .env("CURL_HOME", &home)
+        .output()
+        .await
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n");
+    lab.live.shutdown().await;
+
+    let lab = start("socks5-client-resolves-healthy").await;
+    let line = curl_command(lab.live.client(), url);
+    let mapped = lab.connect_to("site", "site.egresslab.test");
+    assert!(line.contains(&format!("--socks5 {} ", lab.proxy)), "{line}");
+    assert!(line.contains(&format!("--connect-to {mapped}")), "{line}");
+    let output = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .output()
+        .await
+        .expect("sh runs");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "ok\n", "{line}");
+    lab.live.shutdown().await;
+}
+
+/// A lab with one HTTPS site and a socks5 proxy `corp` with `proxy` keys, `rest` after it.
+fn inline(proxy: &str, rest: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "socks5-inline"
+summary = "A socks5 proxy under test."
+seed = "issue 16"
+tags = ["socks"]
+
+[[endpoint]]
+name = "site"
+hosts = ["site.egresslab.test"]
+port = 443
+tls = {{ profile = "valid" }}
+
+[[proxy]]
+name = "corp"
+kind = "socks5"
+{proxy}
+
+{rest}
+
+[client]
+proxy = "corp"
+io_timeout_ms = 1000
+probes = [{{ url = "https://site.egresslab.test/" }}]
+
+[expect]
+healthy = true
+"#
+    )
+}
+
+/// The HTTP proxy's faults, `down`, the firewall and the connect time-out act on a socks5 proxy,
+/// and the checks name each; a parent HTTP proxy carries its legs.
+#[tokio::test]
+async fn faults_down_firewall_and_a_parent_act_on_a_socks5_proxy() {
+    let drop =
+        "[[firewall]]\nfrom = \"proxy:corp\"\nhosts = \"site.egresslab.test\"\naction = \"drop\"";
+    let cases = [
+        ("fault = \"garbage\"", "", "proxy.garbage"),
+        ("fault = \"close-after-connect\"", "", "proxy.closed"),
+        ("fault = { slow_ms = 3000 }", "", "proxy.slow"),
+        ("fault = { status = 502 }", "", "proxy.bad_gateway"),
+        ("down = true", "", "proxy.unreachable"),
+        ("connect_timeout_ms = 300", drop, "proxy.gateway_timeout"),
+    ];
+    for (keys, rest, code) in cases {
+        let live = Live::from_toml(&inline(keys, rest)).await.expect("starts");
+        let report = live.check().await;
+        let codes: Vec<&str> = report.codes().iter().map(|c| c.as_str()).collect();
+        assert!(codes.contains(&code), "{keys}: {codes:?}");
+        live.shutdown().await;
+    }
+    let parent = "[[proxy]]\nname = \"parent\"";
+    let live = Live::from_toml(&inline("upstream = \"parent\"", parent))
+        .await
+        .expect("starts");
+    let report = live.check().await;
+    assert!(!report.has_errors(), "{:?}", report.codes());
+    let proxy = live.lab().expect_proxy("corp").address().to_string();
+    let bundle = live.client().trust_bundle.display().to_string();
+    let (code, body, err) = curl(&[
+        "--socks5-hostname",
+        &proxy,
+        "--cacert",
+        &bundle,
+        "https://site.egresslab.test/",
+    ])
+    .await;
+    assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
+    let timeline = live.lab().timeline().to_json_lines();
+    assert!(
+        timeline.contains("\"source\":\"proxy:parent\"")
+            && timeline.contains("\"method\":\"CONNECT\""),
+        "the parent saw no CONNECT"
+    );
+    live.shutdown().await;
+}
+
+/// Keys a socks5 proxy does not perform are refused with the file, line and key named.
+#[test]
+fn http_only_keys_on_a_socks5_proxy_are_errors_naming_the_place() {
+    for (keys, named) in [
+        ("tls_profile = \"valid\"", "tls_profile"),
+        ("intercept = true", "intercept"),
+        (
+            "auth = { schemes = [\"basic\"], users = { a = \"b\" } }",
+            "auth.schemes",
+        ),
+        ("fault = \"close-after-challenge\"", "close-after-challenge"),
+    ] {
+        let text = inline(keys, "");
+        let error = egresslab::scenario::load::load_str("inline.toml", &text)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            error.contains("inline.toml:") && error.contains(named),
+            "{keys}: {error}"
+        );
+    }
+    let text = inline("", "")
+        .replace(
+            "proxy = \"corp\"",
+            "proxy = \"corp\"\nsocks_resolve = \"client\"",
+        )
+        .replace("kind = \"socks5\"", "");
+    let error = egresslab::scenario::load::load_str("inline.toml", &text)
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("socks_resolve"), "{error}");
+}
