@@ -18,6 +18,8 @@ command -v dig >/dev/null || missing+=(dnsutils)
 # tshark (the Wireshark engine) judges the lab's pcapng captures in tests/real_capture_tshark.rs.
 command -v tshark >/dev/null || missing+=(tshark)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
+# Dante, a real SOCKS5 server, for the reply-code differential in tests/real_socks.rs.
+command -v danted >/dev/null || [ -x /usr/sbin/danted ] || missing+=(dante-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # reqwest 0.11, under toxiproxy_rust, links OpenSSL through openssl-sys.
@@ -39,6 +41,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # The Debian package starts a system squid on port 3128; the tests start their own.
   if [[ " ${missing[*]} " == *" squid "* ]]; then
     $sudo systemctl disable --now squid >/dev/null 2>&1 || $sudo service squid stop >/dev/null 2>&1 || true
+  fi
+  # Its package may start a system danted; the tests start their own.
+  if [[ " ${missing[*]} " == *" dante-server "* ]]; then
+    $sudo systemctl disable --now danted >/dev/null 2>&1 || $sudo service danted stop >/dev/null 2>&1 || true
   fi
 fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests

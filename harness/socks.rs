@@ -459,11 +459,15 @@ pub fn request(request: &Request) -> Result<Vec<u8>, SocksError> {
     Ok(out)
 }
 
-/// The proxy's reply with `bound` as BND.ADDR and BND.PORT.
-pub fn reply(reply: Reply, bound: SocketAddr) -> Vec<u8> {
+/// The proxy's reply with `bound` as BND.ADDR and BND.PORT (`0.0.0.0:0` if `bound` is a name
+/// that cannot be encoded).
+pub fn reply(reply: Reply, bound: &Address) -> Vec<u8> {
     let mut out = vec![VERSION, reply.byte(), 0];
-    // An IP address always encodes.
-    let _ = Address::Ip(bound).encode(&mut out);
+    if bound.encode(&mut out).is_err() {
+        out.truncate(3);
+        // An IP address always encodes.
+        let _ = Address::Ip(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).encode(&mut out);
+    }
     out
 }
 
@@ -529,10 +533,7 @@ mod tests {
             };
             let bytes = request(&asked).unwrap();
             assert_eq!(decode_request(&bytes).unwrap().unwrap().0, asked);
-            let Address::Ip(bound) = address else {
-                unreachable!()
-            };
-            let answer = reply(Reply::ConnectionRefused, bound);
+            let answer = reply(Reply::ConnectionRefused, &address);
             let ((code, back), used) = decode_reply(&answer).unwrap().unwrap();
             assert_eq!(
                 (code, back, used),

@@ -5,7 +5,9 @@
 //! Reply codes follow Dante's `errno2reply()`: refused or reset → 0x05, host unreachable → 0x04,
 //! network unreachable → 0x03, time-out → 0x06 (TTL expired), anything else → 0x01. A name the
 //! proxy cannot resolve is 0x04, as Dante answers (its resolver failure becomes EHOSTUNREACH). A
-//! denial by rule, and an IP literal the lab never declared, are 0x02; BIND and UDP ASSOCIATE 0x07.
+//! denial by rule, and an IP literal the lab never declared, are 0x02; BIND and UDP ASSOCIATE 0x07;
+//! an unknown address type closes without a reply, as Dante 1.4.2 does (tests/real_socks.rs runs
+//! the same sequences against a real Dante).
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -13,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::lab::timeline::EventKind;
-use crate::socks::{self, Command, Reply, SocksError};
+use crate::socks::{self, Address, Command, Reply, SocksError};
 
 use super::answers::Failure;
 use super::auth::known_user;
@@ -167,11 +169,9 @@ impl Proxy {
             .await?
         {
             Ok(request) => request,
+            // RFC 1928 would answer 0x08; Dante 1.4.2 closes without a reply, and so does the lab.
             Err(error @ SocksError::AddressType(_)) => {
-                let reply = Reply::AddressTypeNotSupported;
-                exchange.reply = Some(reply.byte());
-                let _ = write(client, &socks::reply(reply, unbound())).await;
-                return Err(Ended(format!("replied {reply}: {error}")));
+                return Err(Ended(format!("closed without a reply: {error}")));
             }
             Err(error) => return Err(not_socks(error)),
         };
@@ -188,14 +188,19 @@ impl Proxy {
         });
         if request.command != Command::Connect {
             return Err(self
-                .socks_refuse(client, exchange, Reply::CommandNotSupported, &target)
+                .socks_refuse(
+                    client,
+                    exchange,
+                    Reply::CommandNotSupported,
+                    &request.address,
+                )
                 .await);
         }
         match self.fault(client).await {
             FaultStep::Continue => {}
             FaultStep::Answer(failure) => {
                 return Err(self
-                    .socks_refuse(client, exchange, reply_for(&failure), &target)
+                    .socks_refuse(client, exchange, reply_for(&failure), &request.address)
                     .await)
             }
             FaultStep::Close(reason) => return Err(Ended(reason.to_owned())),
@@ -204,7 +209,7 @@ impl Proxy {
         self.record_rule(decision.rule, decision.allow, &target);
         if !decision.allow {
             return Err(self
-                .socks_refuse(client, exchange, Reply::NotAllowed, &target)
+                .socks_refuse(client, exchange, Reply::NotAllowed, &request.address)
                 .await);
         }
         let opened = tokio::select! {
@@ -215,26 +220,27 @@ impl Proxy {
             Ok(origin) => origin,
             Err(failure) => {
                 return Err(self
-                    .socks_refuse(client, exchange, reply_for(&failure), &target)
+                    .socks_refuse(client, exchange, reply_for(&failure), &request.address)
                     .await)
             }
         };
         let bound = origin.local_addr().unwrap_or_else(|_| unbound());
         exchange.reply = Some(Reply::Succeeded.byte());
-        write(client, &socks::reply(Reply::Succeeded, bound)).await?;
+        write(client, &socks::reply(Reply::Succeeded, &Address::Ip(bound))).await?;
         Ok((origin, target))
     }
 
-    /// Send a failure reply and say why the exchange ended.
+    /// Send a failure reply and say why the exchange ended. BND.ADDR echoes the requested
+    /// destination, as Dante 1.4.2 does.
     async fn socks_refuse<S: AsyncWrite + Unpin>(
         &self,
         client: &mut S,
         exchange: &mut Exchange,
         reply: Reply,
-        target: &str,
+        target: &Address,
     ) -> Ended {
         exchange.reply = Some(reply.byte());
-        match write(client, &socks::reply(reply, unbound())).await {
+        match write(client, &socks::reply(reply, target)).await {
             Ok(()) => Ended(format!("replied {reply} for {target}")),
             Err(ended) => ended,
         }
