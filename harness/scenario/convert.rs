@@ -146,7 +146,11 @@ impl From<&model::Names> for NamesPlan {
             nxdomain: names.nxdomain.clone(),
             suffix: names.suffix.clone(),
             per_host_addresses: names.per_host_addresses,
-            proxy_only: names.proxy_only.clone(),
+            proxy_only: names
+                .proxy_only
+                .iter()
+                .map(|name| name.get_ref().clone())
+                .collect(),
         }
     }
 }

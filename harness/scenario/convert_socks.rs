@@ -5,7 +5,7 @@ use crate::check::config::{ProxyAuthKind, SocksResolve};
 
 use super::error::ScenarioError;
 use super::model::{self, Fault, ProxyKindKey, SocksResolveKey};
-use super::validate::Scope;
+use super::validate::{is_host_pattern, Scope};
 
 /// The HTTP-only keys of `proxy` that are set, by name.
 fn http_only_keys(proxy: &model::Proxy) -> Vec<&'static str> {
@@ -100,4 +100,23 @@ pub(crate) fn client_socks(
         Some(SocksResolveKey::Client) => SocksResolve::Client,
         Some(SocksResolveKey::Proxy) | None => SocksResolve::Proxy,
     })
+}
+
+/// `[names] proxy_only`: each a host name or `*.suffix` pattern.
+pub(crate) fn check_proxy_only(
+    names: &model::Names,
+    scope: &Scope<'_>,
+) -> Result<(), ScenarioError> {
+    match names
+        .proxy_only
+        .iter()
+        .find(|name| !is_host_pattern(name.get_ref()))
+    {
+        Some(name) => Err(scope.invalid(
+            name,
+            format!("proxy_only name `{}`", name.get_ref()),
+            "a host name or a *.suffix pattern",
+        )),
+        None => Ok(()),
+    }
 }

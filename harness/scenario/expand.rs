@@ -167,6 +167,7 @@ pub fn pac_script(proxy: Option<&str>) -> String {
 /// Check and convert a parsed file, part by part; the first problem is returned with its location.
 pub fn expand(file: &str, text: &str, scenario: &ScenarioFile) -> Result<Expanded, ScenarioError> {
     let scope = Scope::new(file, text, scenario)?;
+    super::convert_socks::check_proxy_only(&scenario.names, &scope)?;
     let plan = LabPlan {
         name: scenario.scenario.name.get_ref().clone(),
         endpoints: all(&scope, &scenario.endpoint)?,

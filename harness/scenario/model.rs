@@ -415,7 +415,7 @@ pub struct Names {
     pub per_host_addresses: bool,
     /// Names only the proxies' resolvers know (NXDOMAIN for the client).
     #[serde(default)]
-    pub proxy_only: Vec<String>,
+    pub proxy_only: Vec<Spanned<String>>,
 }
 
 /// `[[udp]]`.
