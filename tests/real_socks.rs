@@ -746,3 +746,34 @@ async fn the_lab_answers_as_a_real_dante_does() {
         lab.live.shutdown().await;
     }
 }
+
+/// `egresslab check --proxy socks5h://...` (the checks outside any scenario) against the lab's
+/// SOCKS5 proxy: the right password tunnels, a wrong one is `proxy.socks.auth_failed`.
+#[tokio::test]
+async fn egresslab_check_speaks_socks5_to_a_proxy_given_on_the_command_line() {
+    let lab = start("socks5-auth").await;
+    let proxy = format!("socks5h://{}", lab.proxy);
+    // The lab serves on this test's runtime: the command is awaited, never blocked on.
+    let check = |credentials: String| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_egresslab"));
+        command
+            .args(["check", "--proxy", &proxy, "--proxy-user", &credentials])
+            .args(["--ca", &lab.bundle, "--format", "json"])
+            .arg("https://site.egresslab.test/");
+        async move {
+            let out = command.output().await.expect("runs");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, json) = check(format!("alice:{PASSWORD}")).await;
+    assert_eq!(code, Some(0), "{json}");
+    assert!(json.contains("\"proxy.socks.ok\""), "{json}");
+    let (code, json) = check("alice:Winter2025!".to_owned()).await;
+    assert_ne!(code, Some(0), "{json}");
+    assert!(json.contains("\"proxy.socks.auth_failed\""), "{json}");
+    assert!(!json.contains("Winter2025!"), "the password was printed");
+    lab.live.shutdown().await;
+}
