@@ -388,8 +388,8 @@ fn decode_address(bytes: &[u8]) -> Decoded<Address> {
 }
 
 fn port_at(bytes: &[u8], at: usize) -> Option<u16> {
-    let pair = bytes.get(at..at + 2)?;
-    Some(u16::from_be_bytes([pair[0], pair[1]]))
+    let pair = <[u8; 2]>::try_from(bytes.get(at..at.checked_add(2)?)?).ok()?;
+    Some(u16::from_be_bytes(pair))
 }
 
 /// The client's request: `VER CMD RSV ATYP DST.ADDR DST.PORT`.

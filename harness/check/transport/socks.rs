@@ -109,16 +109,20 @@ async fn resolve_locally(
     }
     let (resolution, ev) = dns::resolve(config, host).await;
     let literal = host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok();
-    match &resolution {
-        Resolution::Resolved(ips) if !ips.is_empty() => {
+    let first = match &resolution {
+        Resolution::Resolved(ips) => ips.first().copied(),
+        _ => None,
+    };
+    match first {
+        Some(ip) => {
             let found = if literal {
                 Vec::new()
             } else {
                 vec![dns::finding(host, &resolution, ev)]
             };
-            Ok((SocketAddr::new(ips[0], port), found))
+            Ok((SocketAddr::new(ip, port), found))
         }
-        _ => Err(dns::finding(host, &resolution, ev)),
+        None => Err(dns::finding(host, &resolution, ev)),
     }
 }
 
