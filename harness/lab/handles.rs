@@ -52,6 +52,21 @@ impl ProxyHandle {
 
     /// A SOCKS5 proxy's URL: `socks5h://` when the proxy resolves names (`proxy_resolves`), else
     /// `socks5://` (the client resolves them and sends addresses), as curl and PySocks read them.
+    ///
+    /// ```
+    /// use egresslab::lab::{Lab, ProxyKind, ProxyPlan};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut plan = ProxyPlan::new("corp");
+    /// plan.kind = ProxyKind::Socks5;
+    /// let lab = Lab::builder().proxy(plan).start().await.unwrap();
+    /// let corp = lab.expect_proxy("corp");
+    /// assert!(corp.is_socks());
+    /// assert_eq!(corp.url(), format!("socks5h://{}", corp.address()));
+    /// assert_eq!(corp.socks_url(false), format!("socks5://{}", corp.address()));
+    /// lab.shutdown().await;
+    /// # });
+    /// ```
     pub fn socks_url(&self, proxy_resolves: bool) -> String {
         let scheme = if proxy_resolves { "socks5h" } else { "socks5" };
         format!("{scheme}://{}", self.address)
