@@ -2,10 +2,10 @@
 //! the lab's `socks5` proxy reads with it and the checks' client writes with it, so neither looks
 //! inside the other.
 //!
-//! Hand-written rather than taken from a crate (fast-socks5): SOCKS5 is five fixed-layout messages,
-//! and the lab must answer each failure with its own reply code, inject faults between the steps,
-//! route through the lab's own table and record each step — a server crate resolves and connects by
-//! itself. Every decoder works on a byte slice, never reads past a field's length byte, and bounds
+//! Hand-written rather than taken from a crate (fast-socks5 was considered): SOCKS5 is five
+//! fixed-layout messages, and the lab must answer each failure with its own reply code, inject
+//! faults between the steps, route through the lab's own table and record each step, so it keeps
+//! every step in its own hands. Every decoder works on a byte slice, never reads past a field's length byte, and bounds
 //! the message to [`MAX_MESSAGE`], so a hostile peer can make it fail but not panic or grow memory
 //! (proptest below).
 

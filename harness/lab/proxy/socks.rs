@@ -4,7 +4,7 @@
 //!
 //! Reply codes follow Dante's `errno2reply()`: refused or reset → 0x05, host unreachable → 0x04,
 //! network unreachable → 0x03, time-out → 0x06 (TTL expired), anything else → 0x01. A name the
-//! proxy cannot resolve is 0x04, as Dante answers (its resolver failure becomes EHOSTUNREACH). A
+//! proxy cannot resolve is 0x04, as Dante 1.4.2 answers. A
 //! denial by rule, and an IP literal the lab never declared, are 0x02; BIND and UDP ASSOCIATE 0x07;
 //! an unknown address type closes without a reply, as Dante 1.4.2 does (tests/real_socks.rs runs
 //! the same sequences against a real Dante).
