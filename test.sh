@@ -18,6 +18,8 @@ command -v dig >/dev/null || missing+=(dnsutils)
 # tshark (the Wireshark engine) judges the lab's pcapng captures in tests/real_capture_tshark.rs.
 command -v tshark >/dev/null || missing+=(tshark)
 command -v squid >/dev/null || [ -x /usr/sbin/squid ] || missing+=(squid)
+# Dante, a real SOCKS5 server, for the reply-code differential in tests/real_socks.rs.
+command -v danted >/dev/null || [ -x /usr/sbin/danted ] || missing+=(dante-server)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 # reqwest 0.11, under toxiproxy_rust, links OpenSSL through openssl-sys.
@@ -40,6 +42,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" squid "* ]]; then
     $sudo systemctl disable --now squid >/dev/null 2>&1 || $sudo service squid stop >/dev/null 2>&1 || true
   fi
+  # Its package may start a system danted; the tests start their own.
+  if [[ " ${missing[*]} " == *" dante-server "* ]]; then
+    $sudo systemctl disable --now danted >/dev/null 2>&1 || $sudo service danted stop >/dev/null 2>&1 || true
+  fi
 fi
 python3 -c 'import requests' 2>/dev/null || python3 -m pip install -q requests
 # A PAC-aware client (tests/real_netns.rs discovers the wpad-pac lab's proxy with it).
@@ -52,6 +58,8 @@ python3 -c 'import haralyzer' 2>/dev/null || python3 -m pip install -q haralyzer
 python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q selenium
 # NTLM and SPNEGO clients the proxy's authentication is tested with (tests/real_proxy_auth.rs).
 python3 -c 'import spnego, requests_ntlm' 2>/dev/null || python3 -m pip install -q pyspnego requests-ntlm
+# PySocks: requests' socks5:// and socks5h:// proxies (tests/real_socks.rs).
+python3 -c 'import socks' 2>/dev/null || python3 -m pip install -q pysocks
 # The published Node packages, at the versions tests/clients/package.json pins, into
 # tests/clients/node_modules: any one missing or at another version installs them all.
 node_stale=$(node -e '

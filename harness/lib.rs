@@ -5,6 +5,7 @@
 //! - [`scenario`] reads scenario files into a lab plan, a client profile and expectations, and runs
 //!   them as a [`scenario::Live`] scenario: from a Rust test, from `egresslab run` or `egresslab up`.
 //! - [`digest`] is HTTP Digest arithmetic, [`ntlm`] is NTLM and SPNEGO, both sides, shared by the lab's proxy and the checks.
+//! - [`socks`] is the SOCKS5 wire format (RFC 1928, RFC 1929), both sides, shared the same way.
 //! - [`web`] serves a running lab's live view to a browser (`egresslab up --web`).
 
 pub mod check;
@@ -14,6 +15,7 @@ pub mod fuzzing;
 pub mod lab;
 pub mod ntlm;
 pub mod scenario;
+pub mod socks;
 pub mod web;
 
 pub use egresslab_certs as certs;

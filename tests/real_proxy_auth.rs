@@ -11,21 +11,6 @@ use egresslab::lab::{AuthScheme, Lab, ProxyAuthPlan, ProxyFault, ProxyPlan};
 const USER: &str = "CORP\\alice";
 const PASSWORD: &str = "Tr0ub4dor&3";
 
-/// Run curl with `args`; return (exit code, stdout, stderr).
-async fn curl(args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .await
-        .expect("curl runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 fn plan(schemes: Vec<AuthScheme>) -> ProxyPlan {
     ProxyPlan {
         auth: Some(ProxyAuthPlan {

@@ -7,21 +7,6 @@ use egresslab::lab::{
     AuthScheme, EndpointPlan, Lab, ProxyAuthPlan, ProxyPlan, ProxyRule, RuleAction,
 };
 
-/// Run curl with `args`; return (exit code, stdout, stderr).
-async fn curl(args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new("curl")
-        .args(["-sS", "--max-time", "10"])
-        .args(args)
-        .output()
-        .await
-        .expect("curl runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// curl < 8.20 exits 56 on a failed CONNECT, newer ones 7; the message is what matters.
 fn assert_tunnel_failed(result: &(i32, String, String), status: u16) {
     let (code, _, stderr) = result;

@@ -25,6 +25,9 @@ const CASES: &[(&str, &str)] = &[
     ("toxic-destination-on-endpoint.toml", "toxic-destination-on-endpoint.toml:20:15: destination limits a toxic to a lab proxy's connections to matching hosts; this is not a lab proxy; `app` is an endpoint, expected `destination` only on a toxic whose `on` is a proxy"),
     ("toxic-bad-attribute.toml", "toxic-bad-attribute.toml:20:14: latency toxic attributes: unknown field `latncy`, expected `latency` or `jitter`, expected the attributes Toxiproxy defines for latency (docs/control.md)"),
     ("toxic-toxicity-too-high.toml", "toxic-toxicity-too-high.toml:20:12: toxicity 2.0, expected a share from 0.0 to 1.0"),
+    ("socks-http-only-key.toml", "socks-http-only-key.toml:7:8: socks5 proxy `corp` with `intercept`, expected no HTTP-only key on a socks5 proxy (it speaks SOCKS5 with no-auth, or RFC 1929 username/password when `auth = { users = {...} }` is given; docs/socks.md)"),
+    ("socks-resolve-without-socks.toml", "socks-resolve-without-socks.toml:11:17: `socks_resolve` without a socks5 proxy, expected [client] proxy naming a [[proxy]] with kind = \"socks5\""),
+    ("proxy-only-bad-name.toml", "proxy-only-bad-name.toml:7:15: proxy_only name `wiki corp`, expected a host name or a *.suffix pattern"),
     ("bad-regex.toml", "bad-regex.toml:11:18: regular expression `(unclosed` (error: unclosed group), expected a valid regular expression"),
 ];
 

@@ -73,6 +73,10 @@ fn dns(answer: &'static str) -> impl Fn(&Events) -> Option<&Value> {
     move |events| find(events, "dns_query", |e| text(e, "answer").contains(answer))
 }
 
+fn socks(outcome: &'static str) -> impl Fn(&Events) -> Option<&Value> {
+    move |events| find(events, "socks", |e| text(e, "outcome").contains(outcome))
+}
+
 type Explains = Box<dyn Fn(&Events) -> Option<&Value>>;
 
 /// For each catalog scenario: what explains it, in words, and how to find that event.
@@ -184,6 +188,31 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         "proxy-ntlm-broken-keepalive",
         "the close right after the NTLM challenge",
         Box::new(closed("after the NTLM challenge")),
+    );
+    add(
+        "socks5-auth-required",
+        "the X'FF' to a client offering no-auth only",
+        Box::new(socks("no acceptable methods")),
+    );
+    add(
+        "socks5-wrong-password",
+        "the refused RFC 1929 user name and password",
+        Box::new(socks("username/password refused")),
+    );
+    add(
+        "socks5-denied-by-rule",
+        "the reply 0x02 for the denied destination",
+        Box::new(socks("replied 0x02")),
+    );
+    add(
+        "socks5-origin-refused",
+        "the reply 0x05 after the rejected leg",
+        Box::new(socks("replied 0x05")),
+    );
+    add(
+        "socks5-local-dns-fails",
+        "the client's NXDOMAIN for the name only the proxy knows",
+        Box::new(dns("NXDOMAIN")),
     );
     add(
         "proxy-digest-wrong-password",
@@ -344,6 +373,10 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         "proxy-ntlm-healthy",
         "proxy-auth-some-destinations-healthy",
         "proxy-digest",
+        "socks5-healthy",
+        "socks5-client-resolves-healthy",
+        "socks5-auth",
+        "socks5h-proxy-resolves",
     ] {
         add(
             id,

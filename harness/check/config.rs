@@ -92,6 +92,16 @@ impl ProxyAuthKind {
     }
 }
 
+/// Who resolves destination names through a SOCKS5 proxy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SocksResolve {
+    /// The proxy (`socks5h://`, `curl --socks5-hostname`): the client sends the name.
+    #[default]
+    Proxy,
+    /// The client (`socks5://`, `curl --socks5`): it resolves the name and sends an address.
+    Client,
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
@@ -116,7 +126,8 @@ impl Default for ClientConfig {
 pub enum ProxySetting {
     /// No proxy.
     Direct,
-    /// An explicit proxy URL: `http://host:port` or `https://host:port`.
+    /// An explicit proxy URL: `http://host:port`, `https://host:port`, `socks5://host:port` or
+    /// `socks5h://host:port`.
     Url(String),
     /// A PAC file at this URL.
     Pac(String),

@@ -42,7 +42,7 @@ impl Router {
                     vec![Finding::new(
                         codes::CONFIG_CONFIG_INVALID,
                         u.as_str(),
-                        format!("proxy URL {u} is not http:// or https://"),
+                        format!("proxy URL {u} is not http://, https://, socks5:// or socks5h://"),
                     )],
                 ),
             },

@@ -15,7 +15,8 @@ pub use super::format::Format;
 /// Arguments of `egresslab check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Explicit proxy URL (http://host:port or https://host:port).
+    /// Explicit proxy URL: http://host:port, https://host:port, socks5h://host:port (the proxy
+    /// resolves names) or socks5://host:port (the client does).
     #[arg(long)]
     pub proxy: Option<String>,
     /// Proxy credentials USER:PASS (sent as Basic unless --proxy-ntlm; never printed).
@@ -118,7 +119,7 @@ fn build(args: &Args) -> anyhow::Result<(ClientConfig, Vec<Probe>)> {
     config.proxy = match (&args.proxy, &args.pac, &args.wpad) {
         (Some(p), _, _) => {
             if check::ProxyUrl::parse(p).is_none() {
-                bail!("--proxy {p:?} is not http://host:port or https://host:port");
+                bail!("--proxy {p:?} is not http://, https://, socks5:// or socks5h://host:port");
             }
             ProxySetting::Url(p.clone())
         }

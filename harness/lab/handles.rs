@@ -23,6 +23,7 @@ pub struct ProxyHandle {
     pub(crate) name: String,
     pub(crate) address: SocketAddr,
     pub(crate) tls: bool,
+    pub(crate) socks: bool,
     pub(crate) down: bool,
     pub(crate) leaf_cache: Option<Arc<CacheCounters>>,
 }
@@ -38,11 +39,42 @@ impl ProxyHandle {
         self.address
     }
 
-    /// The proxy URL a client is configured with: `http://127.0.0.1:PORT` or `https://...` for a TLS
-    /// listener.
+    /// The proxy URL a client is configured with: `http://127.0.0.1:PORT`, `https://...` for a TLS
+    /// listener, `socks5h://...` for a SOCKS5 proxy (the proxy resolves names; see
+    /// [`ProxyHandle::socks_url`] for the client resolving them).
     pub fn url(&self) -> String {
+        if self.socks {
+            return self.socks_url(true);
+        }
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.address)
+    }
+
+    /// A SOCKS5 proxy's URL: `socks5h://` when the proxy resolves names (`proxy_resolves`), else
+    /// `socks5://` (the client resolves them and sends addresses), as curl and PySocks read them.
+    ///
+    /// ```
+    /// use egresslab::lab::{Lab, ProxyKind, ProxyPlan};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let mut plan = ProxyPlan::new("corp");
+    /// plan.kind = ProxyKind::Socks5;
+    /// let lab = Lab::builder().proxy(plan).start().await.unwrap();
+    /// let corp = lab.expect_proxy("corp");
+    /// assert!(corp.is_socks());
+    /// assert_eq!(corp.url(), format!("socks5h://{}", corp.address()));
+    /// assert_eq!(corp.socks_url(false), format!("socks5://{}", corp.address()));
+    /// lab.shutdown().await;
+    /// # });
+    /// ```
+    pub fn socks_url(&self, proxy_resolves: bool) -> String {
+        let scheme = if proxy_resolves { "socks5h" } else { "socks5" };
+        format!("{scheme}://{}", self.address)
+    }
+
+    /// Whether the proxy speaks SOCKS5 rather than HTTP.
+    pub fn is_socks(&self) -> bool {
+        self.socks
     }
 
     /// Whether the plan says the proxy is down.

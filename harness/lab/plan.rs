@@ -167,6 +167,8 @@ impl Default for HttpAnswer {
 pub struct ProxyPlan {
     /// Unique name (`lab.proxy("corp")`).
     pub name: String,
+    /// The protocol its clients speak: HTTP (CONNECT and absolute URIs) or SOCKS5.
+    pub kind: ProxyKind,
     /// Which real proxy the answers imitate.
     pub personality: Personality,
     /// Access rules, first match wins; no match means deny.
@@ -220,6 +222,7 @@ impl ProxyPlan {
     pub fn new(name: impl Into<String>) -> Self {
         ProxyPlan {
             name: name.into(),
+            kind: ProxyKind::Http,
             personality: Personality::Squid,
             rules: vec![ProxyRule {
                 hosts: "*".to_owned(),
@@ -241,6 +244,17 @@ impl ProxyPlan {
             access: None,
         }
     }
+}
+
+/// The protocol a proxy speaks to its clients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// An HTTP proxy: CONNECT tunnels and absolute-URI forwarding (the default).
+    #[default]
+    Http,
+    /// A SOCKS5 proxy (RFC 1928): CONNECT only, no-auth or username/password (RFC 1929) against
+    /// the plan's user table when it has `auth`.
+    Socks5,
 }
 
 /// The proxy product whose answers are imitated.
@@ -434,6 +448,10 @@ pub struct NamesPlan {
     pub suffix: Option<String>,
     /// Give each lab host its own address in 127.0.0.0/8 instead of 127.0.0.1.
     pub per_host_addresses: bool,
+    /// Host patterns only the proxies' resolvers know: the client's resolver (the lab DNS server,
+    /// the client's name mapping) answers NXDOMAIN for them, as for an internal zone that only the
+    /// proxy's DNS serves.
+    pub proxy_only: Vec<String>,
 }
 
 /// A UDP responder.

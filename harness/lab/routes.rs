@@ -64,6 +64,9 @@ pub(crate) fn build(
     for name in &plan.names.nxdomain {
         world.declare_nxdomain(name);
     }
+    for name in &plan.names.proxy_only {
+        world.declare_proxy_only(name);
+    }
     for (name, address) in proxies {
         world.add_proxy(name, *address);
     }

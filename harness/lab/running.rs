@@ -310,21 +310,27 @@ impl Lab {
     }
 
     /// For every endpoint host (wildcards as written), its port and where a direct client really
-    /// connects: the `--connect-to` mapping of a client outside any proxy.
+    /// connects: the `--connect-to` mapping of a client outside any proxy. A name only the proxies
+    /// resolve (`[names] proxy_only`) is left out: the client cannot resolve it.
     pub fn connect_to(&self) -> Vec<(String, u16, SocketAddr)> {
         self.endpoints
             .iter()
             .flat_map(|endpoint| {
-                endpoint.hosts.iter().map(move |host| {
-                    let address = client_address(
-                        &self.world,
-                        &self.owners,
-                        host,
-                        endpoint.port,
-                        endpoint.listen_address,
-                    );
-                    (host.clone(), endpoint.port, address)
-                })
+                let world = &self.world;
+                endpoint
+                    .hosts
+                    .iter()
+                    .filter(|host| !world.is_proxy_only(host))
+                    .map(move |host| {
+                        let address = client_address(
+                            &self.world,
+                            &self.owners,
+                            host,
+                            endpoint.port,
+                            endpoint.listen_address,
+                        );
+                        (host.clone(), endpoint.port, address)
+                    })
             })
             .collect()
     }
@@ -575,6 +581,7 @@ fn proxy_handles(
             name: name.clone(),
             address: *address,
             tls: proxy.tls_profile.is_some(),
+            socks: proxy.kind == super::plan::ProxyKind::Socks5,
             down: proxy.down,
             leaf_cache: tls.leaf_cache.clone(),
         })

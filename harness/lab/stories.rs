@@ -209,7 +209,7 @@ fn summarise(id: ConnId, events: &[&Value]) -> Summary {
 
 /// The event that best says what came of a connection, in words: a firewall's drop or reject
 /// first (the client saw nothing else), then a failed TLS handshake, then the first answer a
-/// proxy gave, then the last HTTP status, then a DNS answer or datagram.
+/// proxy gave (or how a SOCKS5 exchange ended short of a tunnel), then the last HTTP status, then a DNS answer or datagram.
 fn verdict(events: &[&Value]) -> String {
     let find = |kind: &str| events.iter().find(|e| e["event"] == kind).copied();
     let text = |event: &Value, field: &str| event[field].as_str().unwrap_or_default().to_owned();
@@ -224,6 +224,10 @@ fn verdict(events: &[&Value]) -> String {
     if let Some(answer) = find("answer") {
         let status = answer["status"].as_u64().unwrap_or_default();
         return format!("{status} {}", text(answer, "reason"));
+    }
+    // A SOCKS5 exchange that ended short of a tunnel says why; a tunnel's story is what crossed it.
+    if let Some(socks) = find("socks").filter(|socks| socks["reply"] != 0) {
+        return format!("SOCKS5 {}", text(socks, "outcome"));
     }
     if let Some(http) = events.iter().rev().find(|e| e["event"] == "http") {
         let status = http["status"].as_u64().unwrap_or_default();
@@ -270,6 +274,19 @@ this line is broken
 {"v":1,"seq":4,"at_ms":9.0,"time":"t4","source":"proxy:corp","conn":1,"event":"closed","bytes_up":10,"bytes_down":20,"reason":"client closed"}
 {"v":1,"seq":5,"at_ms":9.5,"time":"t5","source":"control","event":"note","message":"lab-wide"}
 "#;
+
+    #[test]
+    fn a_socks5_exchange_that_ended_short_of_a_tunnel_is_the_verdict() {
+        let file = r#"{"v":1,"seq":0,"at_ms":1.0,"time":"t0","source":"proxy:corp","conn":1,"event":"accepted","peer":"127.0.0.1:5000","local":"127.0.0.1:1080"}
+{"v":1,"seq":1,"at_ms":2.0,"time":"t1","source":"proxy:corp","conn":1,"event":"socks","methods":["no-auth"],"chosen":"no-auth","reply":2,"outcome":"replied 0x02 connection not allowed by ruleset for share.test:443"}
+{"v":1,"seq":2,"at_ms":3.0,"time":"t2","source":"proxy:corp","conn":1,"event":"closed","bytes_up":0,"bytes_down":0,"reason":"replied 0x02"}
+"#;
+        let summaries = Stories::read(file).summaries();
+        assert_eq!(
+            summaries[0].verdict,
+            "SOCKS5 replied 0x02 connection not allowed by ruleset for share.test:443"
+        );
+    }
 
     #[test]
     fn legs_fold_into_the_connection_they_serve() {

@@ -227,6 +227,36 @@ pub enum EventKind {
         /// The user named in `Proxy-Authorization`, if any (never the password).
         user: Option<String>,
     },
+    /// A SOCKS5 exchange with a `socks5` proxy, recorded once it ended (answered or cut short):
+    /// what the client offered and asked, what the proxy chose and replied. Never the password.
+    Socks {
+        /// The methods the client offered (`no-auth`, `username/password`).
+        methods: Vec<String>,
+        /// The method the proxy chose (`no acceptable methods` when none).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        chosen: Option<String>,
+        /// The RFC 1929 user name sent (never the password).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        /// Whether the user name and password were accepted (absent without RFC 1929).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        authenticated: Option<bool>,
+        /// The command (`CONNECT`, `BIND`, `UDP ASSOCIATE`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// The address type sent: `IPv4`, `IPv6`, `domain name` (the client resolved the name
+        /// itself unless it is `domain name`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        address_type: Option<String>,
+        /// The destination as sent (`host:port`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// The reply code sent (0 = succeeded).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply: Option<u8>,
+        /// The reply, or why the exchange ended before one, in words.
+        outcome: String,
+    },
     /// An access or firewall rule decided the fate of a connection.
     RuleFired {
         /// Which rule (index and pattern) fired, in words.

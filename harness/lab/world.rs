@@ -109,6 +109,8 @@ pub struct World {
     names: Vec<String>,
     /// Names forced to NXDOMAIN.
     nxdomain: Vec<String>,
+    /// Names only proxies resolve: NXDOMAIN for the client.
+    proxy_only: Vec<String>,
     /// A bound, non-listening address: connecting to it is refused.
     closed: Option<SocketAddr>,
     /// Proxies by name, for chaining and for clients.
@@ -180,6 +182,18 @@ impl World {
         self.nxdomain.push(name.to_owned());
     }
 
+    /// Make a name known to the proxies' resolvers only (the client's answers NXDOMAIN).
+    pub fn declare_proxy_only(&mut self, pattern: &str) {
+        self.proxy_only.push(pattern.to_owned());
+    }
+
+    /// Whether `host` is one only the proxies' resolvers know.
+    pub fn is_proxy_only(&self, host: &str) -> bool {
+        self.proxy_only
+            .iter()
+            .any(|pattern| host_matches(pattern, host))
+    }
+
     /// Register a proxy's listening address.
     pub fn add_proxy(&mut self, name: &str, address: SocketAddr) {
         self.proxies.push((name.to_owned(), address));
@@ -203,7 +217,8 @@ impl World {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return unruled(self.route_address(SocketAddr::new(ip, port), from));
         }
-        if !self.resolves(host) {
+        let proxy_side = matches!(from, Vantage::Proxy(_) | Vantage::AnyProxy);
+        if !self.resolves(host) || (!proxy_side && self.is_proxy_only(host)) {
             return unruled(Route::UnknownHost);
         }
         let live = self.live();
@@ -280,9 +295,10 @@ impl World {
         self.closed
     }
 
-    /// The address the lab DNS server answers for `host`, if it exists.
+    /// The address the lab DNS server answers for `host`, if it exists (a name only the proxies
+    /// resolve does not, for the clients this server answers).
     pub fn address_of(&self, host: &str) -> Option<IpAddr> {
-        if !self.resolves(host) {
+        if !self.resolves(host) || self.is_proxy_only(host) {
             return None;
         }
         let own = self
@@ -388,6 +404,22 @@ mod tests {
             world.route("gone.msappproxy.net", 443, &Vantage::Client),
             Route::UnknownHost
         );
+    }
+
+    #[test]
+    fn a_proxy_only_name_is_unknown_to_the_client_and_routed_for_proxies() {
+        let mut world = world();
+        world.declare_proxy_only("intra.msappproxy.net");
+        assert_eq!(
+            world.route("intra.msappproxy.net", 443, &Vantage::Client),
+            Route::UnknownHost
+        );
+        assert_eq!(
+            world.route("intra.msappproxy.net", 443, &Vantage::Proxy("corp".into())),
+            Route::Connect(addr(2000))
+        );
+        assert_eq!(world.address_of("intra.msappproxy.net"), None);
+        assert!(world.address_of("a.msappproxy.net").is_some());
     }
 
     #[test]

@@ -11,7 +11,8 @@ use crate::check::{self, Code, Probe};
 use crate::lab::{
     self, AuthScheme, ClientAuthPlan, EndpointBehaviour, EndpointPlan, FirewallAction,
     FirewallRule, HttpAnswer, InterceptPlan, NamesPlan, Personality, ProxyAuthPlan, ProxyFault,
-    ProxyPlan, ProxyRule, RuleAction, TlsPlan, UdpBehaviour, UdpPlan, Vantage, VANTAGE_WORDS,
+    ProxyKind, ProxyPlan, ProxyRule, RuleAction, TlsPlan, UdpBehaviour, UdpPlan, Vantage,
+    VANTAGE_WORDS,
 };
 
 use super::error::{Location, ScenarioError};
@@ -20,7 +21,7 @@ use super::expand::{
 };
 use super::model::{
     self, AuthSchemeKey, Behaviour, FirewallActionKey, Intercept, PersonalityKey, ProbeKey,
-    RuleActionKey, TlsVersionsKey, UdpBehaviourKey,
+    ProxyKindKey, RuleActionKey, TlsVersionsKey, UdpBehaviourKey,
 };
 use super::names::{is_code, ProxyWord};
 use super::validate::{is_host_pattern, regex, split_host_port, split_url, Scope, MAX_MILLIS};
@@ -117,7 +118,7 @@ impl From<FirewallActionKey> for FirewallAction {
 impl From<&model::Auth> for ProxyAuthPlan {
     fn from(auth: &model::Auth) -> Self {
         ProxyAuthPlan {
-            schemes: auth.schemes.iter().map(|s| (*s).into()).collect(),
+            schemes: auth.schemes.iter().map(|s| (*s.get_ref()).into()).collect(),
             realm: auth.realm.clone().unwrap_or_else(|| "egresslab".to_owned()),
             users: auth
                 .users
@@ -150,6 +151,11 @@ impl From<&model::Names> for NamesPlan {
             nxdomain: names.nxdomain.clone(),
             suffix: names.suffix.clone(),
             per_host_addresses: names.per_host_addresses,
+            proxy_only: names
+                .proxy_only
+                .iter()
+                .map(|name| name.get_ref().clone())
+                .collect(),
         }
     }
 }
@@ -285,7 +291,12 @@ impl Resolve for model::Proxy {
     type Plan = ProxyPlan;
 
     fn resolve(&self, scope: &Scope<'_>) -> Result<ProxyPlan, ScenarioError> {
+        super::convert_socks::check_proxy(self, scope)?;
         let mut plan = ProxyPlan::new(self.name.get_ref().clone());
+        plan.kind = match self.kind {
+            ProxyKindKey::Http => ProxyKind::Http,
+            ProxyKindKey::Socks5 => ProxyKind::Socks5,
+        };
         plan.personality = self.personality.into();
         if let Some(rules) = &self.rules {
             for port in rules.iter().flat_map(|rule| &rule.ports) {
@@ -437,8 +448,10 @@ impl Resolve for model::Client {
             Some(ms) => scope.millis(ms),
             None => Ok(Duration::from_millis(default)),
         };
+        let socks_resolve = super::convert_socks::client_socks(self, scope)?;
         Ok(ClientSpec {
             proxy,
+            socks_resolve,
             proxy_credentials: self
                 .proxy_credentials
                 .as_ref()

@@ -43,6 +43,8 @@ pub struct Expanded {
 pub struct ClientSpec {
     /// How the client finds its proxy.
     pub proxy: ClientProxy,
+    /// Through a SOCKS5 proxy: who resolves destination names (`[client] socks_resolve`).
+    pub socks_resolve: crate::check::config::SocksResolve,
     /// Proxy credentials (user, password).
     pub proxy_credentials: Option<(String, String)>,
     /// How the credentials are used (Basic or NTLM).
@@ -165,6 +167,7 @@ pub fn pac_script(proxy: Option<&str>) -> String {
 /// Check and convert a parsed file, part by part; the first problem is returned with its location.
 pub fn expand(file: &str, text: &str, scenario: &ScenarioFile) -> Result<Expanded, ScenarioError> {
     let scope = Scope::new(file, text, scenario)?;
+    super::convert_socks::check_proxy_only(&scenario.names, &scope)?;
     let plan = LabPlan {
         name: scenario.scenario.name.get_ref().clone(),
         endpoints: all(&scope, &scenario.endpoint)?,

@@ -10,6 +10,7 @@
 pub mod catalog;
 mod convert;
 mod convert_access;
+mod convert_socks;
 pub mod error;
 pub mod expand;
 pub mod import;

@@ -145,6 +145,28 @@ pub enum TlsVersionsKey {
     Tls13Only,
 }
 
+/// `kind`: the protocol a proxy speaks to its clients.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyKindKey {
+    /// An HTTP proxy (CONNECT and absolute URIs).
+    #[default]
+    Http,
+    /// A SOCKS5 proxy (RFC 1928).
+    Socks5,
+}
+
+/// `socks_resolve`: who resolves destination names when the client's proxy speaks SOCKS5.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SocksResolveKey {
+    /// The proxy (`socks5h://`, `curl --socks5-hostname`): the client sends the name.
+    #[default]
+    Proxy,
+    /// The client (`socks5://`, `curl --socks5`): it resolves the name and sends the address.
+    Client,
+}
+
 /// `personality`: the proxy product whose answers are imitated.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -198,6 +220,9 @@ pub enum UdpBehaviourKey {
 pub struct Proxy {
     /// Unique name.
     pub name: Spanned<String>,
+    /// `http` (default) or `socks5`.
+    #[serde(default)]
+    pub kind: ProxyKindKey,
     /// `squid` (default) or `generic`.
     #[serde(default)]
     pub personality: PersonalityKey,
@@ -292,8 +317,10 @@ pub struct Rule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
-    /// Schemes offered, in order: `basic`, `digest`, `digest-sha256`, `ntlm`, `negotiate`.
-    pub schemes: Vec<AuthSchemeKey>,
+    /// Schemes offered, in order: `basic`, `digest`, `digest-sha256`, `ntlm`, `negotiate`. Left
+    /// out on a `socks5` proxy, which authenticates with RFC 1929 username/password only.
+    #[serde(default)]
+    pub schemes: Vec<Spanned<AuthSchemeKey>>,
     /// Basic and Digest realm.
     pub realm: Option<String>,
     /// How long a Digest nonce stays good, in milliseconds (default 30 minutes, Squid's).
@@ -393,6 +420,9 @@ pub struct Names {
     /// One loopback address per lab host.
     #[serde(default)]
     pub per_host_addresses: bool,
+    /// Names only the proxies' resolvers know (NXDOMAIN for the client).
+    #[serde(default)]
+    pub proxy_only: Vec<Spanned<String>>,
 }
 
 /// `[[udp]]`.
@@ -452,6 +482,8 @@ pub struct Client {
     pub proxy: Option<Spanned<String>>,
     /// Credentials for proxy authentication.
     pub proxy_credentials: Option<Credentials>,
+    /// Through a `socks5` proxy: `proxy` (default, socks5h) or `client` resolves names.
+    pub socks_resolve: Option<Spanned<SocksResolveKey>>,
     /// CA roles the client trusts (default `["lab"]`).
     pub trust: Option<Vec<Spanned<String>>>,
     /// Issuer names the client expects on cloud certificates (default: the lab CAs).

@@ -16,11 +16,15 @@ pub fn plan_json(scenario: &Expanded, lab: Option<&Lab>) -> Value {
         .proxies
         .iter()
         .map(|proxy| {
+            let socks = proxy.kind == crate::lab::ProxyKind::Socks5;
             json!({
                 "name": proxy.name,
+                "kind": if socks { "socks5" } else { "http" },
                 "personality": format!("{:?}", proxy.personality).to_lowercase(),
-                "auth": proxy.auth.as_ref().map(|auth| {
-                    auth.schemes.iter().map(|s| format!("{s:?}").to_lowercase()).collect::<Vec<_>>()
+                "auth": proxy.auth.as_ref().map(|auth| match socks {
+                    // RFC 1929 against the same user table.
+                    true => vec!["username/password".to_owned()],
+                    false => auth.schemes.iter().map(|s| format!("{s:?}").to_lowercase()).collect::<Vec<_>>(),
                 }),
                 "interception": proxy.intercept.is_some(),
                 "parent": proxy.upstream,

@@ -108,3 +108,18 @@ pub fn header_values(head: &str, name: &str) -> Vec<String> {
         .map(|(_, v)| v.trim().to_owned())
         .collect()
 }
+
+/// Run curl with `args`; return (exit code, stdout, stderr).
+pub async fn curl(args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .await
+        .expect("curl runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,4 +1,4 @@
-//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT), plain HTTP
+//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT or SOCKS5), plain HTTP
 //! heads and the TLS handshake. It records what the network did; judging chains is the verification
 //! layer's job. Imports only the model (config, finding, codes).
 
@@ -8,6 +8,7 @@ pub(crate) mod http;
 pub(crate) mod ntlm_client;
 pub(crate) mod proxy;
 pub(crate) mod route;
+pub(crate) mod socks;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod url;

@@ -14,14 +14,16 @@ use super::tls;
 use super::url::split_host_port;
 use super::{digest_client, ntlm_client};
 use crate::check::codes;
-use crate::check::config::{ClientConfig, ProxyAuthKind, TlsVersions};
+use crate::check::config::{ClientConfig, ProxyAuthKind, SocksResolve, TlsVersions};
 use crate::check::finding::{Evidence, Finding};
 
-/// A parsed proxy URL (`http://host:port` or `https://host:port`).
+/// A parsed proxy URL (`http://`, `https://`, `socks5://` or `socks5h://` `host:port`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
     /// TLS to the proxy itself.
     pub https: bool,
+    /// A SOCKS5 proxy, and who resolves names through it; `None` for an HTTP proxy.
+    pub socks: Option<SocksResolve>,
     /// Proxy host.
     pub host: String,
     /// Proxy port.
@@ -30,36 +32,52 @@ pub struct ProxyUrl {
 
 impl std::fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}://{}:{}",
-            if self.https { "https" } else { "http" },
-            self.host,
-            self.port
-        )
+        let scheme = match (self.socks, self.https) {
+            (Some(SocksResolve::Proxy), _) => "socks5h",
+            (Some(SocksResolve::Client), _) => "socks5",
+            (None, true) => "https",
+            (None, false) => "http",
+        };
+        write!(f, "{scheme}://{}:{}", self.host, self.port)
     }
 }
 
 impl ProxyUrl {
-    /// Parse `http://host:port`, `https://host:port` or bare `host:port` (http, default port 8080).
+    /// Parse `http://host:port`, `https://host:port`, `socks5://host:port` (the client resolves
+    /// names), `socks5h://host:port` (the proxy does) or bare `host:port` (http, default port
+    /// 8080; SOCKS defaults to 1080).
     pub fn parse(s: &str) -> Option<ProxyUrl> {
         let s = s.trim().trim_end_matches('/');
-        let (https, rest) = if let Some(r) = s.strip_prefix("https://") {
-            (true, r)
+        let (https, socks, rest) = if let Some(r) = s.strip_prefix("https://") {
+            (true, None, r)
         } else if let Some(r) = s.strip_prefix("http://") {
-            (false, r)
+            (false, None, r)
+        } else if let Some(r) = s.strip_prefix("socks5h://") {
+            (false, Some(SocksResolve::Proxy), r)
+        } else if let Some(r) = s.strip_prefix("socks5://") {
+            (false, Some(SocksResolve::Client), r)
         } else if s.contains("://") {
             return None;
         } else {
-            (false, s)
+            (false, None, s)
         };
         let rest = rest.rsplit('@').next().unwrap_or(rest);
-        let (host, port) = split_host_port(rest, if https { 443 } else { 8080 })?;
-        Some(ProxyUrl { https, host, port })
+        let default = match (socks, https) {
+            (Some(_), _) => 1080,
+            (None, true) => 443,
+            (None, false) => 8080,
+        };
+        let (host, port) = split_host_port(rest, default)?;
+        Some(ProxyUrl {
+            https,
+            socks,
+            host,
+            port,
+        })
     }
 }
 
-/// Connect to the proxy and open a CONNECT tunnel to (host, port).
+/// Connect to the HTTP(S) proxy and open a CONNECT tunnel to (host, port).
 pub async fn tunnel(
     config: &ClientConfig,
     proxy: &ProxyUrl,
@@ -120,17 +138,8 @@ pub async fn tunnel(
     let elapsed = start.elapsed();
     let head = match answer {
         Err(_) => {
-            let ev = Evidence::new(
-                tried,
-                format!("no answer within {:?}", config.io_timeout),
-                elapsed,
-            );
-            return Err(OpenError::Findings(vec![Finding::new(
-                codes::PROXY_SLOW,
-                &target,
-                format!("proxy {proxy} did not answer CONNECT {target}"),
-            )
-            .with_evidence(ev)]));
+            let summary = format!("proxy {proxy} did not answer CONNECT {target}");
+            return Err(no_answer(config, tried, elapsed, &target, summary));
         }
         Ok(Err(why)) => {
             let ev = Evidence::new(tried, why.clone(), elapsed);
@@ -201,6 +210,24 @@ pub async fn tunnel(
         proxy, host, port, &head,
     )
     .with_evidence(ev)]))
+}
+
+/// The proxy did not answer within the client's I/O time-out: `proxy.slow`.
+pub(super) fn no_answer(
+    config: &ClientConfig,
+    tried: String,
+    elapsed: Duration,
+    target: &str,
+    summary: String,
+) -> OpenError {
+    let ev = Evidence::new(
+        tried,
+        format!("no answer within {:?}", config.io_timeout),
+        elapsed,
+    );
+    OpenError::Findings(vec![
+        Finding::new(codes::PROXY_SLOW, target, summary).with_evidence(ev)
+    ])
 }
 
 /// Send `CONNECT target` (with `Proxy-Authorization: authorization`, if any) and read the answer's
@@ -317,7 +344,10 @@ fn bad_gateway(proxy: &ProxyUrl, target: &str, head: &http::HttpHead) -> Finding
 }
 
 /// Open the connection to the proxy itself (TLS for `https://` proxies, trusting `config.trust`).
-async fn connect_proxy(config: &ClientConfig, proxy: &ProxyUrl) -> Result<BoxIo, OpenError> {
+pub(super) async fn connect_proxy(
+    config: &ClientConfig,
+    proxy: &ProxyUrl,
+) -> Result<BoxIo, OpenError> {
     let pt = proxy.to_string();
     let unreachable = |summary: String| {
         OpenError::Findings(vec![Finding::new(codes::PROXY_UNREACHABLE, &pt, summary)])
@@ -470,6 +500,7 @@ mod tests {
             ProxyUrl::parse("http://squid.corp:3128").unwrap(),
             ProxyUrl {
                 https: false,
+                socks: None,
                 host: "squid.corp".into(),
                 port: 3128
             }
@@ -479,7 +510,12 @@ mod tests {
             ProxyUrl::parse("proxyserver:8080").unwrap().host,
             "proxyserver"
         );
-        assert!(ProxyUrl::parse("socks5://x:1").is_none());
+        let socks = ProxyUrl::parse("socks5://x:1").unwrap();
+        assert_eq!(socks.socks, Some(SocksResolve::Client));
+        assert_eq!(socks.to_string(), "socks5://x:1");
+        let socks = ProxyUrl::parse("socks5h://x").unwrap();
+        assert_eq!((socks.socks, socks.port), (Some(SocksResolve::Proxy), 1080));
+        assert!(ProxyUrl::parse("socks4://x:1").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! How one destination is reached (direct or through a proxy tunnel), and opening a stream along it.
 
 use super::proxy::{self, OpenError, ProxyUrl};
+use super::socks;
 use super::tcp::{self, BoxIo};
 use crate::check::config::ClientConfig;
 use crate::check::finding::Finding;
@@ -10,7 +11,7 @@ use crate::check::finding::Finding;
 pub enum Route {
     /// Straight to the destination.
     Direct,
-    /// Through an HTTP(S) proxy with CONNECT.
+    /// Through a proxy: CONNECT for an HTTP(S) one, the SOCKS5 exchange for a SOCKS5 one.
     Proxy(ProxyUrl),
 }
 
@@ -35,6 +36,9 @@ pub(crate) async fn open(
             Ok((s, f)) => Ok((Box::new(s), f)),
             Err(f) => Err(OpenError::Findings(vec![f])),
         },
-        Route::Proxy(p) => proxy::tunnel(config, p, host, port).await,
+        Route::Proxy(p) => match p.socks {
+            Some(resolve) => socks::tunnel(config, p, resolve, host, port).await,
+            None => proxy::tunnel(config, p, host, port).await,
+        },
     }
 }

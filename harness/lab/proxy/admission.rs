@@ -123,7 +123,8 @@ impl Proxy {
         }
     }
 
-    fn record_rule(&self, rule: String, allow: bool, target: &str) {
+    /// Record the access rule that decided `target`.
+    pub(super) fn record_rule(&self, rule: String, allow: bool, target: &str) {
         self.record(EventKind::RuleFired {
             rule,
             action: if allow { "allow" } else { "deny" }.to_owned(),

@@ -14,6 +14,7 @@ mod forward;
 pub(crate) mod intercept;
 pub(crate) mod request;
 mod rules;
+mod socks;
 mod tcp_relay;
 mod tunnel;
 mod upstream;
@@ -37,7 +38,7 @@ use crate::lab::exchange::{self, Seen};
 use crate::lab::live::proxy::ProxyState;
 use crate::lab::live::{Gate, GatedListener};
 use crate::lab::pattern::host_matches;
-use crate::lab::plan::{Personality, ProxyFault, ProxyPlan};
+use crate::lab::plan::{Personality, ProxyFault, ProxyKind, ProxyPlan};
 use crate::lab::timeline::{ConnId, EventKind, Timeline};
 use crate::lab::world::World;
 
@@ -332,6 +333,10 @@ impl Proxy {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + AsTcp,
     {
+        if self.plan.kind == ProxyKind::Socks5 {
+            let end = self.socks(&mut client, peer).await;
+            return self.closed(&mut client, end).await;
+        }
         let mut buf = Vec::new();
         let mut session = AuthSession::new(self.plan.digest_nonce_lifetime);
         let mut end = Relayed {
@@ -391,6 +396,11 @@ impl Proxy {
                 }
             }
         }
+        self.closed(&mut client, end).await;
+    }
+
+    /// Close a client connection that ended as `end` says, and record it.
+    async fn closed<S: AsyncWrite + Unpin>(&self, client: &mut S, end: Relayed) {
         if !end.both_shut() {
             let _ = client.shutdown().await;
         }
@@ -430,12 +440,7 @@ impl Proxy {
         let has_body = request.header("Content-Length").is_some_and(|v| v != "0")
             || request.header("Transfer-Encoding").is_some();
         let target = format!("{}:{}", request.target.host(), request.target.port());
-        if let Some(fault) = self.plan.fault.as_ref() {
-            self.record(EventKind::Note {
-                message: format!("the scenario's fault: {}", faults::describe(fault)),
-            });
-        }
-        match faults::apply(self.plan.fault.as_ref(), client, &self.shutdown).await {
+        match self.fault(client).await {
             FaultStep::Continue => {}
             FaultStep::Answer(failure) => {
                 return self
@@ -480,6 +485,16 @@ impl Proxy {
                 }
             }
         }
+    }
+
+    /// Apply the scenario's fault to a request just read, noting it in the timeline.
+    async fn fault<S: AsyncWrite + Unpin>(&self, client: &mut S) -> FaultStep {
+        if let Some(fault) = self.plan.fault.as_ref() {
+            self.record(EventKind::Note {
+                message: format!("the scenario's fault: {}", faults::describe(fault)),
+            });
+        }
+        faults::apply(self.plan.fault.as_ref(), client, &self.shutdown).await
     }
 
     /// Open the tunnel, answer 200 and relay.

@@ -131,6 +131,15 @@ pub enum Cause {
     /// Something in front of the NTLM proxy closes the connection right after the challenge, so the
     /// client's (right) answer never reaches the proxy that issued it.
     ProxyChallengeLost,
+    /// The client's proxy speaks SOCKS5 and demands username/password; the client has none.
+    SocksAuthRequired,
+    /// The client's SOCKS5 proxy refuses the client's user name and password (RFC 1929).
+    SocksWrongPassword,
+    /// The client's SOCKS5 proxy's rules deny the target (reply 0x02).
+    SocksDenied,
+    /// The target's name resolves only at the client's SOCKS5 proxy, and the client resolves names
+    /// itself (socks5, not socks5h).
+    SocksLocalDns,
     /// The client's proxy resets a share of its tunnels (a seeded `reset_peer` toxic), the others work.
     ProxyFlapping,
     /// A firewall refuses the Microsoft sign-in host while the target answers (direct path).
@@ -161,6 +170,17 @@ impl Cause {
                 | Cause::ProfileMissingEku
                 | Cause::MachineCertMissing
                 | Cause::VpnServerUnreachable
+        )
+    }
+
+    /// Whether the cause makes the client's proxy a SOCKS5 one.
+    pub fn is_socks(self) -> bool {
+        matches!(
+            self,
+            Cause::SocksAuthRequired
+                | Cause::SocksWrongPassword
+                | Cause::SocksDenied
+                | Cause::SocksLocalDns
         )
     }
 

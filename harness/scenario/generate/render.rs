@@ -254,7 +254,10 @@ fn proxies(case: &Case, out: &mut String) {
     let cause = case.cause;
     if case.path.uses_proxy() {
         let mut rules = Vec::new();
-        if cause == Some(Cause::ProxyDeny { at_parent: false }) {
+        if matches!(
+            cause,
+            Some(Cause::ProxyDeny { at_parent: false } | Cause::SocksDenied)
+        ) {
             rules.push(format!(
                 "{{ hosts = \"{}\", action = \"deny\" }}",
                 case.target_host()
@@ -273,6 +276,15 @@ fn proxies(case: &Case, out: &mut String) {
         );
         if cause == Some(Cause::ProxyPort80Refused) {
             out.push_str("squid_default_ports = true\n");
+        }
+        if cause.is_some_and(Cause::is_socks) {
+            out.push_str("kind = \"socks5\"\n");
+        }
+        if matches!(
+            cause,
+            Some(Cause::SocksAuthRequired | Cause::SocksWrongPassword)
+        ) {
+            out.push_str("auth = { users = { svc = \"s3cret\" } }\n");
         }
         if !rules.is_empty() {
             rules.push("{ hosts = \"*\", action = \"allow\" }".to_owned());
@@ -448,10 +460,15 @@ fn names(case: &Case, out: &mut String) {
             nxdomain.push(format!("\"gone{i}.egresslab.test\""));
         }
     }
-    if !nxdomain.is_empty() {
+    // The name only the SOCKS5 proxy resolves.
+    let proxy_only = match case.cause {
+        Some(Cause::SocksLocalDns) => format!("proxy_only = [\"{}\"]\n", case.target_host()),
+        _ => String::new(),
+    };
+    if !nxdomain.is_empty() || !proxy_only.is_empty() {
         let _ = writeln!(
             out,
-            "[names]\ndns = true\nnxdomain = [{}]\n",
+            "[names]\ndns = true\nnxdomain = [{}]\n{proxy_only}",
             nxdomain.join(", ")
         );
     }
@@ -495,6 +512,10 @@ fn client(case: &Case, probes: &[String], out: &mut String) {
         Some(Cause::ProxyChallengeLost) => {
             let _ = writeln!(out, "proxy_credentials = {{ user = '{NTLM_USER}', password = \"{NTLM_PASSWORD}\", scheme = \"ntlm\" }}");
         }
+        Some(Cause::SocksWrongPassword) => {
+            out.push_str("proxy_credentials = { user = \"svc\", password = \"wrong\" }\n")
+        }
+        Some(Cause::SocksLocalDns) => out.push_str("socks_resolve = \"client\"\n"),
         _ => {}
     }
     match case.cause {

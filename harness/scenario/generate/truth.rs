@@ -55,6 +55,10 @@ pub fn code_of(cause: Cause, path: ClientPath) -> &'static str {
         Cause::ProxyFlapping => "proxy.flapping",
         Cause::ProxyWrongPassword => "proxy.auth_rejected",
         Cause::ProxyChallengeLost => "proxy.auth_challenge_lost",
+        Cause::SocksAuthRequired => "proxy.socks.auth_required",
+        Cause::SocksWrongPassword => "proxy.socks.auth_failed",
+        Cause::SocksDenied => "proxy.socks.denied",
+        Cause::SocksLocalDns => "proxy.socks.local_dns_failed",
         Cause::SigninUnreachable => "connector.signin_unreachable",
         Cause::EventNetworkError => "event.registration.network_error",
         Cause::EventAadsts50059 => "event.registration.aadsts50059",
@@ -121,6 +125,8 @@ pub fn implied(case: &Case) -> Vec<&'static str> {
             | Cause::ProxySlow
             | Cause::ProxyWrongPassword
             | Cause::ProxyChallengeLost
+            | Cause::SocksAuthRequired
+            | Cause::SocksWrongPassword
     );
     if path_down && backend {
         codes.push("app.unreachable");
@@ -135,6 +141,8 @@ pub fn implied(case: &Case) -> Vec<&'static str> {
         Cause::SigninUnreachable => codes.push("net.tcp.refused"),
         // The VPN server is unreachable because its name does not resolve.
         Cause::VpnServerUnreachable => codes.push("net.dns.nxdomain"),
+        // The client's own resolver answers NXDOMAIN for the name only the proxy knows.
+        Cause::SocksLocalDns => codes.push("net.dns.nxdomain"),
         Cause::Intercept if case.has(Decoy::MtlsSite) => {
             codes.push("tls.client_cert.lost_through_interception")
         }
@@ -147,6 +155,13 @@ pub fn implied(case: &Case) -> Vec<&'static str> {
 /// certificate cannot sit beside a cause that gives the client another one, and a healthy VPN or
 /// internal application cannot sit behind a firewall that lets nothing but the proxy out.
 pub fn decoy_fits(cause: Option<Cause>, decoy: Decoy) -> bool {
+    // A SOCKS5 proxy takes no HTTP authentication; a client resolving names itself sends the
+    // decoys' addresses, which the target's name rules do not describe: that cause stands alone.
+    match cause {
+        Some(Cause::SocksLocalDns) => return false,
+        Some(cause) if cause.is_socks() && decoy == Decoy::ProxyAuthOk => return false,
+        _ => {}
+    }
     !matches!(
         (cause, decoy),
         (
@@ -193,6 +208,10 @@ pub fn fits(cause: Cause, path: ClientPath) -> bool {
         | Cause::ExeConfigBypass => path == ClientPath::Direct,
         Cause::SlowPath => matches!(path, ClientPath::Direct | ClientPath::Proxy),
         Cause::ProxyPort80Refused | Cause::ProxyFlapping => path == ClientPath::Proxy,
+        Cause::SocksAuthRequired
+        | Cause::SocksWrongPassword
+        | Cause::SocksDenied
+        | Cause::SocksLocalDns => path == ClientPath::Proxy,
         Cause::NetshOverride => path == ClientPath::Proxy,
         Cause::ProxyAuth
         | Cause::ProxyDeny { at_parent: false }

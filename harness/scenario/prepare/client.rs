@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use egresslab_certs::{CaRole, Profile};
 use rustls_pki_types::CertificateDer;
 
-use crate::check::{ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting};
+use crate::check::{ClientCertificate, ClientConfig, ConnectTo, Probe, ProxySetting, SocksResolve};
 use crate::lab::Lab;
 
 use super::super::artifacts::{write_artifacts, ArtifactContext};
@@ -82,11 +82,17 @@ fn client_certificate(lab: &Lab, spec: &ClientSpec) -> Result<Option<ClientCert>
 }
 
 /// How the checks find the proxy, and the fixed proxy URL an external command is given.
-fn proxy_setting(lab: &Lab, proxy: &ClientProxy) -> (ProxySetting, Option<String>) {
-    match proxy {
+fn proxy_setting(lab: &Lab, spec: &ClientSpec) -> (ProxySetting, Option<String>) {
+    match &spec.proxy {
         ClientProxy::Direct => (ProxySetting::Direct, None),
         ClientProxy::Named(name) => {
-            let url = lab.proxy(name).map(|p| p.url()).unwrap_or_default();
+            let url = lab
+                .proxy(name)
+                .map(|p| match p.is_socks() {
+                    true => p.socks_url(spec.socks_resolve == SocksResolve::Proxy),
+                    false => p.url(),
+                })
+                .unwrap_or_default();
             (ProxySetting::Url(url.clone()), Some(url))
         }
         ClientProxy::Pac { host, port } => (
@@ -167,7 +173,7 @@ pub fn prepare(lab: &Lab, scenario: &Expanded) -> Result<ClientProfile, PrepareE
     let trust_pem: String = spec.trust.iter().map(|role| lab.ca_pem(*role)).collect();
     let trust_bundle = write(lab.dir().join("client-trust.pem"), &trust_pem)?;
     let client_cert = client_certificate(lab, spec)?;
-    let (proxy, proxy_url) = proxy_setting(lab, &spec.proxy);
+    let (proxy, proxy_url) = proxy_setting(lab, spec);
     let mut probes = lab_probes(lab, scenario)?;
     let artifact = client_cert.as_ref().map(|c| c.artifact.clone());
     probes.extend(artifact_probes(lab, scenario, artifact)?);

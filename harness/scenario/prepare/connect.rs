@@ -58,6 +58,10 @@ pub fn concrete_connect_to(lab: &Lab, scenario: &Expanded) -> Vec<ConnectTo> {
             vec![pattern]
         };
         for host in names {
+            // A name only the proxies resolve is not the client's to map.
+            if lab.world().is_proxy_only(&host) {
+                continue;
+            }
             if !out.iter().any(|c| c.host == host && c.port == port) {
                 out.push(ConnectTo {
                     host,

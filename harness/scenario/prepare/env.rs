@@ -129,10 +129,34 @@ pub fn exec_env(
     Ok(env)
 }
 
+/// How curl reaches the client's proxy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ProxyWay {
+    /// No fixed proxy.
+    None,
+    /// An HTTP(S) proxy, tunnelled with CONNECT.
+    Http,
+    /// A SOCKS5 proxy that resolves names (`socks5h://`).
+    SocksRemote,
+    /// A SOCKS5 proxy the client resolves names for (`socks5://`).
+    SocksLocal,
+}
+
+fn proxy_way(client: &ClientProfile) -> ProxyWay {
+    match client.proxy_url.as_deref() {
+        None => ProxyWay::None,
+        Some(url) if url.starts_with("socks5h://") => ProxyWay::SocksRemote,
+        Some(url) if url.starts_with("socks5://") => ProxyWay::SocksLocal,
+        Some(_) => ProxyWay::Http,
+    }
+}
+
 fn curlrc(client: &ClientProfile, scenario: &Expanded) -> String {
-    // Through a proxy the proxy resolves names itself; curl would otherwise send the --connect-to
-    // address in its CONNECT line instead of the host name.
-    let mut lines: Vec<String> = if client.proxy_url.is_some() {
+    // Through a proxy that resolves names, curl must send the host name; with --connect-to it
+    // would send the mapped address instead. A client that resolves names itself (socks5://)
+    // keeps the mapping: curl sends the address it maps to, as the checks' client does.
+    let way = proxy_way(client);
+    let mut lines: Vec<String> = if matches!(way, ProxyWay::Http | ProxyWay::SocksRemote) {
         Vec::new()
     } else {
         client
@@ -143,18 +167,23 @@ fn curlrc(client: &ClientProfile, scenario: &Expanded) -> String {
     };
     lines.push(format!("cacert = \"{}\"", client.trust_bundle.display()));
     if let Some(proxy) = &client.proxy_url {
+        let socks = matches!(way, ProxyWay::SocksRemote | ProxyWay::SocksLocal);
         lines.push(format!("proxy = \"{proxy}\""));
-        // The connector tunnels every destination, port 80 included, with CONNECT (seed 001).
-        lines.push("proxytunnel".to_owned());
-        // The simulated client's credentials and scheme, so that curl passes where it passes. The
-        // file is owner-only.
+        if !socks {
+            // The connector tunnels every destination, port 80 included, with CONNECT (seed 001).
+            lines.push("proxytunnel".to_owned());
+        }
+        // The simulated client's credentials and scheme, so that curl passes where it passes (a
+        // SOCKS5 proxy takes them as RFC 1929 user name and password). The file is owner-only.
         if let Some((user, password)) = &client.config.proxy_credentials {
             lines.push(format!(
                 "proxy-user = \"{}:{}\"",
                 curlrc_escape(user),
                 curlrc_escape(password)
             ));
-            lines.push(curl_auth_option(client.config.proxy_auth).to_owned());
+            if !socks {
+                lines.push(curl_auth_option(client.config.proxy_auth).to_owned());
+            }
         }
         if proxy.starts_with("https://") {
             lines.push(format!(
@@ -202,6 +231,13 @@ fn curlrc_escape(value: &str) -> String {
 /// through its proxy with `-proxy` (so interception shows in the chain), or straight to the
 /// endpoint's real address. `None` when `url` names no host or no address is known for it.
 pub fn openssl_command(client: &ClientProfile, url: &str) -> Option<String> {
+    // `openssl s_client -proxy` speaks HTTP CONNECT only.
+    if matches!(
+        proxy_way(client),
+        ProxyWay::SocksRemote | ProxyWay::SocksLocal
+    ) {
+        return None;
+    }
     let (_, host, port, _) = split_url(url)?;
     let bundle = client.trust_bundle.display();
     let target = match &client.proxy_url {
@@ -235,19 +271,37 @@ pub fn openssl_command(client: &ClientProfile, url: &str) -> Option<String> {
 pub fn curl_command(client: &ClientProfile, url: &str) -> String {
     let bundle = client.trust_bundle.display();
     let mut words: Vec<String> = Vec::new();
-    match &client.proxy_url {
-        Some(proxy) => {
+    let way = proxy_way(client);
+    let mapped = || {
+        client
+            .connect_to()
+            .iter()
+            .map(|c| format!("--connect-to {}", curl_connect_to(c)))
+            .collect::<Vec<_>>()
+    };
+    let socks_address = client
+        .proxy_url
+        .as_deref()
+        .and_then(|url| url.split_once("://"))
+        .map(|(_, address)| address.to_owned());
+    match (&client.proxy_url, way) {
+        (Some(_), ProxyWay::SocksRemote) => {
+            words.push(format!(
+                "--socks5-hostname {}",
+                socks_address.unwrap_or_default()
+            ));
+        }
+        (Some(_), ProxyWay::SocksLocal) => {
+            words.push(format!("--socks5 {}", socks_address.unwrap_or_default()));
+            words.extend(mapped());
+        }
+        (Some(proxy), _) => {
             words.push(format!("--proxy {proxy} --proxytunnel"));
             if proxy.starts_with("https://") {
                 words.push(format!("--proxy-cacert {bundle}"));
             }
         }
-        None => words.extend(
-            client
-                .connect_to()
-                .iter()
-                .map(|c| format!("--connect-to {}", curl_connect_to(c))),
-        ),
+        (None, _) => words.extend(mapped()),
     }
     if let Some((cert, key)) = &client.client_files {
         words.push(format!("--cert {} --key {}", cert.display(), key.display()));
@@ -259,10 +313,14 @@ pub fn curl_command(client: &ClientProfile, url: &str) -> String {
         .filter(|_| client.proxy_url.is_some())
     {
         // The password is never printed: curl asks for it (the lab's .curlrc carries it).
-        words.push(format!(
-            "--{} --proxy-user '{user}'",
-            curl_auth_option(client.config.proxy_auth)
-        ));
+        if matches!(way, ProxyWay::SocksRemote | ProxyWay::SocksLocal) {
+            words.push(format!("--proxy-user '{user}'"));
+        } else {
+            words.push(format!(
+                "--{} --proxy-user '{user}'",
+                curl_auth_option(client.config.proxy_auth)
+            ));
+        }
     }
     format!("curl {} --cacert {bundle} {url}", words.join(" "))
 }

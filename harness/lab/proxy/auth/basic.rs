@@ -2,7 +2,7 @@
 
 use base64::Engine;
 
-use super::{constant_time_eq, AuthOutcome};
+use super::{known_user, AuthOutcome};
 use crate::lab::plan::ProxyAuthPlan;
 
 /// The `Proxy-Authenticate` value offering Basic.
@@ -20,14 +20,7 @@ pub(crate) fn check(plan: &ProxyAuthPlan, credentials: &str) -> AuthOutcome {
     };
     let (name, password) = (&decoded[..colon], &decoded[colon + 1..]);
     let user = String::from_utf8_lossy(name).into_owned();
-    // Compare against every user so the time taken does not say which names exist.
-    let mut matched = false;
-    for (known, secret) in &plan.users {
-        let hit = constant_time_eq(known.as_bytes(), name)
-            & constant_time_eq(secret.as_bytes(), password);
-        matched |= hit;
-    }
-    if matched {
+    if known_user(plan, name, password) {
         AuthOutcome::Accepted { user }
     } else {
         rejected(Some(user), "unknown user or wrong password")

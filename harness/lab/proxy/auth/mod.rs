@@ -230,6 +230,19 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 pub(crate) use crate::ntlm::constant_time_eq;
+
+/// Whether `name` with `password` is a user of the plan's table (Basic, and SOCKS5's RFC 1929),
+/// names compared as written. Every entry is compared, so the time taken does not say which
+/// names exist.
+pub(crate) fn known_user(plan: &ProxyAuthPlan, name: &[u8], password: &[u8]) -> bool {
+    let mut matched = false;
+    for (known, secret) in &plan.users {
+        let hit = constant_time_eq(known.as_bytes(), name)
+            & constant_time_eq(secret.as_bytes(), password);
+        matched |= hit;
+    }
+    matched
+}
 #[cfg(test)]
 mod tests {
     use super::*;
