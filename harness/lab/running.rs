@@ -131,7 +131,8 @@ impl Lab {
             .transpose()?;
         let bound = bind::all(&plan, ip, placement.as_ref())?;
         let endpoint_addresses = bound.endpoint_addresses();
-        let mut firewall = bind_firewall(&plan, &endpoint_addresses, ip).await?;
+        let twin_addresses = bound.twin_addresses();
+        let mut firewall = bind_firewall(&plan, &endpoint_addresses, &twin_addresses, ip).await?;
         let proxy_addresses: Vec<(String, SocketAddr)> = plan
             .proxies
             .iter()
@@ -142,13 +143,15 @@ impl Lab {
         owners.extend(
             endpoint_addresses
                 .iter()
+                .chain(twin_addresses.iter().flatten())
                 .map(|address| (*address, *address)),
         );
         let mut world = routes::build(
             &plan,
-            firewall.closed_address,
+            (firewall.closed_address, firewall.closed_v6),
             std::mem::take(&mut firewall.entries),
             &endpoint_addresses,
+            &twin_addresses,
             &proxy_addresses,
         );
         if let Some(placement) = &placement {
@@ -160,7 +163,7 @@ impl Lab {
             &plan,
             &world,
             &owners,
-            &endpoint_addresses,
+            (&endpoint_addresses, &twin_addresses),
             &prepared.endpoint_tls,
         );
         let proxies = proxy_handles(&plan, &proxy_addresses, &prepared.proxy_tls);
@@ -175,6 +178,7 @@ impl Lab {
         serving.capture.listening(
             endpoint_addresses
                 .iter()
+                .chain(twin_addresses.iter().flatten())
                 .copied()
                 .chain(proxy_addresses.iter().map(|(_, address)| *address))
                 .chain(firewall.listening())
@@ -307,20 +311,26 @@ impl Lab {
     }
 
     /// For every endpoint host (wildcards as written), its port and where a direct client really
-    /// connects: the `--connect-to` mapping of a client outside any proxy.
+    /// connects: the `--connect-to` mapping of a client outside any proxy. A dual-stack endpoint's
+    /// hosts appear twice, the v4 address first, then the v6 one.
     pub fn connect_to(&self) -> Vec<(String, u16, SocketAddr)> {
         self.endpoints
             .iter()
             .flat_map(|endpoint| {
-                endpoint.hosts.iter().map(move |host| {
-                    let address = client_address(
-                        &self.world,
-                        &self.owners,
-                        host,
-                        endpoint.port,
-                        endpoint.listen_address,
-                    );
-                    (host.clone(), endpoint.port, address)
+                let own = std::iter::once(endpoint.listen_address)
+                    .chain(endpoint.listen_address_v6())
+                    .collect::<Vec<_>>();
+                endpoint.hosts.iter().flat_map(move |host| {
+                    own.clone().into_iter().map(move |listener| {
+                        let address = client_address(
+                            &self.world,
+                            &self.owners,
+                            host,
+                            endpoint.port,
+                            listener,
+                        );
+                        (host.clone(), endpoint.port, address)
+                    })
                 })
             })
             .collect()
@@ -462,7 +472,8 @@ impl Lab {
             .flat_map(|(host, port, address)| {
                 [
                     "--connect-to".to_owned(),
-                    format!("{host}:{port}:{}:{}", address.ip(), address.port()),
+                    // A socket address prints a v6 address in brackets, as curl wants it.
+                    format!("{host}:{port}:{address}"),
                 ]
             })
             .collect()
@@ -505,16 +516,21 @@ impl Drop for Lab {
 async fn bind_firewall(
     plan: &LabPlan,
     addresses: &[SocketAddr],
+    twins: &[Option<SocketAddr>],
     ip: IpAddr,
 ) -> Result<Firewall, LabError> {
     let targets: Vec<Target<'_>> = plan
         .endpoints
         .iter()
-        .zip(addresses)
-        .map(|(endpoint, address)| Target {
-            hosts: &endpoint.hosts,
-            port: endpoint.port,
-            address: *address,
+        .zip(addresses.iter().zip(twins))
+        .flat_map(|(endpoint, (address, twin))| {
+            std::iter::once(*address)
+                .chain(*twin)
+                .map(|address| Target {
+                    hosts: &endpoint.hosts,
+                    port: endpoint.port,
+                    address,
+                })
         })
         .collect();
     Firewall::bind(&plan.firewall, &targets, ip).await
@@ -525,21 +541,25 @@ fn endpoint_handles(
     plan: &LabPlan,
     world: &World,
     owners: &[(SocketAddr, SocketAddr)],
-    addresses: &[SocketAddr],
+    (addresses, twins): (&[SocketAddr], &[Option<SocketAddr>]),
     tls: &[Option<TlsSetup>],
 ) -> Vec<EndpointHandle> {
+    let client = |endpoint: &super::plan::EndpointPlan, own: SocketAddr| {
+        endpoint.hosts.first().map_or(own, |host| {
+            client_address(world, owners, host, endpoint.port, own)
+        })
+    };
     plan.endpoints
         .iter()
-        .zip(addresses)
+        .zip(addresses.iter().zip(twins))
         .zip(tls)
-        .map(|((endpoint, listen_address), tls)| EndpointHandle {
+        .map(|((endpoint, (listen_address, twin)), tls)| EndpointHandle {
             name: endpoint.name.clone(),
             hosts: endpoint.hosts.clone(),
             port: endpoint.port,
-            address: endpoint.hosts.first().map_or(*listen_address, |host| {
-                client_address(world, owners, host, endpoint.port, *listen_address)
-            }),
+            address: client(endpoint, *listen_address),
             listen_address: *listen_address,
+            v6: twin.map(|twin| (client(endpoint, twin), twin)),
             certificate: tls.as_ref().and_then(|tls| tls.leaf.clone()),
         })
         .collect()
@@ -575,9 +595,11 @@ fn client_address(
     port: u16,
     own: SocketAddr,
 ) -> SocketAddr {
+    // The entry's family is its address's: a v6 listener is reached through v6 entries only.
     for entry in world.entries() {
         let applies = entry.from.covers(&Vantage::Client)
             && entry.port.is_none_or(|p| p == port)
+            && entry.address.is_ipv6() == own.is_ipv6()
             && host_matches(&entry.hosts, host);
         if !applies {
             continue;

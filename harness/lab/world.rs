@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::pattern::host_matches;
-use super::plan::Vantage;
+use super::plan::{Families, Family, Vantage};
 
 /// Where a connection attempt leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +111,8 @@ pub struct World {
     nxdomain: Vec<String>,
     /// A bound, non-listening address: connecting to it is refused.
     closed: Option<SocketAddr>,
+    /// Its v6 twin, for v6 clients, when some endpoint answers in v6.
+    closed_v6: Option<SocketAddr>,
     /// Proxies by name, for chaining and for clients.
     proxies: Vec<(String, SocketAddr)>,
     /// Per-host addresses in 127.0.0.0/8, if the plan asked for them.
@@ -128,6 +130,11 @@ impl World {
             closed,
             ..World::default()
         }
+    }
+
+    /// Give the world a refused address for v6 clients (a lab with a v6 endpoint has one).
+    pub fn set_closed_v6(&mut self, closed: SocketAddr) {
+        self.closed_v6 = Some(closed);
     }
 
     /// Add a routing entry after the existing ones.
@@ -196,8 +203,21 @@ impl World {
     }
 
     /// Where a connection from `from` to `host:port` leads, and which firewall rule (of the scenario
-    /// or set through the control API) decided it.
+    /// or set through the control API) decided it, in the family a client prefers for the host:
+    /// v4 when the lab answers it in v4, else v6 ([`World::decide_in`]).
     pub fn decide(&self, host: &str, port: u16, from: &Vantage) -> Decision {
+        let family = if self.families_of(host).v4 {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        self.decide_in(host, port, from, family)
+    }
+
+    /// [`World::decide`] for a connection over `family`: only entries whose address is of that
+    /// family apply (a v6 drop leaves v4 untouched), and a known name on an unserved port leads to
+    /// that family's refused address.
+    pub fn decide_in(&self, host: &str, port: u16, from: &Vantage, family: Family) -> Decision {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let unruled = |route| Decision { route, rule: None };
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -236,9 +256,14 @@ impl World {
         let hit = self.entries[skip..].iter().find(|entry| {
             entry.from.covers(from)
                 && entry.port.is_none_or(|p| p == port)
+                && Family::of(entry.address.ip()) == family
                 && host_matches(&entry.hosts, host)
         });
-        match (hit, self.closed) {
+        let closed = match family {
+            Family::V6 => self.closed_v6.or(self.closed),
+            Family::V4 => self.closed,
+        };
+        match (hit, closed) {
             (Some(entry), _) => Decision {
                 route: Route::Connect(entry.address),
                 rule: live_tag.or_else(|| entry.rule.clone()),
@@ -249,6 +274,27 @@ impl World {
             },
             (None, None) => unruled(Route::UnknownHost),
         }
+    }
+
+    /// The families the lab answers `host` in: those of its endpoints' addresses (v4 alone for a
+    /// name no endpoint serves, as a UDP responder's).
+    pub fn families_of(&self, host: &str) -> Families {
+        let mut families = Families {
+            v4: false,
+            v6: false,
+        };
+        for entry in &self.entries[self.firewall_entries..] {
+            if host_matches(&entry.hosts, host) {
+                match Family::of(entry.address.ip()) {
+                    Family::V4 => families.v4 = true,
+                    Family::V6 => families.v6 = true,
+                }
+            }
+        }
+        if !families.v6 {
+            families.v4 = true;
+        }
+        families
     }
 
     /// An IP literal is relayed only when it is one of the lab's own declared addresses.
@@ -280,40 +326,39 @@ impl World {
         self.closed
     }
 
-    /// The address the lab DNS server answers for `host`, if it exists.
+    /// The address the lab DNS server answers for `host`, if it exists (its v4 one when it has
+    /// both).
     pub fn address_of(&self, host: &str) -> Option<IpAddr> {
-        if !self.resolves(host) {
-            return None;
-        }
-        let own = self
-            .host_addresses
-            .iter()
-            .find(|(pattern, _)| host_matches(pattern, host))
-            .map(|(_, ip)| *ip);
-        own.or_else(|| self.closed.map(|addr| addr.ip()))
+        self.addresses_of(host).first().copied()
     }
 
     /// Every address the lab DNS server answers for `host` (its v4 and v6 address when it has both),
-    /// or none when it does not exist.
+    /// or none when it does not exist. Without per-host addresses a host is answered with the lab's
+    /// own address of each family it is served in (127.0.0.1, ::1).
     pub fn addresses_of(&self, host: &str) -> Vec<IpAddr> {
-        let Some(first) = self.address_of(host) else {
+        if !self.resolves(host) {
             return Vec::new();
-        };
+        }
         let pattern = self
             .host_addresses
             .iter()
             .find(|(pattern, _)| host_matches(pattern, host))
             .map(|(pattern, _)| pattern.as_str());
-        let mut all = vec![first];
         if let Some(pattern) = pattern {
-            all.extend(
-                self.host_addresses
-                    .iter()
-                    .filter(|(p, ip)| p == pattern && *ip != first)
-                    .map(|(_, ip)| *ip),
-            );
+            return self
+                .host_addresses
+                .iter()
+                .filter(|(p, _)| p == pattern)
+                .map(|(_, ip)| *ip)
+                .collect();
         }
-        all
+        let families = self.families_of(host);
+        let v4 = self.closed.map(|addr| addr.ip()).filter(|_| families.v4);
+        let v6 = families.v6.then(|| {
+            self.closed_v6
+                .map_or(Family::V6.loopback(), |address| address.ip())
+        });
+        v4.into_iter().chain(v6).collect()
     }
 
     /// A proxy's listening address by name.
