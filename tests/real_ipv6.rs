@@ -232,3 +232,53 @@ fn egresslab_run_passes_the_ipv6_scenarios() {
         "the v6 failure and the v4 success are reported apart: {stdout}"
     );
 }
+
+/// The checks against a real Squid 5.7 with no IPv6 route: in a network namespace this test
+/// creates (only loopback, so connect(2) to a v6 address fails with ENETUNREACH), Squid is told
+/// that `v6only.egresslab.test` has only an IPv6 address, and `egresslab check --proxy` must name
+/// its answer `proxy.no_ipv6_path` (the same code as for the lab's own Squid personality).
+#[test]
+fn the_checks_name_a_real_squids_answer_without_a_v6_route() {
+    let Some(squid) = common::squid::binary() else {
+        eprintln!("SKIPPED the real-Squid check: squid is not installed (./test.sh installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Squid running as root drops to its own user: it must be able to write its logs here.
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let hosts = d.join("hosts");
+    std::fs::write(&hosts, "fd00:dead::1 v6only.egresslab.test\n").unwrap();
+    // Any port: the namespace is new and empty.
+    let port = 3128;
+    let conf = common::squid::basics(d, port, &hosts) + "http_access allow all\n";
+    std::fs::write(d.join("squid.conf"), conf).unwrap();
+    let script = format!(
+        "ip link set lo up || exit 90\n\
+         {squid} -N -f {d}/squid.conf & SQUID=$!\n\
+         for i in $(seq 1 75); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.2; done\n\
+         {check} check --proxy http://127.0.0.1:{port} --format json https://v6only.egresslab.test/\n\
+         STATUS=$?\n\
+         kill $SQUID; wait $SQUID\n\
+         exit $STATUS\n",
+        squid = squid.display(),
+        d = d.display(),
+        check = env!("CARGO_BIN_EXE_egresslab"),
+    );
+    let out = Command::new("timeout")
+        .args(["60", "unshare", "-n", "bash", "-c", &script])
+        .output()
+        .expect("runs unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(90) || stderr.contains("unshare failed") {
+        eprintln!("SKIPPED the real-Squid check: cannot create a network namespace (needs root): {stderr}");
+        return;
+    }
+    let cache = std::fs::read_to_string(d.join("cache.log")).unwrap_or_default();
+    assert!(
+        stdout.contains("\"proxy.no_ipv6_path\"") && !stdout.contains("\"proxy.bad_gateway\""),
+        "exit {:?}\n{stdout}\n{stderr}\n{cache}",
+        out.status.code()
+    );
+}

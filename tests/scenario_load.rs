@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 const CASES: &[(&str, &str)] = &[
     ("wrong-type.toml", "wrong-type.toml:9:8: invalid type: string \"443\", expected an integer from 0 to 65535"),
-    ("unknown-key.toml", "unknown-key.toml:10:1: unknown field `colour`, expected one of `name`, `hosts`, `port`, `tls`, `http`, `behaviour`, `pac`"),
+    ("unknown-key.toml", "unknown-key.toml:10:1: unknown field `colour`, expected one of `name`, `hosts`, `port`, `tls`, `http`, `behaviour`, `pac`, `families`"),
     ("missing-proxy.toml", "missing-proxy.toml:7:9: unknown client proxy `corp`, expected one of `direct`, `pac`, `wpad`"),
     ("missing-upstream.toml", "missing-upstream.toml:8:12: unknown proxy `parent`, expected nothing (none is defined)"),
     ("missing-vantage-proxy.toml", "missing-vantage-proxy.toml:7:8: unknown proxy `edge`, expected nothing (none is defined)"),
@@ -25,6 +25,9 @@ const CASES: &[(&str, &str)] = &[
     ("toxic-destination-on-endpoint.toml", "toxic-destination-on-endpoint.toml:20:15: destination limits a toxic to a lab proxy's connections to matching hosts; this is not a lab proxy; `app` is an endpoint, expected `destination` only on a toxic whose `on` is a proxy"),
     ("toxic-bad-attribute.toml", "toxic-bad-attribute.toml:20:14: latency toxic attributes: unknown field `latncy`, expected `latency` or `jitter`, expected the attributes Toxiproxy defines for latency (docs/control.md)"),
     ("toxic-toxicity-too-high.toml", "toxic-toxicity-too-high.toml:20:12: toxicity 2.0, expected a share from 0.0 to 1.0"),
+    ("families-empty.toml", "families-empty.toml:10:12: an empty `families` list, expected a list of one or both of \"v4\" and \"v6\", each once"),
+    ("families-twice.toml", "families-twice.toml:10:12: `v6` twice in `families`, expected a list of one or both of \"v4\" and \"v6\", each once"),
+    ("families-unknown.toml", "families-unknown.toml:10:13: unknown variant `v5`, expected `v4` or `v6`"),
     ("bad-regex.toml", "bad-regex.toml:11:18: regular expression `(unclosed` (error: unclosed group), expected a valid regular expression"),
 ];
 
