@@ -640,6 +640,19 @@ fn ipv6_aaaa_answers_and_v6_doors_beside_v4() {
     assert_eq!(curl.status.code(), Some(28), "{}", text(&curl));
 }
 
+#[test]
+fn ipv6_path_dropped_times_out_over_v6_and_answers_over_v4() {
+    require_root!("ipv6_path_dropped_times_out_over_v6_and_answers_over_v4");
+    let lab = NsLab::up("ipv6-path-dropped");
+    let ca = lab.ca();
+    for (family, code) in [("-4", Some(0)), ("-6", Some(28))] {
+        let mut args = curl_args(&ca);
+        args.extend([family, "https://login.microsoftonline.com/"]);
+        let curl = lab.exec(&args);
+        assert_eq!(curl.status.code(), code, "curl {family}: {}", text(&curl));
+    }
+}
+
 /// A local route for a test prefix, removed on drop.
 struct LocalRoute(&'static str);
 

@@ -558,5 +558,18 @@ mod tests {
         );
         assert_eq!(f.code, codes::PROXY_BAD_GATEWAY);
         assert!(f.summary.contains("ERR_CONNECT_FAIL"));
+        // Squid 5.7's page without a v6 route (as a real one answered), and the same errno for a
+        // v4 address: only the first is the missing v6 path.
+        let mut squid = head(503, vec![("X-Squid-Error", "ERR_CONNECT_FAIL 101")]);
+        squid.rest = b"<p><b>Connection to fd00:dead::1 failed.</b></p>\n<p id=\"sysmsg\">The system \
+            returned: <i>(101) Network is unreachable</i></p><p>Generated Thu, 03 Dec 2026 06:14:49 GMT</p>"
+            .to_vec();
+        let f = classify_refusal(&p, "v6only.test", 443, &squid);
+        assert_eq!(f.code, codes::PROXY_NO_IPV6_PATH, "{}", f.summary);
+        squid.rest = b"<p><b>Connection to 192.0.2.1 failed.</b></p> (101) Network is unreachable \
+            Generated 06:14:49"
+            .to_vec();
+        let f = classify_refusal(&p, "v4.test", 443, &squid);
+        assert_eq!(f.code, codes::PROXY_BAD_GATEWAY, "{}", f.summary);
     }
 }
