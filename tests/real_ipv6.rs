@@ -221,12 +221,18 @@ fn egresslab_run_passes_the_ipv6_scenarios() {
             "ipv6-only-behind-v4-proxy",
             "ipv6-only-behind-dual-stack-proxy",
             "-v",
+            // Each scenario's [[expect.exec]] for curl judges a real curl with the lab's .curlrc.
+            "--exec",
+            r#"curl -sS -o /dev/null -w "%{http_code}\n" "$EGRESSLAB_URL""#,
         ])
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("4/4 passed"), "{stdout}");
+    assert!(
+        stdout.contains("4/4 passed") && !stdout.contains("not judged"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("over IPv6") && stdout.contains("over IPv4"),
         "the v6 failure and the v4 success are reported apart: {stdout}"
