@@ -11,7 +11,7 @@
 //! builder (`rawsock.rs`), so a v6 drop leaves the same `syn` events as a v4 one.
 //!
 //! Hand-written on libc because no maintained crate offers "raw socket + cBPF filter" as a unit: the
-//! filter is eight instructions and the parse reads three header fields.
+//! filter is eight instructions; the headers are read with etherparse.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
