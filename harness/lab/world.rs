@@ -344,15 +344,17 @@ impl World {
             .iter()
             .find(|(pattern, _)| host_matches(pattern, host))
             .map(|(pattern, _)| pattern.as_str());
+        let families = self.families_of(host);
         if let Some(pattern) = pattern {
+            // A networked lab gives every host a v4 (and maybe a v6) address; a host served in v6
+            // only keeps its AAAA alone.
             return self
                 .host_addresses
                 .iter()
-                .filter(|(p, _)| p == pattern)
+                .filter(|(p, ip)| p == pattern && (families.v4 || ip.is_ipv6()))
                 .map(|(_, ip)| *ip)
                 .collect();
         }
-        let families = self.families_of(host);
         let v4 = self.closed.map(|addr| addr.ip()).filter(|_| families.v4);
         let v6 = families.v6.then(|| {
             self.closed_v6
