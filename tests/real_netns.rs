@@ -343,13 +343,7 @@ fn proxy_auth_required_answers_407() {
     require_root!("proxy_auth_required_answers_407");
     let lab = NsLab::up("proxy-auth-required");
     let proxy = lab.proxy("corp");
-    let curl = lab.curl(CLOUD, Some(&proxy));
-    assert_eq!(curl.status.code(), Some(56), "{}", text(&curl));
-    assert!(
-        String::from_utf8_lossy(&curl.stdout).ends_with("407"),
-        "{}",
-        text(&curl)
-    );
+    curl_refused_by_the_proxy(&lab, &proxy, "407");
     let requests = python(&lab, &requests_script(CLOUD, &lab.ca(), Some(&proxy)));
     let out = String::from_utf8_lossy(&requests.stdout);
     assert!(
@@ -661,6 +655,34 @@ fn ipv6_aaaa_answers_and_v6_doors_beside_v4() {
     args.extend(["-6", CLOUD]);
     let curl = lab.exec(&args);
     assert_eq!(curl.status.code(), Some(28), "{}", text(&curl));
+}
+
+#[test]
+fn ipv6_scenarios_through_the_lab_dns_alone() {
+    require_root!("ipv6_scenarios_through_the_lab_dns_alone");
+    let lab = NsLab::up("ipv6-path-dropped");
+    let ca = lab.ca();
+    for (family, code) in [("-4", Some(0)), ("-6", Some(28))] {
+        let mut args = curl_args(&ca);
+        args.extend([family, "https://login.microsoftonline.com/"]);
+        let curl = lab.exec(&args);
+        assert_eq!(curl.status.code(), code, "curl {family}: {}", text(&curl));
+    }
+    drop(lab);
+    // A v6-only host behind a proxy with no v6 path: the proxy's 503, through the lab DNS alone.
+    let lab = NsLab::up("ipv6-only-behind-v4-proxy");
+    curl_refused_by_the_proxy(&lab, &lab.proxy("corp"), "503");
+}
+
+/// curl through `proxy` to the cloud service ends in exit 56 with the proxy's `status`.
+fn curl_refused_by_the_proxy(lab: &NsLab, proxy: &str, status: &str) {
+    let curl = lab.curl(CLOUD, Some(proxy));
+    assert_eq!(curl.status.code(), Some(56), "{}", text(&curl));
+    assert!(
+        String::from_utf8_lossy(&curl.stdout).ends_with(status),
+        "{}",
+        text(&curl)
+    );
 }
 
 /// A local route for a test prefix, removed on drop.

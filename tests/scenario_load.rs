@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 const CASES: &[(&str, &str)] = &[
     ("wrong-type.toml", "wrong-type.toml:9:8: invalid type: string \"443\", expected an integer from 0 to 65535"),
-    ("unknown-key.toml", "unknown-key.toml:10:1: unknown field `colour`, expected one of `name`, `hosts`, `port`, `tls`, `http`, `behaviour`, `pac`"),
+    ("unknown-key.toml", "unknown-key.toml:10:1: unknown field `colour`, expected one of `name`, `hosts`, `port`, `tls`, `http`, `behaviour`, `pac`, `families`"),
     ("missing-proxy.toml", "missing-proxy.toml:7:9: unknown client proxy `corp`, expected one of `direct`, `pac`, `wpad`"),
     ("missing-upstream.toml", "missing-upstream.toml:8:12: unknown proxy `parent`, expected nothing (none is defined)"),
     ("missing-vantage-proxy.toml", "missing-vantage-proxy.toml:7:8: unknown proxy `edge`, expected nothing (none is defined)"),
@@ -28,6 +28,9 @@ const CASES: &[(&str, &str)] = &[
     ("socks-http-only-key.toml", "socks-http-only-key.toml:7:8: socks5 proxy `corp` with `intercept`, expected no HTTP-only key on a socks5 proxy (it speaks SOCKS5 with no-auth, or RFC 1929 username/password when `auth = { users = {...} }` is given; docs/socks.md)"),
     ("socks-resolve-without-socks.toml", "socks-resolve-without-socks.toml:11:17: `socks_resolve` without a socks5 proxy, expected [client] proxy naming a [[proxy]] with kind = \"socks5\""),
     ("proxy-only-bad-name.toml", "proxy-only-bad-name.toml:7:15: proxy_only name `wiki corp`, expected a host name or a *.suffix pattern"),
+    ("families-empty.toml", "families-empty.toml:10:12: an empty `families` list, expected a list of one or both of \"v4\" and \"v6\", each once"),
+    ("families-twice.toml", "families-twice.toml:10:12: `v6` twice in `families`, expected a list of one or both of \"v4\" and \"v6\", each once"),
+    ("families-unknown.toml", "families-unknown.toml:10:13: unknown variant `v5`, expected `v4` or `v6`"),
     ("bad-regex.toml", "bad-regex.toml:11:18: regular expression `(unclosed` (error: unclosed group), expected a valid regular expression"),
 ];
 

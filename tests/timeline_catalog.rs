@@ -355,6 +355,20 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         Box::new(note("bandwidth")),
     );
     add("wpad-pac", "the PAC fetch", Box::new(http("pac", 200)));
+    add(
+        "ipv6-path-dropped",
+        "the firewall drop on the v6 path",
+        Box::new(|events| {
+            find(events, "firewall", |e| {
+                text(e, "action") == "drop" && text(e, "rule").contains("over v6")
+            })
+        }),
+    );
+    add(
+        "ipv6-only-behind-v4-proxy",
+        "the 503 for the v6-only host",
+        Box::new(http("connect", 503)),
+    );
     // Healthy twins and scenarios whose cause is in the customer's files (the lab's traffic is
     // healthy there): the explaining event is a complete, successful exchange.
     for id in [
@@ -377,6 +391,8 @@ fn table() -> BTreeMap<&'static str, (&'static str, Explains)> {
         "socks5-client-resolves-healthy",
         "socks5-auth",
         "socks5h-proxy-resolves",
+        "ipv6-dual-stack-healthy",
+        "ipv6-only-behind-dual-stack-proxy",
     ] {
         add(
             id,

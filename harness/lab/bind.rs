@@ -7,12 +7,14 @@ use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use super::error::LabError;
 use super::firewall::blackhole::{closed_port_at, listen_at};
 use super::net::Placement;
-use super::plan::LabPlan;
+use super::plan::{Family, LabPlan};
 
 /// Every socket of phase one except the firewall's, in plan order.
 pub(crate) struct Bound {
-    /// Each endpoint's listener and address.
+    /// Each endpoint's listener and address (on the v6 address for an endpoint that is v6 only).
     pub(crate) endpoints: Vec<(TcpListener, SocketAddr)>,
+    /// Each dual-stack endpoint's second listener, on the v6 address; `None` for one family only.
+    pub(crate) twins: Vec<Option<(TcpListener, SocketAddr)>>,
     /// Each proxy's socket and address.
     pub(crate) proxies: Vec<(ProxySocket, SocketAddr)>,
     /// The DNS server's sockets, if the plan runs one.
@@ -26,6 +28,23 @@ impl Bound {
     pub(crate) fn endpoint_addresses(&self) -> Vec<SocketAddr> {
         self.endpoints.iter().map(|(_, address)| *address).collect()
     }
+
+    /// Where each dual-stack endpoint's v6 listener is, in plan order.
+    pub(crate) fn twin_addresses(&self) -> Vec<Option<SocketAddr>> {
+        self.twins
+            .iter()
+            .map(|twin| twin.as_ref().map(|(_, address)| *address))
+            .collect()
+    }
+}
+
+/// The address a lab bound on `ip` uses for v6 listeners: `ip` itself when it is v6, else ::1.
+pub(crate) fn v6_ip(ip: IpAddr) -> IpAddr {
+    if ip.is_ipv6() {
+        ip
+    } else {
+        Family::V6.loopback()
+    }
 }
 
 /// Bind the endpoints, proxies, DNS server and UDP responders of `plan` on `ip`; with a network
@@ -38,7 +57,19 @@ pub(crate) fn all(
     let endpoints = plan
         .endpoints
         .iter()
-        .map(|endpoint| endpoint_socket(ip, &endpoint.name))
+        .map(|endpoint| {
+            let own = if endpoint.families.v4 { ip } else { v6_ip(ip) };
+            endpoint_socket(own, &endpoint.name)
+        })
+        .collect::<Result<_, _>>()?;
+    let twins = plan
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            (endpoint.families.v4 && endpoint.families.v6)
+                .then(|| endpoint_socket(v6_ip(ip), &format!("{} (v6)", endpoint.name)))
+                .transpose()
+        })
         .collect::<Result<_, _>>()?;
     let proxies = plan
         .proxies
@@ -63,6 +94,7 @@ pub(crate) fn all(
         .collect::<Result<_, _>>()?;
     Ok(Bound {
         endpoints,
+        twins,
         proxies,
         dns,
         udp,

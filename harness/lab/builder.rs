@@ -8,9 +8,9 @@ use egresslab_certs::{CaRole, Factory, Profile};
 
 use super::error::LabError;
 use super::plan::{
-    BindPolicy, ClientAuthPlan, EndpointBehaviour, EndpointPlan, FirewallAction, FirewallRule,
-    HttpAnswer, LabPlan, PassthroughPlan, ProxyPlan, TlsPlan, TlsVersions, UdpBehaviour, UdpPlan,
-    Vantage,
+    BindPolicy, ClientAuthPlan, EndpointBehaviour, EndpointPlan, Families, FirewallAction,
+    FirewallRule, HttpAnswer, LabPlan, PassthroughPlan, ProxyPlan, TlsPlan, TlsVersions,
+    UdpBehaviour, UdpPlan, Vantage,
 };
 use super::running::{Lab, LaunchOptions};
 
@@ -138,12 +138,7 @@ impl LabBuilder {
         port: Option<u16>,
         action: FirewallAction,
     ) -> Self {
-        self.rule(FirewallRule {
-            from,
-            hosts: hosts.into(),
-            port,
-            action,
-        })
+        self.rule(FirewallRule::new(from, hosts, port, action))
     }
 
     /// Add a UDP responder.
@@ -242,6 +237,7 @@ impl EndpointPlan {
             port,
             tls: None,
             behaviour: EndpointBehaviour::default(),
+            families: Families::V4,
         }
     }
 
@@ -321,6 +317,7 @@ impl FirewallRule {
             hosts: hosts.into(),
             port,
             action,
+            family: None,
         }
     }
 }

@@ -84,6 +84,91 @@ pub struct EndpointPlan {
     pub tls: Option<TlsPlan>,
     /// What the endpoint does once a client is connected.
     pub behaviour: EndpointBehaviour,
+    /// The address families it is reachable over: an A answer and a 127.0.0.1 listener for v4, an
+    /// AAAA answer and a ::1 listener for v6 (both: two listeners serving the same endpoint).
+    pub families: Families,
+}
+
+/// An IP address family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// The loopback address of the family (`127.0.0.1`, `::1`).
+    pub fn loopback(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Family::V6 => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "v4",
+            Family::V6 => "v6",
+        })
+    }
+}
+
+/// A set of address families (an endpoint's addresses, a proxy's paths out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Families {
+    /// IPv4.
+    pub v4: bool,
+    /// IPv6.
+    pub v6: bool,
+}
+
+impl Families {
+    /// IPv4 only (an endpoint's default).
+    pub const V4: Families = Families {
+        v4: true,
+        v6: false,
+    };
+    /// IPv6 only.
+    pub const V6: Families = Families {
+        v4: false,
+        v6: true,
+    };
+    /// Both (a proxy's default: it has a path out in each family).
+    pub const BOTH: Families = Families { v4: true, v6: true };
+
+    /// Whether the set holds `family`.
+    pub fn has(self, family: Family) -> bool {
+        match family {
+            Family::V4 => self.v4,
+            Family::V6 => self.v6,
+        }
+    }
+
+    /// The families in the set, v4 first.
+    pub fn list(self) -> Vec<Family> {
+        [Family::V4, Family::V6]
+            .into_iter()
+            .filter(|family| self.has(*family))
+            .collect()
+    }
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        Families::V4
+    }
 }
 
 /// TLS settings of an endpoint.
@@ -205,6 +290,10 @@ pub struct ProxyPlan {
     /// squid.conf. When set they replace `rules`, `squid_default_ports` and the blanket
     /// authentication check: credentials are asked for only where a `proxy_auth` ACL is checked.
     pub access: Option<crate::lab::access::SquidAccess>,
+    /// The address families the proxy has a path out in: a destination the lab answers only in a
+    /// family the proxy lacks is answered as Squid does without a route (503 ERR_CONNECT_FAIL, errno
+    /// 101 "Network is unreachable").
+    pub families: Families,
 }
 
 /// The default [`ProxyPlan::digest_nonce_lifetime`]: 30 minutes, Squid's default.
@@ -242,6 +331,7 @@ impl ProxyPlan {
             max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             access: None,
+            families: Families::BOTH,
         }
     }
 }
@@ -350,6 +440,8 @@ pub struct FirewallRule {
     pub port: Option<u16>,
     /// What happens to matching connections.
     pub action: FirewallAction,
+    /// The address family the rule applies to; `None` means both (a v6 drop is `Some(V6)`).
+    pub family: Option<Family>,
 }
 
 /// The side a connection starts from.

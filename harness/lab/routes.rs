@@ -9,26 +9,33 @@ use super::world::{RouteEntry, World};
 /// pass-through destinations; every lab name declared; proxies registered.
 pub(crate) fn build(
     plan: &LabPlan,
-    closed: SocketAddr,
+    (closed, closed_v6): (SocketAddr, Option<SocketAddr>),
     firewall: Vec<RouteEntry>,
     endpoints: &[SocketAddr],
+    twins: &[Option<SocketAddr>],
     proxies: &[(String, SocketAddr)],
 ) -> World {
     let mut world = World::new(Some(closed));
+    if let Some(closed_v6) = closed_v6 {
+        world.set_closed_v6(closed_v6);
+    }
     for entry in firewall {
         world.push(entry);
     }
     world.end_firewall_entries();
-    for (endpoint, address) in plan.endpoints.iter().zip(endpoints) {
+    for ((endpoint, address), twin) in plan.endpoints.iter().zip(endpoints).zip(twins) {
         for host in &endpoint.hosts {
             world.declare_name(host);
-            world.push(RouteEntry {
-                from: Vantage::Any,
-                hosts: host.clone(),
-                port: Some(endpoint.port),
-                address: *address,
-                rule: None,
-            });
+            // One entry per family the endpoint answers in; the address says which.
+            for address in std::iter::once(*address).chain(*twin) {
+                world.push(RouteEntry {
+                    from: Vantage::Any,
+                    hosts: host.clone(),
+                    port: Some(endpoint.port),
+                    address,
+                    rule: None,
+                });
+            }
         }
     }
     for passthrough in &plan.passthrough {

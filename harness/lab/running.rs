@@ -133,7 +133,8 @@ impl Lab {
             .transpose()?;
         let bound = bind::all(&plan, ip, placement.as_ref())?;
         let endpoint_addresses = bound.endpoint_addresses();
-        let mut firewall = bind_firewall(&plan, &endpoint_addresses, ip).await?;
+        let twin_addresses = bound.twin_addresses();
+        let mut firewall = bind_firewall(&plan, &endpoint_addresses, &twin_addresses, ip).await?;
         let proxy_addresses: Vec<(String, SocketAddr)> = plan
             .proxies
             .iter()
@@ -144,13 +145,15 @@ impl Lab {
         owners.extend(
             endpoint_addresses
                 .iter()
+                .chain(twin_addresses.iter().flatten())
                 .map(|address| (*address, *address)),
         );
         let mut world = routes::build(
             &plan,
-            firewall.closed_address,
+            (firewall.closed_address, firewall.closed_v6),
             std::mem::take(&mut firewall.entries),
             &endpoint_addresses,
+            &twin_addresses,
             &proxy_addresses,
         );
         if let Some(placement) = &placement {
@@ -162,7 +165,7 @@ impl Lab {
             &plan,
             &world,
             &owners,
-            &endpoint_addresses,
+            (&endpoint_addresses, &twin_addresses),
             &prepared.endpoint_tls,
         );
         let proxies = proxy_handles(&plan, &proxy_addresses, &prepared.proxy_tls);
@@ -177,6 +180,7 @@ impl Lab {
         serving.capture.listening(
             endpoint_addresses
                 .iter()
+                .chain(twin_addresses.iter().flatten())
                 .copied()
                 .chain(proxy_addresses.iter().map(|(_, address)| *address))
                 .chain(firewall.listening())
@@ -310,26 +314,32 @@ impl Lab {
     }
 
     /// For every endpoint host (wildcards as written), its port and where a direct client really
-    /// connects: the `--connect-to` mapping of a client outside any proxy. A name only the proxies
-    /// resolve (`[names] proxy_only`) is left out: the client cannot resolve it.
+    /// connects: the `--connect-to` mapping of a client outside any proxy. A dual-stack endpoint's
+    /// hosts appear twice, the v4 address first, then the v6 one. A name only the proxies resolve
+    /// (`[names] proxy_only`) is left out: the client cannot resolve it.
     pub fn connect_to(&self) -> Vec<(String, u16, SocketAddr)> {
         self.endpoints
             .iter()
             .flat_map(|endpoint| {
                 let world = &self.world;
+                let own = std::iter::once(endpoint.listen_address)
+                    .chain(endpoint.listen_address_v6())
+                    .collect::<Vec<_>>();
                 endpoint
                     .hosts
                     .iter()
                     .filter(|host| !world.is_proxy_only(host))
-                    .map(move |host| {
-                        let address = client_address(
-                            &self.world,
-                            &self.owners,
-                            host,
-                            endpoint.port,
-                            endpoint.listen_address,
-                        );
-                        (host.clone(), endpoint.port, address)
+                    .flat_map(move |host| {
+                        own.clone().into_iter().map(move |listener| {
+                            let address = client_address(
+                                &self.world,
+                                &self.owners,
+                                host,
+                                endpoint.port,
+                                listener,
+                            );
+                            (host.clone(), endpoint.port, address)
+                        })
                     })
             })
             .collect()
@@ -484,7 +494,8 @@ impl Lab {
             .flat_map(|(host, port, address)| {
                 [
                     "--connect-to".to_owned(),
-                    format!("{host}:{port}:{}:{}", address.ip(), address.port()),
+                    // A socket address prints a v6 address in brackets, as curl wants it.
+                    format!("{host}:{port}:{address}"),
                 ]
             })
             .collect()
@@ -527,16 +538,21 @@ impl Drop for Lab {
 async fn bind_firewall(
     plan: &LabPlan,
     addresses: &[SocketAddr],
+    twins: &[Option<SocketAddr>],
     ip: IpAddr,
 ) -> Result<Firewall, LabError> {
     let targets: Vec<Target<'_>> = plan
         .endpoints
         .iter()
-        .zip(addresses)
-        .map(|(endpoint, address)| Target {
-            hosts: &endpoint.hosts,
-            port: endpoint.port,
-            address: *address,
+        .zip(addresses.iter().zip(twins))
+        .flat_map(|(endpoint, (address, twin))| {
+            std::iter::once(*address)
+                .chain(*twin)
+                .map(|address| Target {
+                    hosts: &endpoint.hosts,
+                    port: endpoint.port,
+                    address,
+                })
         })
         .collect();
     Firewall::bind(&plan.firewall, &targets, ip).await
@@ -547,21 +563,25 @@ fn endpoint_handles(
     plan: &LabPlan,
     world: &World,
     owners: &[(SocketAddr, SocketAddr)],
-    addresses: &[SocketAddr],
+    (addresses, twins): (&[SocketAddr], &[Option<SocketAddr>]),
     tls: &[Option<TlsSetup>],
 ) -> Vec<EndpointHandle> {
+    let client = |endpoint: &super::plan::EndpointPlan, own: SocketAddr| {
+        endpoint.hosts.first().map_or(own, |host| {
+            client_address(world, owners, host, endpoint.port, own)
+        })
+    };
     plan.endpoints
         .iter()
-        .zip(addresses)
+        .zip(addresses.iter().zip(twins))
         .zip(tls)
-        .map(|((endpoint, listen_address), tls)| EndpointHandle {
+        .map(|((endpoint, (listen_address, twin)), tls)| EndpointHandle {
             name: endpoint.name.clone(),
             hosts: endpoint.hosts.clone(),
             port: endpoint.port,
-            address: endpoint.hosts.first().map_or(*listen_address, |host| {
-                client_address(world, owners, host, endpoint.port, *listen_address)
-            }),
+            address: client(endpoint, *listen_address),
             listen_address: *listen_address,
+            v6: twin.map(|twin| (client(endpoint, twin), twin)),
             certificate: tls.as_ref().and_then(|tls| tls.leaf.clone()),
         })
         .collect()
@@ -598,9 +618,11 @@ fn client_address(
     port: u16,
     own: SocketAddr,
 ) -> SocketAddr {
+    // The entry's family is its address's: a v6 listener is reached through v6 entries only.
     for entry in world.entries() {
         let applies = entry.from.covers(&Vantage::Client)
             && entry.port.is_none_or(|p| p == port)
+            && entry.address.is_ipv6() == own.is_ipv6()
             && host_matches(&entry.hosts, host);
         if !applies {
             continue;

@@ -47,25 +47,37 @@ pub(crate) fn spawn(ready: Ready<'_>, serving: &Serving) -> Served {
         bound,
         firewall,
     } = ready;
-    let sockets = plan.endpoints.iter().zip(bound.endpoints).zip(endpoint_tls);
-    for ((endpoint, (listener, address)), tls) in sockets {
-        let gate = gate(serving, &endpoint.name, GateKind::Endpoint, address, true);
+    let sockets = plan
+        .endpoints
+        .iter()
+        .zip(bound.endpoints)
+        .zip(bound.twins)
+        .zip(endpoint_tls);
+    for (((endpoint, (listener, address)), twin), tls) in sockets {
         let plan = Arc::new(endpoint.clone());
         let live = Arc::new(LiveEndpoint::new(Arc::clone(&plan), tls, Arc::clone(certs)));
         serving.live.add_endpoint(Arc::clone(&live));
-        let endpoint = Endpoint {
-            plan,
-            listener: GatedListener::new(gate, Some(listener), None),
-            responder: Arc::new(Responder::for_lab(
-                endpoint.behaviour.clone(),
-                certs.clone(),
-                world,
-            )),
-            tls: live.subscribe(),
-        };
-        serving
-            .tasks
-            .spawn(endpoint::serve(endpoint, serving.clone()));
+        let responder = Arc::new(Responder::for_lab(
+            endpoint.behaviour.clone(),
+            certs.clone(),
+            world,
+        ));
+        // A dual-stack endpoint's v6 listener serves the same endpoint behind a gate of its own
+        // (`NAME@v6`), so the control API can take one family down without the other.
+        let listeners = std::iter::once((endpoint.name.clone(), listener, address))
+            .chain(twin.map(|(listener, address)| (twin_gate(&endpoint.name), listener, address)));
+        for (name, listener, address) in listeners {
+            let gate = gate(serving, &name, GateKind::Endpoint, address, true);
+            let endpoint = Endpoint {
+                plan: Arc::clone(&plan),
+                listener: GatedListener::new(gate, Some(listener), None),
+                responder: Arc::clone(&responder),
+                tls: live.subscribe(),
+            };
+            serving
+                .tasks
+                .spawn(endpoint::serve(endpoint, serving.clone()));
+        }
     }
     spawn_proxies(plan, world, certs, bound.proxies, proxy_tls, serving);
     let dns = bound.dns.map(|(socket, tcp, address)| {
@@ -92,6 +104,11 @@ pub(crate) fn spawn(ready: Ready<'_>, serving: &Serving) -> Served {
         dns,
         udp: udp_addresses,
     }
+}
+
+/// The gate name of a dual-stack endpoint's v6 listener.
+pub(crate) fn twin_gate(endpoint: &str) -> String {
+    format!("{endpoint}@v6")
 }
 
 /// A gate for one listener, registered on the lab's switchboard.

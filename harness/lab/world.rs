@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use super::pattern::host_matches;
-use super::plan::Vantage;
+use super::plan::{Families, Family, Vantage};
 
 /// Where a connection attempt leads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +113,8 @@ pub struct World {
     proxy_only: Vec<String>,
     /// A bound, non-listening address: connecting to it is refused.
     closed: Option<SocketAddr>,
+    /// Its v6 twin, for v6 clients, when some endpoint answers in v6.
+    closed_v6: Option<SocketAddr>,
     /// Proxies by name, for chaining and for clients.
     proxies: Vec<(String, SocketAddr)>,
     /// Per-host addresses in 127.0.0.0/8, if the plan asked for them.
@@ -130,6 +132,11 @@ impl World {
             closed,
             ..World::default()
         }
+    }
+
+    /// Give the world a refused address for v6 clients (a lab with a v6 endpoint has one).
+    pub fn set_closed_v6(&mut self, closed: SocketAddr) {
+        self.closed_v6 = Some(closed);
     }
 
     /// Add a routing entry after the existing ones.
@@ -210,8 +217,21 @@ impl World {
     }
 
     /// Where a connection from `from` to `host:port` leads, and which firewall rule (of the scenario
-    /// or set through the control API) decided it.
+    /// or set through the control API) decided it, in the family a client prefers for the host:
+    /// v4 when the lab answers it in v4, else v6 ([`World::decide_in`]).
     pub fn decide(&self, host: &str, port: u16, from: &Vantage) -> Decision {
+        let family = if self.families_of(host).v4 {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        self.decide_in(host, port, from, family)
+    }
+
+    /// [`World::decide`] for a connection over `family`: only entries whose address is of that
+    /// family apply (a v6 drop leaves v4 untouched), and a known name on an unserved port leads to
+    /// that family's refused address.
+    pub fn decide_in(&self, host: &str, port: u16, from: &Vantage, family: Family) -> Decision {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let unruled = |route| Decision { route, rule: None };
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -251,9 +271,14 @@ impl World {
         let hit = self.entries[skip..].iter().find(|entry| {
             entry.from.covers(from)
                 && entry.port.is_none_or(|p| p == port)
+                && Family::of(entry.address.ip()) == family
                 && host_matches(&entry.hosts, host)
         });
-        match (hit, self.closed) {
+        let closed = match family {
+            Family::V6 => self.closed_v6.or(self.closed),
+            Family::V4 => self.closed,
+        };
+        match (hit, closed) {
             (Some(entry), _) => Decision {
                 route: Route::Connect(entry.address),
                 rule: live_tag.or_else(|| entry.rule.clone()),
@@ -264,6 +289,27 @@ impl World {
             },
             (None, None) => unruled(Route::UnknownHost),
         }
+    }
+
+    /// The families the lab answers `host` in: those of its endpoints' addresses (v4 alone for a
+    /// name no endpoint serves, as a UDP responder's).
+    pub fn families_of(&self, host: &str) -> Families {
+        let mut families = Families {
+            v4: false,
+            v6: false,
+        };
+        for entry in &self.entries[self.firewall_entries..] {
+            if host_matches(&entry.hosts, host) {
+                match Family::of(entry.address.ip()) {
+                    Family::V4 => families.v4 = true,
+                    Family::V6 => families.v6 = true,
+                }
+            }
+        }
+        if !families.v6 {
+            families.v4 = true;
+        }
+        families
     }
 
     /// An IP literal is relayed only when it is one of the lab's own declared addresses.
@@ -295,41 +341,42 @@ impl World {
         self.closed
     }
 
-    /// The address the lab DNS server answers for `host`, if it exists (a name only the proxies
-    /// resolve does not, for the clients this server answers).
+    /// The address the lab DNS server answers for `host`, if it exists (its v4 one when it has
+    /// both; a name only the proxies resolve has none, for the clients this server answers).
     pub fn address_of(&self, host: &str) -> Option<IpAddr> {
-        if !self.resolves(host) || self.is_proxy_only(host) {
-            return None;
-        }
-        let own = self
-            .host_addresses
-            .iter()
-            .find(|(pattern, _)| host_matches(pattern, host))
-            .map(|(_, ip)| *ip);
-        own.or_else(|| self.closed.map(|addr| addr.ip()))
+        self.addresses_of(host).first().copied()
     }
 
     /// Every address the lab DNS server answers for `host` (its v4 and v6 address when it has both),
-    /// or none when it does not exist.
+    /// or none when it does not exist. Without per-host addresses a host is answered with the lab's
+    /// own address of each family it is served in (127.0.0.1, ::1). A name only the proxies resolve
+    /// has none, for the clients this server answers.
     pub fn addresses_of(&self, host: &str) -> Vec<IpAddr> {
-        let Some(first) = self.address_of(host) else {
+        if !self.resolves(host) || self.is_proxy_only(host) {
             return Vec::new();
-        };
+        }
         let pattern = self
             .host_addresses
             .iter()
             .find(|(pattern, _)| host_matches(pattern, host))
             .map(|(pattern, _)| pattern.as_str());
-        let mut all = vec![first];
+        let families = self.families_of(host);
         if let Some(pattern) = pattern {
-            all.extend(
-                self.host_addresses
-                    .iter()
-                    .filter(|(p, ip)| p == pattern && *ip != first)
-                    .map(|(_, ip)| *ip),
-            );
+            // A networked lab gives every host a v4 (and maybe a v6) address; a host served in v6
+            // only keeps its AAAA alone.
+            return self
+                .host_addresses
+                .iter()
+                .filter(|(p, ip)| p == pattern && (families.v4 || ip.is_ipv6()))
+                .map(|(_, ip)| *ip)
+                .collect();
         }
-        all
+        let v4 = self.closed.map(|addr| addr.ip()).filter(|_| families.v4);
+        let v6 = families.v6.then(|| {
+            self.closed_v6
+                .map_or(Family::V6.loopback(), |address| address.ip())
+        });
+        v4.into_iter().chain(v6).collect()
     }
 
     /// A proxy's listening address by name.

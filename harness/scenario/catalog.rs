@@ -143,7 +143,8 @@ mod tests {
                 entry.path
             );
             assert!(
-                ["entra-connector", "always-on-vpn", "tls", "proxy"].contains(&entry.field()),
+                ["entra-connector", "always-on-vpn", "tls", "proxy", "ipv6"]
+                    .contains(&entry.field()),
                 "{} is in an unknown field",
                 entry.path
             );

@@ -9,10 +9,10 @@ use serde_spanned::Spanned;
 
 use crate::check::{self, Code, Probe};
 use crate::lab::{
-    self, AuthScheme, ClientAuthPlan, EndpointBehaviour, EndpointPlan, FirewallAction,
-    FirewallRule, HttpAnswer, InterceptPlan, NamesPlan, Personality, ProxyAuthPlan, ProxyFault,
-    ProxyKind, ProxyPlan, ProxyRule, RuleAction, TlsPlan, UdpBehaviour, UdpPlan, Vantage,
-    VANTAGE_WORDS,
+    self, AuthScheme, ClientAuthPlan, EndpointBehaviour, EndpointPlan, Families, Family,
+    FirewallAction, FirewallRule, HttpAnswer, InterceptPlan, NamesPlan, Personality, ProxyAuthPlan,
+    ProxyFault, ProxyKind, ProxyPlan, ProxyRule, RuleAction, TlsPlan, UdpBehaviour, UdpPlan,
+    Vantage, VANTAGE_WORDS,
 };
 
 use super::error::{Location, ScenarioError};
@@ -230,8 +230,48 @@ impl Resolve for model::Endpoint {
             port,
             tls,
             behaviour,
+            families: match &self.families {
+                Some(words) => families(scope, words)?,
+                None => Families::V4,
+            },
         })
     }
+}
+
+impl From<model::FamilyKey> for Family {
+    fn from(key: model::FamilyKey) -> Self {
+        match key {
+            model::FamilyKey::V4 => Family::V4,
+            model::FamilyKey::V6 => Family::V6,
+        }
+    }
+}
+
+/// A `families` list: at least one family, none twice.
+fn families(
+    scope: &Scope<'_>,
+    words: &Spanned<Vec<model::FamilyKey>>,
+) -> Result<Families, ScenarioError> {
+    let list = words.get_ref();
+    let expected = "a list of one or both of \"v4\" and \"v6\", each once";
+    if list.is_empty() {
+        return Err(scope.invalid(words, "an empty `families` list".to_owned(), expected));
+    }
+    let mut seen = Families {
+        v4: false,
+        v6: false,
+    };
+    for key in list {
+        let family = Family::from(*key);
+        if seen.has(family) {
+            return Err(scope.invalid(words, format!("`{family}` twice in `families`"), expected));
+        }
+        match family {
+            Family::V4 => seen.v4 = true,
+            Family::V6 => seen.v6 = true,
+        }
+    }
+    Ok(seen)
 }
 
 impl Resolve for model::Tls {
@@ -346,6 +386,9 @@ impl Resolve for model::Proxy {
             plan.max_connections = scope.within(count, CONNECTIONS, "connections")? as usize;
         }
         plan.down = self.down;
+        if let Some(words) = &self.families {
+            plan.families = families(scope, words)?;
+        }
         plan.access = super::convert_access::access(self, scope)?;
         Ok(plan)
     }
@@ -402,6 +445,7 @@ impl Resolve for model::Firewall {
             hosts: self.hosts.clone(),
             port,
             action: self.action.into(),
+            family: self.family.map(Family::from),
         })
     }
 }

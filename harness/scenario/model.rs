@@ -75,6 +75,19 @@ pub struct Endpoint {
     pub behaviour: Behaviour,
     /// The PAC file served when `behaviour = "pac"`.
     pub pac: Option<Pac>,
+    /// The address families it answers in (`["v4"]` by default; `["v4", "v6"]` dual stack,
+    /// `["v6"]` an AAAA only).
+    pub families: Option<Spanned<Vec<FamilyKey>>>,
+}
+
+/// An address family as written: `v4` or `v6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FamilyKey {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
 }
 
 /// `tls = { ... }` of an endpoint.
@@ -253,6 +266,8 @@ pub struct Proxy {
     /// The proxy's address refuses connections.
     #[serde(default)]
     pub down: bool,
+    /// The address families the proxy has a path out in (default both).
+    pub families: Option<Spanned<Vec<FamilyKey>>>,
     /// Squid ACLs (`egresslab import` writes them from a squid.conf).
     #[serde(default)]
     pub acl: Vec<AclKey>,
@@ -382,6 +397,8 @@ pub struct Firewall {
     pub port: Option<Spanned<u16>>,
     /// What happens.
     pub action: FirewallActionKey,
+    /// The address family it applies to (`v4` or `v6`); absent means both.
+    pub family: Option<FamilyKey>,
 }
 
 /// A firewall action as written.

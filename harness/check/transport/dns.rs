@@ -102,19 +102,25 @@ async fn system(host: &str, timeout: Duration) -> Resolution {
     }
 }
 
-/// Build an A query for `host` (exposed for tests and the lab's DNS tests).
+/// Build an A query for `host` (for the tests of this resolver and of the lab's DNS server).
+#[cfg(test)]
 pub fn build_query(host: &str, id: u16) -> Option<Vec<u8>> {
+    build_query_for(host, id, RecordType::A)
+}
+
+/// Build a query of record type `kind` (A or AAAA) for `host`.
+fn build_query_for(host: &str, id: u16, kind: RecordType) -> Option<Vec<u8>> {
     let name = Name::from_ascii(host).ok()?;
     let mut msg = Message::new();
     msg.set_id(id)
         .set_message_type(MessageType::Query)
         .set_op_code(OpCode::Query)
         .set_recursion_desired(true);
-    msg.add_query(Query::query(name, RecordType::A));
+    msg.add_query(Query::query(name, kind));
     msg.to_vec().ok()
 }
 
-/// Read an answer to [`build_query`].
+/// Read the answer to one of this resolver's queries (matched by `id`).
 pub fn parse_answer(bytes: &[u8], id: u16) -> Resolution {
     let msg = match Message::from_vec(bytes) {
         Ok(m) => m,
@@ -144,9 +150,45 @@ pub fn parse_answer(bytes: &[u8], id: u16) -> Resolution {
     }
 }
 
+/// How long the AAAA question may take after the A one was answered (a server that ignores AAAA
+/// must not stall every check).
+const AAAA_WAIT: Duration = Duration::from_secs(1);
+
+/// Ask `server` for the A and then the AAAA records of `host`: the addresses of both families, v4
+/// first (a name with only an AAAA record resolves to its v6 address).
 async fn query_server(server: SocketAddr, host: &str, timeout: Duration) -> Resolution {
     let id = (Instant::now().elapsed().subsec_nanos() as u16) ^ 0x5a5a ^ (host.len() as u16);
-    let Some(query) = build_query(host, id) else {
+    let v4 = ask(server, host, id, RecordType::A, timeout).await;
+    if matches!(v4, Resolution::NoAnswer(_)) {
+        return v4;
+    }
+    let v6 = ask(
+        server,
+        host,
+        id.wrapping_add(1),
+        RecordType::AAAA,
+        timeout.min(AAAA_WAIT),
+    )
+    .await;
+    match (v4, v6) {
+        (Resolution::Resolved(mut a), Resolution::Resolved(aaaa)) => {
+            a.extend(aaaa);
+            Resolution::Resolved(a)
+        }
+        (Resolution::NxDomain, Resolution::Resolved(aaaa)) => Resolution::Resolved(aaaa),
+        (v4, _) => v4,
+    }
+}
+
+/// One question of type `kind` to `server`, and its answer.
+async fn ask(
+    server: SocketAddr,
+    host: &str,
+    id: u16,
+    kind: RecordType,
+    timeout: Duration,
+) -> Resolution {
+    let Some(query) = build_query_for(host, id, kind) else {
         return Resolution::NxDomain;
     };
     let bind: SocketAddr = match (server.is_ipv4(), server.ip().is_loopback()) {

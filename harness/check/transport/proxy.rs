@@ -206,6 +206,11 @@ pub async fn tunnel(
         )
         .with_evidence(ev)]));
     }
+    let mut head = head;
+    if matches!(head.status, 502 | 503) {
+        // The error page says why (the address tried, the system's error): read it, bounded.
+        let _ = tokio::time::timeout(config.io_timeout, read_page(&mut io, &mut head)).await;
+    }
     Err(OpenError::Findings(vec![classify_refusal(
         proxy, host, port, &head,
     )
@@ -228,6 +233,41 @@ pub(super) fn no_answer(
     OpenError::Findings(vec![
         Finding::new(codes::PROXY_SLOW, target, summary).with_evidence(ev)
     ])
+}
+
+/// Largest error page read after a 502 or 503.
+const PAGE_LIMIT: u64 = 64 * 1024;
+
+/// Append the rest of the error page `head` announces (at most [`PAGE_LIMIT`]) to `head.rest`.
+async fn read_page(io: &mut BufReader<BoxIo>, head: &mut http::HttpHead) {
+    use tokio::io::AsyncReadExt;
+    let wanted = http::content_length(head)
+        .unwrap_or(PAGE_LIMIT)
+        .min(PAGE_LIMIT);
+    let mut chunk = [0u8; 8192];
+    while (head.rest.len() as u64) < wanted {
+        match io.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.rest.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Whether a 502/503 says the proxy has no IPv6 path: the connect failed with "Network is
+/// unreachable" (errno 101, in `X-Squid-Error` or the page) and the address it names is IPv6
+/// (Squid's page reads "Connection to fd00::1 failed.").
+fn no_ipv6_path(head: &http::HttpHead) -> bool {
+    let page = String::from_utf8_lossy(&head.rest);
+    let unreachable = head
+        .all("X-Squid-Error")
+        .iter()
+        .any(|e| e.trim() == "ERR_CONNECT_FAIL 101")
+        || page.contains("Network is unreachable");
+    let names_v6 = page
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == ':' || c == '.'))
+        .map(|word| word.trim_end_matches('.'))
+        .any(|word| word.contains(':') && word.parse::<std::net::Ipv6Addr>().is_ok());
+    unreachable && names_v6
 }
 
 /// Send `CONNECT target` (with `Proxy-Authorization: authorization`, if any) and read the answer's
@@ -305,6 +345,14 @@ pub fn classify_refusal(proxy: &ProxyUrl, host: &str, port: u16, head: &http::Ht
         500 if squid_error(head).is_some_and(|e| e.starts_with("ERR_CANNOT_FORWARD")) => {
             bad_gateway(proxy, &target, head)
         }
+        502 | 503 if no_ipv6_path(head) => Finding::new(
+            codes::PROXY_NO_IPV6_PATH,
+            &target,
+            format!(
+                "proxy {proxy} answered {status} {}: it has no IPv6 path (Network is unreachable) and {target} has only an IPv6 address",
+                head.reason
+            ),
+        ),
         502 | 503 => bad_gateway(proxy, &target, head),
         504 => Finding::new(
             codes::PROXY_GATEWAY_TIMEOUT,
@@ -575,5 +623,18 @@ mod tests {
             classify_refusal(&p, "h", 443, &head(500, vec![])).code,
             codes::PROXY_REFUSED_OTHER
         );
+        // Squid 5.7's page without a v6 route (as a real one answered), and the same errno for a
+        // v4 address: only the first is the missing v6 path.
+        let mut squid = head(503, vec![("X-Squid-Error", "ERR_CONNECT_FAIL 101")]);
+        squid.rest = b"<p><b>Connection to fd00:dead::1 failed.</b></p>\n<p id=\"sysmsg\">The system \
+            returned: <i>(101) Network is unreachable</i></p><p>Generated Thu, 03 Dec 2026 06:14:49 GMT</p>"
+            .to_vec();
+        let f = classify_refusal(&p, "v6only.test", 443, &squid);
+        assert_eq!(f.code, codes::PROXY_NO_IPV6_PATH, "{}", f.summary);
+        squid.rest = b"<p><b>Connection to 192.0.2.1 failed.</b></p> (101) Network is unreachable \
+            Generated 06:14:49"
+            .to_vec();
+        let f = classify_refusal(&p, "v4.test", 443, &squid);
+        assert_eq!(f.code, codes::PROXY_BAD_GATEWAY, "{}", f.summary);
     }
 }

@@ -52,11 +52,18 @@ pub fn classify_connect_error(e: &std::io::Error) -> TcpOutcome {
 
 /// Where (host, port) really goes under the client's `--connect-to` overrides.
 pub fn connect_to_override(config: &ClientConfig, host: &str, port: u16) -> Option<SocketAddr> {
+    connect_to_overrides(config, host, port).first().copied()
+}
+
+/// Every address (host, port) goes to under the client's `--connect-to` overrides: two for a
+/// dual-stack name (its v4 and its v6 address), in the order given.
+pub fn connect_to_overrides(config: &ClientConfig, host: &str, port: u16) -> Vec<SocketAddr> {
     config
         .connect_to
         .iter()
-        .find(|c| c.port == port && c.host.eq_ignore_ascii_case(host))
+        .filter(|c| c.port == port && c.host.eq_ignore_ascii_case(host))
         .map(|c| c.address)
+        .collect()
 }
 
 /// Connect to a socket address with the configured time-out and classify the result.
@@ -96,9 +103,10 @@ pub async fn direct(
 ) -> Result<(TcpStream, Vec<Finding>), Finding> {
     let target = format!("{host}:{port}");
     let mut found = Vec::new();
-    let addrs: Vec<SocketAddr> = match connect_to_override(config, host, port) {
-        Some(addr) => vec![addr],
-        None => {
+    let overrides = connect_to_overrides(config, host, port);
+    let addrs: Vec<SocketAddr> = match overrides.is_empty() {
+        false => overrides,
+        true => {
             let (res, ev) = dns::resolve(config, host).await;
             let is_literal = host
                 .trim_matches(['[', ']'])
@@ -115,6 +123,11 @@ pub async fn direct(
             }
         }
     };
+    let v4 = addrs.iter().copied().find(SocketAddr::is_ipv4);
+    let v6 = addrs.iter().copied().find(SocketAddr::is_ipv6);
+    if let (Some(v4), Some(v6)) = (v4, v6) {
+        return both_families(config, &target, v4, v6, found).await;
+    }
     let mut last = None;
     // Bounded by the number of addresses the name has.
     for addr in addrs.into_iter().take(4) {
@@ -137,6 +150,66 @@ pub async fn direct(
             format!("{host} has no address"),
         )
     }))
+}
+
+/// A name with an address in each family: both are tried at once (as Happy Eyeballs starts both,
+/// but as a diagnostic both attempts run to their end) and each family's result is reported on
+/// its own. The v6 connection is used when both open (RFC 6724 prefers it); a v6 path that fails
+/// while v4 works is `net.ipv6_path_dropped`, a warning, and the v4 connection is used.
+async fn both_families(
+    config: &ClientConfig,
+    target: &str,
+    v4: SocketAddr,
+    v6: SocketAddr,
+    mut found: Vec<Finding>,
+) -> Result<(TcpStream, Vec<Finding>), Finding> {
+    let ((out4, ev4), (out6, ev6)) =
+        tokio::join!(tcp_connect_addr(config, v4), tcp_connect_addr(config, v6));
+    let open = |family: &str, address: SocketAddr, ev: Evidence| {
+        Finding::new(
+            codes::NET_TCP_OPEN,
+            target,
+            format!("{target} is open over {family} ({address})"),
+        )
+        .with_evidence(ev)
+    };
+    match (out4, out6) {
+        (TcpOutcome::Open(_), TcpOutcome::Open(stream)) => {
+            found.push(open("IPv4", v4, ev4));
+            found.push(open("IPv6", v6, ev6));
+            Ok((stream, found))
+        }
+        (TcpOutcome::Open(stream), failed) => {
+            let what = match &failed {
+                TcpOutcome::Filtered => "SYNs unanswered (dropped)".to_owned(),
+                TcpOutcome::Refused(e) => format!("refused: {e}"),
+                TcpOutcome::Reset(e) => format!("reset: {e}"),
+                TcpOutcome::Failed(e) => format!("failed: {e}"),
+                // Both open is the arm above.
+                TcpOutcome::Open(_) => "connected".to_owned(),
+            };
+            found.push(
+                Finding::new(
+                    codes::NET_IPV6_PATH_DROPPED,
+                    target,
+                    format!(
+                        "{target} over IPv6 ({v6}): {what}; over IPv4 ({v4}) it is open: the v6 path is dropped, the v4 path works"
+                    ),
+                )
+                .with_evidence(ev6),
+            );
+            found.push(open("IPv4", v4, ev4));
+            Ok((stream, found))
+        }
+        (failed, TcpOutcome::Open(stream)) => {
+            let mut finding = tcp_finding(target, &failed, ev4);
+            finding.summary = format!("{} over IPv4 ({v4}); over IPv6 it is open", finding.summary);
+            found.push(finding);
+            found.push(open("IPv6", v6, ev6));
+            Ok((stream, found))
+        }
+        (failed, _) => Err(tcp_finding(target, &failed, ev4).with_evidence(ev6)),
+    }
 }
 
 /// The finding for a failed TCP outcome.

@@ -28,7 +28,7 @@
 
 mod flow;
 mod keylog;
-mod packet;
+pub(crate) mod packet;
 mod pcapng;
 mod raw;
 mod recording;
@@ -52,6 +52,7 @@ pub(crate) use tap::{shutdown_write, take_over, tap, write_all, Leg, TakeOver};
 use self::pcapng::PcapngFile;
 use self::streams::Streams;
 use crate::lab::context::Serving;
+use crate::lab::plan::Family;
 
 /// What to capture and where: the library option behind `--capture`, `--keylog`, `--snaplen` and
 /// `--redact`.
@@ -513,9 +514,15 @@ pub(crate) fn start(serving: &Serving, watch: Vec<Watched>) {
     if watch.is_empty() {
         return;
     }
-    if let Some(socket) = raw::open(&capture, &watch) {
-        serving
-            .tasks
-            .spawn(raw::watch(socket, capture, watch, shutdown));
+    for family in [Family::V4, Family::V6] {
+        if let Some(socket) = raw::open(&capture, family, &watch) {
+            serving.tasks.spawn(raw::watch(
+                socket,
+                family,
+                capture.clone(),
+                watch.clone(),
+                shutdown.clone(),
+            ));
+        }
     }
 }

@@ -30,6 +30,24 @@ pub(crate) struct Segment<'a> {
     pub(crate) payload: &'a [u8],
 }
 
+impl Segment<'static> {
+    /// A bare SYN from `from` to `to` (for tests of what reads packets back).
+    #[cfg(test)]
+    pub(crate) fn syn(from: SocketAddr, to: SocketAddr) -> Self {
+        Segment {
+            from,
+            to,
+            seq: 1,
+            ack: 0,
+            flags: Flags {
+                syn: true,
+                ..Flags::default()
+            },
+            payload: &[],
+        }
+    }
+}
+
 /// Why a packet could not be built: addresses of two families, or a payload too long for IP.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build a packet from {from} to {to}: {why}")]

@@ -2,19 +2,20 @@
 //! port. As root (or with CAP_NET_RAW) a raw IPPROTO_TCP socket receives a copy of every TCP packet
 //! the host receives, loopback included; a kernel filter (shared with the firewall's SYN watcher,
 //! `firewall/rawsock.rs`) keeps only those of the watched ports, and the watcher keeps those to or from the firewall's drop and
-//! reject addresses and writes them as they were, with their real timestamps. Without the
+//! reject addresses and writes them as they were, with their real timestamps (IPv4 and IPv6, one
+//! socket per family; a v6 packet with the IPv6 header `rawsock::receive` rebuilds). Without the
 //! privilege the file's header says so.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use tokio::io::unix::AsyncFd;
 use tokio_util::sync::CancellationToken;
 
 use super::Capture;
 use crate::lab::firewall::rawsock::{self, Keep};
+use crate::lab::plan::Family;
 
 /// What the capture keeps of the silent places' traffic: every segment to or from them (the
 /// SYNs and their retransmissions, the kernel's RST), whole.
@@ -24,13 +25,13 @@ const SEGMENTS: Keep = Keep {
     snap: 65_535,
 };
 
-fn raw_socket() -> io::Result<OwnedFd> {
-    rawsock::open(SEGMENTS)
+fn raw_socket(family: Family) -> io::Result<OwnedFd> {
+    rawsock::open(family, SEGMENTS)
 }
 
 /// Whether this process may open a raw socket (tried and closed at once).
 pub(crate) fn available() -> io::Result<()> {
-    raw_socket().map(drop)
+    raw_socket(Family::V4).map(drop)
 }
 
 /// The file-header note on how the firewall's drops and rejects are recorded.
@@ -50,15 +51,27 @@ pub(crate) struct Watched {
     pub(crate) reason: String,
 }
 
-/// Open the raw socket for `watched` addresses: `None` (and a warning) when it cannot be had.
-pub(crate) fn open(capture: &Capture, watched: &[Watched]) -> Option<AsyncFd<OwnedFd>> {
+/// Open the raw socket of `family` for the `watched` addresses of that family: `None` (and a
+/// warning) when it cannot be had or nothing of that family is watched.
+pub(crate) fn open(
+    capture: &Capture,
+    family: Family,
+    watched: &[Watched],
+) -> Option<AsyncFd<OwnedFd>> {
     if !capture.is_recording() {
         return None;
     }
-    let ports: Vec<u16> = watched.iter().map(|w| w.address.port()).collect();
-    let socket = match raw_socket().and_then(|socket| {
+    let ports: Vec<u16> = watched
+        .iter()
+        .filter(|w| Family::of(w.address.ip()) == family)
+        .map(|w| w.address.port())
+        .collect();
+    if ports.is_empty() {
+        return None;
+    }
+    let socket = match raw_socket(family).and_then(|socket| {
         // Only the watched ports' segments reach user space: not the lab's bulk traffic.
-        rawsock::attach(&socket, &ports, SEGMENTS).map(|()| socket)
+        rawsock::attach(&socket, family, &ports, SEGMENTS).map(|()| socket)
     }) {
         Ok(socket) => socket,
         Err(error) => {
@@ -85,6 +98,7 @@ pub(crate) fn open(capture: &Capture, watched: &[Watched]) -> Option<AsyncFd<Own
 /// Write every packet to or from a watched address until `shutdown`.
 pub(crate) async fn watch(
     socket: AsyncFd<OwnedFd>,
+    family: Family,
     capture: Capture,
     watched: Vec<Watched>,
     shutdown: CancellationToken,
@@ -99,25 +113,18 @@ pub(crate) async fn watch(
             return;
         };
         loop {
-            // SAFETY: recv(2) into a live buffer of the stated length on an owned descriptor.
-            let n = unsafe {
-                libc::recv(
-                    socket.get_ref().as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let error = io::Error::last_os_error();
-                if error.kind() == io::ErrorKind::WouldBlock {
+            let n = match rawsock::receive(socket.get_ref(), family, &mut buffer) {
+                Ok(n) => n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     guard.clear_ready();
                     break;
                 }
-                tracing::warn!(%error, "the capture's raw socket failed");
-                return;
-            }
-            let packet = &buffer[..n as usize];
+                Err(error) => {
+                    tracing::warn!(%error, "the capture's raw socket failed");
+                    return;
+                }
+            };
+            let packet = &buffer[..n];
             if let Some((client, server, reason)) = concerns(packet, &watched) {
                 capture.raw_packet(packet, client, server, reason);
             }
@@ -131,19 +138,8 @@ fn concerns<'a>(
     packet: &[u8],
     watched: &'a [Watched],
 ) -> Option<(SocketAddr, SocketAddr, &'a str)> {
-    let sliced = SlicedPacket::from_ip(packet).ok()?;
-    let Some(NetSlice::Ipv4(ip)) = sliced.net else {
-        return None;
-    };
-    let Some(TransportSlice::Tcp(tcp)) = sliced.transport else {
-        return None;
-    };
-    let header = ip.header();
-    let source = SocketAddr::new(IpAddr::V4(header.source_addr()), tcp.source_port());
-    let destination = SocketAddr::new(
-        IpAddr::V4(header.destination_addr()),
-        tcp.destination_port(),
-    );
+    let seen = rawsock::parse(packet)?;
+    let (source, destination) = (seen.from, seen.to);
     watched.iter().find_map(|w| {
         if w.address == destination {
             Some((source, destination, w.reason.as_str()))
@@ -158,7 +154,7 @@ fn concerns<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::capture::packet::{self, Flags, Segment};
+    use crate::lab::capture::packet::{self, Segment};
 
     #[test]
     fn keeps_packets_of_watched_addresses_either_way() {
@@ -169,17 +165,7 @@ mod tests {
             reason: "drop".into(),
         }];
         let mut out = Vec::new();
-        let mut segment = Segment {
-            from: curl,
-            to: hole,
-            seq: 1,
-            ack: 0,
-            flags: Flags {
-                syn: true,
-                ..Flags::default()
-            },
-            payload: &[],
-        };
+        let mut segment = Segment::syn(curl, hole);
         packet::tcp(&segment, &mut out).unwrap();
         out.extend_from_slice(segment.payload);
         assert_eq!(concerns(&out, &watched), Some((curl, hole, "drop")));
@@ -192,5 +178,15 @@ mod tests {
         packet::tcp(&segment, &mut out).unwrap();
         out.extend_from_slice(segment.payload);
         assert_eq!(concerns(&out, &watched), None);
+        let hole6: SocketAddr = "[::1]:443".parse().unwrap();
+        let curl6: SocketAddr = "[::1]:50000".parse().unwrap();
+        let watched = [Watched {
+            address: hole6,
+            reason: "drop".into(),
+        }];
+        segment.from = curl6;
+        segment.to = hole6;
+        packet::tcp(&segment, &mut out).unwrap();
+        assert_eq!(concerns(&out, &watched), Some((curl6, hole6, "drop")));
     }
 }

@@ -32,6 +32,8 @@ pub struct EndpointHandle {
     pub(crate) port: u16,
     pub(crate) address: SocketAddr,
     pub(crate) listen_address: SocketAddr,
+    /// A dual-stack endpoint's v6 side: where a direct v6 client connects, and its own listener.
+    pub(crate) v6: Option<(SocketAddr, SocketAddr)>,
     pub(crate) certificate: Option<rustls_pki_types::CertificateDer<'static>>,
 }
 
@@ -60,6 +62,18 @@ impl EndpointHandle {
     /// Where the endpoint's own listener is, bypassing every firewall rule.
     pub fn listen_address(&self) -> SocketAddr {
         self.listen_address
+    }
+
+    /// For a dual-stack endpoint, where a direct v6 client connects (the v6 listener or what the
+    /// firewall put in front of it); `None` when the endpoint answers in one family only, whose
+    /// address is [`EndpointHandle::address`].
+    pub fn address_v6(&self) -> Option<SocketAddr> {
+        self.v6.map(|(client, _)| client)
+    }
+
+    /// For a dual-stack endpoint, its v6 listener, bypassing every firewall rule.
+    pub fn listen_address_v6(&self) -> Option<SocketAddr> {
+        self.v6.map(|(_, listener)| listener)
     }
 
     /// The leaf certificate the endpoint serves over TLS (`None` for a plain endpoint): what a client

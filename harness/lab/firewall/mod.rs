@@ -22,7 +22,7 @@ use super::capture::{Leg as Side, Watched};
 use super::context::{ResetOnShutdown, Serving};
 use super::error::LabError;
 use super::pattern::host_matches;
-use super::plan::{FirewallAction, FirewallRule};
+use super::plan::{Family, FirewallAction, FirewallRule};
 use super::timeline::{EventKind, Leg, Timeline};
 use super::world::{FirewallTag, RouteEntry};
 
@@ -41,6 +41,8 @@ pub(crate) struct Firewall {
     closed: Vec<TcpSocket>,
     /// The refused address (also the lab's address for known names on unserved ports).
     pub(crate) closed_address: SocketAddr,
+    /// Its v6 twin, when some endpoint answers in v6 (a v6 client meets it where v4 meets the other).
+    pub(crate) closed_v6: Option<SocketAddr>,
     /// Each drop rule's own black hole.
     blackholes: Vec<BlackHole>,
     hangs: Vec<(TcpListener, FirewallTag)>,
@@ -61,66 +63,75 @@ pub(crate) struct Silent {
 }
 
 impl Firewall {
-    /// Bind everything the rules need and compute their routing entries.
+    /// Bind everything the rules need and compute their routing entries. A rule is realised in
+    /// each family it applies to that the lab serves (`ip` for v4, its v6 twin for v6), so a v6
+    /// client meets a v6 black hole or closed port, and an entry's family is its address's.
     pub(crate) async fn bind(
         rules: &[FirewallRule],
         targets: &[Target<'_>],
         ip: IpAddr,
     ) -> Result<Firewall, LabError> {
-        let (closed, closed_address) = closed_port(ip, "closed port")?;
+        let served_v6 = targets.iter().any(|target| target.address.is_ipv6());
+        let lab_families: Vec<Family> = if served_v6 {
+            vec![Family::V4, Family::V6]
+        } else {
+            vec![Family::V4]
+        };
+        let ip_of = |family: Family| match family {
+            Family::V4 if ip.is_ipv4() => ip,
+            Family::V4 => Family::V4.loopback(),
+            Family::V6 => super::bind::v6_ip(ip),
+        };
+        let no_listener = FirewallTag {
+            rule: "no listener: a known name on a port nothing serves, or a control API reject"
+                .to_owned(),
+            action: "reject".to_owned(),
+        };
+        let (closed, closed_address) = closed_port(ip_of(Family::V4), "closed port")?;
         let mut firewall = Firewall {
             closed: vec![closed],
             closed_address,
+            closed_v6: None,
             blackholes: Vec::new(),
             hangs: Vec::new(),
             relays: Vec::new(),
             entries: Vec::new(),
-            silent: vec![Silent {
-                address: closed_address,
-                tag: FirewallTag {
-                    rule: "no listener: a known name on a port nothing serves, or a control API reject"
-                        .to_owned(),
-                    action: "reject".to_owned(),
-                },
-                fate: REFUSED,
-            }],
+            silent: Vec::new(),
         };
+        firewall.silent(closed_address, &no_listener, REFUSED);
+        if served_v6 {
+            let (closed, address) = closed_port(ip_of(Family::V6), "closed port (v6)")?;
+            firewall.closed.push(closed);
+            firewall.closed_v6 = Some(address);
+            firewall.silent(address, &no_listener, REFUSED);
+        }
         for (index, rule) in rules.iter().enumerate() {
             let tag = describe(index, rule);
-            let whole_rule = match &rule.action {
-                FirewallAction::Reject => {
-                    let (socket, address) = closed_port(ip, &tag.rule)?;
-                    firewall.closed.push(socket);
-                    firewall.silent(address, &tag, REFUSED);
-                    Some(address)
-                }
-                FirewallAction::Drop => {
-                    let hole = BlackHole::open(ip).await?;
-                    let address = hole.address;
-                    firewall.blackholes.push(hole);
-                    firewall.silent(address, &tag, DROPPED);
-                    Some(address)
-                }
-                FirewallAction::Hang => {
-                    let listener = listen(ip, &format!("hang for {}", tag.rule))?;
-                    let address = local(&listener, &tag.rule)?;
-                    firewall.hangs.push((listener, tag.clone()));
-                    Some(address)
-                }
-                _ => None,
+            let families: Vec<Family> = match rule.family {
+                Some(family) => vec![family],
+                None => lab_families.clone(),
             };
-            if let Some(address) = whole_rule {
-                firewall.entries.push(RouteEntry {
-                    from: rule.from.clone(),
-                    hosts: rule.hosts.clone(),
-                    port: rule.port,
-                    address,
-                    rule: Some(tag),
-                });
+            let whole_rule = matches!(
+                rule.action,
+                FirewallAction::Reject | FirewallAction::Drop | FirewallAction::Hang
+            );
+            if whole_rule {
+                for family in families {
+                    let address = firewall.place(&rule.action, ip_of(family), &tag).await?;
+                    firewall.entries.push(RouteEntry {
+                        from: rule.from.clone(),
+                        hosts: rule.hosts.clone(),
+                        port: rule.port,
+                        address,
+                        rule: Some(tag.clone()),
+                    });
+                }
                 continue;
             }
             for target in targets {
-                if rule.port.is_some_and(|port| port != target.port) {
+                if rule.port.is_some_and(|port| port != target.port)
+                    || !families.contains(&Family::of(target.address.ip()))
+                {
                     continue;
                 }
                 for host in target.hosts {
@@ -129,7 +140,9 @@ impl Firewall {
                     };
                     let address = match middlebox(&rule.action) {
                         None => target.address,
-                        Some(kind) => firewall.relay(ip, kind, target.address, &tag)?,
+                        Some(kind) => {
+                            firewall.relay(target.address.ip(), kind, target.address, &tag)?
+                        }
                     };
                     firewall.entries.push(RouteEntry {
                         from: rule.from.clone(),
@@ -142,6 +155,36 @@ impl Firewall {
             }
         }
         Ok(firewall)
+    }
+
+    /// Bind the one place a reject, drop or hang rule sends its traffic to, on `ip`.
+    async fn place(
+        &mut self,
+        action: &FirewallAction,
+        ip: IpAddr,
+        tag: &FirewallTag,
+    ) -> Result<SocketAddr, LabError> {
+        match action {
+            FirewallAction::Reject => {
+                let (socket, address) = closed_port(ip, &tag.rule)?;
+                self.closed.push(socket);
+                self.silent(address, tag, REFUSED);
+                Ok(address)
+            }
+            FirewallAction::Drop => {
+                let hole = BlackHole::open(ip).await?;
+                let address = hole.address;
+                self.blackholes.push(hole);
+                self.silent(address, tag, DROPPED);
+                Ok(address)
+            }
+            _ => {
+                let listener = listen(ip, &format!("hang for {}", tag.rule))?;
+                let address = local(&listener, &tag.rule)?;
+                self.hangs.push((listener, tag.clone()));
+                Ok(address)
+            }
+        }
     }
 
     fn silent(&mut self, address: SocketAddr, tag: &FirewallTag, fate: &'static str) {
@@ -221,8 +264,10 @@ impl Firewall {
                 .tasks
                 .spawn(serve_hang(listener, rule, serving.clone()));
         }
-        if let Some(watcher) = watch::SynWatcher::open(&self.silent, serving) {
-            serving.tasks.spawn(watcher.run());
+        for family in [Family::V4, Family::V6] {
+            if let Some(watcher) = watch::SynWatcher::open(family, &self.silent, serving) {
+                serving.tasks.spawn(watcher.run());
+            }
         }
         let held = (self.closed, self.blackholes);
         let token = serving.shutdown.clone();
@@ -278,9 +323,12 @@ fn describe(index: usize, rule: &FirewallRule) -> FirewallTag {
         FirewallAction::KillTls12 => "reset TLS 1.2 handshakes".to_owned(),
         FirewallAction::KillSha512 => "reset on a SHA-512 certificate".to_owned(),
     };
+    let family = rule
+        .family
+        .map_or(String::new(), |family| format!(" over {family}"));
     FirewallTag {
         rule: format!(
-            "rule {}: {action} {}:{port} from {}",
+            "rule {}: {action} {}:{port} from {}{family}",
             index + 1,
             rule.hosts,
             rule.from

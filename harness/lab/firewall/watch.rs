@@ -6,14 +6,16 @@
 //! socket, which receives a copy of every incoming TCP segment, narrowed in the kernel by a classic
 //! BPF filter to SYNs (without ACK) to the lab's silent ports. That needs CAP_NET_RAW (root); without
 //! it the lab says so once in the timeline and the firewall's decisions are recorded only where the
-//! lab routes traffic itself (a proxy's legs).
+//! lab routes traffic itself (a proxy's legs). A lab with v6 places (a v6 drop, a dual-stack
+//! endpoint) runs a second watcher on a raw IPv6 socket, built by the same constructor and filter
+//! builder (`rawsock.rs`), so a v6 drop leaves the same `syn` events as a v4 one.
 //!
 //! Hand-written on libc because no maintained crate offers "raw socket + cBPF filter" as a unit: the
-//! filter is eight instructions and the parse reads three header fields.
+//! filter is eight instructions; the headers are read with etherparse.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ use super::rawsock::{self, Keep, MAX_PORTS};
 use super::{decision, Silent, SOURCE};
 use crate::lab::context::Serving;
 use crate::lab::live::{Gate, GateKind};
+use crate::lab::plan::Family;
 use crate::lab::timeline::{ConnId, EventKind};
 use crate::lab::world::FirewallTag;
 
@@ -31,6 +34,8 @@ use crate::lab::world::FirewallTag;
 const REMEMBERED: usize = 4096;
 /// Bytes kept of each segment: an IPv4 header with options (60) and the TCP header's first 14.
 const SNAP: u32 = 96;
+/// Room for what a v6 socket delivers: the IPv6 header `rawsock::receive` writes, then the snap.
+const BUFFER: usize = 40 + SNAP as usize;
 /// What the watcher keeps: connection attempts to the silent ports, headers only.
 const SYNS: Keep = Keep {
     syns_only: true,
@@ -40,6 +45,7 @@ const SYNS: Keep = Keep {
 
 /// A raw socket that sees the SYNs to a lab's silent addresses.
 pub(crate) struct SynWatcher {
+    family: Family,
     socket: AsyncFd<OwnedFd>,
     /// The firewall's own silent places (closed ports, black holes).
     fixed: Vec<Silent>,
@@ -56,28 +62,38 @@ pub(crate) struct SynWatcher {
 }
 
 impl SynWatcher {
-    /// Open the watcher for the IPv4 addresses in `silent` and the lab's TCP listeners while they
-    /// are turned off, or record in the timeline why it cannot watch and return `None`.
-    pub(crate) fn open(silent: &[Silent], serving: &Serving) -> Option<SynWatcher> {
+    /// Open the watcher for the `family` addresses in `silent` and the lab's TCP listeners of that
+    /// family while they are turned off, or record in the timeline why it cannot watch and return
+    /// `None` (a v6 watcher only when the lab has v6 places at all).
+    pub(crate) fn open(family: Family, silent: &[Silent], serving: &Serving) -> Option<SynWatcher> {
         let fixed: Vec<Silent> = silent
             .iter()
-            .filter(|place| place.address.is_ipv4())
+            .filter(|place| Family::of(place.address.ip()) == family)
             .cloned()
             .collect();
-        let gates = serving
+        let gates: Vec<_> = serving
             .live
             .gates()
             .into_iter()
             .filter(|gate| matches!(gate.kind, GateKind::Endpoint | GateKind::Proxy))
-            .filter(|gate| gate.address.is_ipv4())
+            .filter(|gate| Family::of(gate.address.ip()) == family)
             .map(|gate| {
                 let changes = gate.watch_enabled();
                 (gate, changes)
             })
             .collect();
+        if family == Family::V6 && fixed.is_empty() && gates.is_empty() {
+            return None;
+        }
         let mut watcher = SynWatcher {
-            socket: match open_socket() {
+            family,
+            socket: match open_socket(family) {
                 Ok(socket) => socket,
+                Err(error) if family == Family::V6 => {
+                    // The v4 watcher has said why in the timeline already.
+                    tracing::info!(%error, "no raw IPv6 socket: v6 SYNs leave no event");
+                    return None;
+                }
                 Err(error) => {
                     serving.timeline.record(
                         SOURCE,
@@ -138,14 +154,14 @@ impl SynWatcher {
         }
         silent.truncate(MAX_PORTS);
         let ports: Vec<u16> = silent.iter().map(|place| place.address.port()).collect();
-        rawsock::attach(self.socket.get_ref(), &ports, SYNS)?;
+        rawsock::attach(self.socket.get_ref(), self.family, &ports, SYNS)?;
         self.silent = silent;
         Ok(())
     }
 
     /// Record each SYN until the lab shuts down; follow the gates as they turn off and on.
     pub(crate) async fn run(mut self) {
-        let mut buffer = [0u8; SNAP as usize];
+        let mut buffer = [0u8; BUFFER];
         loop {
             let ready = tokio::select! {
                 () = self.serving.shutdown.cancelled() => return,
@@ -159,22 +175,8 @@ impl SynWatcher {
                 ready = self.socket.readable() => ready,
             };
             let Ok(mut guard) = ready else { return };
-            let received = guard.try_io(|fd| {
-                // SAFETY: the buffer is valid for its length and the fd is an open socket.
-                let n = unsafe {
-                    libc::recv(
-                        fd.as_raw_fd(),
-                        buffer.as_mut_ptr().cast(),
-                        buffer.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                if n < 0 {
-                    Err(std::io::Error::last_os_error())
-                } else {
-                    Ok(n.unsigned_abs())
-                }
-            });
+            let family = self.family;
+            let received = guard.try_io(|fd| rawsock::receive(fd.get_ref(), family, &mut buffer));
             match received {
                 Ok(Ok(n)) => {
                     if let Some((peer, local)) = parse_syn(&buffer[..n]) {
@@ -229,36 +231,25 @@ impl SynWatcher {
     }
 }
 
-/// A non-blocking raw IPv4 TCP socket, registered with the runtime; it passes nothing until
-/// [`rawsock::attach`] gives it ports.
-fn open_socket() -> std::io::Result<AsyncFd<OwnedFd>> {
-    let fd = rawsock::open(SYNS)?;
+/// A non-blocking raw TCP socket of `family`, registered with the runtime; it passes nothing
+/// until [`rawsock::attach`] gives it ports.
+fn open_socket(family: Family) -> std::io::Result<AsyncFd<OwnedFd>> {
+    let fd = rawsock::open(family, SYNS)?;
     // SAFETY: the OwnedFd is open and owned by the AsyncFd for its whole life, and its as_raw_fd
     // always returns that same descriptor.
     unsafe { AsyncFd::register(fd) }.map_err(std::io::Error::from)
 }
 
-/// The (source, destination) of an IPv4 TCP SYN, from the start of its IP header.
+/// The (source, destination) of a TCP SYN without ACK, from a whole IP packet (v4 or v6).
 fn parse_syn(packet: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
-    let header = usize::from(*packet.first()? & 0x0f) * 4;
-    let tcp = packet.get(header..header + 14)?;
-    if tcp[13] & 0x12 != 0x02 {
-        return None;
-    }
-    let ip = |at: usize| -> Option<Ipv4Addr> {
-        let octets: [u8; 4] = packet.get(at..at + 4)?.try_into().ok()?;
-        Some(Ipv4Addr::from(octets))
-    };
-    let port = |at: usize| u16::from_be_bytes([tcp[at], tcp[at + 1]]);
-    let source = SocketAddrV4::new(ip(12)?, port(0));
-    let destination = SocketAddrV4::new(ip(16)?, port(2));
-    Some((SocketAddr::from(source), SocketAddr::from(destination)))
+    let seen = rawsock::parse(packet)?;
+    (seen.syn && !seen.ack).then_some((seen.from, seen.to))
 }
 
 /// Whether this process may open the raw socket the watcher needs (for tests that must say why they
 /// cannot check a drop's SYNs).
 pub fn can_watch_syns() -> bool {
-    rawsock::open(SYNS).is_ok()
+    rawsock::open(Family::V4, SYNS).is_ok()
 }
 
 impl std::fmt::Debug for SynWatcher {
@@ -275,22 +266,20 @@ mod tests {
 
     #[test]
     fn a_syn_is_parsed_and_other_segments_are_not() {
-        let mut packet = vec![0u8; 40];
-        packet[0] = 0x45;
-        packet[12..16].copy_from_slice(&[127, 0, 0, 1]);
-        packet[16..20].copy_from_slice(&[127, 0, 0, 2]);
-        packet[20..22].copy_from_slice(&40000u16.to_be_bytes());
-        packet[22..24].copy_from_slice(&443u16.to_be_bytes());
-        packet[33] = 0x02;
-        assert_eq!(
-            parse_syn(&packet),
-            Some((
-                "127.0.0.1:40000".parse().unwrap(),
-                "127.0.0.2:443".parse().unwrap()
-            ))
-        );
-        packet[33] = 0x12;
-        assert_eq!(parse_syn(&packet), None, "a SYN-ACK is not an attempt");
-        assert_eq!(parse_syn(&packet[..30]), None, "a short packet is ignored");
+        use crate::lab::capture::packet::{self, Segment};
+        for (from, to) in [
+            ("127.0.0.1:40000", "127.0.0.2:443"),
+            ("[::1]:40000", "[::1]:443"),
+        ] {
+            let (from, to): (SocketAddr, SocketAddr) = (from.parse().unwrap(), to.parse().unwrap());
+            let mut segment = Segment::syn(from, to);
+            let mut out = Vec::new();
+            packet::tcp(&segment, &mut out).unwrap();
+            assert_eq!(parse_syn(&out), Some((from, to)));
+            segment.flags.ack = true;
+            packet::tcp(&segment, &mut out).unwrap();
+            assert_eq!(parse_syn(&out), None, "a SYN-ACK is not an attempt");
+            assert_eq!(parse_syn(&out[..30]), None, "a short packet is ignored");
+        }
     }
 }

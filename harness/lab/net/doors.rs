@@ -1,7 +1,7 @@
 //! The doors of a networked lab: at each host's address, on each port the lab knows, what its client
 //! vantage meets there — a forwarder to the endpoint (or middlebox), a black hole, or nothing (RST).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::lab::error::LabError;
 use crate::lab::firewall::blackhole::{listen_at, BlackHole};
 use crate::lab::firewall::{Silent, DROPPED, REFUSED};
 use crate::lab::pattern::sample_host;
-use crate::lab::plan::{LabPlan, Vantage};
+use crate::lab::plan::{Family, LabPlan, Vantage};
 use crate::lab::world::{Route, World};
 
 /// How long a door waits for what it forwards to.
@@ -70,7 +70,16 @@ pub(crate) async fn open(
         for &port in &ports {
             let what = format!("door {pattern}:{port}");
             let requested = placement.at(*ip, port);
-            let door = match kind(world.route(&sample, port, &Vantage::Client), silent) {
+            // A v6 door follows the v6 routes where the host's endpoint answers in v6 (so a
+            // `family = "v6"` rule holds there); else it fronts the v4 endpoint as a v4 door does.
+            let family = match ip {
+                IpAddr::V6(_) if world.families_of(&sample).v6 => Family::V6,
+                _ => Family::V4,
+            };
+            let route = world
+                .decide_in(&sample, port, &Vantage::Client, family)
+                .route;
+            let door = match kind(route, silent) {
                 DoorKind::Refuse => continue,
                 DoorKind::Drop => {
                     let hole = BlackHole::open_at(requested).await?;

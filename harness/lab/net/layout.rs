@@ -203,6 +203,7 @@ mod tests {
             hosts: "bad.msappproxy.net".to_owned(),
             port: Some(443),
             action: FirewallAction::Drop,
+            family: None,
         });
         plan
     }

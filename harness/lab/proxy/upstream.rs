@@ -6,7 +6,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::lab::leg;
-use crate::lab::plan::Vantage;
+use crate::lab::plan::{Family, Vantage};
 use crate::lab::timeline::EventKind;
 use crate::lab::world::Route;
 
@@ -15,6 +15,8 @@ use super::Proxy;
 
 /// Squid's errno for a refused connection.
 const ECONNREFUSED: i32 = 111;
+/// The errno of a connect with no route to the destination's network ("Network is unreachable").
+const ENETUNREACH: i32 = 101;
 
 /// Open a TCP connection to `host:port` as this proxy sees the world (no parent involved).
 pub(crate) async fn connect_direct(
@@ -23,9 +25,32 @@ pub(crate) async fn connect_direct(
     port: u16,
 ) -> Result<TcpStream, Failure> {
     let destination = format!("{host}:{port}");
-    let decision = proxy
-        .world
-        .decide(host, port, &Vantage::Proxy(proxy.plan.name.clone()));
+    let vantage = Vantage::Proxy(proxy.plan.name.clone());
+    let served = proxy.world.families_of(host);
+    let paths = proxy.plan.families;
+    // The proxy connects over v4 where both it and the destination have v4, else over v6; a
+    // destination served only in a family the proxy has no path in is unreachable, as for a
+    // real proxy without that route (connect(2) fails at once with ENETUNREACH).
+    let family = if served.v4 && paths.v4 {
+        Family::V4
+    } else if served.v6 && paths.v6 {
+        Family::V6
+    } else {
+        let decision = proxy.world.decide(host, port, &vantage);
+        let address = match decision.route {
+            Route::Connect(address) => Some(address),
+            _ => None,
+        };
+        let (family, to) = address.map_or((Family::V6, destination.clone()), |a| {
+            (Family::of(a.ip()), a.ip().to_string())
+        });
+        let failure = Failure::ConnectFail {
+            errno: ENETUNREACH,
+            text: format!("Network is unreachable (the proxy has no {family} path to {to})"),
+        };
+        return Err(proxy.failed(&destination, address, failure));
+    };
+    let decision = proxy.world.decide_in(host, port, &vantage, family);
     if let Some(tag) = &decision.rule {
         proxy.record(EventKind::Firewall {
             rule: tag.rule.clone(),

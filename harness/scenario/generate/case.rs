@@ -75,6 +75,9 @@ pub enum Cause {
     },
     /// A firewall rejects the proxies' connections to the target, so the proxy answers 502/503.
     UpstreamRejected,
+    /// The target has only an AAAA record and the client's proxy has no IPv6 path: it answers
+    /// 503 ERR_CONNECT_FAIL 101 (Network is unreachable).
+    ProxyNoIpv6Path,
     /// The parent proxy of a chain is down.
     ParentDown,
     /// The client's proxy address refuses connections.

@@ -139,6 +139,9 @@ fn endpoints(case: &Case, out: &mut String) -> Vec<String> {
             "tls = {{ profile = \"{}\"{versions}{client_auth} }}\n",
             target_profile(case.cause)
         );
+        if case.cause == Some(Cause::ProxyNoIpv6Path) {
+            extra.push_str("families = [\"v6\"]\n");
+        }
         if case.cause == Some(Cause::SlowPath) {
             let _ = writeln!(
                 extra,
@@ -322,6 +325,7 @@ fn proxies(case: &Case, out: &mut String) {
                 out.push_str("fault = { status = 502 }\n")
             }
             Some(Cause::ProxyDown) => out.push_str("down = true\n"),
+            Some(Cause::ProxyNoIpv6Path) => out.push_str("families = [\"v4\"]\n"),
             Some(Cause::Intercept | Cause::ClientCertLost) => out.push_str("intercept = true\n"),
             Some(Cause::ProxySlow) => {
                 let _ = writeln!(out, "fault = {{ slow_ms = {PROXY_SLOW_MS} }}");

@@ -44,6 +44,7 @@ pub const CAUSES: &[Cause] = &[
     Cause::ProxyStatus502 { at_parent: false },
     Cause::ProxyStatus502 { at_parent: true },
     Cause::UpstreamRejected,
+    Cause::ProxyNoIpv6Path,
     Cause::ParentDown,
     Cause::ProxyDown,
     Cause::ProxyGarbage,

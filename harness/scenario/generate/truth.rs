@@ -25,6 +25,7 @@ pub fn code_of(cause: Cause, path: ClientPath) -> &'static str {
         Cause::Nxdomain => "net.dns.nxdomain",
         Cause::ProxyAuth => "proxy.auth_required",
         Cause::ProxyDeny { .. } => "proxy.denied",
+        Cause::ProxyNoIpv6Path => "proxy.no_ipv6_path",
         Cause::ProxyStatus502 { .. } | Cause::UpstreamRejected | Cause::ParentDown => {
             "proxy.bad_gateway"
         }
@@ -207,7 +208,10 @@ pub fn fits(cause: Cause, path: ClientPath) -> bool {
         | Cause::SigninUnreachable
         | Cause::ExeConfigBypass => path == ClientPath::Direct,
         Cause::SlowPath => matches!(path, ClientPath::Direct | ClientPath::Proxy),
-        Cause::ProxyPort80Refused | Cause::ProxyFlapping => path == ClientPath::Proxy,
+        // The client's own proxy must reach the origin: on a chain its parent does.
+        Cause::ProxyPort80Refused | Cause::ProxyFlapping | Cause::ProxyNoIpv6Path => {
+            path == ClientPath::Proxy
+        }
         Cause::SocksAuthRequired
         | Cause::SocksWrongPassword
         | Cause::SocksDenied

@@ -62,7 +62,12 @@ pub fn concrete_connect_to(lab: &Lab, scenario: &Expanded) -> Vec<ConnectTo> {
             if lab.world().is_proxy_only(&host) {
                 continue;
             }
-            if !out.iter().any(|c| c.host == host && c.port == port) {
+            // One mapping per name, port and family: a dual-stack name keeps its v4 and v6 address.
+            let family = address.is_ipv6();
+            if !out
+                .iter()
+                .any(|c| c.host == host && c.port == port && c.address.is_ipv6() == family)
+            {
                 out.push(ConnectTo {
                     host,
                     port,
@@ -76,18 +81,16 @@ pub fn concrete_connect_to(lab: &Lab, scenario: &Expanded) -> Vec<ConnectTo> {
 
 /// curl's `--connect-to` value: `HOST:PORT:ADDR:PORT`.
 pub fn curl_connect_to(mapping: &ConnectTo) -> String {
-    format!(
-        "{}:{}:{}:{}",
-        mapping.host,
-        mapping.port,
-        mapping.address.ip(),
-        mapping.address.port()
-    )
+    // A socket address prints a v6 address in brackets, as curl wants it.
+    format!("{}:{}:{}", mapping.host, mapping.port, mapping.address)
 }
 
 /// curl's `--resolve` value: `HOST:PORT:ADDR` (only right when the real port is the one named).
 pub fn curl_resolve(mapping: &ConnectTo) -> String {
-    format!("{}:{}:{}", mapping.host, mapping.port, mapping.address.ip())
+    match mapping.address.ip() {
+        std::net::IpAddr::V6(v6) => format!("{}:{}:[{v6}]", mapping.host, mapping.port),
+        ip => format!("{}:{}:{ip}", mapping.host, mapping.port),
+    }
 }
 
 #[cfg(test)]
