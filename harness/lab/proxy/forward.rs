@@ -1,131 +1,483 @@
 //! Absolute-URI forwarding for plain HTTP: the request goes to the origin in origin-form (or to the
-//! parent proxy as it came), the answer comes back as the origin gave it.
+//! parent proxy as it came) by hyper's HTTP/1.1 client, the answer comes back re-framed for the
+//! client the way Squid 5.7 frames it, and the client connection stays open for the next request
+//! when `Connection`/`Proxy-Connection` and the answer's framing allow it.
+//!
+//! The client side is not a hyper server: its heads are read by the proxy's own parser, because
+//! Squid's refusals (malformed heads, 407 challenges kept on the connection for NTLM) are written
+//! byte for byte and hyper would answer malformed input its own way.
 
 use std::time::Instant;
 
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::lab::exchange::{self, Seen};
+use crate::lab::exchange::Seen;
 use crate::lab::plan::Personality;
 
-use super::answers::Failure;
-use super::request::{Framing, Request, Target};
-use super::tunnel::{relay, Relayed};
+use super::answers::{http_date, Failure};
+use super::body::{Feed, Reader};
+use super::request::{Framing, Malformed, Request, Target};
+use super::tunnel::Relayed;
 use super::{upstream, Proxy};
 
-/// Headers that concern only the hop between client and proxy.
-const HOP_BY_HOP: [&str; 6] = [
+/// Header fields that concern only one hop (RFC 9110 §7.6.1), never passed on either way.
+const HOP_BY_HOP: [&str; 9] = [
     "proxy-authorization",
     "proxy-connection",
     "connection",
     "keep-alive",
     "te",
+    "trailer",
+    "transfer-encoding",
     "upgrade",
+    "proxy-authenticate",
 ];
 
-/// Forward one absolute-URI request (through `parent` when given) and relay the answer; the
-/// connection ends with it.
+/// How one forwarded exchange ended.
+#[derive(Debug)]
+pub(crate) struct Forwarded {
+    /// Bytes of this exchange and, when the connection ends, why.
+    pub(crate) relayed: Relayed,
+    /// Whether the client connection may carry another request.
+    pub(crate) keep_alive: bool,
+}
+
+/// How the answer's body is delimited towards the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framed {
+    /// No body (HEAD, 1xx, 204, 304).
+    Empty,
+    /// The origin's `Content-Length`, passed on.
+    Length,
+    /// Re-chunked for an HTTP/1.1 client, as Squid does with a close-delimited origin answer.
+    Chunked,
+    /// Delimited by the close, for an HTTP/1.0 client.
+    Close,
+}
+
+/// Forward one absolute-URI request (through `parent` when given) and relay the answer. `buf`
+/// holds the bytes after the request head; the body is taken from it (and the client), and what
+/// is left is the start of the next request.
 pub(crate) async fn forward<C>(
     proxy: &Proxy,
-    client: C,
+    client: &mut C,
     request: &Request,
-    leftover: &[u8],
+    buf: &mut Vec<u8>,
     parent: Option<&str>,
-) -> Result<Relayed, Failure>
+) -> Result<Forwarded, Failure>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
     let Target::Absolute { host, port, path } = &request.target else {
-        return Err(Failure::Malformed(super::request::Malformed::InvalidUrl));
+        return Err(Failure::Malformed(Malformed::InvalidUrl));
     };
-    let (mut origin, target) = match parent {
+    let (origin, target) = match parent {
         Some(parent) => (
             upstream::connect_parent(proxy, parent).await?,
-            request.raw_target.clone(),
+            request.raw_target.as_str(),
         ),
         None => (
             upstream::connect_direct(proxy, host, *port).await?,
-            path.clone(),
+            path.as_str(),
         ),
     };
-    let head = origin_head(proxy, request, &target);
-    let sent = async {
-        origin.write_all(head.as_bytes()).await?;
-        origin.write_all(leftover).await
-    };
-    if let Err(error) = sent.await {
-        return Err(Failure::ConnectFail {
-            errno: error.raw_os_error().unwrap_or(0),
-            text: error.to_string(),
-        });
-    }
+    let (feed, pieces) = Feed::new(request.framing);
+    let outgoing = origin_request(proxy, request, target, feed)?;
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(TokioIo::new(origin))
+        .await
+        .map_err(|error| broken(&error))?;
     let started = Instant::now();
-    let mut client = client;
-    // The origin's head is read here (and passed on as it came) so the timeline can record the
-    // exchange; the body is relayed as it streams.
-    let answer = match upstream::read_status(&mut origin).await {
-        Ok(Some((status, answer_head, _))) => {
-            let wait = started.elapsed();
-            if client.write_all(&answer_head).await.is_err() {
-                return Ok(Relayed {
-                    up: (head.len() + leftover.len()) as u64,
-                    down: 0,
-                    reason: "client closed before the answer".to_owned(),
-                });
+    let work = async {
+        let reader = Reader::new(&mut *client, &mut *buf, proxy.plan.header_timeout);
+        let (answer, body) = tokio::join!(
+            sender.send_request(outgoing),
+            reader.pump(request.framing, pieces)
+        );
+        drop(sender);
+        let body_bytes = match body {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::debug!(%error, "request body not relayed");
+                return Err(Early::Ended(error.to_string()));
             }
-            Some((status, answer_head, wait))
-        }
-        _ => None,
-    };
-    let mut relayed = relay(&mut client, origin, &proxy.shutdown).await;
-    relayed.up += (head.len() + leftover.len()) as u64;
-    if let Some((status, answer_head, wait)) = answer {
-        relayed.down += answer_head.len() as u64;
-        let response_headers = exchange::response_head(&answer_head)
-            .map(|(_, fields, _)| fields)
-            .unwrap_or_default();
-        let seen = Seen {
-            role: "forwarded",
-            method: &request.method,
-            url: super::request::redact_userinfo(&request.raw_target).into_owned(),
-            minor: request.minor,
-            request_headers: &request.headers,
-            request_body_bytes: leftover.len() as u64,
-            status,
-            response_headers,
-            response_body_bytes: relayed.down - answer_head.len() as u64,
-            wait,
-            total: started.elapsed(),
         };
-        proxy.record(seen.event());
-    }
-    Ok(relayed)
+        let answer = answer.map_err(|error| Early::Failed(broken(&error)))?;
+        let wait = started.elapsed();
+        let mut relay = Relay {
+            proxy,
+            request,
+            client: &mut *client,
+            up: body_bytes,
+            down: 0,
+        };
+        let outcome = relay.answer(answer).await;
+        Ok((outcome, wait, body_bytes, relay.up, relay.down))
+    };
+    // hyper's connection task runs beside the exchange (it reads the answer's body as the relay
+    // takes it); if it ends first, what it read is still relayed.
+    let driven = async {
+        tokio::pin!(work);
+        tokio::select! {
+            done = &mut work => done,
+            ended = connection => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "origin connection ended with an error");
+                }
+                work.await
+            }
+        }
+    };
+    let exchanged = tokio::select! {
+        () = proxy.shutdown.cancelled() => return Ok(ended("shutdown")),
+        exchanged = driven => exchanged,
+    };
+    let (outcome, wait, body_bytes, up, down) = match exchanged {
+        Ok(done) => done,
+        Err(Early::Ended(reason)) => return Ok(ended(&reason)),
+        Err(Early::Failed(failure)) => return Err(failure),
+    };
+    let (status, response_headers, body_down, keep_alive, reason) = outcome;
+    let seen = Seen {
+        role: "forwarded",
+        method: &request.method,
+        url: super::request::redact_userinfo(&request.raw_target).into_owned(),
+        minor: request.minor,
+        request_headers: &request.headers,
+        request_body_bytes: body_bytes,
+        status,
+        response_headers,
+        response_body_bytes: body_down,
+        wait,
+        total: started.elapsed(),
+    };
+    proxy.record(seen.event());
+    Ok(Forwarded {
+        relayed: Relayed { up, down, reason },
+        keep_alive,
+    })
 }
 
-/// The request head as the origin (or parent) receives it: hop-by-hop fields removed, the
-/// connection closed after one answer, a `Via` naming this proxy. The body's framing goes on as
-/// the parser decided it: a chunked body loses any `Content-Length` (RFC 9112 §6.3 says a proxy
-/// must remove it), a `Transfer-Encoding` other than chunked (`identity`) is dropped.
-fn origin_head(proxy: &Proxy, request: &Request, target: &str) -> String {
-    let mut head = format!("{} {target} HTTP/1.{}\r\n", request.method, request.minor);
+/// Why an exchange stopped before an answer was relayed.
+enum Early {
+    /// The connection ends, for this reason (the client's body broke off).
+    Ended(String),
+    /// The origin gave no usable answer: the proxy answers this failure.
+    Failed(Failure),
+}
+
+/// An exchange that ended the connection before an answer was relayed.
+fn ended(reason: &str) -> Forwarded {
+    Forwarded {
+        relayed: Relayed {
+            up: 0,
+            down: 0,
+            reason: reason.to_owned(),
+        },
+        keep_alive: false,
+    }
+}
+
+/// The failure for an origin that closed without an answer or sent something that is not HTTP.
+fn broken(error: &hyper::Error) -> Failure {
+    Failure::OriginBroken {
+        invalid: error.is_parse(),
+        text: error.to_string(),
+    }
+}
+
+/// The request as the origin (or parent) receives it: hop-by-hop fields removed, HTTP/1.1, the
+/// origin connection closed after one answer, a `Via` naming this proxy. hyper frames the body:
+/// the client's `Content-Length`, or chunked when the client sent it chunked.
+fn origin_request(
+    proxy: &Proxy,
+    request: &Request,
+    target: &str,
+    feed: Feed,
+) -> Result<hyper::Request<Feed>, Failure> {
+    let method = hyper::Method::from_bytes(request.method.as_bytes()).map_err(invalid)?;
+    let uri: hyper::Uri = target
+        .parse()
+        .map_err(|_| Failure::Malformed(Malformed::InvalidUrl))?;
+    let mut outgoing = hyper::Request::new(feed);
+    *outgoing.method_mut() = method;
+    *outgoing.uri_mut() = uri;
+    let listed = connection_tokens(&request.headers);
+    let headers = outgoing.headers_mut();
     for (name, value) in &request.headers {
-        let name_lower = name.to_ascii_lowercase();
-        let framing_dropped = match name_lower.as_str() {
-            "content-length" => request.framing == Framing::Chunked,
-            "transfer-encoding" => request.framing != Framing::Chunked,
-            _ => false,
-        };
-        if !framing_dropped && !HOP_BY_HOP.contains(&name_lower.as_str()) {
-            head.push_str(&format!("{name}: {value}\r\n"));
+        let lower = name.to_ascii_lowercase();
+        if HOP_BY_HOP.contains(&lower.as_str()) || listed.contains(&lower) {
+            continue;
         }
+        if lower == "content-length" && request.framing != Framing::None {
+            // hyper writes the length from the body's exact size, once.
+            continue;
+        }
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(invalid)?;
+        let value = HeaderValue::from_str(value).map_err(invalid)?;
+        headers.append(name, value);
     }
     let product = match proxy.plan.personality {
         Personality::Squid => " (squid/5.7)",
         Personality::Generic => "",
     };
-    head.push_str(&format!(
-        "Via: 1.{} {}{product}\r\nConnection: close\r\n\r\n",
-        request.minor, proxy.plan.name
-    ));
-    head
+    let via = format!("1.{} {}{product}", request.minor, proxy.plan.name);
+    headers.append(
+        hyper::header::VIA,
+        HeaderValue::from_str(&via).map_err(invalid)?,
+    );
+    headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    Ok(outgoing)
+}
+
+/// The failure for a field or method hyper's types refuse.
+fn invalid<E>(_: E) -> Failure {
+    Failure::Malformed(Malformed::InvalidRequest)
+}
+
+/// The lower-case tokens of every `Connection` and `Proxy-Connection` field.
+fn connection_tokens(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("proxy-connection")
+        })
+        .flat_map(|(_, value)| value.split(','))
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+/// Whether the client asked to keep its connection, as Squid reads it: HTTP/1.1 unless a
+/// `Connection` or `Proxy-Connection` says `close`; HTTP/1.0 only when one says `keep-alive`.
+pub(crate) fn client_keeps(request: &Request) -> bool {
+    let tokens = connection_tokens(&request.headers);
+    let close = tokens.iter().any(|t| t == "close");
+    let keep = tokens.iter().any(|t| t == "keep-alive");
+    !close && (request.minor >= 1 || keep)
+}
+
+/// Writing one answer to the client.
+struct Relay<'a, C> {
+    proxy: &'a Proxy,
+    request: &'a Request,
+    client: &'a mut C,
+    up: u64,
+    down: u64,
+}
+
+/// Status, the header fields sent, body bytes, whether the connection stays, and a reason.
+type Answered = (u16, Vec<(String, String)>, u64, bool, String);
+
+impl<C: AsyncWrite + Unpin> Relay<'_, C> {
+    /// Write the head and stream the body, re-framed for the client.
+    async fn answer(&mut self, answer: hyper::Response<Incoming>) -> Answered {
+        let status = answer.status().as_u16();
+        let framed = self.framing(&answer);
+        let keep = client_keeps(self.request) && framed != Framed::Close;
+        let (head, fields) = self.head(&answer, framed, keep);
+        let mut body = answer.into_body();
+        let mut body_down = 0;
+        if let Err(error) = self.write(head.as_bytes()).await {
+            return (status, fields, 0, false, format!("client error: {error}"));
+        }
+        let mut end = None;
+        // Bounded by the origin's body, which ends or fails; shutdown cuts it from outside.
+        while let Some(frame) = body.frame().await {
+            let data = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+                Err(error) => {
+                    end = Some(format!("origin failed mid-answer: {error}"));
+                    break;
+                }
+            };
+            body_down += data.len() as u64;
+            if let Err(error) = self.write_piece(framed, data).await {
+                end = Some(format!("client error: {error}"));
+                break;
+            }
+        }
+        if end.is_none() && framed == Framed::Chunked {
+            if let Err(error) = self.write(b"0\r\n\r\n").await {
+                end = Some(format!("client error: {error}"));
+            }
+        }
+        if end.is_none() {
+            if let Err(error) = self.client.flush().await {
+                end = Some(format!("client error: {error}"));
+            }
+        }
+        let (keep, reason) = match end {
+            Some(reason) => (false, reason),
+            None if keep => (true, "kept alive".to_owned()),
+            None if framed == Framed::Close => (false, "answer delimited by the close".to_owned()),
+            None => (false, "the client asked to close".to_owned()),
+        };
+        (status, fields, body_down, keep, reason)
+    }
+
+    fn framing(&self, answer: &hyper::Response<Incoming>) -> Framed {
+        let status = answer.status().as_u16();
+        let head = self.request.method.eq_ignore_ascii_case("HEAD");
+        if head || (100..200).contains(&status) || status == 204 || status == 304 {
+            Framed::Empty
+        } else if answer.headers().contains_key(hyper::header::CONTENT_LENGTH) {
+            Framed::Length
+        } else if self.request.minor >= 1 {
+            Framed::Chunked
+        } else {
+            Framed::Close
+        }
+    }
+
+    /// The answer's head as Squid 5.7 writes it: the origin's fields without hop-by-hop ones, a
+    /// `Date` when the origin sent none, Squid's `X-Cache` pair, the framing, `Via` and
+    /// `Connection`. Also the fields, for the timeline.
+    fn head(
+        &self,
+        answer: &hyper::Response<Incoming>,
+        framed: Framed,
+        keep: bool,
+    ) -> (String, Vec<(String, String)>) {
+        let status = answer.status();
+        let reason = answer
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .and_then(|r| std::str::from_utf8(r.as_bytes()).ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
+        let listed: Vec<String> = answer
+            .headers()
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
+        let mut fields = Vec::new();
+        for (name, value) in answer.headers() {
+            let lower = name.as_str();
+            if HOP_BY_HOP.contains(&lower) || listed.iter().any(|t| t == lower) {
+                continue;
+            }
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            fields.push((title_case(lower), value));
+        }
+        if !answer.headers().contains_key(hyper::header::DATE) {
+            fields.push(("Date".to_owned(), http_date()));
+        }
+        let name = &self.proxy.plan.name;
+        let version = match answer.version() {
+            hyper::Version::HTTP_10 => "1.0",
+            _ => "1.1",
+        };
+        match self.proxy.plan.personality {
+            Personality::Squid => {
+                fields.push(("X-Cache".to_owned(), format!("MISS from {name}")));
+                fields.push((
+                    "X-Cache-Lookup".to_owned(),
+                    format!("MISS from {name}:{}", self.proxy.port),
+                ));
+                if framed == Framed::Chunked {
+                    fields.push(("Transfer-Encoding".to_owned(), "chunked".to_owned()));
+                }
+                fields.push(("Via".to_owned(), format!("{version} {name} (squid/5.7)")));
+            }
+            Personality::Generic => {
+                if framed == Framed::Chunked {
+                    fields.push(("Transfer-Encoding".to_owned(), "chunked".to_owned()));
+                }
+                fields.push(("Via".to_owned(), format!("{version} {name}")));
+            }
+        }
+        let connection = if keep { "keep-alive" } else { "close" };
+        fields.push(("Connection".to_owned(), connection.to_owned()));
+        let mut head = format!("HTTP/1.1 {} {reason}\r\n", status.as_u16());
+        for (name, value) in &fields {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        (head, fields)
+    }
+
+    /// One piece of the body, chunked when the client gets it chunked.
+    async fn write_piece(&mut self, framed: Framed, data: Bytes) -> std::io::Result<()> {
+        match framed {
+            Framed::Empty => Ok(()),
+            Framed::Length | Framed::Close => self.write(&data).await,
+            Framed::Chunked if data.is_empty() => Ok(()),
+            Framed::Chunked => {
+                let mut piece = Vec::with_capacity(data.len() + 12);
+                piece.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                piece.extend_from_slice(&data);
+                piece.extend_from_slice(b"\r\n");
+                self.write(&piece).await
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.client.write_all(bytes).await?;
+        self.down += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// `content-type` as `Content-Type`: hyper keeps names in lower case, Squid writes the usual case.
+fn title_case(lower: &str) -> String {
+    let mut out = String::with_capacity(lower.len());
+    let mut upper = true;
+    for c in lower.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(minor: u8, headers: &[(&str, &str)]) -> Request {
+        let raw = format!(
+            "GET http://h/ HTTP/1.{minor}\r\n{}\r\n",
+            headers
+                .iter()
+                .map(|(n, v)| format!("{n}: {v}\r\n"))
+                .collect::<String>()
+        );
+        super::super::request::parse(raw.as_bytes())
+            .unwrap()
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn keep_alive_follows_squid() {
+        assert!(client_keeps(&request(1, &[])));
+        assert!(!client_keeps(&request(1, &[("Connection", "close")])));
+        assert!(!client_keeps(&request(1, &[("Proxy-Connection", "close")])));
+        assert!(!client_keeps(&request(0, &[])));
+        assert!(client_keeps(&request(
+            0,
+            &[("Proxy-Connection", "keep-alive")]
+        )));
+        assert!(client_keeps(&request(0, &[("Connection", "Keep-Alive")])));
+    }
+
+    #[test]
+    fn names_come_out_in_title_case() {
+        assert_eq!(title_case("content-type"), "Content-Type");
+        assert_eq!(title_case("x-cache-lookup"), "X-Cache-Lookup");
+        assert_eq!(title_case("etag"), "Etag");
+    }
 }

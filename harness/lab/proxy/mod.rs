@@ -9,6 +9,7 @@ mod admission;
 mod answers;
 pub(crate) mod auth;
 mod authority;
+mod body;
 mod faults;
 mod forward;
 pub(crate) mod intercept;
@@ -89,6 +90,13 @@ pub(crate) struct Proxy {
 enum Next {
     /// Read another request on the same connection.
     KeepAlive,
+    /// A forwarded exchange that kept the connection: read another request, counting its bytes.
+    Served {
+        /// Bytes from the client.
+        up: u64,
+        /// Bytes to the client.
+        down: u64,
+    },
     /// Close, with this record of the connection's end.
     Done(Relayed),
     /// Reset the connection (no FIN first), for this reason.
@@ -337,6 +345,8 @@ impl Proxy {
             down: 0,
             reason: "request limit reached".to_owned(),
         };
+        // Bytes of the forwarded exchanges before the last one, for the `closed` event.
+        let (mut up, mut down) = (0, 0);
         for _ in 0..MAX_REQUESTS_PER_CONNECTION {
             let read = tokio::select! {
                 () = self.shutdown.cancelled() => {
@@ -352,9 +362,8 @@ impl Proxy {
             };
             let next = match read {
                 ReadOutcome::Request(request, used) => {
-                    let mut leftover = buf.split_off(used);
-                    std::mem::swap(&mut buf, &mut leftover);
-                    self.request(&mut client, &request, &buf, peer, &mut session)
+                    buf.drain(..used);
+                    self.request(&mut client, &request, &mut buf, peer, &mut session)
                         .await
                 }
                 ReadOutcome::Malformed(malformed) => {
@@ -369,6 +378,11 @@ impl Proxy {
             };
             match next {
                 Next::KeepAlive => continue,
+                Next::Served { up: u, down: d } => {
+                    up += u;
+                    down += d;
+                    continue;
+                }
                 Next::Done(relayed) => {
                     end = relayed;
                     break;
@@ -391,8 +405,8 @@ impl Proxy {
             let _ = client.shutdown().await;
         }
         self.record(EventKind::Closed {
-            bytes_up: end.up,
-            bytes_down: end.down,
+            bytes_up: end.up + up,
+            bytes_down: end.down + down,
             reason: end.reason,
         });
     }
@@ -402,7 +416,7 @@ impl Proxy {
         &self,
         client: &mut S,
         request: &Request,
-        leftover: &[u8],
+        buf: &mut Vec<u8>,
         peer: SocketAddr,
         session: &mut AuthSession,
     ) -> Next
@@ -456,11 +470,10 @@ impl Proxy {
         };
         let parent = self.plan.upstream.as_deref().filter(|_| !direct);
         if connect {
-            self.tunnel(client, request, leftover, &target, parent)
-                .await
+            self.tunnel(client, request, buf, &target, parent).await
         } else {
-            match forward::forward(self, &mut *client, request, leftover, parent).await {
-                Ok(relayed) => {
+            match forward::forward(self, &mut *client, request, buf, parent).await {
+                Ok(forwarded) => {
                     self.record(EventKind::Note {
                         message: format!(
                             "forwarded {} {}",
@@ -468,7 +481,15 @@ impl Proxy {
                             request::redact_userinfo(&request.raw_target)
                         ),
                     });
-                    Next::Done(relayed)
+                    let relayed = forwarded.relayed;
+                    if forwarded.keep_alive {
+                        Next::Served {
+                            up: relayed.up,
+                            down: relayed.down,
+                        }
+                    } else {
+                        Next::Done(relayed)
+                    }
                 }
                 Err(failure) => {
                     self.refuse(client, request, &failure, &target, false, true)
