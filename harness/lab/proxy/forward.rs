@@ -16,7 +16,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::lab::exchange::Seen;
+use crate::lab::exchange::{self, Seen};
 use crate::lab::plan::Personality;
 
 use super::answers::{http_date, Failure};
@@ -148,7 +148,7 @@ where
         role: "forwarded",
         method: &request.method,
         url: super::request::redact_userinfo(&request.raw_target).into_owned(),
-        minor: request.minor,
+        version: exchange::http1(request.minor),
         request_headers: &request.headers,
         request_body_bytes: body_bytes,
         status,

@@ -625,7 +625,7 @@ impl Proxy {
             },
             method: &request.method,
             url: request::redact_userinfo(&request.raw_target).into_owned(),
-            minor: request.minor,
+            version: exchange::http1(request.minor),
             request_headers: &request.headers,
             request_body_bytes: 0,
             status,
