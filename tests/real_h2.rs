@@ -1,6 +1,7 @@
 //! HTTP/2 seen by curl: an endpoint answers h2 to a client that offers it by ALPN and HTTP/1.1 to
-//! one that does not (`egresslab up proxy-healthy`, through the proxy's CONNECT tunnel); the
-//! timeline records the version each exchange was spoken in.
+//! one that does not (`egresslab up proxy-healthy`, through the proxy's CONNECT tunnel), and so
+//! does the intercepting proxy of `tls-inspection`; the timeline records the version each exchange
+//! was spoken in.
 
 mod common;
 
@@ -88,16 +89,31 @@ fn status_lines(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// curl `--http2` then `--http1.1` to `url` through the proxy trusting `ca`: `HTTP/2 200`, then
+/// `HTTP/1.1 200 OK`, and the endpoint spoke the same versions.
+fn h2_then_http11(up: &Up, ca: &str, url: &str) {
+    let proxy = up.proxy();
+    let h2 = status_lines(&["--http2", "-x", &proxy, "--cacert", ca, url]);
+    assert_eq!(h2, ["HTTP/2 200"]);
+    let h1 = status_lines(&["--http1.1", "-x", &proxy, "--cacert", ca, url]);
+    assert_eq!(h1, ["HTTP/1.1 200 OK"]);
+    assert_eq!(up.endpoint_versions(2), ["HTTP/2", "HTTP/1.1"]);
+}
+
 #[test]
 fn an_endpoint_answers_h2_to_curl_http2_and_http11_to_curl_http11() {
     let up = up("proxy-healthy");
-    let proxy = up.proxy();
     let bundle = up.file(&["ca_bundle"]);
-    let url = "https://site.egresslab.test/";
-    let h2 = status_lines(&["--http2", "-x", &proxy, "--cacert", &bundle, url]);
-    assert_eq!(h2, ["HTTP/2 200"]);
-    let h1 = status_lines(&["--http1.1", "-x", &proxy, "--cacert", &bundle, url]);
-    assert_eq!(h1, ["HTTP/1.1 200 OK"]);
-    assert_eq!(up.endpoint_versions(2), ["HTTP/2", "HTTP/1.1"]);
+    h2_then_http11(&up, &bundle, "https://site.egresslab.test/");
+    up.lab.stop().unwrap();
+}
+
+#[test]
+fn interception_answers_h2_to_curl_http2_and_still_serves_an_http11_client() {
+    let up = up("tls-inspection");
+    let inspection = up.file(&["cas", "inspection"]);
+    // The endpoint behind the proxy speaks what the client speaks: the proxy offered it the
+    // client's protocols and gave the client the origin's choice.
+    h2_then_http11(&up, &inspection, "https://connector-sample.msappproxy.net/");
     up.lab.stop().unwrap();
 }

@@ -172,10 +172,15 @@ fn curl_next_sends_three_requests_on_one_proxy_connection_unless_told_to_close()
     assert_eq!(lines, ["200 1", "200 1"]);
     assert_eq!(up.after(before, 2).accepted, 2);
 
-    // A request body is relayed and the connection stays in step for the next request.
+    // A chunked request body is relayed and the connection stays in step for the next request.
     let before = up.counts();
-    let posted: &[&str] = &["--data-binary", "a body before the next request"];
-    let lines = up.curl(&[[posted, &[URL1]].concat(), vec![URL2]]);
+    let chunked: &[&str] = &[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "a body sent in chunks",
+    ];
+    let lines = up.curl(&[[chunked, &[URL1]].concat(), vec![URL2]]);
     assert_eq!(lines, ["200 1", "200 0"]);
     assert_eq!(up.after(before, 2).accepted, 1);
     up.lab.stop().unwrap();
