@@ -62,13 +62,14 @@ enum Framed {
 
 /// Forward one absolute-URI request (through `parent` when given) and relay the answer. `buf`
 /// holds the bytes after the request head; the body is taken from it (and the client), and what
-/// is left is the start of the next request.
+/// is left is the start of the next request. After the `last` request the connection closes.
 pub(crate) async fn forward<C>(
     proxy: &Proxy,
     client: &mut C,
     request: &Request,
     buf: &mut Vec<u8>,
     parent: Option<&str>,
+    last: bool,
 ) -> Result<Forwarded, Failure>
 where
     C: AsyncRead + AsyncWrite + Unpin,
@@ -114,6 +115,7 @@ where
             proxy,
             request,
             client: &mut *client,
+            last,
             up: body_bytes,
             down: 0,
         };
@@ -268,6 +270,8 @@ struct Relay<'a, C> {
     proxy: &'a Proxy,
     request: &'a Request,
     client: &'a mut C,
+    /// The connection's last request: answered with `Connection: close`.
+    last: bool,
     up: u64,
     down: u64,
 }
@@ -280,7 +284,7 @@ impl<C: AsyncWrite + Unpin> Relay<'_, C> {
     async fn answer(&mut self, answer: hyper::Response<Incoming>) -> Answered {
         let status = answer.status().as_u16();
         let framed = self.framing(&answer);
-        let keep = client_keeps(self.request) && framed != Framed::Close;
+        let keep = client_keeps(self.request) && framed != Framed::Close && !self.last;
         let (head, fields) = self.head(&answer, framed, keep);
         let mut body = answer.into_body();
         let mut body_down = 0;

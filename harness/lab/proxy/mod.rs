@@ -57,8 +57,10 @@ pub use intercept::ProxyTlsError;
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/// Requests one client connection may carry before the proxy closes it (bounds every loop).
-const MAX_REQUESTS_PER_CONNECTION: usize = 100;
+/// Requests one client connection may carry before the proxy closes it (bounds every loop); the
+/// last forwarded answer says `Connection: close`, so a client never reuses a connection that is
+/// about to go.
+const MAX_REQUESTS_PER_CONNECTION: usize = 10_000;
 
 /// Everything a connection handler of one proxy needs.
 pub(crate) struct Proxy {
@@ -84,6 +86,15 @@ pub(crate) struct Proxy {
     pub(crate) gate: Arc<Gate>,
     /// The gate of its route to the parent proxy, if it has one.
     pub(crate) route: Option<Arc<Gate>>,
+}
+
+/// Where a request stands on its connection.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    /// The client.
+    peer: SocketAddr,
+    /// The connection's last permitted request.
+    last: bool,
 }
 
 /// What a connection does after one request.
@@ -347,7 +358,8 @@ impl Proxy {
         };
         // Bytes of the forwarded exchanges before the last one, for the `closed` event.
         let (mut up, mut down) = (0, 0);
-        for _ in 0..MAX_REQUESTS_PER_CONNECTION {
+        for served in 1..=MAX_REQUESTS_PER_CONNECTION {
+            let last = served == MAX_REQUESTS_PER_CONNECTION;
             let read = tokio::select! {
                 () = self.shutdown.cancelled() => {
                     end.reason = "shutdown".to_owned();
@@ -363,7 +375,8 @@ impl Proxy {
             let next = match read {
                 ReadOutcome::Request(request, used) => {
                     buf.drain(..used);
-                    self.request(&mut client, &request, &mut buf, peer, &mut session)
+                    let at = At { peer, last };
+                    self.request(&mut client, &request, &mut buf, at, &mut session)
                         .await
                 }
                 ReadOutcome::Malformed(malformed) => {
@@ -417,7 +430,7 @@ impl Proxy {
         client: &mut S,
         request: &Request,
         buf: &mut Vec<u8>,
-        peer: SocketAddr,
+        at: At,
         session: &mut AuthSession,
     ) -> Next
     where
@@ -429,7 +442,7 @@ impl Proxy {
             session.check(plan, header, &request.method, &request.raw_target)
         });
         self.record(EventKind::Request {
-            peer,
+            peer: at.peer,
             method: request.method.clone(),
             target: request::redact_userinfo(&request.raw_target).into_owned(),
             user: checked
@@ -455,7 +468,7 @@ impl Proxy {
             FaultStep::Close(reason) => return Next::done(reason),
         }
         let challenged = matches!(checked, Some(AuthOutcome::Continue { .. }));
-        let direct = match self.admit(request, checked, peer, &target) {
+        let direct = match self.admit(request, checked, at.peer, &target) {
             Admission::Relay { direct } => direct,
             Admission::Refuse(failure) => {
                 let next = self
@@ -472,7 +485,7 @@ impl Proxy {
         if connect {
             self.tunnel(client, request, buf, &target, parent).await
         } else {
-            match forward::forward(self, &mut *client, request, buf, parent).await {
+            match forward::forward(self, &mut *client, request, buf, parent, at.last).await {
                 Ok(forwarded) => {
                     self.record(EventKind::Note {
                         message: format!(
