@@ -13,6 +13,7 @@ mod body;
 mod faults;
 mod forward;
 pub(crate) mod intercept;
+mod reply;
 pub(crate) mod request;
 mod rules;
 mod tcp_relay;
