@@ -364,7 +364,7 @@ async fn absolute_uri_requests_are_forwarded_in_origin_form() {
     let lab = lab_with(ProxyPlan::new("corp")).await;
     let mut stream = TcpStream::connect(proxy_addr(&lab, "corp")).await.unwrap();
     stream
-        .write_all(b"GET http://web.egresslab.test/hello HTTP/1.1\r\nHost: web.egresslab.test\r\nProxy-Connection: keep-alive\r\n\r\n")
+        .write_all(b"GET http://web.egresslab.test/hello HTTP/1.1\r\nHost: web.egresslab.test\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut answer = String::new();
@@ -374,6 +374,8 @@ async fn absolute_uri_requests_are_forwarded_in_origin_form() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("ok\n"), "{answer}");
+    // The client asked to close: the proxy says so and closes (the read above reached the end).
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer}");
     lab.shutdown().await;
 }
 

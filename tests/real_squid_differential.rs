@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::proxy::{header_values, read_head, status};
-use common::squid;
+use common::{http1, squid};
 use egresslab::lab::{AuthScheme, Lab, ProxyAuthPlan, ProxyPlan, ProxyRule, RuleAction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -371,5 +371,167 @@ async fn limits_match_a_squid_configured_alike() {
         "the connection over the cap is closed at once"
     );
     assert_eq!(seen[1].again, (200, true));
+    lab.shutdown().await;
+}
+
+/// The keep-alive differential: the same request sequences, each on one client connection, go to
+/// a real Squid 5.7 and to the lab's Squid-personality proxy forwarding to one loopback origin.
+/// Statuses, `Connection` answers, framing, bodies and whether the proxy closed afterwards must
+/// agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn squid_and_the_lab_keep_forwarded_connections_alike() {
+    let Some(bin) = squid::binary() else {
+        eprintln!("\n\n!!!!! SKIPPED: squid is not installed (./test.sh installs it) !!!!!\n");
+        return;
+    };
+    let origin = http1::origin().await;
+    let w = origin.port();
+    let hosts = ["127.0.0.1 web.diff.test".to_owned()];
+    let real = squid::start(
+        &bin,
+        &squid::SquidConfig {
+            rules: "http_access allow all\n",
+            htpasswd: None,
+            hosts: &hosts,
+        },
+    );
+    let lab = Lab::builder()
+        .proxy(ProxyPlan::new("squidlike"))
+        .passthrough("web.diff.test", Some(w), origin)
+        .start()
+        .await
+        .unwrap();
+    let lab_proxy = lab.proxy("squidlike").unwrap().address();
+    let squid_proxy: SocketAddr = ([127, 0, 0, 1], real.port).into();
+
+    let get = |path: &str, minor: u8, extra: &str| {
+        format!("GET http://web.diff.test:{w}{path} HTTP/1.{minor}\r\nHost: web.diff.test:{w}\r\n{extra}\r\n")
+    };
+    let head =
+        format!("HEAD http://web.diff.test:{w}/h HTTP/1.1\r\nHost: web.diff.test:{w}\r\n\r\n");
+    let chunked = format!(
+        "POST http://web.diff.test:{w}/post HTTP/1.1\r\nHost: web.diff.test:{w}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
+    );
+    let length = format!(
+        "POST http://web.diff.test:{w}/post HTTP/1.1\r\nHost: web.diff.test:{w}\r\n\
+         Content-Length: 4\r\n\r\nbody"
+    );
+    let keep10 = "Proxy-Connection: keep-alive\r\n";
+    let cases: Vec<(&str, Vec<String>, bool)> = vec![
+        (
+            "three GETs, HTTP/1.1",
+            vec![get("/a", 1, ""), get("/b", 1, ""), get("/c", 1, "")],
+            false,
+        ),
+        (
+            "Connection: close on the second",
+            vec![
+                get("/a", 1, ""),
+                get("/b", 1, "Connection: close\r\n"),
+                get("/c", 1, ""),
+            ],
+            false,
+        ),
+        (
+            "Proxy-Connection: close",
+            vec![
+                get("/a", 1, "Proxy-Connection: close\r\n"),
+                get("/b", 1, ""),
+            ],
+            false,
+        ),
+        (
+            "HTTP/1.0 without keep-alive",
+            vec![get("/a", 0, ""), get("/b", 0, "")],
+            false,
+        ),
+        (
+            "HTTP/1.0 with Proxy-Connection: keep-alive",
+            vec![get("/a", 0, keep10), get("/b", 0, keep10)],
+            false,
+        ),
+        (
+            "HTTP/1.0 with Connection: keep-alive",
+            vec![get("/a", 0, "Connection: keep-alive\r\n"), get("/b", 0, "")],
+            false,
+        ),
+        (
+            "chunked POST, then GET",
+            vec![chunked.clone(), get("/after", 1, "")],
+            false,
+        ),
+        (
+            "Content-Length POST, then GET",
+            vec![length.clone(), get("/after", 1, "")],
+            false,
+        ),
+        (
+            "close-delimited answer to HTTP/1.1, then GET",
+            vec![get("/close", 1, ""), get("/after", 1, "")],
+            false,
+        ),
+        (
+            "close-delimited answer to HTTP/1.0 keep-alive",
+            vec![get("/close", 0, keep10), get("/after", 0, keep10)],
+            false,
+        ),
+        (
+            "HEAD, then GET",
+            vec![head.clone(), get("/after", 1, "")],
+            false,
+        ),
+        (
+            "three GETs pipelined",
+            vec![get("/p1", 1, ""), get("/p2", 1, ""), get("/p3", 1, "")],
+            true,
+        ),
+        (
+            "POST and GET pipelined",
+            vec![length.clone(), get("/after", 1, "")],
+            true,
+        ),
+    ];
+    let mut differences = Vec::new();
+    let mut report = String::new();
+    for (name, requests, pipelined) in &cases {
+        let from_squid = http1::sequence(squid_proxy, requests, *pipelined).await;
+        let from_lab = http1::sequence(lab_proxy, requests, *pipelined).await;
+        let brief = |s: &http1::Sequence| {
+            let steps: Vec<String> = s
+                .answers
+                .iter()
+                .map(|a| format!("{} {} {}", a.status, a.connection, a.framing))
+                .collect();
+            format!("[{}] closed={}", steps.join(", "), s.closed)
+        };
+        report.push_str(&format!(
+            "{name:48} squid {} | lab {}\n",
+            brief(&from_squid),
+            brief(&from_lab)
+        ));
+        if from_squid != from_lab {
+            differences.push(format!(
+                "{name}:\n  squid {from_squid:?}\n  lab   {from_lab:?}"
+            ));
+        }
+    }
+    println!("{report}");
+    println!(
+        "identical sequences: {} of {}",
+        cases.len() - differences.len(),
+        cases.len()
+    );
+    assert!(
+        differences.is_empty(),
+        "keep-alive differences:\n{}\n\nall:\n{report}\nsquid cache.log:\n{}",
+        differences.join("\n"),
+        real.cache_log()
+    );
+    // Worth something only if both kinds of ending really occurred.
+    assert!(
+        report.contains("closed=true") && report.contains("closed=false"),
+        "{report}"
+    );
     lab.shutdown().await;
 }

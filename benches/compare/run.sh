@@ -130,7 +130,8 @@ fi
 LOAD_BEFORE=$(loadavg)
 log "load before: $LOAD_BEFORE"
 
-# Origins: echo, sink, late reply, TLS (certificate from the cached lab CAs in $WORK/ca).
+# Origins: echo, sink, late reply, TLS (certificate from the cached lab CAs in $WORK/ca), and a
+# keep-alive HTTP origin for forwarded requests.
 "$LOAD" origins --ca-dir "$WORK/ca" --ready-file "$WORK/origins.env" &
 PIDS+=($!)
 wait_file "$WORK/origins.env"
@@ -261,7 +262,22 @@ for name in "${NAMES[@]}"; do
     ADD50[$name]=$(awk -v a="${P50[$name]}" -v d="${P50[direct]}" 'BEGIN { printf "%.0f", a - d }')
     ADD99[$name]=$(awk -v a="${P99[$name]}" -v d="${P99[direct]}" 'BEGIN { printf "%.0f", a - d }')
 done
-# (room for the keep-alive row: one function measuring it per route, called here)
+# Forwarded plain-HTTP requests (GET http://...) on one kept-alive client connection (c=1), through
+# egresslab and Squid, alternating which goes first; the origin is the keep-alive HTTP origin.
+declare -A FWD FWDS
+FWD_NAMES=(egresslab squid)
+for rep in $(seq "$RUNS"); do
+    for i in 0 1; do
+        name=${FWD_NAMES[$(((rep + i) % 2))]}
+        # shellcheck disable=SC2046
+        FWDS[$name]+=" $("$LOAD" forwarded $(route "$name" "$HTTP" http.egresslab.test) \
+            --seconds "$SECONDS_PER" || echo 0)"
+    done
+done
+for name in "${FWD_NAMES[@]}"; do
+    # shellcheck disable=SC2086
+    FWD[$name]=$(spread ${FWDS[$name]})
+done
 # The control API's cost: the same lab with it off and on, measured alternately.
 log "control API off and on, interleaved"
 # shellcheck disable=SC2046
@@ -339,6 +355,8 @@ row "set-ups/s, concurrency 1" SET1 \
     "$(ratio "$(m "${SET1[egresslab]}")" "$(m "${SET1[tinyproxy]}")") x tiny (>=1.2), $(ratio "$(m "${SET1[egresslab]}")" "$(m "${SET1[squid]}")") x Squid (>=2)"
 row "  added latency per set-up p50, us (c=1)" ADD50 ""
 row "  added latency per set-up p99, us (c=1)" ADD99 ""
+row "forwarded keep-alive requests/s (c=1)" FWD \
+    "$(ratio "$(m "${FWD[egresslab]}")" "$(m "${FWD[squid]}")") x Squid"
 row "set-ups/s, concurrency 64" SET64 \
     "$(ratio "$(m "${SET64[egresslab]}")" "$(m "${SET64[squid]}")") x Squid (>=2), $(ratio "$(m "${SET64[egresslab]}")" "$(m "${SET64[tinyproxy]}")") x tiny (>1)"
 printf "$fmt" "  c=64, control API off / on (interleaved)" - "$SET64_OFF / ${SET64[control]}" - - - \

@@ -27,8 +27,8 @@ pub(crate) struct Seen<'a> {
     pub(crate) role: &'a str,
     pub(crate) method: &'a str,
     pub(crate) url: String,
-    /// The request's minor HTTP version (1 for HTTP/1.1).
-    pub(crate) minor: u8,
+    /// The request's HTTP version as the timeline names it (`HTTP/1.1`, `HTTP/2`).
+    pub(crate) version: &'static str,
     pub(crate) request_headers: &'a [(String, String)],
     pub(crate) request_body_bytes: u64,
     pub(crate) status: u16,
@@ -45,7 +45,7 @@ impl Seen<'_> {
             role: self.role.to_owned(),
             method: self.method.to_owned(),
             url: self.url,
-            http_version: format!("HTTP/1.{}", self.minor),
+            http_version: self.version.to_owned(),
             request_headers: masked(self.request_headers),
             request_body_bytes: self.request_body_bytes,
             status: self.status,
@@ -54,6 +54,14 @@ impl Seen<'_> {
             wait_ms: millis(self.wait),
             total_ms: millis(self.total),
         }
+    }
+}
+
+/// The version name of an HTTP/1 request with this minor version.
+pub(crate) fn http1(minor: u8) -> &'static str {
+    match minor {
+        0 => "HTTP/1.0",
+        _ => "HTTP/1.1",
     }
 }
 

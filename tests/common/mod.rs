@@ -6,6 +6,7 @@ pub mod certs;
 pub mod checklab;
 pub mod control;
 pub mod control_lab;
+pub mod http1;
 pub mod lab;
 pub mod proxy;
 pub mod reliab;

@@ -9,6 +9,7 @@ use anyhow::{bail, ensure, Context};
 use futures_util::future::join_all;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::client::open;
@@ -108,6 +109,101 @@ async fn setup(route: &Route) -> anyhow::Result<()> {
     stream.read_exact(&mut back).await?;
     ensure!(back == sent, "the echo differs");
     Ok(())
+}
+
+/// Forwarded requests through the proxy for `seconds`: each worker sends `GET http://TO/` on one
+/// kept-alive connection and reads the answer (its `Content-Length` body), opening a new
+/// connection only when the proxy closed the last one; requests/s.
+pub async fn forwarded(route: &Route, concurrency: usize, seconds: f64) -> anyhow::Result<f64> {
+    let via = route.via.context("forwarded requests need a proxy")?;
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds.min(LOAD_LIMIT.as_secs_f64()));
+    let request = format!(
+        "GET http://{to}/ HTTP/1.1\r\nHost: {to}\r\n\r\n",
+        to = route.to
+    );
+    let started = Instant::now();
+    let worker = || async {
+        let (mut done, mut failed) = (0u64, 0u64);
+        let mut last_error = None;
+        let mut connection: Option<(TcpStream, Vec<u8>)> = None;
+        while Instant::now() < deadline {
+            if connection.is_none() {
+                match TcpStream::connect(via).await {
+                    Ok(stream) => {
+                        let _ = stream.set_nodelay(true);
+                        connection = Some((stream, Vec::new()));
+                    }
+                    Err(error) => {
+                        failed += 1;
+                        last_error = Some(anyhow::Error::from(error));
+                        continue;
+                    }
+                }
+            }
+            let Some((stream, buf)) = connection.as_mut() else {
+                continue;
+            };
+            let answered = tokio::time::timeout(
+                Duration::from_secs(10),
+                exchange(stream, buf, request.as_bytes()),
+            )
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within 10 s")));
+            match answered {
+                Ok(keep) => {
+                    done += 1;
+                    if !keep {
+                        connection = None;
+                    }
+                }
+                Err(error) => {
+                    failed += 1;
+                    last_error = Some(error);
+                    connection = None;
+                }
+            }
+        }
+        (done, failed, last_error)
+    };
+    let results = join_all((0..concurrency.max(1)).map(|_| worker())).await;
+    report(results, started.elapsed().as_secs_f64())
+}
+
+/// One request and its answer on a kept-alive connection; whether the proxy keeps it.
+async fn exchange(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+) -> anyhow::Result<bool> {
+    stream.write_all(request).await?;
+    let mut chunk = [0u8; 4096];
+    let end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        ensure!(buf.len() < 64 * 1024, "the answer head is too long");
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "the proxy closed before answering");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    ensure!(
+        head.starts_with("http/1.1 200"),
+        "not a 200: {}",
+        head.lines().next().unwrap_or_default()
+    );
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("an answer without Content-Length")?;
+    while buf.len() < end + length {
+        let n = stream.read(&mut chunk).await?;
+        ensure!(n > 0, "the proxy closed mid-answer");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf.drain(..end + length);
+    Ok(!head.contains("connection: close"))
 }
 
 /// Sum the workers' counts into a rate; fail when more than 1 % of attempts failed.

@@ -67,6 +67,19 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    /// Forwarded plain-HTTP requests (`GET http://TO/`) through the proxy `--via`, each worker on
+    /// one kept-alive connection (reopened when the proxy closes it) for `--seconds`; prints
+    /// requests/s.
+    Forwarded {
+        #[command(flatten)]
+        route: Route,
+        /// Connections in use at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// How long to run.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
     /// TLS handshakes with an HTTP request through the route; prints handshakes/s.
     Handshakes {
         #[command(flatten)]
@@ -157,6 +170,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 } else {
                     println!("{:.0}", measured.rate);
                 }
+                Ok(())
+            }
+            Command::Forwarded {
+                route,
+                concurrency,
+                seconds,
+            } => {
+                check(&route)?;
+                ensure!(
+                    route.via.is_some(),
+                    "forwarded requests need a proxy (--via)"
+                );
+                let rate = drive::forwarded(&route, concurrency, seconds).await?;
+                println!("{rate:.0}");
                 Ok(())
             }
             Command::Handshakes {

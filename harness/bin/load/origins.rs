@@ -1,4 +1,5 @@
-//! The origins every proxy relays to: echo, sink (bulk), late reply (half-close) and TLS (HTTP).
+//! The origins every proxy relays to: echo, sink (bulk), late reply (half-close), TLS (HTTP) and
+//! plain keep-alive HTTP (forwarded requests).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,7 +22,8 @@ pub struct Args {
     /// The persisted lab CAs (created if empty); the TLS origin's certificate comes from them.
     #[arg(long)]
     pub ca_dir: PathBuf,
-    /// Written once every origin listens: `ECHO=`, `SINK=`, `LATE=`, `TLS=` shell assignments.
+    /// Written once every origin listens: `ECHO=`, `SINK=`, `LATE=`, `TLS=`, `HTTP=` shell
+    /// assignments.
     #[arg(long)]
     pub ready_file: PathBuf,
     /// Stop after this many seconds whatever happens.
@@ -46,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let mut lines = String::new();
-    for kind in [Kind::Echo, Kind::Sink, Kind::Late, Kind::Tls] {
+    for kind in [Kind::Echo, Kind::Sink, Kind::Late, Kind::Tls, Kind::Http] {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         lines.push_str(&format!("{}={}\n", kind.name(), listener.local_addr()?));
         let (tasks2, shutdown2, acceptor) = (tasks.clone(), shutdown.clone(), acceptor.clone());
@@ -83,6 +85,7 @@ enum Kind {
     Sink,
     Late,
     Tls,
+    Http,
 }
 
 impl Kind {
@@ -92,6 +95,7 @@ impl Kind {
             Kind::Sink => "SINK",
             Kind::Late => "LATE",
             Kind::Tls => "TLS",
+            Kind::Http => "HTTP",
         }
     }
 }
@@ -129,6 +133,7 @@ async fn handle(stream: TcpStream, kind: Kind, acceptor: TlsAcceptor) -> std::io
         Kind::Echo => echo(stream).await,
         Kind::Sink => sink(stream).await,
         Kind::Late => late(stream).await,
+        Kind::Http => http_keepalive(stream).await,
         Kind::Tls => {
             let tls = acceptor.accept(stream).await?;
             http_ok(tls).await
@@ -171,6 +176,42 @@ async fn late(mut stream: TcpStream) -> std::io::Result<()> {
     (&mut stream).take(64 * 1024).read_to_end(&mut all).await?;
     stream.write_all(&all).await?;
     stream.shutdown().await
+}
+
+/// The most requests one connection of the keep-alive origin answers.
+const MAX_REQUESTS: usize = 1_000_000;
+
+/// Answer each request head (bodiless requests only) with `200 ok` and a length, keeping the
+/// connection until the client (or a `Connection: close` it sent) ends it.
+async fn http_keepalive(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    for _ in 0..MAX_REQUESTS {
+        let end = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            if buf.len() > 16 * 1024 {
+                return Ok(());
+            }
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let close = String::from_utf8_lossy(&buf[..end])
+            .to_ascii_lowercase()
+            .contains("connection: close");
+        buf.drain(..end);
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await?;
+        if close {
+            return stream.shutdown().await;
+        }
+    }
+    Ok(())
 }
 
 /// Read one request head and answer `200 ok`, then close.

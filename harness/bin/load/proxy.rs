@@ -62,6 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .passthrough("sink.egresslab.test", None, address(&origins, "SINK")?)
         .passthrough("late.egresslab.test", None, address(&origins, "LATE")?)
         .passthrough(TLS_HOST, None, address(&origins, "TLS")?)
+        .passthrough("http.egresslab.test", None, address(&origins, "HTTP")?)
         .proxy(ProxyPlan::new("plain"))
         .proxy(ProxyPlan {
             intercept: Some(InterceptPlan {

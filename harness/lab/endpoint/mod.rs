@@ -11,6 +11,7 @@ use egresslab_certs::Factory;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::live::GatedListener;
 use tokio_rustls::LazyConfigAcceptor;
@@ -253,12 +254,22 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
             tls.config = serving.capture.server_config(tls.config);
             tls
         });
+        let tasks = serving.tasks.clone();
         serving.tasks.spawn(Timeline::in_connection(id, async move {
             let stream = ResetOnShutdown::new(gate.tap_accepted(stream).await, &shutdown);
+            let serving = Serve {
+                plan: &plan,
+                responder: &responder,
+                timeline: &timeline,
+                source: &source,
+                tasks: &tasks,
+                capture: gate.capture(),
+                shutdown: &shutdown,
+            };
             let (counts, reason) = tokio::select! {
                 () = shutdown.cancelled() => (Counts::default(), "shutdown".to_owned()),
                 () = gate.turned_off(&token) => (Counts::default(), "endpoint turned off through the control API".to_owned()),
-                done = connection(stream, &plan, &responder, tls.as_ref(), &timeline, &source, (gate.capture(), &shutdown)) => done,
+                done = connection(stream, serving, tls.as_ref()) => done,
             };
             timeline.record(
                 &source,
@@ -272,22 +283,53 @@ pub(crate) async fn serve(endpoint: Endpoint, serving: Serving) {
     }
 }
 
+/// What one endpoint connection is served with.
+#[derive(Clone, Copy)]
+struct Serve<'a> {
+    plan: &'a Arc<EndpointPlan>,
+    responder: &'a Arc<Responder>,
+    timeline: &'a Timeline,
+    source: &'a str,
+    tasks: &'a TaskTracker,
+    /// The lab's capture (the echo takes its connection over from the tap).
+    capture: &'a Capture,
+    /// The lab's shutdown.
+    shutdown: &'a CancellationToken,
+}
+
+impl Serve<'_> {
+    /// Run the behaviour on `stream`, its exchanges recorded under `scheme`.
+    async fn behave<S>(self, stream: S, scheme: &'static str) -> (Counts, String)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let observer = Observer::new(self.timeline.clone(), self.source.to_owned(), scheme);
+        behave(
+            stream,
+            Arc::clone(self.plan),
+            Arc::clone(self.responder),
+            observer,
+            self.tasks.clone(),
+        )
+        .await
+    }
+}
+
 async fn connection(
     stream: ResetOnShutdown,
-    plan: &EndpointPlan,
-    responder: &Responder,
+    serve: Serve<'_>,
     tls: Option<&TlsSetup>,
-    timeline: &Timeline,
-    source: &str,
-    (capture, shutdown): (&Capture, &CancellationToken),
 ) -> (Counts, String) {
+    let (timeline, source) = (serve.timeline, serve.source);
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
-        if matches!(plan.behaviour, EndpointBehaviour::Echo) {
+        if matches!(serve.plan.behaviour, EndpointBehaviour::Echo) {
             // The bulk endpoint records what it echoes itself rather than through its tap's
             // loopback pair.
-            match capture::take_over(capture, &stream).await {
-                TakeOver::Taken(taken) => return echo(Recorded::accepted(taken, shutdown)).await,
+            match capture::take_over(serve.capture, &stream).await {
+                TakeOver::Taken(taken) => {
+                    return echo(Recorded::accepted(taken, serve.shutdown)).await
+                }
                 TakeOver::Gone => {
                     let reason = "connection lost while its capture was handed over";
                     return (Counts::default(), reason.to_owned());
@@ -295,13 +337,7 @@ async fn connection(
                 TakeOver::NotTapped => {}
             }
         }
-        return behave(
-            stream,
-            plan,
-            responder,
-            &Observer::new(timeline, source, "http"),
-        )
-        .await;
+        return serve.behave(stream, "http").await;
     };
     let start = match LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await {
         Ok(start) => start,
@@ -348,19 +384,18 @@ async fn connection(
             client_cert,
         },
     );
-    let observer = Observer::new(timeline, source, "https");
-    behave(stream, plan, responder, &observer).await
+    serve.behave(stream, "https").await
 }
 
 /// Where an endpoint's HTTP exchanges are recorded, and the scheme its clients spoke.
-pub(crate) struct Observer<'a> {
-    timeline: &'a Timeline,
-    source: &'a str,
-    scheme: &'a str,
+pub(crate) struct Observer {
+    timeline: Timeline,
+    source: String,
+    scheme: &'static str,
 }
 
-impl<'a> Observer<'a> {
-    pub(crate) fn new(timeline: &'a Timeline, source: &'a str, scheme: &'a str) -> Self {
+impl Observer {
+    pub(crate) fn new(timeline: Timeline, source: String, scheme: &'static str) -> Self {
         Observer {
             timeline,
             source,
@@ -372,10 +407,8 @@ impl<'a> Observer<'a> {
     fn record(&self, exchange: &Exchange<'_>, plan: &EndpointPlan) {
         let request = exchange.request;
         let host = request
-            .headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("host"))
-            .map(|(_, value)| value.clone())
+            .authority
+            .clone()
             .or_else(|| plan.hosts.first().cloned())
             .unwrap_or_default();
         let pac = matches!(plan.behaviour, EndpointBehaviour::Pac { .. })
@@ -387,7 +420,7 @@ impl<'a> Observer<'a> {
             role: if pac { "pac" } else { "endpoint" },
             method: &request.method,
             url: format!("{}://{host}{}", self.scheme, request.path),
-            minor: request.minor,
+            version: request.version,
             request_headers: &request.headers,
             request_body_bytes: request.body.len() as u64,
             status: response.status,
@@ -396,27 +429,49 @@ impl<'a> Observer<'a> {
             wait: exchange.wait,
             total: exchange.total,
         };
-        self.timeline.record(self.source, seen.event());
+        self.timeline.record(&self.source, seen.event());
     }
 }
 
-/// Run the endpoint's behaviour on an established (plain or decrypted) stream.
+/// Run the endpoint's behaviour on an established (plain or decrypted) stream; HTTP/2 streams
+/// run on `tasks`.
 pub(crate) async fn behave<S>(
     stream: S,
-    plan: &EndpointPlan,
-    responder: &Responder,
-    observer: &Observer<'_>,
+    plan: Arc<EndpointPlan>,
+    responder: Arc<Responder>,
+    observer: Observer,
+    tasks: TaskTracker,
 ) -> (Counts, String)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     match plan.behaviour {
         EndpointBehaviour::Echo => echo(stream).await,
         _ => {
-            let answer = |request: &Request| responder.answer(request);
-            let observe = |exchange: Exchange<'_>| observer.record(&exchange, plan);
-            http::serve(stream, answer, observe).await
+            let answering = Answering {
+                plan,
+                responder,
+                observer,
+            };
+            http::serve(stream, Arc::new(answering), tasks).await
         }
+    }
+}
+
+/// An endpoint's HTTP behaviour, shared by every stream of a connection.
+struct Answering {
+    plan: Arc<EndpointPlan>,
+    responder: Arc<Responder>,
+    observer: Observer,
+}
+
+impl http::Handler for Answering {
+    fn answer(&self, request: &Request) -> Response {
+        self.responder.answer(request)
+    }
+
+    fn observe(&self, exchange: Exchange<'_>) {
+        self.observer.record(&exchange, &self.plan);
     }
 }
 

@@ -70,7 +70,14 @@ pub(crate) fn setup(
     let mut config = builder
         .with_single_cert(minted.served_chain, minted.key)
         .map_err(tls_error)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // h2 first: a client that offers it gets HTTP/2 (hyper's auto server speaks both). Not where
+    // a client certificate is required: TLS 1.3 refuses a missing one after the handshake, and
+    // curl 7.88 speaking h2 then reports exit 55 "getpeername() failed" instead of the alert
+    // (exit 56) that names the cause; those endpoints stay HTTP/1.1 (docs/http.md).
+    config.alpn_protocols = match tls.client_auth {
+        None => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        Some(_) => vec![b"http/1.1".to_vec()],
+    };
     Ok(TlsSetup {
         config: Arc::new(config),
         served,

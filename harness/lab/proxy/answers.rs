@@ -63,6 +63,14 @@ pub(crate) enum Failure {
     },
     /// The parent proxy's answer to CONNECT was not HTTP, or it closed without one: 502.
     ParentBroken,
+    /// The origin of a forwarded request closed without an answer (Squid's 502
+    /// `ERR_ZERO_SIZE_OBJECT`) or sent one that is not HTTP (`invalid`: 502 `ERR_INVALID_RESP`).
+    OriginBroken {
+        /// Whether an answer came that could not be parsed.
+        invalid: bool,
+        /// The error in words.
+        text: String,
+    },
     /// A fault plan asked for this status.
     Injected(u16),
 }
@@ -117,6 +125,8 @@ impl Failure {
             Failure::SecureConnectFail { .. } => (503, "ERR_SECURE_CONNECT_FAIL", 0),
             Failure::ParentRefused { status, .. } => (*status, "", 0),
             Failure::ParentBroken => (502, "ERR_INVALID_RESP", 0),
+            Failure::OriginBroken { invalid: true, .. } => (502, "ERR_INVALID_RESP", 0),
+            Failure::OriginBroken { invalid: false, .. } => (502, "ERR_ZERO_SIZE_OBJECT", 0),
             Failure::Injected(status) => (*status, "", 0),
         }
     }
@@ -133,7 +143,8 @@ impl Failure {
             | Failure::ConnectTimeout
             | Failure::SecureConnectFail { .. }
             | Failure::ParentRefused { .. }
-            | Failure::ParentBroken => 502,
+            | Failure::ParentBroken
+            | Failure::OriginBroken { .. } => 502,
             Failure::Injected(status) => *status,
         }
     }
@@ -161,6 +172,9 @@ impl Failure {
             }
             Failure::ParentBroken => {
                 format!("the parent proxy sent an invalid answer for {target}")
+            }
+            Failure::OriginBroken { text, .. } => {
+                format!("the origin {target} gave no valid answer: {text}")
             }
             Failure::Injected(status) => format!("injected status {status}"),
         }

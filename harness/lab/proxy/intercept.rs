@@ -11,11 +11,12 @@ use egresslab_certs::{CaRole, CertError, Factory, Profile};
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
+use rustls::server::Acceptor;
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::{LazyConfigAcceptor, TlsConnector};
 
 use crate::lab::timeline::EventKind;
 
@@ -120,11 +121,13 @@ impl Interceptor {
         self.authority.server_config(host)
     }
 
-    /// A client configuration for one origin connection, and a flag that turns true when the
-    /// origin asks for a client certificate (which the proxy never has).
-    pub(crate) fn client_config(&self) -> (Arc<ClientConfig>, Arc<AtomicBool>) {
+    /// A client configuration for one origin connection offering `alpn` (what the client
+    /// offered), and a flag that turns true when the origin asks for a client certificate (which
+    /// the proxy never has).
+    pub(crate) fn client_config(&self, alpn: &[Vec<u8>]) -> (Arc<ClientConfig>, Arc<AtomicBool>) {
         let asked = Arc::new(AtomicBool::new(false));
         let mut config = (*self.client).clone();
+        config.alpn_protocols = alpn.to_vec();
         config.client_auth_cert_resolver = Arc::new(NoClientCert {
             asked: Arc::clone(&asked),
         });
@@ -152,6 +155,19 @@ impl ResolvesClientCert for NoClientCert {
     fn has_certs(&self) -> bool {
         false
     }
+}
+
+/// The ALPN name of HTTP/1.1.
+const HTTP11: &[u8] = b"http/1.1";
+
+/// `config` offering exactly `alpn` (empty: no ALPN, the client speaks HTTP/1.1).
+fn with_alpn(config: &Arc<ServerConfig>, alpn: Vec<Vec<u8>>) -> Arc<ServerConfig> {
+    if config.alpn_protocols == alpn {
+        return Arc::clone(config);
+    }
+    let mut config = (**config).clone();
+    config.alpn_protocols = alpn;
+    Arc::new(config)
 }
 
 /// The first byte of a TLS handshake record.
@@ -199,6 +215,62 @@ where
         });
         return relay(Prefixed::new(first, client), origin, &proxy.shutdown).await;
     }
+    // Read the ClientHello first: the origin is offered the protocols the client offers (h2,
+    // http/1.1), and the client is then given what the origin chose, so the relay carries one
+    // protocol end to end (as mitmproxy does). HTTP/2 passes through unchanged.
+    let start = LazyConfigAcceptor::new(Acceptor::default(), Prefixed::new(first, client));
+    let started = tokio::select! {
+        () = proxy.shutdown.cancelled() => return ended("shutdown"),
+        started = tokio::time::timeout(proxy.plan.header_timeout, start) => started,
+    };
+    let start = match started {
+        Ok(Ok(start)) => start,
+        Ok(Err(error)) => {
+            proxy.record(EventKind::TlsFailed {
+                sni: Some(host.to_owned()),
+                error: error.to_string(),
+                served: None,
+            });
+            return ended(client_handshake_end(&error));
+        }
+        Err(_) => return ended("client TLS handshake timed out"),
+    };
+    let offered: Vec<Vec<u8>> = start
+        .client_hello()
+        .alpn()
+        .map(|protocols| protocols.map(<[u8]>::to_vec).collect())
+        .unwrap_or_default();
+    let Some(name) = Interceptor::server_name(host) else {
+        return ended(format!("{host} is not a valid TLS server name"));
+    };
+    let (client_config, asked) = interceptor.client_config(&offered);
+    let client_config = proxy.gate.capture().client_config(client_config);
+    let connect = TlsConnector::from(client_config).connect(name, origin);
+    let connected = tokio::select! {
+        () = proxy.shutdown.cancelled() => return ended("shutdown"),
+        connected = tokio::time::timeout(proxy.plan.connect_timeout, connect) => connected,
+    };
+    let (origin_tls, failed) = match connected {
+        Ok(Ok(stream)) => (Some(stream), None),
+        Ok(Err(error)) => (None, Some(error.to_string())),
+        Err(_) => (None, Some("handshake timed out".to_owned())),
+    };
+    // What the client is given: the origin's choice; after a failed origin handshake HTTP/1.1
+    // (if offered), for Squid's error page.
+    let chosen: Vec<Vec<u8>> = match &origin_tls {
+        Some(stream) => stream
+            .get_ref()
+            .1
+            .alpn_protocol()
+            .map(<[u8]>::to_vec)
+            .into_iter()
+            .collect(),
+        None => offered
+            .iter()
+            .filter(|p| p.as_slice() == HTTP11)
+            .cloned()
+            .collect(),
+    };
     let config = match interceptor.server_config(host) {
         Ok(config) => config,
         Err(error) => {
@@ -208,11 +280,11 @@ where
             return ended("inspection certificate unavailable");
         }
     };
+    let config = with_alpn(&config, chosen);
     let config = proxy.gate.capture().server_config(config);
-    let accept = TlsAcceptor::from(config).accept(Prefixed::new(first, client));
     let accepted = tokio::select! {
         () = proxy.shutdown.cancelled() => return ended("shutdown"),
-        accepted = tokio::time::timeout(proxy.plan.header_timeout, accept) => accepted,
+        accepted = tokio::time::timeout(proxy.plan.header_timeout, start.into_stream(config)) => accepted,
     };
     let mut client_tls = match accepted {
         Ok(Ok(stream)) => stream,
@@ -233,16 +305,6 @@ where
         served: format!("CN={host}, issued by {}", interceptor.issuer()),
         client_cert: None,
     });
-    let Some(name) = Interceptor::server_name(host) else {
-        return ended(format!("{host} is not a valid TLS server name"));
-    };
-    let (client_config, asked) = interceptor.client_config();
-    let client_config = proxy.gate.capture().client_config(client_config);
-    let connect = TlsConnector::from(client_config).connect(name, origin);
-    let connected = tokio::select! {
-        () = proxy.shutdown.cancelled() => return ended("shutdown"),
-        connected = tokio::time::timeout(proxy.plan.connect_timeout, connect) => connected,
-    };
     let lost_certificate = |proxy: &Proxy| {
         if asked.load(Ordering::Relaxed) {
             proxy.record(EventKind::Note {
@@ -252,25 +314,19 @@ where
             });
         }
     };
-    let origin_tls = match connected {
-        Ok(Ok(stream)) => stream,
-        failed => {
-            let text = match failed {
-                Ok(Err(error)) => error.to_string(),
-                _ => "handshake timed out".to_owned(),
-            };
-            proxy.record(EventKind::TlsFailed {
-                sni: Some(host.to_owned()),
-                error: text.clone(),
-                served: None,
-            });
-            lost_certificate(proxy);
-            let failure = Failure::SecureConnectFail { text };
-            let rendered = failure.render(&proxy.voice(false), target);
-            let _ = client_tls.write_all(&rendered.bytes).await;
-            let _ = client_tls.shutdown().await;
-            return ended(failure.describe(target));
-        }
+    let (Some(origin_tls), None) = (origin_tls, failed.clone()) else {
+        let text = failed.unwrap_or_default();
+        proxy.record(EventKind::TlsFailed {
+            sni: Some(host.to_owned()),
+            error: text.clone(),
+            served: None,
+        });
+        lost_certificate(proxy);
+        let failure = Failure::SecureConnectFail { text };
+        let rendered = failure.render(&proxy.voice(false), target);
+        let _ = client_tls.write_all(&rendered.bytes).await;
+        let _ = client_tls.shutdown().await;
+        return ended(failure.describe(target));
     };
     let relayed = relay(client_tls, origin_tls, &proxy.shutdown).await;
     lost_certificate(proxy);

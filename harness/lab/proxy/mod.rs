@@ -9,9 +9,11 @@ mod admission;
 mod answers;
 pub(crate) mod auth;
 mod authority;
+mod body;
 mod faults;
 mod forward;
 pub(crate) mod intercept;
+mod reply;
 pub(crate) mod request;
 mod rules;
 mod socks;
@@ -59,8 +61,10 @@ pub use intercept::ProxyTlsError;
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/// Requests one client connection may carry before the proxy closes it (bounds every loop).
-const MAX_REQUESTS_PER_CONNECTION: usize = 100;
+/// Requests one client connection may carry before the proxy closes it (bounds every loop); the
+/// last forwarded answer says `Connection: close`, so a client never reuses a connection that is
+/// about to go.
+const MAX_REQUESTS_PER_CONNECTION: usize = 10_000;
 
 /// Everything a connection handler of one proxy needs.
 pub(crate) struct Proxy {
@@ -88,10 +92,26 @@ pub(crate) struct Proxy {
     pub(crate) route: Option<Arc<Gate>>,
 }
 
+/// Where a request stands on its connection.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    /// The client.
+    peer: SocketAddr,
+    /// The connection's last permitted request.
+    last: bool,
+}
+
 /// What a connection does after one request.
 enum Next {
     /// Read another request on the same connection.
     KeepAlive,
+    /// A forwarded exchange that kept the connection: read another request, counting its bytes.
+    Served {
+        /// Bytes from the client.
+        up: u64,
+        /// Bytes to the client.
+        down: u64,
+    },
     /// Close, with this record of the connection's end.
     Done(Relayed),
     /// Reset the connection (no FIN first), for this reason.
@@ -344,7 +364,10 @@ impl Proxy {
             down: 0,
             reason: "request limit reached".to_owned(),
         };
-        for _ in 0..MAX_REQUESTS_PER_CONNECTION {
+        // Bytes of the forwarded exchanges before the last one, for the `closed` event.
+        let (mut up, mut down) = (0, 0);
+        for served in 1..=MAX_REQUESTS_PER_CONNECTION {
+            let last = served == MAX_REQUESTS_PER_CONNECTION;
             let read = tokio::select! {
                 () = self.shutdown.cancelled() => {
                     end.reason = "shutdown".to_owned();
@@ -359,11 +382,12 @@ impl Proxy {
             };
             let next = match read {
                 ReadOutcome::Request(request, used) => {
-                    let mut leftover = buf.split_off(used);
-                    std::mem::swap(&mut buf, &mut leftover);
-                    // The head's buffer is parsed into `request`: a tunnel must not hold it.
-                    drop(leftover);
-                    self.request(&mut client, &request, &buf, peer, &mut session)
+                    buf.drain(..used);
+                    // The head is parsed into `request`: what stays is what followed it, and a
+                    // tunnel must not hold the head's buffer (its pages are per-tunnel memory).
+                    buf.shrink_to_fit();
+                    let at = At { peer, last };
+                    self.request(&mut client, &request, &mut buf, at, &mut session)
                         .await
                 }
                 ReadOutcome::Malformed(malformed) => {
@@ -378,6 +402,11 @@ impl Proxy {
             };
             match next {
                 Next::KeepAlive => continue,
+                Next::Served { up: u, down: d } => {
+                    up += u;
+                    down += d;
+                    continue;
+                }
                 Next::Done(relayed) => {
                     end = relayed;
                     break;
@@ -396,6 +425,11 @@ impl Proxy {
                 }
             }
         }
+        let end = Relayed {
+            up: end.up + up,
+            down: end.down + down,
+            ..end
+        };
         self.closed(&mut client, end).await;
     }
 
@@ -416,8 +450,8 @@ impl Proxy {
         &self,
         client: &mut S,
         request: &Request,
-        leftover: &[u8],
-        peer: SocketAddr,
+        buf: &mut Vec<u8>,
+        at: At,
         session: &mut AuthSession,
     ) -> Next
     where
@@ -429,7 +463,7 @@ impl Proxy {
             session.check(plan, header, &request.method, &request.raw_target)
         });
         self.record(EventKind::Request {
-            peer,
+            peer: at.peer,
             method: request.method.clone(),
             target: request::redact_userinfo(&request.raw_target).into_owned(),
             user: checked
@@ -450,7 +484,7 @@ impl Proxy {
             FaultStep::Close(reason) => return Next::done(reason),
         }
         let challenged = matches!(checked, Some(AuthOutcome::Continue { .. }));
-        let direct = match self.admit(request, checked, peer, &target) {
+        let direct = match self.admit(request, checked, at.peer, &target) {
             Admission::Relay { direct } => direct,
             Admission::Refuse(failure) => {
                 let next = self
@@ -465,11 +499,10 @@ impl Proxy {
         };
         let parent = self.plan.upstream.as_deref().filter(|_| !direct);
         if connect {
-            self.tunnel(client, request, leftover, &target, parent)
-                .await
+            self.tunnel(client, request, buf, &target, parent).await
         } else {
-            match forward::forward(self, &mut *client, request, leftover, parent).await {
-                Ok(relayed) => {
+            match forward::forward(self, &mut *client, request, buf, parent, at.last).await {
+                Ok(forwarded) => {
                     self.record(EventKind::Note {
                         message: format!(
                             "forwarded {} {}",
@@ -477,7 +510,15 @@ impl Proxy {
                             request::redact_userinfo(&request.raw_target)
                         ),
                     });
-                    Next::Done(relayed)
+                    let relayed = forwarded.relayed;
+                    if forwarded.keep_alive {
+                        Next::Served {
+                            up: relayed.up,
+                            down: relayed.down,
+                        }
+                    } else {
+                        Next::Done(relayed)
+                    }
                 }
                 Err(failure) => {
                     self.refuse(client, request, &failure, &target, false, true)
@@ -675,7 +716,7 @@ impl Proxy {
             },
             method: &request.method,
             url: request::redact_userinfo(&request.raw_target).into_owned(),
-            minor: request.minor,
+            version: exchange::http1(request.minor),
             request_headers: &request.headers,
             request_body_bytes: 0,
             status,
