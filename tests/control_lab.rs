@@ -387,7 +387,7 @@ async fn firewall_names_and_certificates_change_while_the_lab_runs() {
     )
     .await;
     let out = via_proxy(&lab, "corp", &[]).await;
-    assert_eq!(connect_status(&out), "503", "NXDOMAIN: {out:?}");
+    assert_eq!(connect_status(&out), "500", "NXDOMAIN: {out:?}");
     post(
         &control,
         &format!("/egresslab/names/{SECURE}"),

@@ -69,7 +69,7 @@ async fn requests_sees_tunnel_denial_dns_failure_and_auth() {
     );
     let unknown = fetch(&open, "https://nowhere.egresslab.test/", &bundle).await;
     assert!(
-        unknown.starts_with("proxy-error") && unknown.contains("503"),
+        unknown.starts_with("proxy-error") && unknown.contains("500"),
         "{unknown}"
     );
     let forwarded = fetch(&open, "http://web.egresslab.test/", &bundle).await;
