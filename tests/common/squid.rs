@@ -117,7 +117,11 @@ pub fn start_with(bin: &Path, write: impl FnOnce(&Path, u16) -> String) -> Squid
     let conf = write(&d, port);
     let conf_path = d.join("squid.conf");
     std::fs::write(&conf_path, conf).unwrap();
+    // A service name of its own: Squid names its shared-memory segments after it, and two Squids
+    // of one name started at once collide ("shm_open(/squid-cf__metadata.shm): File exists").
     let child = Command::new(bin)
+        .arg("-n")
+        .arg(format!("egresslab{port}"))
         .arg("-N")
         .arg("-f")
         .arg(&conf_path)

@@ -501,7 +501,17 @@ impl Proxy {
         if connect {
             self.tunnel(client, request, buf, &target, parent).await
         } else {
-            match forward::forward(self, &mut *client, request, buf, parent, at.last).await {
+            // Boxed: a connection's task is as large as its largest state, and hyper's client
+            // exchange would otherwise make every idle tunnel's task that large.
+            let forwarded = Box::pin(forward::forward(
+                self,
+                &mut *client,
+                request,
+                buf,
+                parent,
+                at.last,
+            ));
+            match forwarded.await {
                 Ok(forwarded) => {
                     self.record(EventKind::Note {
                         message: format!(
@@ -575,7 +585,16 @@ impl Proxy {
         if let Some(interceptor) = self.interceptor.as_ref().filter(|_| self.inspects(host)) {
             let client = Prefixed::new(leftover.to_vec(), client);
             return Next::Done(
-                intercept::intercept(self, interceptor, client, origin, host, target).await,
+                // Boxed for the same reason: the TLS handshakes' state stays out of blind tunnels.
+                Box::pin(intercept::intercept(
+                    self,
+                    interceptor,
+                    client,
+                    origin,
+                    host,
+                    target,
+                ))
+                .await,
             );
         }
         if !leftover.is_empty() && origin.write_all(leftover).await.is_err() {
