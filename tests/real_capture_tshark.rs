@@ -491,6 +491,20 @@ async fn vpn_ike_sa_init_decoded_with_and_without_a_response() {
     );
 }
 
+/// A lab with an echo endpoint behind a proxy, capturing to `file`: the bulk tunnel tests' shape.
+async fn echo_lab_captured(file: &Path) -> egresslab::lab::Lab {
+    egresslab::lab::Lab::builder()
+        .endpoint(
+            egresslab::lab::EndpointPlan::http("echo", &["echo.egresslab.test"], 443)
+                .behaviour(egresslab::lab::EndpointBehaviour::Echo),
+        )
+        .proxy(egresslab::lab::ProxyPlan::new("corp"))
+        .capture(CaptureOptions::to_file(file))
+        .start()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
     use sha2::{Digest, Sha256};
@@ -498,16 +512,7 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
     tshark::require();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bulk.pcapng");
-    let lab = egresslab::lab::Lab::builder()
-        .endpoint(
-            egresslab::lab::EndpointPlan::http("echo", &["echo.egresslab.test"], 443)
-                .behaviour(egresslab::lab::EndpointBehaviour::Echo),
-        )
-        .proxy(egresslab::lab::ProxyPlan::new("corp"))
-        .capture(CaptureOptions::to_file(&file))
-        .start()
-        .await
-        .unwrap();
+    let lab = echo_lab_captured(&file).await;
     let proxy = lab.expect_proxy("corp").address();
     // What the client sends: the CONNECT head, then 4 MiB of a byte pattern that never repeats
     // at segment boundaries.
@@ -618,16 +623,7 @@ async fn tunnels_taken_over_from_their_taps_are_recorded_byte_for_byte() {
     const TUNNELS: usize = 16;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("takeover.pcapng");
-    let lab = egresslab::lab::Lab::builder()
-        .endpoint(
-            egresslab::lab::EndpointPlan::http("echo", &["echo.egresslab.test"], 443)
-                .behaviour(egresslab::lab::EndpointBehaviour::Echo),
-        )
-        .proxy(egresslab::lab::ProxyPlan::new("corp"))
-        .capture(CaptureOptions::to_file(&file))
-        .start()
-        .await
-        .unwrap();
+    let lab = echo_lab_captured(&file).await;
     let proxy = lab.expect_proxy("corp").address();
     let head = "CONNECT echo.egresslab.test:443 HTTP/1.1\r\nHost: echo.egresslab.test:443\r\n\r\n";
     let tunnels = (0..TUNNELS).map(|i| async move {

@@ -31,6 +31,13 @@ const SCENARIOS: [&str; 9] = [
 ];
 
 /// A running catalog scenario with what curl needs: the proxy's `host:port` and the CA bundle.
+/// `curl --socks5` to `url` with client-side resolution (see [`Socks::socks5_args`]).
+async fn curl_resolving_locally(lab: &Socks, url: &str) -> (i32, String, String) {
+    let args = lab.socks5_args(url);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    curl(&args).await
+}
+
 struct Socks {
     live: Live,
     proxy: String,
@@ -59,6 +66,23 @@ impl Socks {
             .expect("endpoint")
             .address();
         format!("{host}:443:{}:{}", address.ip(), address.port())
+    }
+
+    /// The arguments of `curl --socks5` to `url` on site.egresslab.test, resolved by curl itself
+    /// (through `--connect-to`) so the proxy is sent an address.
+    fn socks5_args(&self, url: &str) -> Vec<String> {
+        let mapped = self.connect_to("site", "site.egresslab.test");
+        [
+            "--socks5",
+            &self.proxy,
+            "--connect-to",
+            &mapped,
+            "--cacert",
+            &self.bundle,
+            url,
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     /// The `socks` events of the timeline so far.
@@ -117,17 +141,7 @@ async fn curl_socks5_and_socks5_hostname_pass_the_healthy_proxy() {
     let (code, body, err) = curl(&["-x", &socks5h, "--cacert", &lab.bundle, url]).await;
     assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
     // The rules name hosts: an address the client resolved itself matches none of them (0x02).
-    let mapped = lab.connect_to("site", "site.egresslab.test");
-    let local = [
-        "--socks5",
-        &lab.proxy,
-        "--connect-to",
-        &mapped,
-        "--cacert",
-        &lab.bundle,
-        url,
-    ];
-    let (code, _, err) = curl(&local).await;
+    let (code, _, err) = curl_resolving_locally(&lab, url).await;
     assert_eq!(code, 97, "{err}");
     assert!(err.contains("(2)"), "{err}");
     let events = lab.wait_socks(3).await;
@@ -143,17 +157,7 @@ async fn curl_socks5_and_socks5_hostname_pass_the_healthy_proxy() {
 
     // Without rules, the address curl --socks5 resolved (through --connect-to) is relayed.
     let lab = start("socks5-client-resolves-healthy").await;
-    let mapped = lab.connect_to("site", "site.egresslab.test");
-    let local = [
-        "--socks5",
-        &lab.proxy,
-        "--connect-to",
-        &mapped,
-        "--cacert",
-        &lab.bundle,
-        url,
-    ];
-    let (code, body, err) = curl(&local).await;
+    let (code, body, err) = curl_resolving_locally(&lab, url).await;
     assert_eq!((code, body.as_str()), (0, "ok\n"), "{err}");
     // An IPv6 address the lab never declared: parsed as such and refused by ruleset (0x02).
     let port = lab.live.lab().expect_endpoint("site").address().port();

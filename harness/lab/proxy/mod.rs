@@ -119,8 +119,8 @@ enum Next {
 }
 
 impl Next {
-    fn done(reason: impl Into<String>) -> Next {
-        Next::Done(Relayed::gone(&reason.into()))
+    fn done(reason: impl AsRef<str>) -> Next {
+        Next::Done(Relayed::gone(reason.as_ref()))
     }
 }
 
@@ -359,11 +359,7 @@ impl Proxy {
         }
         let mut buf = Vec::new();
         let mut session = AuthSession::new(self.plan.digest_nonce_lifetime);
-        let mut end = Relayed {
-            up: 0,
-            down: 0,
-            reason: "request limit reached".to_owned(),
-        };
+        let mut end = Relayed::gone("request limit reached");
         // Bytes of the forwarded exchanges before the last one, for the `closed` event.
         let (mut up, mut down) = (0, 0);
         for served in 1..=MAX_REQUESTS_PER_CONNECTION {

@@ -94,11 +94,7 @@ impl Proxy {
             Ok(opened) => opened,
             Err(Ended(why)) => {
                 self.record(exchange.event(why.clone()));
-                return Relayed {
-                    up: 0,
-                    down: 0,
-                    reason: why,
-                };
+                return Relayed::gone(&why);
             }
         };
         self.record(exchange.event(format!("succeeded: tunnel to {target}")));
