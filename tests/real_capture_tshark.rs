@@ -611,8 +611,8 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
 
 /// A proxied tunnel and the echo behind it leave their taps' loopback pairs once they go bulk (the
 /// proxy's relay and the echo record what they carry themselves). Sixteen tunnels at once, each
-/// sending early data right behind its CONNECT (before the 200, racing the hand-over), more after
-/// it, then a half-close: every byte comes back, and tshark finds in the file, for each client leg
+/// sending early data right behind its CONNECT (before the 200, racing the hand-over; a quarter of
+/// them more than the proxy's first read takes), more after it, then a half-close: every byte comes back, and tshark finds in the file, for each client leg
 /// and each echo leg, exactly the bytes each side sent, a FIN each way, and no segment its TCP
 /// analysis flags as lost, retransmitted or out of order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,7 +627,14 @@ async fn tunnels_taken_over_from_their_taps_are_recorded_byte_for_byte() {
     let proxy = lab.expect_proxy("corp").address();
     let head = "CONNECT echo.egresslab.test:443 HTTP/1.1\r\nHost: echo.egresslab.test:443\r\n\r\n";
     let tunnels = (0..TUNNELS).map(|i| async move {
-        let early: Vec<u8> = (0..(i * 97 % 700 + 1)).map(|b| (b * 7 + i) as u8).collect();
+        // Every fourth tunnel sends far more early data than the proxy's first read takes: the
+        // rest is still in the tap's pair at the hand-over, and must show once on each leg.
+        let early_len = if i % 4 == 0 {
+            200_000 + i
+        } else {
+            i * 97 % 700 + 1
+        };
+        let early: Vec<u8> = (0..early_len).map(|b| (b * 7 + i) as u8).collect();
         let later: Vec<u8> = (0..(i * 40_009 % 300_000 + 1))
             .map(|b| (b * 13 + i) as u8)
             .collect();

@@ -52,6 +52,22 @@ impl Recording {
         self.each(|flow| flow.data(Direction::FromServer, bytes));
     }
 
+    /// Bytes the client sent that its tap read (and recorded on the client's leg) before the
+    /// hand-over: only the origin's leg has yet to show them.
+    pub(crate) fn up_from_tap(&self, bytes: &[u8]) {
+        if let Some(flow) = &self.origin {
+            flow.data(Direction::FromClient, bytes);
+        }
+    }
+
+    /// Bytes the origin sent that its tap read (and recorded on the origin's leg) before the
+    /// hand-over: only the client's leg has yet to show them.
+    pub(crate) fn down_from_tap(&self, bytes: &[u8]) {
+        if let Some(flow) = &self.client {
+            flow.data(Direction::FromServer, bytes);
+        }
+    }
+
     /// The client ended its direction, and the relay passed the FIN on to the origin.
     pub(crate) fn up_ended(&self) {
         self.each(|flow| flow.fin(Direction::FromClient));

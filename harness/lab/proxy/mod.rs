@@ -630,15 +630,16 @@ impl Proxy {
         }
         let client = sockets[0].as_ref().unwrap_or(client);
         let origin = sockets[1].as_ref().unwrap_or(&origin);
-        // What each side sent that was on its way through the tap goes on first.
+        // What each side sent that was on its way through the tap goes on first. Its own tap
+        // recorded it on its own leg already; only the other leg is still to show it.
         for (index, pending) in held {
             if pending.is_empty() {
                 continue;
             }
             let (to, count, record): (&TcpStream, _, fn(&Recording, &[u8])) = if index == 0 {
-                (origin, &mut early.0, Recording::up)
+                (origin, &mut early.0, Recording::up_from_tap)
             } else {
-                (client, &mut early.1, Recording::down)
+                (client, &mut early.1, Recording::down_from_tap)
             };
             record(&recording, &pending);
             if capture::write_all(to, &pending).await.is_err() {
