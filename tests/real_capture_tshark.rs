@@ -612,9 +612,10 @@ async fn follow_tcp_raw_of_a_bulk_tunnel_gives_back_the_exact_bytes() {
 /// A proxied tunnel and the echo behind it leave their taps' loopback pairs once they go bulk (the
 /// proxy's relay and the echo record what they carry themselves). Sixteen tunnels at once, each
 /// sending early data right behind its CONNECT (before the 200, racing the hand-over; a quarter of
-/// them more than the proxy's first read takes), more after it, then a half-close: every byte comes back, and tshark finds in the file, for each client leg
-/// and each echo leg, exactly the bytes each side sent, a FIN each way, and no segment its TCP
-/// analysis flags as lost, retransmitted or out of order.
+/// them more than the proxy's first read takes), more after it, then a half-close: every byte
+/// comes back, and tshark finds in the file, for each client leg and each echo leg, exactly the
+/// bytes each side sent, a FIN each way, and no segment its TCP analysis flags as lost,
+/// retransmitted or out of order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tunnels_taken_over_from_their_taps_are_recorded_byte_for_byte() {
     use std::collections::BTreeMap;
