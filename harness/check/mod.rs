@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 
 use probe::{connector, https, repeat, vpn};
-use transport::{http, tls};
+use transport::{exchange, tls};
 use verify::connect;
 
 /// How many probes run at once.
@@ -244,7 +244,9 @@ async fn backend(
             }
         }
     }
-    let answer = http::http_get(&mut io, &host, &path, long_timeout).await;
+    let answer = exchange::get(io, &host, &path, long_timeout)
+        .await
+        .map_err(|f| f.why);
     let took = start.elapsed();
     let ev = Evidence::new(
         format!("GET {url} ({route})"),
@@ -261,7 +263,7 @@ async fn backend(
             url,
             format!("{url} answered in {took:.2?}: slower than the default back-end time-out ({default_timeout:?}), within the long one ({long_timeout:?}); set Backend Application Timeout to Long"),
         ),
-        Err(why) if why.starts_with(http::NO_ANSWER) => Finding::new(codes::APP_NO_ANSWER, url, format!("{url} accepted the connection but gave no answer within the long back-end time-out ({long_timeout:?}): a very slow path or a hung application, not a dead host ({route})")),
+        Err(why) if why.starts_with(exchange::NO_ANSWER) => Finding::new(codes::APP_NO_ANSWER, url, format!("{url} accepted the connection but gave no answer within the long back-end time-out ({long_timeout:?}): a very slow path or a hung application, not a dead host ({route})")),
         Err(why) => Finding::new(codes::APP_UNREACHABLE, url, format!("{url} accepted the connection, then gave no answer: {why} ({route})")),
     };
     out.push(f.with_evidence(ev));

@@ -8,7 +8,7 @@ use super::{rate, tls_block};
 use crate::check::codes;
 use crate::check::config::ClientConfig;
 use crate::check::finding::{Evidence, Finding};
-use crate::check::transport::http;
+use crate::check::transport::exchange;
 use crate::check::transport::route::Route;
 use crate::check::transport::tcp::BoxIo;
 use crate::check::transport::tls::{self, Handshake, HsOutcome};
@@ -39,26 +39,26 @@ pub async fn probe_http(
     host: &str,
     port: u16,
     path: &str,
-) -> (Option<http::HttpHead>, Vec<Finding>) {
+) -> (Option<exchange::Answer>, Vec<Finding>) {
     let target = format!("{host}:{port}");
-    let (mut io, mut out) = match connect::open(config, route, host, port).await {
+    let (io, mut out) = match connect::open(config, route, host, port).await {
         Ok(x) => x,
         Err(f) => return (None, f),
     };
     let start = Instant::now();
-    match http::http_get(&mut io, host, path, config.io_timeout).await {
-        Ok(head) => {
+    match exchange::get(io, host, path, config.io_timeout).await {
+        Ok(mut answer) => {
             if let Some(last) = out.last_mut() {
                 last.evidence.push(Evidence::new(
                     format!("GET http://{target}{path} ({route})"),
-                    format!("HTTP {} {}", head.status, head.reason),
+                    format!("HTTP {} {}", answer.status, answer.reason),
                     start.elapsed(),
                 ));
             }
-            out.extend(rate::slow_body(&mut io, &head, &target, start, config.io_timeout).await);
-            (Some(head), out)
+            out.extend(rate::slow_body(&mut answer, &target, start, config.io_timeout).await);
+            (Some(answer), out)
         }
-        Err(why) => {
+        Err(exchange::Failure { why, .. }) => {
             out.push(
                 Finding::new(
                     codes::NET_TCP_RESET,
@@ -185,25 +185,23 @@ async fn after_handshake(
     let Some(stream) = hs.stream.take() else {
         return out;
     };
-    let mut io: BoxIo = Box::new(stream);
+    let io: BoxIo = Box::new(stream);
     let start = Instant::now();
-    let answer = http::http_get(&mut io, host, path, config.io_timeout).await;
+    let mut answer = exchange::get(io, host, path, config.io_timeout).await;
     let ev = Evidence::new(
         format!("GET https://{target}{path}"),
         match &answer {
             Ok(h) => format!("HTTP {} {}", h.status, h.reason),
-            Err(e) => e.clone(),
+            Err(e) => e.why.clone(),
         },
         start.elapsed(),
     );
-    let alert = match &answer {
-        Err(_) => alert_in(&mut io).await,
-        Ok(_) => None,
-    };
-    let slow = match &answer {
-        Ok(head) => rate::slow_body(&mut io, head, &target, start, config.io_timeout).await,
+    let alert = answer.as_ref().err().and_then(|f| f.alert);
+    let slow = match &mut answer {
+        Ok(answer) => rate::slow_body(answer, &target, start, config.io_timeout).await,
         Err(_) => None,
     };
+    let answer = answer.map_err(|f| f.why);
     let failed = answer.as_ref().map(|h| h.status >= 400).unwrap_or(true);
     if intercepted && config.client_cert.is_some() && failed {
         out.push(Finding::new(
@@ -231,18 +229,6 @@ async fn after_handshake(
 }
 
 /// After a failed read, look for the alert rustls saw (it surfaces as the read error).
-async fn alert_in(io: &mut BoxIo) -> Option<AlertDescription> {
-    use tokio::io::AsyncReadExt;
-    let mut b = [0u8; 1];
-    match tokio::time::timeout(std::time::Duration::from_millis(200), io.read(&mut b)).await {
-        Ok(Err(e)) => match tls::classify_io(&e) {
-            HsOutcome::Alert(a) => Some(a),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 fn client_cert_refused(
     config: &ClientConfig,
     target: &str,

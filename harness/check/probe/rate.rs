@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::check::codes;
 use crate::check::finding::{Evidence, Finding};
-use crate::check::transport::http::{self, HttpHead};
-use crate::check::transport::tcp::BoxIo;
+use crate::check::transport::exchange::Answer;
 
 /// Bodies shorter than this are not timed: their time is the round trip's, not the path's rate.
 pub const MEASURED_BODY_BYTES: u64 = 4_000;
@@ -22,20 +21,19 @@ pub const SLOW_PATH_KBPS: f64 = 64.0;
 /// kilobytes the rate measures the round trip and a loaded machine's scheduling, not the path.
 pub const MIN_SLOW_TIME: Duration = Duration::from_secs(1);
 
-/// Time the body of `head` (sent at `sent`) on `io` for `target`; `net.slow_path` when it is long
+/// Time the body of `answer` (sent at `sent`) for `target`; `net.slow_path` when it is long
 /// enough to measure, takes at least [`MIN_SLOW_TIME`] and arrives slower than [`SLOW_PATH_KBPS`];
 /// `None` otherwise.
 pub async fn slow_body(
-    io: &mut BoxIo,
-    head: &HttpHead,
+    answer: &mut Answer,
     target: &str,
     sent: Instant,
     budget: Duration,
 ) -> Option<Finding> {
-    if http::content_length(head)? < MEASURED_BODY_BYTES {
+    if answer.content_length()? < MEASURED_BODY_BYTES {
         return None;
     }
-    let read = http::read_body(io, head, MEASURE_LIMIT, sent, budget).await;
+    let read = answer.read_body(MEASURE_LIMIT, sent, budget).await;
     let seconds = read.elapsed.as_secs_f64().max(0.001);
     let kbps = read.bytes as f64 / 1000.0 / seconds;
     if kbps >= SLOW_PATH_KBPS || read.elapsed < MIN_SLOW_TIME {

@@ -1,35 +1,13 @@
-//! Plain HTTP/1.1 on any stream: one GET and a bounded read of the response head.
-
-use std::time::Duration;
+//! A proxy's answer to CONNECT: a bounded read of the response head.
+//!
+//! Hand-written over httparse on purpose. After a `200` the same stream becomes the tunnel, which
+//! hyper's client would only hand back through an upgrade meant for `CONNECT` requests it sent
+//! itself, not for the NTLM and Digest rounds the checks play on the kept connection first; and the
+//! checks read Squid's error page (its `ERR_*` code and system message) byte for byte, bytes that
+//! came with the head included. Requests to origins and endpoints go through hyper's client
+//! instead ([`super::exchange`]).
 
 use tokio::io::AsyncRead;
-
-use super::tcp::BoxIo;
-
-/// Send a plain HTTP/1.1 GET over `io` and read the status line and headers (bounded in size and time).
-pub async fn http_get(
-    io: &mut BoxIo,
-    host: &str,
-    path: &str,
-    timeout: Duration,
-) -> Result<HttpHead, String> {
-    use tokio::io::AsyncWriteExt;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: egresslab-check\r\nAccept: */*\r\nConnection: close\r\n\r\n");
-    let fut = async {
-        io.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("write failed: {e}"))?;
-        io.flush().await.map_err(|e| format!("write failed: {e}"))?;
-        read_head(io).await
-    };
-    match tokio::time::timeout(timeout, fut).await {
-        Err(_) => Err(format!("{NO_ANSWER} {timeout:?}")),
-        Ok(r) => r,
-    }
-}
-
-/// How [`http_get`]'s error starts when nothing came back in time (the connection stayed open).
-pub const NO_ANSWER: &str = "no answer within";
 
 /// A parsed HTTP response head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,12 +25,17 @@ pub struct HttpHead {
 impl HttpHead {
     /// Every value of a header (case-insensitive name).
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        header_values(&self.headers, name)
     }
+}
+
+/// Every value of the header `name` (case-insensitive) among `headers`, in order.
+pub fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 /// Why a response head could not be read.
@@ -110,49 +93,9 @@ pub async fn read_head<R: AsyncRead + Unpin + ?Sized>(io: &mut R) -> Result<Http
     Err(format!("{NOT_HTTP}: head larger than 64 KiB"))
 }
 
-/// How much of a response body arrived, and how long that took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BodyRead {
-    /// Body bytes received (those that came with the head included).
-    pub bytes: u64,
-    /// What `Content-Length` announced.
-    pub announced: u64,
-    /// From the request to the last byte read.
-    pub elapsed: Duration,
-}
-
 /// The `Content-Length` of `head`, if it announces one.
 pub fn content_length(head: &HttpHead) -> Option<u64> {
     head.all("content-length")
         .first()
         .and_then(|v| v.trim().parse().ok())
-}
-
-/// Read the rest of the body `head` announces, at most `limit` bytes in all, until it ends or
-/// `budget` since `sent` (when the request went out) is spent; a slow body is measured, not waited
-/// for.
-pub async fn read_body(
-    io: &mut BoxIo,
-    head: &HttpHead,
-    limit: u64,
-    sent: std::time::Instant,
-    budget: Duration,
-) -> BodyRead {
-    use tokio::io::AsyncReadExt;
-    let announced = content_length(head).unwrap_or(0);
-    let wanted = announced.min(limit);
-    let mut bytes = head.rest.len() as u64;
-    let mut chunk = [0u8; 8192];
-    let deadline = tokio::time::Instant::from_std(sent + budget);
-    while bytes < wanted {
-        match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => bytes += n as u64,
-            _ => break,
-        }
-    }
-    BodyRead {
-        bytes,
-        announced,
-        elapsed: sent.elapsed(),
-    }
 }

@@ -1,9 +1,10 @@
-//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT or SOCKS5), plain HTTP
-//! heads and the TLS handshake. It records what the network did; judging chains is the verification
+//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT or SOCKS5), the
+//! TLS handshake and the GET spoken by hyper over any of them. It records what the network did; judging chains is the verification
 //! layer's job. Imports only the model (config, finding, codes).
 
 pub(crate) mod digest_client;
 pub(crate) mod dns;
+pub(crate) mod exchange;
 pub(crate) mod http;
 pub(crate) mod ntlm_client;
 pub(crate) mod proxy;

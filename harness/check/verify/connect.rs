@@ -9,7 +9,7 @@ use super::chain::{self, Verdict};
 use crate::check::codes;
 use crate::check::config::ClientConfig;
 use crate::check::finding::{Evidence, Finding};
-use crate::check::transport::http;
+use crate::check::transport::exchange;
 use crate::check::transport::proxy::{OpenError, RefusedCertificate};
 use crate::check::transport::route::{self, Route};
 use crate::check::transport::tcp::BoxIo;
@@ -60,7 +60,6 @@ pub(crate) async fn fetch_body(
     route: &Route,
     url: &str,
 ) -> Result<Vec<u8>, Finding> {
-    use tokio::io::AsyncReadExt;
     let Some((false, host, port, path)) = split_url(url) else {
         return Err(Finding::new(
             codes::CONFIG_CONFIG_INVALID,
@@ -68,49 +67,30 @@ pub(crate) async fn fetch_body(
             format!("{url} is not an http:// URL"),
         ));
     };
-    let (mut io, _) = open(config, route, &host, port).await.map_err(|f| {
+    let (io, _) = open(config, route, &host, port).await.map_err(|f| {
         f.into_iter()
             .next()
             .unwrap_or_else(|| Finding::new(codes::NET_TCP_REFUSED, url, "unreachable"))
     })?;
     let start = Instant::now();
-    let head = http::http_get(&mut io, &host, &path, config.io_timeout)
+    let mut answer = exchange::get(io, &host, &path, config.io_timeout)
         .await
-        .map_err(|e| {
+        .map_err(|exchange::Failure { why: e, .. }| {
             Finding::new(codes::NET_TCP_RESET, url, format!("{url}: {e}"))
                 .with_evidence(Evidence::new(format!("GET {url}"), e, start.elapsed()))
         })?;
-    if head.status != 200 {
+    if answer.status != 200 {
         return Err(Finding::new(
             codes::APP_UNREACHABLE,
             url,
-            format!("{url} answered {}", head.status),
+            format!("{url} answered {}", answer.status),
         )
         .with_evidence(Evidence::new(
             format!("GET {url}"),
-            format!("HTTP {}", head.status),
+            format!("HTTP {}", answer.status),
             start.elapsed(),
         )));
     }
-    let mut body = head.rest.clone();
-    let limit = 1024 * 1024;
-    let read = async {
-        let mut chunk = [0u8; 8192];
-        // Bounded by the size limit; the server closes (Connection: close).
-        while body.len() < limit {
-            match io.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => body.extend_from_slice(&chunk[..n]),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(config.io_timeout, read).await;
-    let length = head
-        .all("Content-Length")
-        .first()
-        .and_then(|v| v.trim().parse::<usize>().ok());
-    if let Some(n) = length {
-        body.truncate(n);
-    }
-    Ok(body)
+    // Bounded by the size limit and the I/O time-out; hyper ends the body where its framing does.
+    Ok(answer.collect(1024 * 1024, config.io_timeout).await)
 }
