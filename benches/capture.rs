@@ -3,7 +3,10 @@
 //! transfer with the capture on (the target: flat; the file grows, the process does not).
 //!
 //! `cargo bench --bench capture`; the memory figure is printed after criterion's table. Loopback
-//! only; the capture file goes to a temporary folder and is removed.
+//! only; the capture file goes to a temporary folder and is removed. `EGRESSLAB_BENCH_DIR` picks
+//! that folder (e.g. /dev/shm), `EGRESSLAB_BENCH_CAPTURE_FILE` the throughput run's file itself
+//! (`/dev/null` measures the lab's recording without a disk), `EGRESSLAB_BENCH_SKIP_GIB=1` skips
+//! the 1 GiB run.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -92,7 +95,10 @@ fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     const TOTAL: usize = 32 * 1024 * 1024;
     let dir = temp_dir();
     let off = lab(rt, None);
-    let on = lab(rt, Some(&dir.path().join("bench.pcapng")));
+    // EGRESSLAB_BENCH_CAPTURE_FILE=/dev/null measures the lab's own recording work without a disk.
+    let file = std::env::var_os("EGRESSLAB_BENCH_CAPTURE_FILE")
+        .map_or_else(|| dir.path().join("bench.pcapng"), std::path::PathBuf::from);
+    let on = lab(rt, Some(&file));
     let mut group = c.benchmark_group("capture_tunnel_throughput");
     group.throughput(Throughput::Bytes(TOTAL as u64));
     for (name, lab) in [("capture_off", &off), ("capture_on", &on)] {

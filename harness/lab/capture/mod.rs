@@ -26,6 +26,7 @@
 //! # });
 //! ```
 
+mod direct;
 mod flow;
 mod keylog;
 pub(crate) mod packet;
@@ -35,6 +36,7 @@ mod recording;
 mod redact;
 mod streams;
 mod tap;
+mod writer;
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -200,8 +202,9 @@ impl Capture {
                     path: path.clone(),
                     source,
                 };
+                let file = owner_only(path, false).map_err(create)?;
                 let sink: Box<dyn pcapng::Sink> =
-                    Box::new(owner_only(path, false).map_err(create)?);
+                    Box::new(writer::Background::start(direct::open(path, file)).map_err(create)?);
                 let comments = [
                     RECONSTRUCTED.to_owned(),
                     raw::note(raw.as_ref().err()),

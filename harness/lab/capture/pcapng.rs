@@ -30,13 +30,14 @@ const TLS_KEY_LOG: u32 = 0x544c_534b;
 /// Where the file's bytes go: written in order, and cut back to a length after a failed write so
 /// that the file ends on a whole block.
 pub(crate) trait Sink: Write + Send {
-    /// Drop everything after the first `length` bytes.
-    fn truncate(&mut self, length: u64) -> io::Result<()>;
+    /// Drop everything after the first `length` bytes; the length the sink then holds.
+    fn truncate(&mut self, length: u64) -> io::Result<u64>;
 }
 
 impl Sink for File {
-    fn truncate(&mut self, length: u64) -> io::Result<()> {
-        self.set_len(length)
+    fn truncate(&mut self, length: u64) -> io::Result<u64> {
+        self.set_len(length)?;
+        Ok(length)
     }
 }
 
@@ -167,7 +168,7 @@ impl<S: Sink> PcapngFile<S> {
         }
         out.extend_from_slice(&total32.to_le_bytes());
         if out.len() >= BUFFER {
-            self.flush()?;
+            self.hand_over()?;
         }
         Ok(())
     }
@@ -193,19 +194,28 @@ impl<S: Sink> PcapngFile<S> {
             return Err(error.into());
         }
         if self.writer.get_ref().len() >= BUFFER {
-            self.flush()?;
+            self.hand_over()?;
         }
         Ok(())
     }
 
-    /// Hand the buffered blocks to the sink. On failure the sink is cut back to the whole blocks
-    /// it held before, the buffer is dropped, and the error returned.
+    /// Hand the buffered blocks to the sink and have it push them to the file (the periodic flush
+    /// and the last one). On failure the sink is cut back to the whole blocks it held before, the
+    /// buffer is dropped, and the error returned.
     pub(crate) fn flush(&mut self) -> Result<(), WriteFailed> {
+        self.hand_over()?;
+        let flushed = self.sink.flush();
+        flushed.or_else(|error| self.failed(error))
+    }
+
+    /// Hand the buffered blocks to the sink (a full buffer: no flush, so a sink that writes on a
+    /// thread of its own is not waited for).
+    fn hand_over(&mut self) -> Result<(), WriteFailed> {
         let buffer = self.writer.get_mut();
         if buffer.is_empty() {
             return Ok(());
         }
-        let written = self.sink.write_all(buffer).and_then(|()| self.sink.flush());
+        let written = self.sink.write_all(buffer);
         let length = buffer.len() as u64;
         buffer.clear();
         match written {
@@ -213,13 +223,19 @@ impl<S: Sink> PcapngFile<S> {
                 self.on_disk += length;
                 Ok(())
             }
-            Err(error) => {
-                if let Err(cut) = self.sink.truncate(self.on_disk) {
-                    tracing::warn!(%cut, "cannot cut the capture file back to its last whole block");
-                }
-                Err(error.into())
+            Err(error) => self.failed(error),
+        }
+    }
+
+    /// Cut the sink back to its last whole block after `error`, and return the error.
+    fn failed(&mut self, error: io::Error) -> Result<(), WriteFailed> {
+        match self.sink.truncate(self.on_disk) {
+            Ok(length) => self.on_disk = length,
+            Err(cut) => {
+                tracing::warn!(%cut, "cannot cut the capture file back to its last whole block");
             }
         }
+        Err(error.into())
     }
 
     /// How many bytes the sink holds.
@@ -229,7 +245,7 @@ impl<S: Sink> PcapngFile<S> {
 }
 
 impl Sink for Box<dyn Sink> {
-    fn truncate(&mut self, length: u64) -> io::Result<()> {
+    fn truncate(&mut self, length: u64) -> io::Result<u64> {
         (**self).truncate(length)
     }
 }
@@ -267,9 +283,10 @@ pub(crate) mod tests {
     }
 
     impl Sink for FillsUp {
-        fn truncate(&mut self, length: u64) -> io::Result<()> {
-            self.bytes.lock().unwrap().truncate(length as usize);
-            Ok(())
+        fn truncate(&mut self, length: u64) -> io::Result<u64> {
+            let mut bytes = self.bytes.lock().unwrap();
+            bytes.truncate(length as usize);
+            Ok(bytes.len() as u64)
         }
     }
 
