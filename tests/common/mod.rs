@@ -12,3 +12,4 @@ pub mod proxy;
 pub mod reliab;
 pub mod squid;
 pub mod tshark;
+pub mod waves;
