@@ -11,11 +11,6 @@ use common::waves;
 use egresslab::lab::EventKind;
 
 const TUNNELS: usize = 10_000;
-/// Descriptors one tunnel holds in this process: client, proxy's accepted socket, proxy's origin
-/// socket, origin's accepted socket (the lab keeps no duplicate of an accepted socket for the reset at
-/// shutdown; tests/reliability_memory.rs measures it).
-const FDS_PER_TUNNEL: u64 = 4;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_tunnels_then_everything_back_to_baseline() {
     let limit = raise_nofile();
@@ -23,7 +18,7 @@ async fn ten_thousand_tunnels_then_everything_back_to_baseline() {
     let (lab, proxy, base) = waves::lab_for(world(), TUNNELS).await;
     let (tasks_base, fds_base, rss_base) = (base.tasks, base.fds, base.rss);
 
-    let per_wave = waves::per_wave(limit, fds_base, FDS_PER_TUNNEL, TUNNELS);
+    let per_wave = waves::per_wave(limit, fds_base, TUNNELS);
     let waves = TUNNELS.div_ceil(per_wave);
 
     let started = Instant::now();
@@ -54,10 +49,7 @@ async fn ten_thousand_tunnels_then_everything_back_to_baseline() {
         all_closed.is_ok(),
         "the proxy recorded {closed} of {TUNNELS} tunnels closed"
     );
-    let back_to_base = eventually(Duration::from_secs(20), || {
-        fd_count() <= fds_base && alive_tasks() <= tasks_base
-    })
-    .await;
+    let back_to_base = base.settled(Duration::from_secs(20)).await;
     trim_heap();
     let rss_after = rss_kib();
     let figures = format!(

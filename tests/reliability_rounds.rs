@@ -8,35 +8,32 @@ mod common;
 use std::time::Duration;
 
 use common::proxy::world;
-use common::reliab::{alive_tasks, eventually, fd_count, raise_nofile, rss_kib, trim_heap};
+use common::reliab::{raise_nofile, rss_kib, trim_heap};
 use common::waves;
 
 const TUNNELS: usize = 10_000;
 const ROUNDS: usize = 3;
-/// Client, proxy's accepted socket, proxy's origin socket, origin's accepted socket.
-const FDS_PER_TUNNEL: u64 = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rounds_of_tunnels_after_the_first_add_nothing_to_memory() {
     let limit = raise_nofile();
     let (lab, proxy, base) = waves::lab_for(world().timeline_capacity(1_000), TUNNELS).await;
-    let (tasks_base, fds_base, rss_base) = (base.tasks, base.fds, base.rss);
-    let per_wave = waves::per_wave(limit, fds_base, FDS_PER_TUNNEL, TUNNELS);
+    let per_wave = waves::per_wave(limit, base.fds, TUNNELS);
     let mut after = Vec::new();
     for round in 1..=ROUNDS {
         let load = waves::in_waves(proxy, TUNNELS, per_wave).await;
         assert!(load.errors.is_empty(), "round {round}: {:?}", load.errors);
-        let settled = eventually(Duration::from_secs(20), || {
-            fd_count() <= fds_base && alive_tasks() <= tasks_base
-        })
-        .await;
-        assert!(settled, "round {round}: descriptors or tasks left behind");
+        assert!(
+            base.settled(Duration::from_secs(20)).await,
+            "round {round}: descriptors or tasks left behind"
+        );
         trim_heap();
         after.push(rss_kib());
     }
     lab.shutdown().await;
     let figures = format!(
-        "VmRSS {rss_base} KiB at the start, after each round of {TUNNELS} tunnels: {after:?} KiB"
+        "VmRSS {} KiB at the start, after each round of {TUNNELS} tunnels: {after:?} KiB",
+        base.rss
     );
     println!("{figures}");
     // Measured on 2026-12-03 (debug build, the same ring): +10.0 MiB after the first round, then

@@ -11,7 +11,12 @@ use tokio_util::sync::CancellationToken;
 use egresslab::lab::{Lab, LabBuilder, ProxyPlan};
 
 use super::proxy::{proxy_addr, read_head, status, ECHO};
-use super::reliab::{alive_tasks, fd_count, rss_kib, trim_heap};
+use super::reliab::{alive_tasks, eventually, fd_count, rss_kib, trim_heap};
+
+/// Descriptors one tunnel holds in this process: client, proxy's accepted socket, proxy's origin
+/// socket, origin's accepted socket (the lab keeps no duplicate of an accepted socket for the reset at
+/// shutdown; tests/reliability_memory.rs measures it).
+pub const FDS_PER_TUNNEL: u64 = 4;
 
 /// A lab of `builder` with one proxy `corp` that admits `tunnels` at once, its address, and the
 /// process's tasks, descriptors and memory once it is up.
@@ -41,6 +46,16 @@ pub struct Baseline {
     pub fds: usize,
     /// Resident memory, KiB, after trimming the heap.
     pub rss: u64,
+}
+
+impl Baseline {
+    /// Whether descriptors and tasks came back to the baseline within `within`.
+    pub async fn settled(&self, within: Duration) -> bool {
+        eventually(within, || {
+            fd_count() <= self.fds && alive_tasks() <= self.tasks
+        })
+        .await
+    }
 }
 
 /// Open one tunnel, echo 32 bytes, report, hold it open until `release`, close.
@@ -146,10 +161,10 @@ pub async fn in_waves(proxy: std::net::SocketAddr, total: usize, per_wave: usize
 }
 
 /// How many tunnels fit open at once under descriptor limit `limit`, with `base` descriptors
-/// already held and `per_tunnel` per tunnel in this process, at most `total`.
-pub fn per_wave(limit: u64, base: usize, per_tunnel: u64, total: usize) -> usize {
+/// already held and [`FDS_PER_TUNNEL`] per tunnel in this process, at most `total`.
+pub fn per_wave(limit: u64, base: usize, total: usize) -> usize {
     let spare = limit.saturating_sub(base as u64 + 512);
-    let at_once = usize::try_from(spare / per_tunnel)
+    let at_once = usize::try_from(spare / FDS_PER_TUNNEL)
         .unwrap_or(total)
         .min(total);
     assert!(at_once >= 500, "descriptor limit {limit} is too low");

@@ -228,7 +228,8 @@ async fn after_handshake(
     out
 }
 
-/// After a failed read, look for the alert rustls saw (it surfaces as the read error).
+/// The finding for a server that asked for a client certificate and ended the session with
+/// `alert`: lost through an interception, rejected, or missing.
 fn client_cert_refused(
     config: &ClientConfig,
     target: &str,

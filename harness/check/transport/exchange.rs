@@ -20,7 +20,7 @@ use hyper_util::rt::TokioIo;
 use rustls::AlertDescription;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
-use super::http::{header_values, NOT_HTTP};
+use super::http::{content_length, NOT_HTTP};
 use super::tcp::BoxIo;
 use super::tls::{self, HsOutcome};
 
@@ -30,7 +30,7 @@ pub const NO_ANSWER: &str = "no answer within";
 /// The largest answer head accepted; hyper refuses a larger one as a parse error.
 const HEAD_LIMIT: usize = 64 * 1024;
 
-/// How long a failed exchange waits for a TLS alert that had not arrived yet.
+/// How long a failed write waits for a TLS alert that had not been read yet.
 const ALERT_WAIT: Duration = Duration::from_millis(200);
 
 /// An answer whose head arrived: its status line and headers, and the body still to be read.
@@ -133,33 +133,16 @@ pub async fn get(io: BoxIo, host: &str, path: &str, timeout: Duration) -> Result
 }
 
 impl Answer {
-    /// Every value of a header (case-insensitive name).
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        header_values(&self.headers, name)
-    }
-
     /// The `Content-Length` the answer announces, if any.
     pub fn content_length(&self) -> Option<u64> {
-        self.all("content-length")
-            .first()
-            .and_then(|v| v.trim().parse().ok())
+        content_length(&self.headers)
     }
 
     /// Read the body, at most `limit` bytes, until it ends or `budget` since `sent` (when the
     /// request went out) is spent; a slow body is measured, not waited for.
     pub async fn read_body(&mut self, limit: u64, sent: Instant, budget: Duration) -> BodyRead {
         let deadline = tokio::time::Instant::from_std(sent + budget);
-        let mut bytes = 0u64;
-        while bytes < limit {
-            match tokio::time::timeout_at(deadline, self.body.frame()).await {
-                Ok(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        bytes += data.len() as u64;
-                    }
-                }
-                _ => break,
-            }
-        }
+        let bytes = self.frames(limit, deadline, |_| {}).await;
         BodyRead {
             bytes,
             announced: self.content_length().unwrap_or(0),
@@ -168,23 +151,36 @@ impl Answer {
     }
 
     /// Collect the body, at most `limit` bytes, within `budget`; what arrived by then is returned.
-    pub async fn collect(&mut self, limit: usize, budget: Duration) -> Vec<u8> {
+    pub async fn collect(&mut self, limit: u64, budget: Duration) -> Vec<u8> {
         let mut body = Vec::new();
-        let read = async {
-            while body.len() < limit {
-                match self.body.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Some(data) = frame.data_ref() {
-                            let room = limit - body.len();
-                            body.extend_from_slice(&data[..data.len().min(room)]);
-                        }
-                    }
-                    _ => break,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(budget, read).await;
+        let deadline = tokio::time::Instant::now() + budget;
+        self.frames(limit, deadline, |data| body.extend_from_slice(data))
+            .await;
         body
+    }
+
+    /// Hand the body's data to `keep`, at most `limit` bytes, until it ends, fails or `deadline`
+    /// passes; how many bytes were handed.
+    async fn frames(
+        &mut self,
+        limit: u64,
+        deadline: tokio::time::Instant,
+        mut keep: impl FnMut(&[u8]),
+    ) -> u64 {
+        let mut bytes = 0u64;
+        while bytes < limit {
+            let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, self.body.frame()).await
+            else {
+                break;
+            };
+            if let Some(data) = frame.data_ref() {
+                let room = usize::try_from(limit - bytes).unwrap_or(usize::MAX);
+                let data = &data[..data.len().min(room)];
+                keep(data);
+                bytes += data.len() as u64;
+            }
+        }
+        bytes
     }
 }
 
@@ -225,11 +221,16 @@ fn describe(error: &hyper::Error, record: &Mutex<Record>) -> String {
     error.to_string()
 }
 
-/// After a failure with no alert seen yet, read the stream once more, briefly: a TLS server that
-/// refused the client's certificate may send its alert just after the read or write that failed.
+/// After a failed write with no alert seen yet, read the stream once more, briefly: a TLS server
+/// that refused the client's certificate may have sent its alert before the write failed. After a
+/// failed read nothing more can come (rustls repeats its error; an alert would already be the one
+/// read), so nothing is waited for then, nor after an answer that was not HTTP.
 async fn wait_for_alert(shared: &SharedIo, record: &Mutex<Record>) {
-    if record.lock_or_poisoned().alert.is_some() {
-        return;
+    {
+        let record = record.lock_or_poisoned();
+        if record.alert.is_some() || record.write_error.is_none() {
+            return;
+        }
     }
     let mut io = shared.clone();
     let mut byte = [0u8; 1];

@@ -93,9 +93,9 @@ pub async fn read_head<R: AsyncRead + Unpin + ?Sized>(io: &mut R) -> Result<Http
     Err(format!("{NOT_HTTP}: head larger than 64 KiB"))
 }
 
-/// The `Content-Length` of `head`, if it announces one.
-pub fn content_length(head: &HttpHead) -> Option<u64> {
-    head.all("content-length")
+/// The `Content-Length` that `headers` announce, if any.
+pub fn content_length(headers: &[(String, String)]) -> Option<u64> {
+    header_values(headers, "content-length")
         .first()
         .and_then(|v| v.trim().parse().ok())
 }

@@ -1,6 +1,6 @@
-//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT or SOCKS5), the
-//! TLS handshake and the GET spoken by hyper over any of them. It records what the network did; judging chains is the verification
-//! layer's job. Imports only the model (config, finding, codes).
+//! The transport layer of the checks: name resolution, TCP, the proxy tunnel (CONNECT or SOCKS5),
+//! the TLS handshake and the GET spoken by hyper over any of them. It records what the network did;
+//! judging chains is the verification layer's job. Imports only the model (config, finding, codes).
 
 pub(crate) mod digest_client;
 pub(crate) mod dns;

@@ -241,7 +241,7 @@ const PAGE_LIMIT: u64 = 64 * 1024;
 /// Append the rest of the error page `head` announces (at most [`PAGE_LIMIT`]) to `head.rest`.
 async fn read_page(io: &mut BufReader<BoxIo>, head: &mut http::HttpHead) {
     use tokio::io::AsyncReadExt;
-    let wanted = http::content_length(head)
+    let wanted = http::content_length(&head.headers)
         .unwrap_or(PAGE_LIMIT)
         .min(PAGE_LIMIT);
     let mut chunk = [0u8; 8192];
@@ -294,7 +294,9 @@ async fn send_connect(
 /// request on the connection starts clean.
 async fn drain_body(io: &mut BufReader<BoxIo>, head: &http::HttpHead) -> Result<(), String> {
     use tokio::io::AsyncReadExt;
-    let wanted = http::content_length(head).unwrap_or(0).min(1 << 20);
+    let wanted = http::content_length(&head.headers)
+        .unwrap_or(0)
+        .min(1 << 20);
     let mut have = head.rest.len() as u64;
     let mut chunk = [0u8; 8192];
     while have < wanted {

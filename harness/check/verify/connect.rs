@@ -92,5 +92,5 @@ pub(crate) async fn fetch_body(
         )));
     }
     // Bounded by the size limit and the I/O time-out; hyper ends the body where its framing does.
-    Ok(answer.collect(1024 * 1024, config.io_timeout).await)
+    Ok(answer.collect(1 << 20, config.io_timeout).await)
 }

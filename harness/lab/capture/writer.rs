@@ -29,19 +29,15 @@ enum Job {
     Cut(u64, SyncSender<u64>),
 }
 
-/// What the writer thread reports back.
-#[derive(Default)]
-struct Outcome {
-    /// The first write error, in words; nothing is written after it.
-    failed: Option<String>,
-}
+/// The writer thread's first write error, in words, shared with the sink the capture writes to.
+type Failure = Arc<Mutex<Option<String>>>;
 
 /// A sink whose writes happen on a thread of their own.
 pub(crate) struct Background {
     jobs: Option<SyncSender<Job>>,
     /// Buffers the thread is done with, reused so a bulk capture does not allocate per buffer.
     spent: Receiver<Vec<u8>>,
-    outcome: Arc<Mutex<Outcome>>,
+    failure: Failure,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -50,22 +46,22 @@ impl Background {
     pub(crate) fn start(sink: Box<dyn Sink>) -> io::Result<Background> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let (give_back, spent) = mpsc::sync_channel(QUEUE + 1);
-        let outcome = Arc::new(Mutex::new(Outcome::default()));
-        let report = outcome.clone();
+        let failure = Failure::default();
+        let report = failure.clone();
         let thread = std::thread::Builder::new()
             .name("capture-writer".to_owned())
             .spawn(move || run(sink, &queue, &give_back, &report))?;
         Ok(Background {
             jobs: Some(jobs),
             spent,
-            outcome,
+            failure,
             thread: Some(thread),
         })
     }
 
     fn failure(&self) -> Option<io::Error> {
-        let outcome = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
-        outcome.failed.clone().map(io::Error::other)
+        let failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.clone().map(io::Error::other)
     }
 
     /// Send `job` and wait for the thread's answer on the channel it carries.
@@ -92,60 +88,62 @@ fn run(
     mut sink: Box<dyn Sink>,
     queue: &Receiver<Job>,
     give_back: &SyncSender<Vec<u8>>,
-    outcome: &Mutex<Outcome>,
+    failure: &Mutex<Option<String>>,
 ) {
     let mut written = 0u64;
-    let mut failed = false;
+    // Once a write or flush failed: the length the file was cut back to. Nothing is written after.
+    let mut cut_to: Option<u64> = None;
     let fail = |sink: &mut Box<dyn Sink>, written: u64, error: io::Error| {
-        if let Err(cut) = sink.truncate(written) {
-            tracing::warn!(%cut, "cannot cut the capture file back to its last whole block");
-        }
-        outcome
+        failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .failed
             .get_or_insert_with(|| error.to_string());
+        cut(sink, written)
     };
     for job in queue {
         match job {
             Job::Bytes(bytes) => {
-                if !failed {
+                if cut_to.is_none() {
                     match sink.write_all(&bytes) {
                         Ok(()) => written += bytes.len() as u64,
-                        Err(error) => {
-                            failed = true;
-                            fail(&mut sink, written, error);
-                        }
+                        Err(error) => cut_to = Some(fail(&mut sink, written, error)),
                     }
                 }
                 // A full return queue only means the buffer is freed instead of reused.
                 let _ = give_back.try_send(bytes);
             }
             Job::Flush(answer) => {
-                if !failed {
+                if cut_to.is_none() {
                     if let Err(error) = sink.flush() {
-                        failed = true;
-                        fail(&mut sink, written, error);
+                        cut_to = Some(fail(&mut sink, written, error));
                     }
                 }
                 let _ = answer.send(());
             }
             Job::Cut(length, answer) => {
-                let wanted = length.min(written);
-                let length = sink.truncate(wanted).unwrap_or_else(|cut| {
-                    tracing::warn!(%cut, "cannot cut the capture file back to its last whole block");
-                    written
-                });
-                failed = true;
+                let length = match cut_to {
+                    Some(at) if at <= length => at,
+                    _ => cut(&mut sink, length.min(written)),
+                };
+                cut_to = Some(length);
                 let _ = answer.send(length);
             }
         }
     }
-    if !failed {
+    if cut_to.is_none() {
         if let Err(error) = sink.flush() {
             fail(&mut sink, written, error);
         }
     }
+}
+
+/// Cut `sink` to `length`; the length it then has (`length` when the cut itself failed, which is
+/// logged: the file may then end in a partial block).
+fn cut(sink: &mut Box<dyn Sink>, length: u64) -> u64 {
+    sink.truncate(length).unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot cut the capture file back to its last whole block");
+        length
+    })
 }
 
 impl Write for Background {
